@@ -1,0 +1,1 @@
+//! `classify` — placeholder, being written.

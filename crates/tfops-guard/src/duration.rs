@@ -1,0 +1,1 @@
+//! `duration` — placeholder, being written.

@@ -1,0 +1,1 @@
+//! `events` — placeholder, being written.

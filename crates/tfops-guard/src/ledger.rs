@@ -1,0 +1,1 @@
+//! `ledger` — placeholder, being written.

@@ -1,0 +1,1 @@
+//! `machine` — placeholder, being written.

@@ -1,0 +1,1 @@
+//! `order` — placeholder, being written.

@@ -1,0 +1,1 @@
+//! `plan` — placeholder, being written.

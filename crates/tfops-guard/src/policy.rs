@@ -1,0 +1,1 @@
+//! `policy` — placeholder, being written.

@@ -1,0 +1,1 @@
+//! `probe` — placeholder, being written.

@@ -1,0 +1,1 @@
+//! `progress` — placeholder, being written.
