@@ -21,3 +21,4 @@ pub mod plan;
 pub mod policy;
 pub mod probe;
 pub mod progress;
+pub mod tfobj;

@@ -1,1 +1,334 @@
-//! `probe` — placeholder, being written.
+//! `probe` — what the environment of one `Terraform` CR looks like, i.e. everything
+//! tofu-controller v0.16.5 needs to finish its deletion: the Flux source object with an
+//! artifact, the runner ServiceAccount, `varsFrom` / `backendConfigsFrom` objects, dependants
+//! gone, a namespace that is not terminating, no state lock held, a controller that answers
+//! `reconcile.fluxcd.io/requestedAt`. Used lazily by the guard engine (only for CRs that are
+//! not progressing) and by `helm tfops doctor`.
+//!
+//! Every lookup is a GET; a 403 on a lookup yields [`Presence::Unknown`] (the guard's Role is
+//! least-privilege and may not read e.g. Namespaces), never an error.
+
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
+use kube::api::DynamicObject;
+use kube::{Api, Client};
+
+use crate::tfobj::{self, ObjectRef, TfView};
+
+/// Whether an object exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Presence {
+    Present,
+    Missing,
+    /// Not readable with our permissions (403) or an unknown kind.
+    Unknown,
+}
+
+/// The Flux source object of the CR.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceState {
+    pub reference: Option<ObjectRef>,
+    pub presence: Presence,
+    /// `status.artifact` is set (the controller can fetch the module).
+    pub has_artifact: bool,
+}
+
+/// Whether the controller echoes `reconcile.fluxcd.io/requestedAt`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ControllerAnswer {
+    /// No `requestedAt` was ever set: nothing to judge.
+    NotRequested,
+    /// `status.lastHandledReconcileAt` equals the requested value.
+    Answered,
+    /// A request is outstanding (value requested, value last handled).
+    Pending {
+        requested: String,
+        handled: Option<String>,
+    },
+}
+
+/// Everything the guard can know about a CR's deletion prerequisites.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Environment {
+    pub source: SourceState,
+    /// `spec.serviceAccountName` (default `tf-runner`).
+    pub runner_service_account: String,
+    pub runner_service_account_presence: Presence,
+    /// Required (non-optional) `varsFrom` objects that are missing.
+    pub missing_vars_from: Vec<ObjectRef>,
+    /// Required (non-optional) `backendConfigsFrom` objects that are missing.
+    pub missing_backend_configs_from: Vec<ObjectRef>,
+    /// Dependants (from `tf.dependency.of.*` finalizers) whose CR still exists.
+    pub dependants_present: Vec<String>,
+    /// Dependants named by finalizers whose CR is gone (stale finalizer; only force removes it).
+    pub dependants_gone: Vec<String>,
+    /// `None` when the Namespace is not readable (namespace-scoped guard Role).
+    pub namespace_terminating: Option<bool>,
+    /// `status.lock.pending` (a lock identifier).
+    pub lock_pending: Option<String>,
+    pub controller: ControllerAnswer,
+    pub suspended: bool,
+}
+
+impl Environment {
+    /// Something the controller needs to delete the CR at all (even without destroying) is
+    /// missing: the source/artifact, the runner SA, or required vars/backend objects.
+    pub fn deletion_blocked(&self) -> bool {
+        self.source.presence == Presence::Missing
+            || (self.source.presence == Presence::Present && !self.source.has_artifact)
+            || self.runner_service_account_presence == Presence::Missing
+            || !self.missing_vars_from.is_empty()
+            || !self.missing_backend_configs_from.is_empty()
+    }
+
+    /// Human-readable list of blockers, each with what fixes it (for doctor and the guard).
+    pub fn blockers(&self, cr_namespace: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        match (&self.source.reference, self.source.presence) {
+            (Some(r), Presence::Missing) => out.push(format!(
+                "source {r} is missing (re-create it, e.g. `helm rollback`, before deleting)"
+            )),
+            (Some(r), Presence::Present) if !self.source.has_artifact => out.push(format!(
+                "source {r} has no artifact (check `kubectl -n {} describe {} {}`)",
+                r.namespace,
+                r.kind.to_ascii_lowercase(),
+                r.name
+            )),
+            (None, _) => out.push("spec.sourceRef is not set".to_owned()),
+            _ => {}
+        }
+        if self.runner_service_account_presence == Presence::Missing {
+            out.push(format!(
+                "runner ServiceAccount {cr_namespace}/{} is missing (`kubectl -n {cr_namespace} create serviceaccount {}`)",
+                self.runner_service_account, self.runner_service_account
+            ));
+        }
+        for r in self
+            .missing_vars_from
+            .iter()
+            .chain(&self.missing_backend_configs_from)
+        {
+            out.push(format!("{r} is missing (re-create it)"));
+        }
+        if !self.dependants_present.is_empty() {
+            out.push(format!(
+                "dependants still present: {} (delete them first)",
+                self.dependants_present.join(", ")
+            ));
+        }
+        if self.suspended {
+            out.push(
+                "spec.suspend is true (the controller ignores the CR; un-suspend it)".to_owned(),
+            );
+        }
+        if let Some(lock) = &self.lock_pending {
+            out.push(format!(
+                "state lock held (id {lock}); force-unlock: set spec.tfstate.forceUnlock=yes and spec.tfstate.lockIdentifier={lock}"
+            ));
+        }
+        if self.namespace_terminating == Some(true) {
+            out.push(format!(
+                "namespace {cr_namespace} is terminating (its Secrets and runner pods may be going away)"
+            ));
+        }
+        if let ControllerAnswer::Pending { requested, .. } = &self.controller {
+            out.push(format!(
+                "controller has not handled requestedAt={requested} (is tofu-controller running?)"
+            ));
+        }
+        out
+    }
+}
+
+/// Errors probing (only non-403 API failures; absence is data, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("probing {what} for Terraform {namespace}/{name}: {source}")]
+    Api {
+        what: String,
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+fn status_code(e: &kube::Error) -> Option<u16> {
+    match e {
+        kube::Error::Api(s) => Some(s.code),
+        _ => None,
+    }
+}
+
+/// GET that maps 404 → Missing, 403 → Unknown.
+async fn presence<K>(api: Api<K>, name: &str) -> Result<(Presence, Option<K>), kube::Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match api.get(name).await {
+        Ok(obj) => Ok((Presence::Present, Some(obj))),
+        Err(e) if status_code(&e) == Some(404) => Ok((Presence::Missing, None)),
+        Err(e) if status_code(&e) == Some(403) => Ok((Presence::Unknown, None)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Controller answer from the CR alone (no I/O).
+pub fn controller_answer(tf: &DynamicObject) -> ControllerAnswer {
+    let v = TfView(tf);
+    match v.annotation(tfobj::REQUESTED_AT) {
+        None => ControllerAnswer::NotRequested,
+        Some(req) => {
+            let handled = v.last_handled_reconcile_at();
+            if handled == Some(req) {
+                ControllerAnswer::Answered
+            } else {
+                ControllerAnswer::Pending {
+                    requested: req.to_owned(),
+                    handled: handled.map(str::to_owned),
+                }
+            }
+        }
+    }
+}
+
+/// Probe the environment of `terraform` (a `Terraform` CR as read from the API server).
+pub async fn probe_environment(
+    client: &Client,
+    terraform: &DynamicObject,
+) -> Result<Environment, ProbeError> {
+    let v = TfView(terraform);
+    let ns = v.namespace();
+    let err = |what: String| {
+        let namespace = ns.to_owned();
+        let name = v.name().to_owned();
+        move |source| ProbeError::Api {
+            what,
+            namespace,
+            name,
+            source,
+        }
+    };
+
+    // Source object + artifact.
+    let reference = v.source_ref();
+    let source = match &reference {
+        None => SourceState {
+            reference: None,
+            presence: Presence::Missing,
+            has_artifact: false,
+        },
+        Some(r) => match tfobj::source_api_resource(&r.kind) {
+            None => SourceState {
+                reference: Some(r.clone()),
+                presence: Presence::Unknown,
+                has_artifact: false,
+            },
+            Some(ar) => {
+                let api: Api<DynamicObject> =
+                    Api::namespaced_with(client.clone(), &r.namespace, &ar);
+                let (presence, obj) = presence(api, &r.name)
+                    .await
+                    .map_err(err(format!("source {r}")))?;
+                let has_artifact = obj
+                    .as_ref()
+                    .and_then(|o| o.data.get("status"))
+                    .and_then(|s| s.get("artifact"))
+                    .is_some_and(|a| !a.is_null());
+                SourceState {
+                    reference: Some(r.clone()),
+                    presence,
+                    has_artifact,
+                }
+            }
+        },
+    };
+
+    // Runner ServiceAccount.
+    let sa_name = v.runner_service_account().to_owned();
+    let (sa_presence, _) = presence(
+        Api::<ServiceAccount>::namespaced(client.clone(), ns),
+        &sa_name,
+    )
+    .await
+    .map_err(err(format!("ServiceAccount {sa_name}")))?;
+
+    // varsFrom / backendConfigsFrom.
+    let mut missing_vars_from = Vec::new();
+    for r in v.vars_from().into_iter().filter(|r| !r.optional) {
+        if ref_presence(client, &r).await.map_err(err(r.to_string()))? == Presence::Missing {
+            missing_vars_from.push(r);
+        }
+    }
+    let mut missing_backend_configs_from = Vec::new();
+    for r in v.backend_configs_from().into_iter().filter(|r| !r.optional) {
+        if ref_presence(client, &r).await.map_err(err(r.to_string()))? == Presence::Missing {
+            missing_backend_configs_from.push(r);
+        }
+    }
+
+    // Dependants named by tf.dependency.of.* finalizers.
+    let tf_api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), ns, &tfobj::api_resource());
+    let mut dependants_present = Vec::new();
+    let mut dependants_gone = Vec::new();
+    for d in v.dependant_finalizers() {
+        let (p, _) = presence(tf_api.clone(), d)
+            .await
+            .map_err(err(format!("dependant Terraform {d}")))?;
+        match p {
+            Presence::Missing => dependants_gone.push(d.to_owned()),
+            _ => dependants_present.push(d.to_owned()),
+        }
+    }
+
+    // Namespace (often not readable by the namespace-scoped guard Role).
+    let (ns_presence, ns_obj) = presence(Api::<Namespace>::all(client.clone()), ns)
+        .await
+        .map_err(err(format!("Namespace {ns}")))?;
+    let namespace_terminating = match ns_presence {
+        Presence::Unknown => None,
+        Presence::Missing => Some(true),
+        Presence::Present => Some(
+            ns_obj
+                .and_then(|n| n.status)
+                .and_then(|s| s.phase)
+                .is_some_and(|p| p == "Terminating"),
+        ),
+    };
+
+    Ok(Environment {
+        source,
+        runner_service_account: sa_name,
+        runner_service_account_presence: sa_presence,
+        missing_vars_from,
+        missing_backend_configs_from,
+        dependants_present,
+        dependants_gone,
+        namespace_terminating,
+        lock_pending: v.lock_pending().map(str::to_owned),
+        controller: controller_answer(terraform),
+        suspended: v.suspended(),
+    })
+}
+
+async fn ref_presence(client: &Client, r: &ObjectRef) -> Result<Presence, kube::Error> {
+    match r.kind.as_str() {
+        "Secret" => Ok(presence(
+            Api::<Secret>::namespaced(client.clone(), &r.namespace),
+            &r.name,
+        )
+        .await?
+        .0),
+        "ConfigMap" => Ok(presence(
+            Api::<ConfigMap>::namespaced(client.clone(), &r.namespace),
+            &r.name,
+        )
+        .await?
+        .0),
+        _ => Ok(Presence::Unknown),
+    }
+}
