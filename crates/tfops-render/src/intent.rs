@@ -1,0 +1,390 @@
+//! The `TerraformModule` declaration (`tfops.dev/v1alpha1`) chart authors write in templates:
+//! strongly typed, unknown fields rejected, errors carry the field path. Never emitted.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::duration::GoDuration;
+
+/// apiVersion of the declaration.
+pub const API_VERSION: &str = "tfops.dev/v1alpha1";
+/// kind of the declaration.
+pub const KIND: &str = "TerraformModule";
+
+/// A whole `TerraformModule` document.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TerraformModule {
+    /// Must be `tfops.dev/v1alpha1`.
+    pub api_version: String,
+    /// Must be `TerraformModule`.
+    pub kind: String,
+    /// Name (the module name) and optional extra labels/annotations.
+    pub metadata: ModuleMeta,
+    /// What to run.
+    pub spec: ModuleSpec,
+}
+
+/// Metadata of a declaration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ModuleMeta {
+    /// Module name (DNS-1123 label).
+    pub name: String,
+    /// Namespace, if the chart sets one (must equal the release namespace).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Labels copied to every generated object.
+    #[serde(default)]
+    pub labels: Map<String, Value>,
+    /// Annotations (the Helm 4 filename annotation is used for mapping; others are copied).
+    #[serde(default)]
+    pub annotations: Map<String, Value>,
+}
+
+/// `spec` of a declaration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ModuleSpec {
+    /// Exactly one of `oci`, `git`, `sourceRef`.
+    pub source: SourceSpec,
+    /// Path of the module inside the source (default `./`).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Terraform input variables → `spec.vars` ([{name, value}], sorted by name).
+    #[serde(default)]
+    pub vars: Map<String, Value>,
+    /// Passed through to `spec.varsFrom`.
+    #[serde(default)]
+    pub vars_from: Option<Vec<Value>>,
+    /// Where outputs go → `spec.writeOutputsToSecret`.
+    #[serde(default)]
+    pub outputs: Option<Outputs>,
+    /// Names of other modules of the release this one depends on.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// Plan approval mode.
+    #[serde(default)]
+    pub approve_plan: Option<ApprovePlan>,
+    /// Reconcile interval.
+    #[serde(default)]
+    pub interval: Option<GoDuration>,
+    /// Uninstall intent.
+    #[serde(default)]
+    pub uninstall: Option<Uninstall>,
+    /// Extra Terraform spec fields, merged last as a JSON merge patch.
+    #[serde(default)]
+    pub terraform: Option<Map<String, Value>>,
+}
+
+/// Source of the module: exactly one field must be set (checked after parsing).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SourceSpec {
+    /// OCI artifact.
+    #[serde(default)]
+    pub oci: Option<OciSource>,
+    /// Git repository.
+    #[serde(default)]
+    pub git: Option<GitSource>,
+    /// An existing Flux source.
+    #[serde(default)]
+    pub source_ref: Option<SourceRef>,
+}
+
+/// OCI source.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OciSource {
+    /// `oci://…` URL.
+    pub url: String,
+    /// Tag (exactly one of tag / digest).
+    #[serde(default)]
+    pub tag: Option<String>,
+    /// Digest `sha256:…` (exactly one of tag / digest).
+    #[serde(default)]
+    pub digest: Option<String>,
+    /// Pull secret.
+    #[serde(default)]
+    pub secret_ref: Option<SecretRef>,
+    /// Auth provider.
+    #[serde(default)]
+    pub provider: Option<OciProvider>,
+}
+
+/// OCI auth provider (Flux `spec.provider`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OciProvider {
+    /// Generic.
+    Generic,
+    /// AWS ECR.
+    Aws,
+    /// Azure ACR.
+    Azure,
+    /// GCP Artifact Registry.
+    Gcp,
+}
+
+/// Git source.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GitSource {
+    /// Repository URL.
+    pub url: String,
+    /// Reference: exactly one of tag / branch / commit / semver.
+    pub r#ref: GitRef,
+    /// Credentials secret.
+    #[serde(default)]
+    pub secret_ref: Option<SecretRef>,
+}
+
+/// Git reference.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GitRef {
+    /// Tag.
+    #[serde(default)]
+    pub tag: Option<String>,
+    /// Branch.
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// Commit SHA.
+    #[serde(default)]
+    pub commit: Option<String>,
+    /// SemVer range.
+    #[serde(default)]
+    pub semver: Option<String>,
+}
+
+/// Reference to a Secret.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SecretRef {
+    /// Secret name.
+    pub name: String,
+}
+
+/// Reference to an existing Flux source.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SourceRef {
+    /// Source kind.
+    pub kind: SourceKind,
+    /// Source name.
+    pub name: String,
+    /// Source namespace (default: the CR's).
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+/// Flux source kinds a Terraform may reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SourceKind {
+    /// `OCIRepository`.
+    OCIRepository,
+    /// `GitRepository`.
+    GitRepository,
+    /// `Bucket`.
+    Bucket,
+}
+
+impl SourceKind {
+    /// The Kubernetes kind string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::OCIRepository => "OCIRepository",
+            SourceKind::GitRepository => "GitRepository",
+            SourceKind::Bucket => "Bucket",
+        }
+    }
+}
+
+/// Outputs handling.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Outputs {
+    /// Secret that receives the outputs (default from `naming.outputsSecret`).
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+/// Plan approval mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApprovePlan {
+    /// Apply every plan → `"auto"`.
+    Auto,
+    /// Plans wait for approval → `""`.
+    Manual,
+    /// Only detect drift → `"disable"`.
+    DetectDrift,
+}
+
+impl ApprovePlan {
+    /// The tofu-controller `spec.approvePlan` value.
+    pub fn terraform_value(self) -> &'static str {
+        match self {
+            ApprovePlan::Auto => "auto",
+            ApprovePlan::Manual => "",
+            ApprovePlan::DetectDrift => "disable",
+        }
+    }
+}
+
+/// Uninstall intent.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Uninstall {
+    /// Destroy or retain the cloud resources.
+    #[serde(default)]
+    pub policy: Option<UninstallPolicy>,
+    /// What the guard does when the destroy keeps failing.
+    #[serde(default)]
+    pub on_failure: Option<OnFailure>,
+    /// Retries before escalation.
+    #[serde(default)]
+    pub retries: Option<u32>,
+    /// Time allowed.
+    #[serde(default)]
+    pub timeout: Option<GoDuration>,
+}
+
+/// `uninstall.policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UninstallPolicy {
+    /// Destroy (→ `destroyResourcesOnDeletion: true`).
+    Destroy,
+    /// Keep (→ `destroyResourcesOnDeletion: false`).
+    Retain,
+}
+
+impl UninstallPolicy {
+    /// Annotation value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UninstallPolicy::Destroy => "destroy",
+            UninstallPolicy::Retain => "retain",
+        }
+    }
+
+    /// Parse an annotation value.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "destroy" => Some(UninstallPolicy::Destroy),
+            "retain" => Some(UninstallPolicy::Retain),
+            _ => None,
+        }
+    }
+}
+
+/// `uninstall.onFailure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    /// Record in the ledger and let go.
+    Orphan,
+    /// Force-remove (audited).
+    Force,
+    /// Block the uninstall.
+    Block,
+}
+
+impl OnFailure {
+    /// Annotation value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnFailure::Orphan => "orphan",
+            OnFailure::Force => "force",
+            OnFailure::Block => "block",
+        }
+    }
+
+    /// Parse an annotation value.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "orphan" => Some(OnFailure::Orphan),
+            "force" => Some(OnFailure::Force),
+            "block" => Some(OnFailure::Block),
+            _ => None,
+        }
+    }
+}
+
+/// Parse and check a declaration from its JSON value. `Err((field path, message))`.
+pub fn parse(value: Value) -> Result<TerraformModule, (String, String)> {
+    let module: TerraformModule = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        (path, e.into_inner().to_string())
+    })?;
+    module.check()?;
+    Ok(module)
+}
+
+impl TerraformModule {
+    /// Checks serde cannot express: exactly-one-of groups, non-empty names.
+    fn check(&self) -> Result<(), (String, String)> {
+        if self.api_version != API_VERSION {
+            return Err(("apiVersion".into(), format!("must be {API_VERSION}")));
+        }
+        if self.kind != KIND {
+            return Err(("kind".into(), format!("must be {KIND}")));
+        }
+        let src = &self.spec.source;
+        let n = [src.oci.is_some(), src.git.is_some(), src.source_ref.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
+        if n != 1 {
+            return Err((
+                "spec.source".into(),
+                "exactly one of oci, git, sourceRef".into(),
+            ));
+        }
+        if let Some(oci) = &src.oci {
+            if !oci.url.starts_with("oci://") {
+                return Err(("spec.source.oci.url".into(), "must start with oci://".into()));
+            }
+            if oci.tag.is_some() == oci.digest.is_some() {
+                return Err(("spec.source.oci".into(), "exactly one of tag, digest".into()));
+            }
+            if let Some(d) = &oci.digest {
+                if !d.contains(':') {
+                    return Err((
+                        "spec.source.oci.digest".into(),
+                        "must look like sha256:<hex>".into(),
+                    ));
+                }
+            }
+        }
+        if let Some(git) = &src.git {
+            if git.url.is_empty() {
+                return Err(("spec.source.git.url".into(), "must not be empty".into()));
+            }
+            let r = &git.r#ref;
+            let n = [&r.tag, &r.branch, &r.commit, &r.semver]
+                .iter()
+                .filter(|x| x.is_some())
+                .count();
+            if n != 1 {
+                return Err((
+                    "spec.source.git.ref".into(),
+                    "exactly one of tag, branch, commit, semver".into(),
+                ));
+            }
+        }
+        if let Some(sr) = &src.source_ref {
+            if sr.name.is_empty() {
+                return Err(("spec.source.sourceRef.name".into(), "must not be empty".into()));
+            }
+        }
+        for (i, d) in self.spec.depends_on.iter().enumerate() {
+            if d.is_empty() {
+                return Err((format!("spec.dependsOn[{i}]"), "must not be empty".into()));
+            }
+        }
+        Ok(())
+    }
+}
