@@ -1,1 +1,2 @@
-//! `explain` — placeholder, being written.
+//! `explain` — what the guard would do with a given failure (pure; behind `tfops explain`).
+//! Work in progress.
