@@ -1,0 +1,202 @@
+//! Real Helm 4.1.4 and 3.16.1: installing the `tfops` CLI plugin from this checkout, `helm
+//! tfops setup` registering the post-renderer (Helm 4 plugin / Helm 3 executable on PATH),
+//! idempotence, `--dry-run`, and the Helm 3 loader's refusal of `apiVersion: v1` plugins.
+
+mod common;
+
+use std::path::Path;
+
+use common::{stderr, stdout, tfops_bin, Helm, HelmHome, BOTH};
+
+/// Rows of `helm plugin list` (columns split on whitespace), sorted by plugin name.
+fn plugin_rows(home: &HelmHome) -> Vec<Vec<String>> {
+    let listing = home.ok(["plugin", "list"]);
+    let mut rows: Vec<Vec<String>> = listing
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn both_plugins_install_and_run() {
+    for helm in BOTH {
+        let home = HelmHome::new(helm);
+        let install = home.ok([
+            "plugin",
+            "install",
+            common::repo_root().to_str().unwrap(),
+        ]);
+        assert!(install.contains("Installed plugin: tfops"), "{install}");
+
+        let setup = home.ok(["tfops", "setup"]);
+        let rows = plugin_rows(&home);
+        let names: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+        match helm {
+            Helm::V4 => {
+                assert!(setup.contains("registered the Helm 4 post-renderer plugin tfops-render"), "{setup}");
+                assert_eq!(names, ["tfops", "tfops-render"], "{rows:?}");
+                assert_eq!(rows[0][2], "cli/v1");
+                assert_eq!(rows[1][2], "postrenderer/v1");
+                // Installed as a link to the nested folder of this checkout.
+                let link = home.plugins_dir().join("tfops-render");
+                assert_eq!(
+                    link.canonicalize().unwrap(),
+                    common::repo_root()
+                        .join("plugins/tfops-render")
+                        .canonicalize()
+                        .unwrap()
+                );
+            }
+            Helm::V3 => {
+                assert_eq!(names, ["tfops"], "{rows:?}");
+                let link = home.bin_dir().join("tfops-render");
+                assert!(
+                    std::fs::symlink_metadata(&link)
+                        .unwrap()
+                        .file_type()
+                        .is_symlink(),
+                    "{setup}"
+                );
+                assert_eq!(
+                    link.canonicalize().unwrap(),
+                    tfops_bin().canonicalize().unwrap()
+                );
+                assert!(setup.contains("helm tfops uninstall"), "{setup}");
+            }
+        }
+
+        // `helm tfops …` runs the binary; the plugin list loads cleanly on both versions.
+        let help = home.run(["tfops", "--help"]);
+        assert!(help.status.success(), "{}", stderr(&help));
+        assert!(
+            stdout(&help).contains("Register the Helm 4 post-renderer plugin"),
+            "{}",
+            stdout(&help)
+        );
+        assert!(!stderr(&help).contains("failed to load plugins"), "{}", stderr(&help));
+
+        // Idempotent.
+        let again = home.ok(["tfops", "setup"]);
+        match helm {
+            Helm::V4 => assert!(again.contains("already registered"), "{again}"),
+            Helm::V3 => assert!(again.contains("already points to"), "{again}"),
+        }
+        assert_eq!(plugin_rows(&home), rows, "{}", helm.version());
+    }
+}
+
+#[test]
+fn setup_dry_run_changes_nothing() {
+    for helm in BOTH {
+        let home = HelmHome::new(helm);
+        home.ok(["plugin", "install", common::repo_root().to_str().unwrap()]);
+        let out = home.ok(["tfops", "setup", "--dry-run"]);
+        match helm {
+            Helm::V4 => {
+                assert!(out.contains("would run:"), "{out}");
+                assert!(out.contains("plugin install"), "{out}");
+                assert!(!home.plugins_dir().join("tfops-render").exists());
+            }
+            Helm::V3 => {
+                assert!(out.contains("would link:"), "{out}");
+                assert!(std::fs::symlink_metadata(home.bin_dir().join("tfops-render")).is_err());
+            }
+        }
+        let rows = plugin_rows(&home);
+        assert_eq!(rows.len(), 1, "{}: {rows:?}", helm.version());
+    }
+}
+
+/// The research claim behind the nested folder: Helm 3 rejects `apiVersion` in plugin.yaml and
+/// then loads no plugin at all. `tfops setup` for Helm 3 names the offending file.
+#[test]
+fn helm3_drops_every_plugin_next_to_a_v1_plugin_and_setup_says_so() {
+    let home = HelmHome::new(Helm::V3);
+    home.ok(["plugin", "install", common::repo_root().to_str().unwrap()]);
+    std::os::unix::fs::symlink(
+        common::repo_root().join("plugins/tfops-render"),
+        home.plugins_dir().join("tfops-render"),
+    )
+    .unwrap();
+
+    let listed = home.run(["tfops", "--help"]);
+    assert!(!listed.status.success());
+    assert!(
+        stderr(&listed).contains("unknown field \"apiVersion\""),
+        "{}",
+        stderr(&listed)
+    );
+
+    let setup = home
+        .command(tfops_bin())
+        .env("HELM_BIN", Helm::V3.binary())
+        .args(["setup", "--bin-dir"])
+        .arg(home.bin_dir())
+        .output()
+        .unwrap();
+    assert_eq!(setup.status.code(), Some(1), "{}", stderr(&setup));
+    assert!(
+        stderr(&setup).contains("tfops-render/plugin.yaml has an apiVersion"),
+        "{}",
+        stderr(&setup)
+    );
+
+    // Helm 4 loads the same folder fine.
+    let home4 = HelmHome::new(Helm::V4);
+    std::os::unix::fs::symlink(
+        common::repo_root().join("plugins/tfops-render"),
+        home4.plugins_dir().join("tfops-render"),
+    )
+    .unwrap();
+    home4.ok(["plugin", "install", common::repo_root().to_str().unwrap()]);
+    let rows = plugin_rows(&home4);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+}
+
+/// Without TFOPS_BIN the plugin finds a prebuilt `bin/tfops` in its own folder (the layout of a
+/// release archive); the install hook then builds nothing.
+#[test]
+fn plugin_finds_its_bundled_binary() {
+    for helm in BOTH {
+        let home = HelmHome::new(helm);
+        let checkout = home.path("helm-tfops");
+        copy_plugin_files(&common::repo_root(), &checkout);
+        std::fs::create_dir_all(checkout.join("bin")).unwrap();
+        std::os::unix::fs::symlink(tfops_bin(), checkout.join("bin/tfops")).unwrap();
+
+        let mut install = home.command(helm.binary());
+        install.args(["plugin", "install"]).arg(&checkout);
+        let out = install.output().unwrap();
+        assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+        assert!(stdout(&out).contains("bin/tfops"), "{}", stdout(&out));
+
+        let out = home
+            .command(helm.binary())
+            .args(["tfops", "--version"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(
+            stdout(&out).trim(),
+            format!("tfops {}", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}
+
+/// Copy what a plugin install needs (the files a release archive of the plugin holds).
+fn copy_plugin_files(from: &Path, to: &Path) {
+    for file in [
+        "plugin.yaml",
+        "scripts/tfops.sh",
+        "scripts/install-binary.sh",
+        "plugins/tfops-render/plugin.yaml",
+        "plugins/tfops-render/tfops-render.sh",
+    ] {
+        let dest = to.join(file);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(from.join(file), &dest).unwrap();
+    }
+}
