@@ -1,1 +1,15 @@
-//! placeholder
+//! tfops-status: everything behind `helm tfops status`, `orphans` and `doctor`.
+//!
+//! Pure core: [`terraform`] (typed view of a `Terraform` CR), [`ledger`] (ledger Secret
+//! read side), [`state`] (the documented state mapping), [`report`] (rows, the
+//! `StatusReport` schema, exit codes), [`render`] (table / wide / json / yaml),
+//! [`diagnose`] (doctor findings from observations).
+//! Thin I/O: [`fetch`] (one LIST per namespace), [`watch`], [`orphans`], [`observe`]
+//! (what doctor looks at in the cluster).
+
+pub mod fixtures;
+pub mod ledger;
+pub mod render;
+pub mod report;
+pub mod state;
+pub mod terraform;
