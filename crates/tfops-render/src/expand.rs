@@ -1,1 +1,482 @@
-//! wip
+//! Expansion (pure): one `TerraformModule` + catalog config + release context → Flux source,
+//! `Terraform` CR and runner RBAC as structured values, plus dependency checks.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{json, Map, Value};
+
+use crate::config::CatalogConfig;
+use crate::error::ErrorKind;
+use crate::intent::{OnFailure, SourceKind, TerraformModule, Uninstall, UninstallPolicy};
+use crate::meta;
+use crate::naming::{self, NameRule};
+use crate::template::{self, TemplateContext};
+
+/// Terraform CR apiVersion we generate.
+pub const TERRAFORM_API: &str = "infra.contrib.fluxcd.io/v1alpha2";
+/// Flux source apiVersion we generate.
+pub const SOURCE_API: &str = "source.toolkit.fluxcd.io/v1";
+
+/// How uninstall is guarded for this render.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardMode {
+    /// Helm 4: a pre-delete hook Job is part of the release.
+    Hook,
+    /// Helm 3 (or unknown): uninstall must go through `helm tfops uninstall`.
+    Client,
+}
+
+impl GuardMode {
+    /// Annotation value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GuardMode::Hook => "hook",
+            GuardMode::Client => "client",
+        }
+    }
+}
+
+/// What every object of a release shares.
+#[derive(Debug, Clone)]
+pub struct ReleaseContext {
+    /// Release name.
+    pub release: String,
+    /// Release namespace, when known.
+    pub namespace: Option<String>,
+    /// Chart name, when known.
+    pub chart: Option<String>,
+    /// Guard mode.
+    pub guard: GuardMode,
+}
+
+impl ReleaseContext {
+    /// Template variables for `module` (or the release as a whole).
+    pub fn template_context(&self, module: Option<&str>) -> TemplateContext {
+        TemplateContext {
+            release: self.release.clone(),
+            module: module.map(str::to_string),
+            namespace: self.namespace.clone(),
+            chart: self.chart.clone(),
+        }
+    }
+}
+
+/// An expansion failure: kind, field path inside the module document, message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpandError {
+    /// Category.
+    pub kind: ErrorKind,
+    /// Field path (e.g. `spec.dependsOn[0]`), or a config path prefixed with `config:`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn err(kind: ErrorKind, field: impl Into<String>, message: impl Into<String>) -> ExpandError {
+    ExpandError {
+        kind,
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Resolved uninstall policy (module intent → catalog defaults → built-in defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// destroy | retain.
+    pub policy: UninstallPolicy,
+    /// orphan | force | block.
+    pub on_failure: OnFailure,
+    /// Retries.
+    pub retries: u32,
+    /// Timeout (Go duration text).
+    pub timeout: String,
+}
+
+/// Resolve the policy of a module (or of an adopted CR, with `intent` = `None`).
+pub fn resolve_policy(intent: Option<&Uninstall>, cfg: &CatalogConfig) -> Policy {
+    let d = &cfg.defaults.uninstall;
+    Policy {
+        policy: intent
+            .and_then(|u| u.policy)
+            .or(d.policy)
+            .unwrap_or(UninstallPolicy::Destroy),
+        on_failure: intent
+            .and_then(|u| u.on_failure)
+            .or(d.on_failure)
+            .unwrap_or(OnFailure::Orphan),
+        retries: intent.and_then(|u| u.retries).or(d.retries).unwrap_or(3),
+        timeout: intent
+            .and_then(|u| u.timeout.as_ref())
+            .or(d.timeout.as_ref())
+            .map_or_else(|| "10m".to_string(), |t| t.as_str().to_string()),
+    }
+}
+
+/// Write the policy + guard annotations.
+pub fn annotate_policy(object: &mut Value, policy: &Policy, guard: GuardMode) {
+    meta::set_annotation(object, meta::POLICY_ANNOTATION, policy.policy.as_str());
+    meta::set_annotation(object, meta::ON_FAILURE_ANNOTATION, policy.on_failure.as_str());
+    meta::set_annotation(object, meta::RETRIES_ANNOTATION, &policy.retries.to_string());
+    meta::set_annotation(object, meta::TIMEOUT_ANNOTATION, &policy.timeout);
+    meta::set_annotation(object, meta::GUARD_ANNOTATION, guard.as_str());
+}
+
+/// Names of the objects generated for one module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleNames {
+    /// Terraform CR.
+    pub terraform: String,
+    /// Flux source (unused for `sourceRef`).
+    pub source: String,
+    /// Runner ServiceAccount (and RoleBinding).
+    pub runner_service_account: String,
+    /// Outputs Secret.
+    pub outputs_secret: String,
+}
+
+fn render_name(
+    pattern: &str,
+    config_field: &str,
+    ctx: &TemplateContext,
+    rule: NameRule,
+) -> Result<String, ExpandError> {
+    let raw = template::render(pattern, ctx)
+        .map_err(|m| err(ErrorKind::Template, format!("config: {config_field}"), m))?;
+    naming::finish(&raw, rule).map_err(|m| err(ErrorKind::Name, format!("config: {config_field}"), m))
+}
+
+/// Compute (and validate) the names of `module`'s objects.
+pub fn module_names(
+    module: &TerraformModule,
+    cfg: &CatalogConfig,
+    rc: &ReleaseContext,
+) -> Result<ModuleNames, ExpandError> {
+    let name = &module.metadata.name;
+    naming::validate(name, NameRule::Label)
+        .map_err(|m| err(ErrorKind::Name, "metadata.name", m))?;
+    let ctx = rc.template_context(Some(name));
+    let runner_pattern = cfg
+        .runner
+        .service_account
+        .name
+        .as_deref()
+        .unwrap_or(&cfg.naming.runner_service_account);
+    let runner_field = if cfg.runner.service_account.name.is_some() {
+        "runner.serviceAccount.name"
+    } else {
+        "naming.runnerServiceAccount"
+    };
+    let outputs_secret = match module.spec.outputs.as_ref().and_then(|o| o.secret.as_deref()) {
+        Some(s) => {
+            naming::validate(s, NameRule::Subdomain)
+                .map_err(|m| err(ErrorKind::Name, "spec.outputs.secret", m))?;
+            s.to_string()
+        }
+        None => render_name(&cfg.naming.outputs_secret, "naming.outputsSecret", &ctx, NameRule::Subdomain)?,
+    };
+    Ok(ModuleNames {
+        terraform: render_name(&cfg.naming.terraform, "naming.terraform", &ctx, NameRule::Label)?,
+        source: render_name(&cfg.naming.source, "naming.source", &ctx, NameRule::Label)?,
+        runner_service_account: render_name(runner_pattern, runner_field, &ctx, NameRule::Subdomain)?,
+        outputs_secret,
+    })
+}
+
+/// Check `dependsOn` of all modules: unknown targets, self-references and cycles.
+/// `Err((module index, error))`.
+pub fn check_dependencies(modules: &[&TerraformModule]) -> Result<(), (usize, ExpandError)> {
+    let index: BTreeMap<&str, usize> = modules
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.metadata.name.as_str(), i))
+        .collect();
+    for (i, m) in modules.iter().enumerate() {
+        for (j, dep) in m.spec.depends_on.iter().enumerate() {
+            let field = format!("spec.dependsOn[{j}]");
+            if dep == &m.metadata.name {
+                return Err((i, err(ErrorKind::Dependency, field, "a module cannot depend on itself")));
+            }
+            if !index.contains_key(dep.as_str()) {
+                let known: Vec<&str> = index.keys().copied().collect();
+                return Err((
+                    i,
+                    err(
+                        ErrorKind::Dependency,
+                        field,
+                        format!("unknown module {dep:?} (modules of this release: {})", known.join(", ")),
+                    ),
+                ));
+            }
+        }
+    }
+    // Cycle detection: iterative DFS with colours, reporting the cycle path.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Colour {
+        White,
+        Grey,
+        Black,
+    }
+    let mut colour = vec![Colour::White; modules.len()];
+    for root in 0..modules.len() {
+        if colour[root] != Colour::White {
+            continue;
+        }
+        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
+        colour[root] = Colour::Grey;
+        while let Some((node, next)) = stack.last().copied() {
+            let deps = &modules[node].spec.depends_on;
+            if next < deps.len() {
+                if let Some(top) = stack.last_mut() {
+                    top.1 += 1;
+                }
+                let Some(&child) = index.get(deps[next].as_str()) else {
+                    continue;
+                };
+                match colour[child] {
+                    Colour::White => {
+                        colour[child] = Colour::Grey;
+                        stack.push((child, 0));
+                    }
+                    Colour::Grey => {
+                        let start = stack.iter().position(|(n, _)| *n == child).unwrap_or(0);
+                        let mut path: Vec<&str> = stack[start..]
+                            .iter()
+                            .map(|(n, _)| modules[*n].metadata.name.as_str())
+                            .collect();
+                        path.push(modules[child].metadata.name.as_str());
+                        return Err((
+                            node,
+                            err(
+                                ErrorKind::Dependency,
+                                format!("spec.dependsOn[{next}]"),
+                                format!("dependency cycle: {}", path.join(" -> ")),
+                            ),
+                        ));
+                    }
+                    Colour::Black => {}
+                }
+            } else {
+                colour[node] = Colour::Black;
+                stack.pop();
+            }
+        }
+    }
+    Ok(())
+}
+
+fn base_object(api_version: &str, kind: &str, name: &str, rc: &ReleaseContext) -> Value {
+    let mut metadata = Map::new();
+    metadata.insert("name".into(), Value::String(name.to_string()));
+    if let Some(ns) = &rc.namespace {
+        metadata.insert("namespace".into(), Value::String(ns.clone()));
+    }
+    json!({"apiVersion": api_version, "kind": kind, "metadata": Value::Object(metadata)})
+}
+
+/// Expand one module. `terraform_names` maps every module name of the release to its
+/// Terraform CR name (for `dependsOn`). Objects come back in apply order: source, runner
+/// ServiceAccount, runner RoleBinding, Terraform — labelled, annotated and hashed.
+pub fn expand(
+    module: &TerraformModule,
+    names: &ModuleNames,
+    terraform_names: &BTreeMap<String, String>,
+    cfg: &CatalogConfig,
+    rc: &ReleaseContext,
+) -> Result<Vec<Value>, ExpandError> {
+    let module_name = module.metadata.name.as_str();
+    let ctx = rc.template_context(Some(module_name));
+    let spec = &module.spec;
+    let interval = spec
+        .interval
+        .as_ref()
+        .or(cfg.defaults.interval.as_ref())
+        .map_or("10m", |d| d.as_str())
+        .to_string();
+    let mut objects = Vec::new();
+
+    // Flux source.
+    let source_ref = if let Some(oci) = &spec.source.oci {
+        let mut obj = base_object(SOURCE_API, "OCIRepository", &names.source, rc);
+        let mut r = Map::new();
+        if let Some(tag) = &oci.tag {
+            r.insert("tag".into(), json!(tag));
+        }
+        if let Some(digest) = &oci.digest {
+            r.insert("digest".into(), json!(digest));
+        }
+        let mut s = Map::new();
+        s.insert("interval".into(), json!(interval));
+        s.insert("url".into(), json!(oci.url));
+        s.insert("ref".into(), Value::Object(r));
+        if let Some(p) = oci.provider {
+            s.insert("provider".into(), json!(p));
+        }
+        if let Some(sec) = &oci.secret_ref {
+            s.insert("secretRef".into(), json!({"name": sec.name}));
+        }
+        obj["spec"] = Value::Object(s);
+        objects.push(obj);
+        json!({"kind": "OCIRepository", "name": names.source})
+    } else if let Some(git) = &spec.source.git {
+        let mut obj = base_object(SOURCE_API, "GitRepository", &names.source, rc);
+        let mut r = Map::new();
+        for (k, v) in [
+            ("tag", &git.r#ref.tag),
+            ("branch", &git.r#ref.branch),
+            ("commit", &git.r#ref.commit),
+            ("semver", &git.r#ref.semver),
+        ] {
+            if let Some(v) = v {
+                r.insert(k.into(), json!(v));
+            }
+        }
+        let mut s = Map::new();
+        s.insert("interval".into(), json!(interval));
+        s.insert("url".into(), json!(git.url));
+        s.insert("ref".into(), Value::Object(r));
+        if let Some(sec) = &git.secret_ref {
+            s.insert("secretRef".into(), json!({"name": sec.name}));
+        }
+        obj["spec"] = Value::Object(s);
+        objects.push(obj);
+        json!({"kind": "GitRepository", "name": names.source})
+    } else if let Some(sr) = &spec.source.source_ref {
+        let mut r = Map::new();
+        r.insert("kind".into(), json!(sr.kind.as_str()));
+        r.insert("name".into(), json!(sr.name));
+        if let Some(ns) = &sr.namespace {
+            r.insert("namespace".into(), json!(ns));
+        }
+        if sr.kind == SourceKind::Bucket {
+            r.insert("apiVersion".into(), json!(SOURCE_API));
+        }
+        Value::Object(r)
+    } else {
+        return Err(err(ErrorKind::Intent, "spec.source", "exactly one of oci, git, sourceRef"));
+    };
+
+    // Runner RBAC.
+    if cfg.runner.service_account.create {
+        let sa = base_object("v1", "ServiceAccount", &names.runner_service_account, rc);
+        objects.push(sa);
+        let cluster_role = template::render(&cfg.runner.cluster_role, &ctx)
+            .map_err(|m| err(ErrorKind::Template, "config: runner.clusterRole", m))?;
+        let mut rb = base_object(
+            "rbac.authorization.k8s.io/v1",
+            "RoleBinding",
+            &names.runner_service_account,
+            rc,
+        );
+        rb["roleRef"] = json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role});
+        rb["subjects"] = json!([{
+            "kind": "ServiceAccount",
+            "name": names.runner_service_account,
+            "namespace": rc.namespace.as_deref().unwrap_or("default"),
+        }]);
+        objects.push(rb);
+    }
+
+    // Terraform CR.
+    let policy = resolve_policy(spec.uninstall.as_ref(), cfg);
+    let approve = spec
+        .approve_plan
+        .or(cfg.defaults.approve_plan)
+        .unwrap_or(crate::intent::ApprovePlan::Auto);
+    let mut s = Map::new();
+    s.insert("interval".into(), json!(interval));
+    s.insert("approvePlan".into(), json!(approve.terraform_value()));
+    s.insert("path".into(), json!(spec.path.as_deref().unwrap_or("./")));
+    s.insert("sourceRef".into(), source_ref);
+    if !spec.vars.is_empty() {
+        let vars: Vec<Value> = spec
+            .vars
+            .iter()
+            .map(|(k, v)| json!({"name": k, "value": v}))
+            .collect();
+        s.insert("vars".into(), Value::Array(vars));
+    }
+    if let Some(vf) = &spec.vars_from {
+        s.insert("varsFrom".into(), Value::Array(vf.clone()));
+    }
+    s.insert("writeOutputsToSecret".into(), json!({"name": names.outputs_secret}));
+    if !spec.depends_on.is_empty() {
+        let mut deps = Vec::new();
+        for (j, d) in spec.depends_on.iter().enumerate() {
+            let target = terraform_names.get(d).ok_or_else(|| {
+                err(ErrorKind::Dependency, format!("spec.dependsOn[{j}]"), format!("unknown module {d:?}"))
+            })?;
+            deps.push(json!({"name": target}));
+        }
+        s.insert("dependsOn".into(), Value::Array(deps));
+    }
+    s.insert(
+        "destroyResourcesOnDeletion".into(),
+        json!(policy.policy == UninstallPolicy::Destroy),
+    );
+    s.insert("serviceAccountName".into(), json!(names.runner_service_account));
+    if let Some(bc) = &cfg.backend.backend_config {
+        let v = template::render_value(bc, &ctx)
+            .map_err(|m| err(ErrorKind::Template, "config: backend.backendConfig", m))?;
+        s.insert("backendConfig".into(), v);
+    }
+    if let Some(bcf) = &cfg.backend.backend_configs_from {
+        let v = template::render_value(bcf, &ctx)
+            .map_err(|m| err(ErrorKind::Template, "config: backend.backendConfigsFrom", m))?;
+        s.insert("backendConfigsFrom".into(), v);
+    }
+    let mut tf = base_object(TERRAFORM_API, "Terraform", &names.terraform, rc);
+    tf["spec"] = Value::Object(s);
+    objects.push(tf);
+
+    // Overlays (catalog), then the module's own Terraform overrides last, then our metadata.
+    let last = objects.len() - 1;
+    for (i, obj) in objects.iter_mut().enumerate() {
+        crate::overlay::apply_all(&cfg.overlays, obj, Some(module_name), &ctx)
+            .map_err(|(k, m)| err(ErrorKind::Template, format!("config: overlays[{k}].mergePatch"), m))?;
+        if i == last {
+            if let Some(over) = &spec.terraform {
+                let mut spec_value = obj.get("spec").cloned().unwrap_or_else(|| json!({}));
+                json_patch::merge(&mut spec_value, &Value::Object(over.clone()));
+                obj["spec"] = spec_value;
+            }
+        }
+        copy_user_metadata(obj, module);
+        meta::set_label(obj, meta::RELEASE_LABEL, &rc.release);
+        meta::set_label(obj, meta::MODULE_LABEL, module_name);
+        if i == last {
+            annotate_policy(obj, &policy, rc.guard);
+        }
+        crate::hash::stamp(obj);
+    }
+    Ok(objects)
+}
+
+/// Copy the declaration's own labels and annotations (minus Helm 4's filename annotation,
+/// which the pipeline sets) onto a generated object.
+fn copy_user_metadata(obj: &mut Value, module: &TerraformModule) {
+    for (k, v) in &module.metadata.labels {
+        if let Some(s) = v.as_str() {
+            meta::set_label(obj, k, s);
+        }
+    }
+    for (k, v) in &module.metadata.annotations {
+        if k == meta::FILENAME_ANNOTATION {
+            continue;
+        }
+        if let Some(s) = v.as_str() {
+            meta::set_annotation(obj, k, s);
+        }
+    }
+}
+
+/// All module names must be distinct. `Err((index of the second, name))`.
+pub fn check_unique(modules: &[&TerraformModule]) -> Result<(), (usize, String)> {
+    let mut seen = BTreeSet::new();
+    for (i, m) in modules.iter().enumerate() {
+        if !seen.insert(m.metadata.name.as_str()) {
+            return Err((i, m.metadata.name.clone()));
+        }
+    }
+    Ok(())
+}
