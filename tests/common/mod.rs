@@ -82,7 +82,7 @@ pub fn chart(name: &str) -> PathBuf {
     repo_root().join("charts-example").join(name)
 }
 
-/// An isolated Helm home: its own cache/config/data/plugins dirs, HOME and a bin dir first on
+/// An isolated Helm home: its own cache/config/data/plugins dirs, HOME, and ~/.local/bin first on
 /// PATH (where `helm tfops setup` puts `tfops-render` on Helm 3). Nothing leaks in from the
 /// caller's environment except PATH (for sh, sed, …).
 pub struct HelmHome {
@@ -93,7 +93,7 @@ pub struct HelmHome {
 impl HelmHome {
     pub fn new(helm: Helm) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        for sub in ["cache", "config", "data/plugins", "home", "bin", "tmp"] {
+        for sub in ["cache", "config", "data/plugins", "home/.local/bin", "tmp"] {
             std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
         }
         HelmHome { helm, dir }
@@ -108,7 +108,7 @@ impl HelmHome {
     }
 
     pub fn bin_dir(&self) -> PathBuf {
-        self.path("bin")
+        self.path("home/.local/bin")
     }
 
     /// A command with this home's environment (no TFOPS_BIN: see [`Self::helm`]).
