@@ -7,9 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use crate::ledger::{
-    Cleanup, CleanupState, LedgerDecision, LedgerEntry, LedgerItem, LedgerRecord,
-};
+use crate::ledger::{Cleanup, CleanupState, LedgerDecision, LedgerEntry, LedgerItem, LedgerRecord};
 use crate::state::State;
 
 /// A `Terraform` CR of release `release`, module `module`, with no status yet.
@@ -134,8 +132,18 @@ pub fn into_state(obj: &mut Value, state: State) {
         State::Stalled => {
             let mut st = applied;
             st["conditions"] = json!([
-                cond("Stalled", "True", "RetryLimitReached", "Resource reached maximum number of retries.", T),
-                ready("False", "TFExecApplyFailed", "error applying: timeout while waiting for state")
+                cond(
+                    "Stalled",
+                    "True",
+                    "RetryLimitReached",
+                    "Resource reached maximum number of retries.",
+                    T
+                ),
+                ready(
+                    "False",
+                    "TFExecApplyFailed",
+                    "error applying: timeout while waiting for state"
+                )
             ]);
             set_status(obj, st);
         }
@@ -144,13 +152,21 @@ pub fn into_state(obj: &mut Value, state: State) {
             set_status(obj, applied);
         }
         State::Destroying => {
-            set(obj, &["metadata", "deletionTimestamp"], json!("2026-11-26T12:00:00Z"));
+            set(
+                obj,
+                &["metadata", "deletionTimestamp"],
+                json!("2026-11-26T12:00:00Z"),
+            );
             let mut st = applied;
             st["conditions"][0] = ready("Unknown", "Progressing", "Reconciliation in progress");
             set_status(obj, st);
         }
         State::DestroyFailed => {
-            set(obj, &["metadata", "deletionTimestamp"], json!("2026-11-26T12:00:00Z"));
+            set(
+                obj,
+                &["metadata", "deletionTimestamp"],
+                json!("2026-11-26T12:00:00Z"),
+            );
             let progress = json!({
                 "attempts": 2, "phase": "retrying", "firstFailureAt": "2026-11-26T12:00:30Z",
                 "lastFailureReason": "TFExecApplyFailed",
@@ -158,7 +174,11 @@ pub fn into_state(obj: &mut Value, state: State) {
                 "escalatesAt": "2026-11-26T12:04:00Z"
             })
             .to_string();
-            set(obj, &["metadata", "annotations", "tfops.dev/guard-progress"], json!(progress));
+            set(
+                obj,
+                &["metadata", "annotations", "tfops.dev/guard-progress"],
+                json!(progress),
+            );
             let mut st = applied;
             st["conditions"][0] = ready(
                 "False",
@@ -168,7 +188,11 @@ pub fn into_state(obj: &mut Value, state: State) {
             set_status(obj, st);
         }
         State::Blocked => {
-            set(obj, &["metadata", "deletionTimestamp"], json!("2026-11-26T12:00:00Z"));
+            set(
+                obj,
+                &["metadata", "deletionTimestamp"],
+                json!("2026-11-26T12:00:00Z"),
+            );
             let mut st = applied;
             st["conditions"][0] = ready(
                 "False",
@@ -221,7 +245,9 @@ pub fn ledger_item(
             tfstate_secret: format!("tfstate-default-{name}"),
             tfstate_copied: true,
             reason: "TFExecApplyFailed".into(),
-            message: "error running Destroy: AccessDenied: not authorized to perform s3:DeleteBucket".into(),
+            message:
+                "error running Destroy: AccessDenied: not authorized to perform s3:DeleteBucket"
+                    .into(),
             class: Some("permanent".into()),
             attempts: 1,
             decision,
@@ -232,7 +258,11 @@ pub fn ledger_item(
                 history: vec![],
             },
         },
-        outputs: [("bucket_url".to_owned(), b"https://bucket-1.example".to_vec())].into(),
+        outputs: [(
+            "bucket_url".to_owned(),
+            b"https://bucket-1.example".to_vec(),
+        )]
+        .into(),
         tfstate: [("tfstate".to_owned(), b"H4sIAAAAAAAA/secret-state".to_vec())].into(),
     };
     LedgerItem {

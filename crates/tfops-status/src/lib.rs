@@ -7,9 +7,12 @@
 //! Thin I/O: [`fetch`] (one LIST per namespace), [`watch`], [`orphans`], [`observe`]
 //! (what doctor looks at in the cluster).
 
+pub mod fetch;
 pub mod fixtures;
 pub mod ledger;
 pub mod render;
 pub mod report;
 pub mod state;
+pub mod status;
 pub mod terraform;
+pub mod watch;

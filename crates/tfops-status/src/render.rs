@@ -258,11 +258,7 @@ fn table(report: &StatusReport, opts: &RenderOptions) -> String {
         return format!("No Terraform resources found for {what} in {where_}.\n");
     }
     let wide = opts.format == Format::Wide;
-    let show_ns = report
-        .scope
-        .namespaces
-        .as_ref()
-        .is_none_or(|n| n.len() > 1);
+    let show_ns = report.scope.namespaces.as_ref().is_none_or(|n| n.len() > 1);
     let show_release = report.scope.release.is_none();
     let mut header: Vec<&str> = Vec::new();
     if show_ns {
@@ -271,7 +267,9 @@ fn table(report: &StatusReport, opts: &RenderOptions) -> String {
     if show_release {
         header.push("RELEASE");
     }
-    header.extend(["MODULE", "NAME", "STATE", "READY", "REVISION", "PLANNED", "DRIFTED", "AGE"]);
+    header.extend([
+        "MODULE", "NAME", "STATE", "READY", "REVISION", "PLANNED", "DRIFTED", "AGE",
+    ]);
     if wide {
         header.extend(["SOURCE", "PLAN", "ATTEMPTS", "POLICY", "LEDGER"]);
     }

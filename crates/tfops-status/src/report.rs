@@ -31,7 +31,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::ledger::{cleanup_str, LedgerItem};
-use crate::state::{assess, assess_ledger_only, Assessment, DestroyProgress, Health, PendingPlan, State};
+use crate::state::{
+    assess, assess_ledger_only, Assessment, DestroyProgress, Health, PendingPlan, State,
+};
 use crate::terraform::TerraformView;
 
 pub const API_VERSION: &str = "tfops.dev/v1alpha1";
@@ -307,9 +309,11 @@ pub fn build(
     }
     for obj in crs {
         let tf = TerraformView::new(obj);
-        let found = by_cr
-            .get(&(tf.namespace(), tf.name()))
-            .and_then(|ix| ix.iter().copied().find(|&i| ledger[i].entry().uid == tf.uid()));
+        let found = by_cr.get(&(tf.namespace(), tf.name())).and_then(|ix| {
+            ix.iter()
+                .copied()
+                .find(|&i| ledger[i].entry().uid == tf.uid())
+        });
         if let Some(i) = found {
             used.insert(i);
         }
@@ -389,12 +393,25 @@ mod tests {
     #[test]
     fn exit_codes() {
         let r = build(&[], &[], scope(), now());
-        assert_eq!((r.summary.exit_code, r.summary.health.as_str()), (3, "empty"));
+        assert_eq!(
+            (r.summary.exit_code, r.summary.health.as_str()),
+            (3, "empty")
+        );
         let r = build(&[cr("a", State::Ready)], &[], scope(), now());
         assert_eq!(r.summary.exit_code, 0);
-        let r = build(&[cr("a", State::Ready), cr("b", State::Planning)], &[], scope(), now());
+        let r = build(
+            &[cr("a", State::Ready), cr("b", State::Planning)],
+            &[],
+            scope(),
+            now(),
+        );
         assert_eq!(r.summary.exit_code, 4);
-        let r = build(&[cr("a", State::Failed), cr("b", State::Planning)], &[], scope(), now());
+        let r = build(
+            &[cr("a", State::Failed), cr("b", State::Planning)],
+            &[],
+            scope(),
+            now(),
+        );
         assert_eq!(r.summary.exit_code, 2);
     }
 
@@ -402,8 +419,24 @@ mod tests {
     fn ledger_entries_join_their_live_cr_or_stand_alone() {
         let live = cr("a", State::Destroying);
         let uid = TerraformView::new(&live).uid().to_owned();
-        let joined = ledger_item("apps", "shop", "a", "a", &uid, LedgerDecision::Orphaned, now());
-        let gone = ledger_item("apps", "shop", "b", "b", "uid-b", LedgerDecision::ForceRemoved, now());
+        let joined = ledger_item(
+            "apps",
+            "shop",
+            "a",
+            "a",
+            &uid,
+            LedgerDecision::Orphaned,
+            now(),
+        );
+        let gone = ledger_item(
+            "apps",
+            "shop",
+            "b",
+            "b",
+            "uid-b",
+            LedgerDecision::ForceRemoved,
+            now(),
+        );
         let r = build(&[live], &[joined, gone], scope(), now());
         assert_eq!(r.items.len(), 2);
         assert_eq!(r.items[0].state, State::Orphaned);
@@ -417,7 +450,15 @@ mod tests {
     #[test]
     fn a_recreated_cr_and_its_old_entry_are_two_items() {
         let live = cr("a", State::Destroying);
-        let old = ledger_item("apps", "shop", "a", "a", "old-uid", LedgerDecision::Orphaned, now());
+        let old = ledger_item(
+            "apps",
+            "shop",
+            "a",
+            "a",
+            "old-uid",
+            LedgerDecision::Orphaned,
+            now(),
+        );
         let r = build(&[live], &[old], scope(), now());
         let states: Vec<State> = r.items.iter().map(|i| i.state).collect();
         assert_eq!(states.len(), 2);

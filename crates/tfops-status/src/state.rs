@@ -371,7 +371,9 @@ pub fn assess(tf: &TerraformView<'_>, ledger: Option<&LedgerItem>) -> Assessment
             let reason = if is_false(&ready) {
                 Some(ready_reason.to_owned())
             } else {
-                progress.as_ref().and_then(|p| p.last_failure_reason.clone())
+                progress
+                    .as_ref()
+                    .and_then(|p| p.last_failure_reason.clone())
             };
             let mut a = Assessment::new(
                 State::DestroyFailed,
@@ -406,14 +408,12 @@ pub fn assess(tf: &TerraformView<'_>, ledger: Option<&LedgerItem>) -> Assessment
             // Rule 12.
             reasons::LOCK_HELD => {
                 let what = format!("state lock held (lock id {})", tf.lock_pending());
-                let mut a =
-                    Assessment::new(State::Blocked, Some(ready_reason), ready_message);
+                let mut a = Assessment::new(State::Blocked, Some(ready_reason), ready_message);
                 a.blocked_by = Some(what);
                 return a;
             }
             reasons::DEPENDENCY_NOT_READY | reasons::DELETION_BLOCKED_BY_DEPENDANTS => {
-                let mut a =
-                    Assessment::new(State::Blocked, Some(ready_reason), ready_message);
+                let mut a = Assessment::new(State::Blocked, Some(ready_reason), ready_message);
                 a.blocked_by = Some(format!("dependencies: {}", tf.depends_on().join(", ")));
                 return a;
             }

@@ -32,7 +32,9 @@ fn ready_with_a_newer_generation_is_reconciling() {
     v["metadata"]["generation"] = json!(2);
     let a = assess_one(&v);
     assert_eq!(a.state, State::Reconciling);
-    assert!(a.message.starts_with("spec changed (generation 2, observed 1)"));
+    assert!(a
+        .message
+        .starts_with("spec changed (generation 2, observed 1)"));
 }
 
 #[test]
@@ -66,7 +68,9 @@ fn plan_pending_with_the_exact_approve_command() {
     assert_eq!(plan.id, "plan-main-4f0e1b2c3d");
     assert_eq!(
         plan.approve_command.as_deref(),
-        Some(r#"kubectl patch terraform shop-db -n apps --type merge -p '{"spec":{"approvePlan":"plan-main-4f0e1b2c3d"}}'"#)
+        Some(
+            r#"kubectl patch terraform shop-db -n apps --type merge -p '{"spec":{"approvePlan":"plan-main-4f0e1b2c3d"}}'"#
+        )
     );
 }
 
@@ -169,7 +173,10 @@ fn blocked_by_suspend_while_deleting() {
 #[test]
 fn blocked_by_dependants_while_deleting() {
     let mut v = cr(State::Destroying);
-    v["metadata"]["finalizers"] = json!(["finalizers.tf.contrib.fluxcd.io", "tf.dependency.of.shop-app"]);
+    v["metadata"]["finalizers"] = json!([
+        "finalizers.tf.contrib.fluxcd.io",
+        "tf.dependency.of.shop-app"
+    ]);
     let a = assess_one(&v);
     assert_eq!(a.state, State::Blocked);
     assert_eq!(a.blocked_by.as_deref(), Some("dependants: shop-app"));
@@ -183,8 +190,14 @@ fn blocked_by_lock_while_deleting_and_while_live() {
         "message": "Terraform Locked with Lock Identifier: f2ab685b-f84d"});
     let a = assess_one(&v);
     assert_eq!(a.state, State::Blocked);
-    assert_eq!(a.blocked_by.as_deref(), Some("state lock held (lock id f2ab685b-f84d)"));
-    let obj = v.as_object_mut().and_then(|o| o.get_mut("metadata")).and_then(Value::as_object_mut);
+    assert_eq!(
+        a.blocked_by.as_deref(),
+        Some("state lock held (lock id f2ab685b-f84d)")
+    );
+    let obj = v
+        .as_object_mut()
+        .and_then(|o| o.get_mut("metadata"))
+        .and_then(Value::as_object_mut);
     if let Some(m) = obj {
         m.remove("deletionTimestamp");
     }
@@ -196,8 +209,10 @@ fn blocked_by_lock_while_deleting_and_while_live() {
 #[test]
 fn blocked_by_guard_policy() {
     let mut v = cr(State::Destroying);
-    v["metadata"]["annotations"]["tfops.dev/guard-progress"] =
-        json!(json!({"attempts": 3, "phase": "blocked", "lastFailureReason": "TFExecApplyFailed"}).to_string());
+    v["metadata"]["annotations"]["tfops.dev/guard-progress"] = json!(
+        json!({"attempts": 3, "phase": "blocked", "lastFailureReason": "TFExecApplyFailed"})
+            .to_string()
+    );
     let a = assess_one(&v);
     assert_eq!(a.state, State::Blocked);
     assert_eq!(a.destroy.map(|d| d.attempts), Some(3));
@@ -205,18 +220,35 @@ fn blocked_by_guard_policy() {
 
 #[test]
 fn orphaned_from_the_ledger() {
-    let item = ledger_item("apps", "shop", "db", "shop-db", "u-1", LedgerDecision::Orphaned, at());
+    let item = ledger_item(
+        "apps",
+        "shop",
+        "db",
+        "shop-db",
+        "u-1",
+        LedgerDecision::Orphaned,
+        at(),
+    );
     let a = assess_ledger_only(&item);
     assert_eq!(a.state, State::Orphaned);
     assert_eq!(a.cleanup.as_deref(), Some("open"));
-    assert!(a.message.contains("helm tfops orphans destroy tfops-ledger-shop-db-u1"));
+    assert!(a
+        .message
+        .contains("helm tfops orphans destroy tfops-ledger-shop-db-u1"));
     assert_eq!(a.health(), Health::Unhealthy);
 }
 
 #[test]
 fn force_removed_from_the_ledger_and_healthy_once_cleaned() {
-    let mut item =
-        ledger_item("apps", "shop", "db", "shop-db", "u-1", LedgerDecision::ForceRemoved, at());
+    let mut item = ledger_item(
+        "apps",
+        "shop",
+        "db",
+        "shop-db",
+        "u-1",
+        LedgerDecision::ForceRemoved,
+        at(),
+    );
     assert_eq!(assess_ledger_only(&item).state, State::ForceRemoved);
     item.record.entry.cleanup.state = crate::ledger::CleanupState::Destroyed;
     let a = assess_ledger_only(&item);
@@ -228,17 +260,43 @@ fn force_removed_from_the_ledger_and_healthy_once_cleaned() {
 fn a_live_cr_with_its_ledger_entry_is_orphaned_but_not_one_with_another_uid() {
     let v = cr(State::Destroying);
     let uid = TerraformView::new(&v).uid().to_owned();
-    let same = ledger_item("apps", "shop", "db", "shop-db", &uid, LedgerDecision::Orphaned, at());
-    assert_eq!(assess(&TerraformView::new(&v), Some(&same)).state, State::Orphaned);
-    let other = ledger_item("apps", "shop", "db", "shop-db", "other", LedgerDecision::Orphaned, at());
-    assert_eq!(assess(&TerraformView::new(&v), Some(&other)).state, State::Destroying);
+    let same = ledger_item(
+        "apps",
+        "shop",
+        "db",
+        "shop-db",
+        &uid,
+        LedgerDecision::Orphaned,
+        at(),
+    );
+    assert_eq!(
+        assess(&TerraformView::new(&v), Some(&same)).state,
+        State::Orphaned
+    );
+    let other = ledger_item(
+        "apps",
+        "shop",
+        "db",
+        "shop-db",
+        "other",
+        LedgerDecision::Orphaned,
+        at(),
+    );
+    assert_eq!(
+        assess(&TerraformView::new(&v), Some(&other)).state,
+        State::Destroying
+    );
 }
 
 #[test]
 fn every_state_is_reachable_from_the_fixtures() {
     for s in State::ALL {
         let got = if matches!(s, State::Orphaned | State::ForceRemoved) {
-            let d = if s == State::Orphaned { LedgerDecision::Orphaned } else { LedgerDecision::ForceRemoved };
+            let d = if s == State::Orphaned {
+                LedgerDecision::Orphaned
+            } else {
+                LedgerDecision::ForceRemoved
+            };
             assess_ledger_only(&ledger_item("apps", "shop", "db", "shop-db", "u", d, at())).state
         } else {
             assess_one(&cr(s)).state
