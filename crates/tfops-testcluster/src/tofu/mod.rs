@@ -1,1 +1,73 @@
-//! tofu-controller v0.16.5 simulation — placeholder, being written.
+//! tofu-controller v0.16.5 simulation: a pure reconcile core ([`reconcile`]) that mirrors the
+//! real controller's decisions row by row, and a thin driver ([`TofuSim`]) that watches
+//! `Terraform` CRs over real HTTP (user `tofu-controller`), reads the world with GETs, runs the
+//! core and applies its actions with patches, requeueing on the tokio clock (virtual in tests).
+//!
+//! # What the real controller does (read at tag `v0.16.5`, commit 4cb9876f)
+//!
+//! `R` = `controllers/tf_controller.go` `TerraformReconciler.Reconcile`, `F` =
+//! `controllers/tf_controller_finalizer.go` `finalize`, `B` = `tf_controller_backend.go`
+//! `setupTerraform`, `P` = `tf_controller_plan.go` `plan`, `A` = `tf_controller_apply.go` `apply`,
+//! `T` = `api/v1alpha2/terraform_types.go` (status helpers), `S` = `runner/server.go`.
+//! "rate-limited" = the reconcile returned an error (or `Requeue: true`): controller-runtime's
+//! default limiter requeues after `5ms * 2^failures`, capped at 1000 s, reset on success.
+//!
+//! | # | situation | what the controller does | where |
+//! |---|---|---|---|
+//! | 1 | no `finalizers.tf.contrib.fluxcd.io` | adds it, returns `Requeue` (rate-limited) | R "Make sure the Finalizer exists" |
+//! | 2 | every return path | deferred patch: `status.lastHandledReconcileAt` = `reconcile.fluxcd.io/requestedAt` when present (also when suspended); `observedGeneration` = generation when Ready=True | R deferred func |
+//! | 3 | `spec.suspend: true` | returns before ANY deletion handling; nothing else written, no requeue | R "Return early if the Terraform is suspended" |
+//! | 4 | always next | `Reconciling=True/Progressing "Fulfilling prerequisites"` patched | R `MarkReconciling` |
+//! | 5 | deleting, finalizers `tf.dependency.of.<dependant>` present (for any `destroyResourcesOnDeletion`) | `Ready=False/DeletionBlockedByDependantsReason` "Deletion in progress, but blocked. Please delete a, b to resume ...", requeue after `retryInterval` | R `isBeingDeleted` block, `T.TerraformNotReady` |
+//! | 6 | source object missing | `Stalled=True` + `Ready=False/ArtifactFailed` `<kind>.source.toolkit.fluxcd.io "<name>" not found`, Warning event, requeue after `retryInterval` (forever, also when deleting) | R `getSource`, `apierrors.IsNotFound` |
+//! | 7 | source without `status.artifact` | `Ready=False/ArtifactFailed` "Source is not ready, artifact not found", requeue after `retryInterval` | R "Check we have a source object" |
+//! | 8 | not deleting, `dependsOn` | puts `tf.dependency.of.<me>` on each dependency; not ready → `Ready=False/DependencyNotReady`, requeue after `retryInterval` | R `checkDependencies` |
+//! | 9 | then | `Ready=Unknown/Progressing` "Reconciliation in progress" / "Deletion in progress" (unless Ready already Unknown); reset `reconciliationFailures` when generation or revision changed | R, `T.TerraformProgressing`, `T.TerraformResetRetry` |
+//! | 10 | runner pod not creatable (runner ServiceAccount `spec.serviceAccountName` or `tf-runner` missing: pod admission rejects it) | reconcile returns the error: rate-limited, NOTHING new in status (Ready stays Unknown/Progressing), no event | R `LookupOrCreateRunner`, `tf_controller_runner.go` `reconcileRunnerPod` |
+//! | 11 | deleting, `destroyResourcesOnDeletion: true`: setup | `Ready=Unknown "Initializing"`; a required `varsFrom` Secret/ConfigMap missing → `Ready=False/VarsGenerationFailed` `rpc error: code = Unknown desc = secrets "<n>" not found`, rate-limited | B `GenerateVarsForTF`, `runner/server_generate_tf_vars.go` |
+//! | 12 | `spec.tfstate.forceUnlock: yes` and `lockIdentifier == status.lock.pending` (or `auto`) | force-unlocks; `StateLocked=False/ForceUnlock`, `lock.lastApplied` = old pending, `lock.pending` cleared | B end, `T.TerraformForceUnlock` |
+//! | 13 | destroy plan: lock held | Warning event, `StateLocked=True/LockHeld` "Terraform Locked with Lock Identifier: <id>", `status.lock.pending=<id>`, then Ready is overwritten to `Ready=False/TFExecPlanFailed` "error running Plan: rpc error: code = Internal desc = error acquiring the state lock: Lock Info: ..."; rate-limited | P, `T.TerraformStateLocked`, `runner/server_exec_wrapper.go` |
+//! | 14 | destroy plan fails | `Ready=False/TFExecPlanFailed` "error running Plan: rpc error: code = Internal desc = <terraform error>", Warning event, rate-limited | P |
+//! | 15 | destroy plan empty (no state / no resources) | `Plan=False/TerraformPlannedNoChanges` "No objects need to be destroyed", `Ready=True`, apply skipped | P corner case, F `thereIsNothingToDestroy` |
+//! | 16 | destroy apply fails | `Apply=False/TerraformAppliedFail`, `Ready=False/TFExecApplyFailed` "error running Apply: rpc error: code = Internal desc = <terraform error>", `plan.pending` cleared, Warning event, rate-limited — retried forever: `remediation` is not consulted, `reconciliationFailures` not incremented on this path | A, F |
+//! | 17 | destroy apply succeeds | `Apply=True`, `Ready=Unknown/TerraformAppliedSucceed` "Applied successfully: <rev>" (`plan.isDestroyPlan` stays false because it follows `spec.destroy`) | A, `T.TerraformApplied` |
+//! | 18 | `destroyResourcesOnDeletion: false` | skips plan/apply but still went through rows 5–10: needs the source with an artifact and a creatable runner | F |
+//! | 19 | finalize secrets | deletes the plan Secrets (`infra.contrib.fluxcd.io/plan-name` label / legacy `tfplan-<ws>-<name>`); only if there were any, deletes the `writeOutputsToSecret` Secret. The tfstate Secret `tfstate-<workspace>-<name>` is NEVER deleted | F, S `FinalizeSecrets` |
+//! | 20 | remove `tf.dependency.of.<me>` from every `dependsOn` dependency; a dependency that is already GONE makes `finalize` return NotFound: rate-limited forever, the finalizer stays | F |
+//! | 21 | finally | removes `finalizers.tf.contrib.fluxcd.io` (merge patch of the finalizer list, no resourceVersion precondition) | F |
+//! | 22 | triggers | watch events pass only on generation change or a new `reconcile.fluxcd.io/requestedAt` (`GenerationChangedPredicate` OR `ReconcileRequestedPredicate`); metadata-only edits (finalizers, other annotations) do not trigger | R `SetupWithManager` |
+//! | 23 | normal reconcile | plan → `Plan=True/TerraformPlannedWithChanges`, `status.plan.pending=plan-<branch>-<sha10>`; manual approval (`approvePlan` empty) stops with `Ready=Unknown` "Plan generated: set approvePlan: \"<id>\" to approve this plan."; `auto` applies → `status.lastAppliedRevision`, `inventory.entries`, tfstate Secret, outputs Secret (`writeOutputsToSecret`), `Ready=True`, `lastSuccessfulReconcileAt`; drift detection when everything is applied (`lastDriftDetectedAt`, `Ready=False/DriftDetected`), `approvePlan: disable` = drift detection only; requeue after `spec.interval` | R, `tf_controller_reconcile.go`, `tf_controller_drift_detect.go`, `tf_controller_outputs.go` |
+//! | 24 | failure outside deletion | `reconciliationFailures++`, requeue after `retryInterval` (15 s default; `ExponentialBackoff` strategy doubles it) | R, `T.GetRetryInterval` |
+//!
+//! The simulation adds no behaviour of its own beyond the [`behavior::Behavior`] script that
+//! stands in for terraform and the cloud (outcomes, messages, durations, lock holders).
+
+pub mod behavior;
+pub mod clock;
+pub mod conditions;
+pub mod driver;
+pub mod messages;
+pub mod queue;
+pub mod reconcile;
+pub mod world;
+
+#[cfg(test)]
+mod reconcile_tests;
+
+pub use behavior::{Behavior, DestroyAttempt, FailStage, LockSpec};
+pub use driver::{SimConfig, TofuSim};
+pub use reconcile::{reconcile, Action, Outcome, Requeue};
+pub use world::{SourceState, World};
+
+/// The controller's own finalizer.
+pub const TERRAFORM_FINALIZER: &str = "finalizers.tf.contrib.fluxcd.io";
+/// Prefix of the finalizers the controller puts on dependencies (`tf.dependency.of.<dependant>`).
+pub const DEPENDENCY_OF_PREFIX: &str = "tf.dependency.of.";
+/// Flux's reconcile request annotation.
+pub const REQUESTED_AT_ANNOTATION: &str = "reconcile.fluxcd.io/requestedAt";
+/// Per-CR behaviour script annotation (JSON of [`Behavior`]), for standalone scenario files.
+pub const BEHAVIOR_ANNOTATION: &str = "sim.tfops.dev/behavior";
+/// Terraform API group/version.
+pub const TERRAFORM_API_VERSION: &str = "infra.contrib.fluxcd.io/v1alpha2";
+/// User name the simulation authenticates as.
+pub const CONTROLLER_USER: &str = "tofu-controller";

@@ -1,0 +1,391 @@
+//! The behaviour script of one simulated `Terraform` CR: what terraform and the cloud do when
+//! the controller destroys it (outcome sequence, messages, durations, lock holder, pauses).
+//! Serialised as camelCase JSON (annotation `sim.tfops.dev/behavior`), durations Go-style
+//! (`"250ms"`, `"20s"`, `"1m30s"`).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Which terraform step of a destroy attempt fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub enum FailStage {
+    /// `terraform plan -destroy` fails (`TFExecPlanFailed`).
+    Plan,
+    /// `terraform apply` of the destroy plan fails (`TFExecApplyFailed`).
+    #[default]
+    Apply,
+}
+
+/// One entry of the destroy outcome sequence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "camelCase")]
+pub enum DestroyAttempt {
+    /// The attempt fails with this terraform error text, `times` times (default 1;
+    /// `forever: true` never moves past this entry).
+    #[serde(rename_all = "camelCase")]
+    Fail {
+        #[serde(default)]
+        stage: FailStage,
+        message: String,
+        #[serde(default = "one")]
+        times: u32,
+        #[serde(default)]
+        forever: bool,
+    },
+    /// The attempt succeeds.
+    Succeed,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A state lock held by someone else (a Lease `lock-tfstate-<ws>-<name>` the driver creates).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LockSpec {
+    /// Lock ID (terraform prints it as `Lock Info: ID:`).
+    #[serde(default = "default_lock_id")]
+    pub id: String,
+    /// Holder (`Who:`), e.g. `runner@my-module-tf-runner`.
+    #[serde(default = "default_lock_who")]
+    pub who: String,
+    /// Operation that holds it.
+    #[serde(default = "default_lock_operation")]
+    pub operation: String,
+    /// Released by its holder after this long (from when the simulation first sees the CR);
+    /// `None` = never released (only force-unlock frees it).
+    #[serde(default, with = "opt_go_duration", skip_serializing_if = "Option::is_none")]
+    pub release_after: Option<Duration>,
+}
+
+fn default_lock_id() -> String {
+    "9db590f1-b6fe-c5f2-2f24-b1d3f0e2c7a4".to_string()
+}
+fn default_lock_who() -> String {
+    "runner@crashed-tf-runner".to_string()
+}
+fn default_lock_operation() -> String {
+    "OperationTypeApply".to_string()
+}
+
+/// Everything the simulation needs to know about one CR's "terraform + cloud".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Behavior {
+    /// Destroy outcomes, consumed one per destroy attempt; after the list: success.
+    pub destroy: Vec<DestroyAttempt>,
+    /// The destroy plan is empty (nothing in state) even if the state Secret says otherwise.
+    pub nothing_to_destroy: bool,
+    /// A foreign lock on the state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock: Option<LockSpec>,
+    /// Simulated time `terraform apply` of the destroy plan takes.
+    #[serde(with = "go_duration")]
+    pub destroy_duration: Duration,
+    /// Simulated time a normal apply takes.
+    #[serde(with = "go_duration")]
+    pub apply_duration: Duration,
+    /// Delay before each reconcile of this CR starts (controller busy / slow API).
+    #[serde(with = "go_duration")]
+    pub reconcile_latency: Duration,
+    /// The controller ignores this CR entirely (as if stopped, for this CR only).
+    pub paused: bool,
+    /// Resources the (normal) apply creates; default one `aws_s3_bucket`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<Vec<InventoryEntry>>,
+    /// Outputs the apply produces (written to `writeOutputsToSecret`); default `{"id": <name>}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Drift is detected on the next drift-detection run.
+    pub drift: bool,
+}
+
+/// One `status.inventory.entries` item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryEntry {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub identifier: String,
+}
+
+/// The outcome of the `attempt`-th destroy attempt (0-based) under `script`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Fail { stage: FailStage, message: String },
+    Succeed,
+}
+
+impl Behavior {
+    /// Parse from the annotation value.
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// What destroy attempt number `attempt` (0-based) does.
+    pub fn destroy_outcome(&self, attempt: u32) -> AttemptOutcome {
+        let mut remaining = attempt;
+        for step in &self.destroy {
+            match step {
+                DestroyAttempt::Succeed => {
+                    if remaining == 0 {
+                        return AttemptOutcome::Succeed;
+                    }
+                    remaining -= 1;
+                }
+                DestroyAttempt::Fail {
+                    stage,
+                    message,
+                    times,
+                    forever,
+                } => {
+                    if *forever || remaining < *times {
+                        return AttemptOutcome::Fail {
+                            stage: *stage,
+                            message: message.clone(),
+                        };
+                    }
+                    remaining -= *times;
+                }
+            }
+        }
+        AttemptOutcome::Succeed
+    }
+
+    /// Inventory entries a successful apply records for CR `name`.
+    pub fn inventory_for(&self, name: &str) -> Vec<InventoryEntry> {
+        match &self.inventory {
+            Some(entries) => entries.clone(),
+            None => vec![InventoryEntry {
+                name: "this".to_string(),
+                kind: "aws_s3_bucket".to_string(),
+                identifier: format!("{name}-bucket"),
+            }],
+        }
+    }
+
+    /// Outputs a successful apply produces for CR `name`.
+    pub fn outputs_for(&self, name: &str) -> serde_json::Map<String, serde_json::Value> {
+        match &self.outputs {
+            Some(o) => o.clone(),
+            None => {
+                let mut m = serde_json::Map::new();
+                m.insert("id".to_string(), serde_json::Value::String(format!("{name}-bucket")));
+                m
+            }
+        }
+    }
+}
+
+/// Parse a Go-style duration (`250ms`, `20s`, `1m30s`, `2h`); a bare number means seconds.
+pub fn parse_go_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    if let Ok(secs) = text.parse::<f64>() {
+        return (secs >= 0.0 && secs.is_finite()).then(|| Duration::from_secs_f64(secs));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_len == 0 {
+            return None;
+        }
+        let value: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let factor = match &rest[..unit_len] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += Duration::from_secs_f64(value * factor);
+    }
+    Some(total)
+}
+
+/// Format a duration Go-style (`1m30s`, `250ms`, `0s`).
+pub fn format_go_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        return "0s".to_string();
+    }
+    if ms % 1000 != 0 && ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 || out.is_empty() {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
+mod go_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_go_duration(*d))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        let text = match &v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            _ => return Err(serde::de::Error::custom("duration must be a string like \"20s\"")),
+        };
+        super::parse_go_duration(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("invalid duration {text:?}")))
+    }
+}
+
+mod opt_go_duration {
+    use std::time::Duration;
+
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::go_duration::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        super::go_duration::deserialize(d).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_sequence_fail_twice_then_succeed() {
+        let b = Behavior {
+            destroy: vec![DestroyAttempt::Fail {
+                stage: FailStage::Apply,
+                message: "throttled".into(),
+                times: 2,
+                forever: false,
+            }],
+            ..Default::default()
+        };
+        assert!(matches!(b.destroy_outcome(0), AttemptOutcome::Fail { .. }));
+        assert!(matches!(b.destroy_outcome(1), AttemptOutcome::Fail { .. }));
+        assert_eq!(b.destroy_outcome(2), AttemptOutcome::Succeed);
+    }
+
+    #[test]
+    fn forever_never_succeeds() {
+        let b = Behavior {
+            destroy: vec![DestroyAttempt::Fail {
+                stage: FailStage::Plan,
+                message: "denied".into(),
+                times: 1,
+                forever: true,
+            }],
+            ..Default::default()
+        };
+        for i in [0, 1, 50, 10_000] {
+            assert!(matches!(
+                b.destroy_outcome(i),
+                AttemptOutcome::Fail { stage: FailStage::Plan, .. }
+            ));
+        }
+    }
+
+    #[test]
+    fn mixed_sequence_walks_entries_in_order() {
+        let b = Behavior {
+            destroy: vec![
+                DestroyAttempt::Fail {
+                    stage: FailStage::Plan,
+                    message: "a".into(),
+                    times: 1,
+                    forever: false,
+                },
+                DestroyAttempt::Succeed,
+                DestroyAttempt::Fail {
+                    stage: FailStage::Apply,
+                    message: "b".into(),
+                    times: 1,
+                    forever: false,
+                },
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            b.destroy_outcome(0),
+            AttemptOutcome::Fail {
+                stage: FailStage::Plan,
+                message: "a".into()
+            }
+        );
+        assert_eq!(b.destroy_outcome(1), AttemptOutcome::Succeed);
+        assert_eq!(
+            b.destroy_outcome(2),
+            AttemptOutcome::Fail {
+                stage: FailStage::Apply,
+                message: "b".into()
+            }
+        );
+        assert_eq!(b.destroy_outcome(3), AttemptOutcome::Succeed);
+    }
+
+    #[test]
+    fn json_round_trip_with_go_durations() {
+        let text = r#"{"destroy":[{"outcome":"fail","message":"x","times":3}],
+            "destroyDuration":"1m30s","reconcileLatency":"250ms",
+            "lock":{"who":"runner@other","releaseAfter":"45s"}}"#;
+        let b = Behavior::from_json(text).unwrap();
+        assert_eq!(b.destroy_duration, Duration::from_secs(90));
+        assert_eq!(b.reconcile_latency, Duration::from_millis(250));
+        let lock = b.lock.clone().unwrap();
+        assert_eq!(lock.release_after, Some(Duration::from_secs(45)));
+        assert_eq!(lock.who, "runner@other");
+        let again = Behavior::from_json(&serde_json::to_string(&b).unwrap()).unwrap();
+        assert_eq!(again, b);
+    }
+
+    #[test]
+    fn go_duration_parse_and_format() {
+        assert_eq!(parse_go_duration("10m"), Some(Duration::from_secs(600)));
+        assert_eq!(parse_go_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("15"), Some(Duration::from_secs(15)));
+        assert_eq!(parse_go_duration("1x"), None);
+        assert_eq!(parse_go_duration(""), None);
+        assert_eq!(format_go_duration(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(format_go_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(format_go_duration(Duration::ZERO), "0s");
+    }
+
+    #[test]
+    fn bad_behavior_json_is_an_error() {
+        assert!(Behavior::from_json(r#"{"destroyDuration":"soon"}"#).is_err());
+        assert!(Behavior::from_json(r#"{"destroy":[{"outcome":"explode"}]}"#).is_err());
+    }
+}

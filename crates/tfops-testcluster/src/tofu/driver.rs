@@ -1,0 +1,3 @@
+//! placeholder
+pub struct SimConfig;
+pub struct TofuSim;

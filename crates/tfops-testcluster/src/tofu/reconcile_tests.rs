@@ -1,0 +1,555 @@
+//! One unit test per row of the deletion flow (and the normal reconcile) of the pure core.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use super::behavior::{Behavior, DestroyAttempt, FailStage, LockSpec};
+use super::conditions as cond;
+use super::reconcile::{reasons, reconcile, Action, Input, Outcome, Requeue, Row};
+use super::world::{DependencyView, LockView, SourceState, World};
+use super::TERRAFORM_FINALIZER;
+
+const REV: &str = "main@sha1:0123456789abcdef0123456789abcdef01234567";
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-26T21:00:00Z")
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap()
+}
+
+fn tf(deleting: bool) -> Value {
+    let mut v = json!({
+        "apiVersion": "infra.contrib.fluxcd.io/v1alpha2",
+        "kind": "Terraform",
+        "metadata": {
+            "name": "bucket",
+            "namespace": "team-a",
+            "uid": "11111111-2222-3333-4444-555555555555",
+            "generation": 2,
+            "finalizers": [TERRAFORM_FINALIZER],
+        },
+        "spec": {
+            "interval": "10m",
+            "approvePlan": "auto",
+            "path": "./modules/bucket",
+            "sourceRef": {"kind": "OCIRepository", "name": "bucket-src"},
+            "destroyResourcesOnDeletion": true,
+            "writeOutputsToSecret": {"name": "bucket-outputs"},
+        },
+        "status": {
+            "observedGeneration": 1,
+            "lastAppliedRevision": REV,
+            "lastAttemptedRevision": REV,
+            "lastPlannedRevision": REV,
+            "conditions": [{
+                "type": "Ready", "status": "True", "reason": "TerraformOutputsWritten",
+                "message": format!("Outputs written: {REV}"), "lastTransitionTime": "2026-11-26T20:00:00Z",
+                "observedGeneration": 1
+            }],
+            "inventory": {"entries": [{"name": "this", "type": "aws_s3_bucket", "identifier": "bucket-bucket"}]},
+        }
+    });
+    if deleting {
+        v["metadata"]["deletionTimestamp"] = json!("2026-11-26T20:59:00Z");
+    }
+    v
+}
+
+fn run(tf: &Value, world: &World, behavior: &Behavior, attempts: u32) -> Outcome {
+    reconcile(Input {
+        terraform: tf,
+        world,
+        behavior,
+        destroy_attempts: attempts,
+        now: now(),
+    })
+}
+
+fn last_status(o: &Outcome) -> Value {
+    o.actions
+        .iter()
+        .rev()
+        .find_map(|a| match a {
+            Action::PatchStatus(s) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("a status patch")
+}
+
+fn ready(o: &Outcome) -> (String, String, String) {
+    cond::get(&last_status(o), cond::READY).expect("Ready condition")
+}
+
+fn removes_finalizer(o: &Outcome) -> bool {
+    o.actions
+        .iter()
+        .any(|a| matches!(a, Action::RemoveFinalizer(f) if f == TERRAFORM_FINALIZER))
+}
+
+fn fail(stage: FailStage, message: &str, times: u32) -> Behavior {
+    Behavior {
+        destroy: vec![DestroyAttempt::Fail {
+            stage,
+            message: message.to_string(),
+            times,
+            forever: false,
+        }],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn row1_adds_finalizer_first_and_requeues() {
+    let mut t = tf(false);
+    t["metadata"]["finalizers"] = json!([]);
+    let o = run(&t, &World::healthy(REV), &Behavior::default(), 0);
+    assert_eq!(o.row, Row::AddFinalizer);
+    assert!(o.actions.contains(&Action::AddFinalizer(TERRAFORM_FINALIZER.into())));
+    assert_eq!(o.requeue, Requeue::RateLimited);
+}
+
+#[test]
+fn row2_requested_at_is_echoed_even_when_suspended() {
+    let mut t = tf(true);
+    t["spec"]["suspend"] = json!(true);
+    t["metadata"]["annotations"] = json!({"reconcile.fluxcd.io/requestedAt": "2026-11-26T21:00:00.123Z"});
+    let o = run(&t, &World::healthy(REV), &Behavior::default(), 0);
+    assert_eq!(last_status(&o)["lastHandledReconcileAt"], "2026-11-26T21:00:00.123Z");
+}
+
+#[test]
+fn row3_suspended_returns_before_deletion_handling() {
+    let mut t = tf(true);
+    t["spec"]["suspend"] = json!(true);
+    let o = run(&t, &World::healthy(REV), &Behavior::default(), 0);
+    assert_eq!(o.row, Row::Suspended);
+    assert_eq!(o.requeue, Requeue::None);
+    assert!(!removes_finalizer(&o));
+    // nothing but the deferred status patch: conditions untouched, only the deferred
+    // observedGeneration bump (Ready is True)
+    assert_eq!(o.actions.len(), 1);
+    let st = last_status(&o);
+    assert_eq!(st["conditions"], t["status"]["conditions"]);
+    assert_eq!(st["observedGeneration"], 2);
+}
+
+#[test]
+fn row5_dependants_block_deletion_even_without_destroy() {
+    let mut t = tf(true);
+    t["spec"]["destroyResourcesOnDeletion"] = json!(false);
+    t["metadata"]["finalizers"] = json!([TERRAFORM_FINALIZER, "tf.dependency.of.app", "tf.dependency.of.dns"]);
+    let o = run(&t, &World::healthy(REV), &Behavior::default(), 0);
+    assert_eq!(o.row, Row::BlockedByDependants);
+    let (st, reason, msg) = ready(&o);
+    assert_eq!((st.as_str(), reason.as_str()), ("False", reasons::DELETION_BLOCKED_BY_DEPENDANTS));
+    assert_eq!(msg, "Deletion in progress, but blocked. Please delete app, dns to resume ...");
+    assert_eq!(o.requeue, Requeue::After(Duration::from_secs(15)));
+    assert!(!removes_finalizer(&o));
+}
+
+#[test]
+fn row6_source_missing_blocks_deletion_forever_with_artifact_failed() {
+    let t = tf(true);
+    let mut w = World::healthy(REV);
+    w.source = SourceState::Missing;
+    for attempt in 0..3 {
+        let o = run(&t, &w, &Behavior::default(), attempt);
+        assert_eq!(o.row, Row::SourceMissing);
+        let (st, reason, msg) = ready(&o);
+        assert_eq!((st.as_str(), reason.as_str()), ("False", reasons::ARTIFACT_FAILED));
+        assert_eq!(msg, "ocirepositories.source.toolkit.fluxcd.io \"bucket-src\" not found");
+        assert!(cond::is_true(&last_status(&o), cond::STALLED));
+        assert_eq!(o.requeue, Requeue::After(Duration::from_secs(15)));
+        assert!(!removes_finalizer(&o));
+    }
+}
+
+#[test]
+fn row7_source_without_artifact() {
+    let t = tf(true);
+    let mut w = World::healthy(REV);
+    w.source = SourceState::NoArtifact;
+    let o = run(&t, &w, &Behavior::default(), 0);
+    assert_eq!(o.row, Row::NoArtifact);
+    assert_eq!(ready(&o).2, "Source is not ready, artifact not found");
+    assert!(!removes_finalizer(&o));
+}
+
+#[test]
+fn retry_interval_follows_spec() {
+    let mut t = tf(true);
+    t["spec"]["retryInterval"] = json!("1m");
+    let mut w = World::healthy(REV);
+    w.source = SourceState::Missing;
+    assert_eq!(run(&t, &w, &Behavior::default(), 0).requeue, Requeue::After(Duration::from_secs(60)));
+    t["spec"]["retryStrategy"] = json!("ExponentialBackoff");
+    t["status"]["reconciliationFailures"] = json!(2);
+    assert_eq!(run(&t, &w, &Behavior::default(), 0).requeue, Requeue::After(Duration::from_secs(240)));
+}
+
+#[test]
+fn row8_dependencies_get_dependant_finalizer_when_live() {
+    let mut t = tf(false);
+    t["spec"]["dependsOn"] = json!([{"name": "vpc"}]);
+    let mut w = World::healthy(REV);
+    let mut dep = tf(false);
+    dep["metadata"]["name"] = json!("vpc");
+    dep["status"]["conditions"][0]["status"] = json!("False");
+    w.dependencies = vec![DependencyView {
+        namespace: "team-a".into(),
+        name: "vpc".into(),
+        object: Some(dep),
+        outputs_secret_present: true,
+    }];
+    let o = run(&t, &w, &Behavior::default(), 0);
+    assert_eq!(o.row, Row::DependencyNotReady);
+    assert!(o.actions.contains(&Action::AddDependencyFinalizer {
+        namespace: "team-a".into(),
+        name: "vpc".into(),
+        finalizer: "tf.dependency.of.bucket".into(),
+    }));
+    let (_, reason, msg) = ready(&o);
+    assert_eq!(reason, reasons::DEPENDENCY_NOT_READY);
+    assert_eq!(msg, "dependency 'team-a/vpc' is not ready");
+}
+
+#[test]
+fn row10_runner_sa_missing_leaves_nothing_in_status() {
+    let t = tf(true);
+    let mut w = World::healthy(REV);
+    w.runner_sa_present = false;
+    let o = run(&t, &w, &Behavior::default(), 0);
+    assert_eq!(o.row, Row::RunnerUnavailable);
+    assert_eq!(o.requeue, Requeue::RateLimited);
+    let (st, reason, msg) = ready(&o);
+    assert_eq!((st.as_str(), reason.as_str(), msg.as_str()), ("Unknown", "Progressing", "Deletion in progress"));
+    assert!(!o.actions.iter().any(|a| matches!(a, Action::Event { .. })));
+    assert!(!removes_finalizer(&o));
+}
+
+#[test]
+fn row10_runner_needed_even_without_destroy() {
+    let mut t = tf(true);
+    t["spec"]["destroyResourcesOnDeletion"] = json!(false);
+    let mut w = World::healthy(REV);
+    w.runner_sa_present = false;
+    assert_eq!(run(&t, &w, &Behavior::default(), 0).row, Row::RunnerUnavailable);
+    w.runner_sa_present = true;
+    w.source = SourceState::Missing;
+    assert_eq!(run(&t, &w, &Behavior::default(), 0).row, Row::SourceMissing);
+}
+
+#[test]
+fn row11_vars_from_missing() {
+    let t = tf(true);
+    let mut w = World::healthy(REV);
+    w.missing_vars_from = vec![("Secret".into(), "db-creds".into())];
+    let o = run(&t, &w, &Behavior::default(), 0);
+    assert_eq!(o.row, Row::VarsFromMissing);
+    let (st, reason, msg) = ready(&o);
+    assert_eq!((st.as_str(), reason.as_str()), ("False", reasons::VARS_GENERATION_FAILED));
+    assert_eq!(msg, "rpc error: code = Unknown desc = secrets \"db-creds\" not found");
+    assert_eq!(o.requeue, Requeue::RateLimited);
+}
+
+fn held_lock() -> LockView {
+    LockView {
+        holder: LockSpec {
+            id: "lock-123".into(),
+            who: "runner@old-tf-runner".into(),
+            operation: "OperationTypeApply".into(),
+            release_after: None,
+        },
+        created: "2026-11-26 20:00:00.000000000 +0000 UTC".into(),
+    }
+}
+
+#[test]
+fn row13_lock_held_sets_pending_and_plan_failed() {
+    let t = tf(true);
+    let mut w = World::healthy(REV);
+    w.lock = Some(held_lock());
+    let o = run(&t, &w, &Behavior::default(), 0);
+    assert_eq!(o.row, Row::LockHeld);
+    let st = last_status(&o);
+    assert_eq!(st["lock"]["pending"], "lock-123");
+    let (lst, lreason, lmsg) = cond::get(&st, cond::STATE_LOCKED).unwrap();
+    assert_eq!((lst.as_str(), lreason.as_str()), ("True", reasons::LOCK_HELD));
+    assert_eq!(lmsg, "Terraform Locked with Lock Identifier: lock-123");
+    let (_, reason, msg) = ready(&o);
+    assert_eq!(reason, reasons::PLAN_FAILED);
+    assert!(msg.contains("error acquiring the state lock"), "{msg}");
+    assert!(msg.contains("Who:       runner@old-tf-runner"));
+    assert_eq!(o.requeue, Requeue::RateLimited);
+}
+
+#[test]
+fn row12_force_unlock_yes_with_matching_id_unlocks_and_destroys() {
+    let mut t = tf(true);
+    t["status"]["lock"] = json!({"pending": "lock-123"});
+    t["spec"]["tfstate"] = json!({"forceUnlock": "yes", "lockIdentifier": "lock-123"});
+    let mut w = World::healthy(REV);
+    w.lock = Some(held_lock());
+    let o = run(&t, &w, &Behavior::default(), 0);
+    assert!(o.actions.contains(&Action::ForceUnlock { id: "lock-123".into() }));
+    assert_eq!(o.row, Row::Destroyed);
+    // a mismatching identifier does nothing
+    t["spec"]["tfstate"]["lockIdentifier"] = json!("other");
+    let o = run(&t, &w, &Behavior::default(), 0);
+    assert_eq!(o.row, Row::LockHeld);
+    // auto unlocks whatever is pending
+    t["spec"]["tfstate"] = json!({"forceUnlock": "auto"});
+    let o = run(&t, &w, &Behavior::default(), 0);
+    assert_eq!(o.row, Row::Destroyed);
+    let st = o.actions.iter().find_map(|a| match a {
+        Action::PatchStatus(s) if cond::get(s, cond::STATE_LOCKED).is_some() => Some(s.clone()),
+        _ => None,
+    });
+    let st = st.expect("a status with StateLocked");
+    assert_eq!(cond::get(&st, cond::STATE_LOCKED).unwrap().1, reasons::FORCE_UNLOCK);
+    assert_eq!(st["lock"]["lastApplied"], "lock-123");
+}
+
+#[test]
+fn row14_plan_failure() {
+    let t = tf(true);
+    let b = fail(FailStage::Plan, "No valid credential sources found", 1);
+    let o = run(&t, &World::healthy(REV), &b, 0);
+    assert_eq!(o.row, Row::PlanFailed);
+    let (_, reason, msg) = ready(&o);
+    assert_eq!(reason, reasons::PLAN_FAILED);
+    assert_eq!(
+        msg,
+        "error running Plan: rpc error: code = Internal desc = exit status 1\n\nError: No valid credential sources found\n"
+    );
+    assert!(o.actions.contains(&Action::CountDestroyAttempt));
+    // second attempt: behaviour moved on → success
+    assert_eq!(run(&t, &World::healthy(REV), &b, 1).row, Row::Destroyed);
+}
+
+#[test]
+fn row15_nothing_to_destroy_skips_apply() {
+    let t = tf(true);
+    let mut w = World::healthy(REV);
+    w.state_resources = Some(0);
+    let o = run(&t, &w, &Behavior::default(), 0);
+    assert_eq!(o.row, Row::NothingToDestroy);
+    assert!(removes_finalizer(&o));
+    assert!(!o.actions.iter().any(|a| matches!(a, Action::Sleep(_))));
+    let st = o.actions.iter().find_map(|a| match a {
+        Action::PatchStatus(s) if cond::get(s, cond::PLAN).is_some() => Some(s.clone()),
+        _ => None,
+    });
+    let (_, r, m) = cond::get(&st.unwrap(), cond::PLAN).unwrap();
+    assert_eq!((r.as_str(), m.as_str()), (reasons::PLANNED_NO_CHANGES, "No objects need to be destroyed"));
+    // no tfstate Secret at all is the same
+    w.state_resources = None;
+    assert_eq!(run(&t, &w, &Behavior::default(), 0).row, Row::NothingToDestroy);
+    // or forced by the behaviour
+    let b = Behavior { nothing_to_destroy: true, ..Default::default() };
+    assert_eq!(run(&t, &World::healthy(REV), &b, 0).row, Row::NothingToDestroy);
+}
+
+#[test]
+fn row16_apply_failure_is_retried_forever_without_counting() {
+    let mut t = tf(true);
+    t["spec"]["remediation"] = json!({"retries": 1});
+    let msg = super::messages::samples::AWS_THROTTLING;
+    let b = Behavior {
+        destroy: vec![DestroyAttempt::Fail {
+            stage: FailStage::Apply,
+            message: msg.into(),
+            times: 1,
+            forever: true,
+        }],
+        destroy_duration: Duration::from_secs(40),
+        ..Default::default()
+    };
+    for attempt in [0, 5, 500] {
+        let o = run(&t, &World::healthy(REV), &b, attempt);
+        assert_eq!(o.row, Row::ApplyFailed);
+        assert_eq!(o.requeue, Requeue::RateLimited);
+        let (st, reason, m) = ready(&o);
+        assert_eq!((st.as_str(), reason.as_str()), ("False", reasons::APPLY_FAILED));
+        assert!(m.starts_with("error running Apply: rpc error: code = Internal desc = exit status 1\n\nError: deleting EC2 VPC"));
+        let s = last_status(&o);
+        assert!(s.get("reconciliationFailures").is_none());
+        assert_eq!(cond::get(&s, cond::APPLY).unwrap().1, reasons::APPLIED_FAIL);
+        assert!(o.actions.contains(&Action::Sleep(Duration::from_secs(40))));
+        assert!(!removes_finalizer(&o));
+    }
+}
+
+#[test]
+fn row17_19_21_destroy_success_deletes_outputs_keeps_tfstate_and_releases() {
+    let t = tf(true);
+    let b = Behavior { destroy_duration: Duration::from_secs(30), ..Default::default() };
+    let o = run(&t, &World::healthy(REV), &b, 0);
+    assert_eq!(o.row, Row::Destroyed);
+    assert_eq!(o.requeue, Requeue::None);
+    assert!(o.actions.contains(&Action::DeleteSecret("tfplan-default-bucket".into())));
+    assert!(o.actions.contains(&Action::DeleteSecret("bucket-outputs".into())));
+    assert!(!o.actions.iter().any(|a| matches!(a, Action::DeleteSecret(n) if n.starts_with("tfstate-"))));
+    // the tfstate Secret is rewritten with an empty state, not deleted
+    let state = o.actions.iter().find_map(|a| match a {
+        Action::ApplySecret(s) if s["metadata"]["name"] == "tfstate-default-bucket" => Some(s.clone()),
+        _ => None,
+    });
+    assert!(state.is_some());
+    assert!(removes_finalizer(&o));
+    assert_eq!(o.actions.last(), Some(&Action::RemoveFinalizer(TERRAFORM_FINALIZER.into())));
+    // the success message is the plain apply one (isDestroyPlan follows spec.destroy)
+    assert!(o.actions.iter().any(|a| matches!(a, Action::Event { message, .. } if message == "Applied successfully")));
+}
+
+#[test]
+fn row19_outputs_secret_survives_when_there_is_no_plan_secret() {
+    let mut t = tf(true);
+    t["spec"]["destroyResourcesOnDeletion"] = json!(false);
+    let mut w = World::healthy(REV);
+    w.plan_secret_present = false;
+    let o = run(&t, &w, &Behavior::default(), 0);
+    assert_eq!(o.row, Row::ReleasedWithoutDestroy);
+    assert!(!o.actions.iter().any(|a| matches!(a, Action::DeleteSecret(_))));
+    assert!(removes_finalizer(&o));
+}
+
+#[test]
+fn row18_destroy_false_releases_without_destroy() {
+    let mut t = tf(true);
+    t["spec"]["destroyResourcesOnDeletion"] = json!(false);
+    let b = fail(FailStage::Apply, "would fail", 100);
+    let o = run(&t, &World::healthy(REV), &b, 0);
+    assert_eq!(o.row, Row::ReleasedWithoutDestroy);
+    assert!(!o.actions.contains(&Action::CountDestroyAttempt));
+    assert!(removes_finalizer(&o));
+    assert!(o.actions.contains(&Action::DeleteSecret("bucket-outputs".into())));
+}
+
+#[test]
+fn row20_removes_own_dependant_finalizer_from_dependencies() {
+    let mut t = tf(true);
+    t["spec"]["dependsOn"] = json!([{"name": "vpc"}]);
+    let mut dep = tf(false);
+    dep["metadata"]["name"] = json!("vpc");
+    dep["metadata"]["finalizers"] = json!([TERRAFORM_FINALIZER, "tf.dependency.of.bucket"]);
+    let mut w = World::healthy(REV);
+    w.dependencies = vec![DependencyView {
+        namespace: "team-a".into(),
+        name: "vpc".into(),
+        object: Some(dep),
+        outputs_secret_present: true,
+    }];
+    let o = run(&t, &w, &Behavior::default(), 0);
+    assert_eq!(o.row, Row::Destroyed);
+    assert!(o.actions.contains(&Action::RemoveDependencyFinalizer {
+        namespace: "team-a".into(),
+        name: "vpc".into(),
+        finalizer: "tf.dependency.of.bucket".into(),
+    }));
+}
+
+#[test]
+fn row20_dependency_already_gone_blocks_forever() {
+    let mut t = tf(true);
+    t["spec"]["dependsOn"] = json!([{"name": "vpc"}]);
+    let mut w = World::healthy(REV);
+    w.dependencies = vec![DependencyView {
+        namespace: "team-a".into(),
+        name: "vpc".into(),
+        object: None,
+        outputs_secret_present: false,
+    }];
+    let o = run(&t, &w, &Behavior::default(), 0);
+    assert_eq!(o.row, Row::DependencyGone);
+    assert_eq!(o.requeue, Requeue::RateLimited);
+    assert!(!removes_finalizer(&o));
+}
+
+#[test]
+fn row23_normal_reconcile_plans_and_applies_with_auto() {
+    let mut t = tf(false);
+    t["status"] = json!({});
+    t["spec"]["enableInventory"] = json!(true);
+    let mut w = World::healthy(REV);
+    w.state_resources = None;
+    let o = run(&t, &w, &Behavior::default(), 0);
+    assert_eq!(o.row, Row::Applied);
+    let st = last_status(&o);
+    assert_eq!(cond::get(&st, cond::READY).unwrap().0, "True");
+    assert_eq!(st["lastAppliedRevision"], REV);
+    assert_eq!(st["lastPlannedRevision"], REV);
+    assert_eq!(st["inventory"]["entries"][0]["identifier"], "bucket-bucket");
+    assert!(st["lastSuccessfulReconcileAt"].is_string());
+    assert!(o.actions.iter().any(|a| matches!(a, Action::ApplySecret(s) if s["metadata"]["name"] == "tfstate-default-bucket")));
+    assert!(o.actions.iter().any(|a| matches!(a, Action::ApplySecret(s) if s["metadata"]["name"] == "bucket-outputs")));
+    assert_eq!(o.requeue, Requeue::After(Duration::from_secs(600)));
+}
+
+#[test]
+fn row23_manual_approval_stops_with_plan_pending() {
+    let mut t = tf(false);
+    t["status"] = json!({});
+    t["spec"]["approvePlan"] = json!("");
+    let mut w = World::healthy(REV);
+    w.state_resources = None;
+    let o = run(&t, &w, &Behavior::default(), 0);
+    assert_eq!(o.row, Row::AwaitingApproval);
+    let st = last_status(&o);
+    assert_eq!(st["plan"]["pending"], "plan-main-0123456789");
+    let (rs, rr, rm) = cond::get(&st, cond::READY).unwrap();
+    assert_eq!((rs.as_str(), rr.as_str()), ("Unknown", reasons::PLANNED_WITH_CHANGES));
+    assert_eq!(rm, "Plan generated: set approvePlan: \"plan-main-0123456789\" to approve this plan.");
+    assert_eq!(o.requeue, Requeue::None);
+}
+
+#[test]
+fn row23_drift_detection_when_applied() {
+    let mut t = tf(false);
+    t["metadata"]["generation"] = json!(1);
+    t["spec"]["approvePlan"] = json!("disable");
+    let b = Behavior { drift: true, ..Default::default() };
+    let o = run(&t, &World::healthy(REV), &b, 0);
+    assert_eq!(o.row, Row::DriftDetected);
+    let st = last_status(&o);
+    assert!(st["lastDriftDetectedAt"].is_string());
+    assert_eq!(cond::get(&st, cond::READY).unwrap().1, reasons::DRIFT_DETECTED);
+    assert_eq!(st["reconciliationFailures"], 1);
+    let o = run(&t, &World::healthy(REV), &Behavior::default(), 0);
+    assert_eq!(o.row, Row::NoDrift);
+}
+
+#[test]
+fn row24_not_due_waits_for_interval() {
+    let mut t = tf(false);
+    t["metadata"]["generation"] = json!(1);
+    t["status"]["lastPlanAt"] = json!("2026-11-26T20:55:00Z");
+    t["status"]["lastSuccessfulReconcileAt"] = json!("2026-11-26T20:55:00Z");
+    let o = run(&t, &World::healthy(REV), &Behavior::default(), 0);
+    assert_eq!(o.row, Row::NotDue);
+    assert_eq!(o.requeue, Requeue::After(Duration::from_secs(300)));
+    // a new requestedAt makes it due
+    t["metadata"]["annotations"] = json!({"reconcile.fluxcd.io/requestedAt": "x"});
+    let o = run(&t, &World::healthy(REV), &Behavior::default(), 0);
+    assert_ne!(o.row, Row::NotDue);
+    assert_eq!(last_status(&o)["lastHandledReconcileAt"], "x");
+}
+
+#[test]
+fn plan_ids_match_upstream_format() {
+    use super::reconcile::plan_id;
+    assert_eq!(plan_id("main@sha1:b8e362c206e3d0cbb7ed22ced771a0056455a2fb"), "plan-main-b8e362c206");
+    assert_eq!(plan_id("master/b8e362c206e3d0cbb7ed22ced771a0056455a2fb"), "plan-master-b8e362c206");
+    assert_eq!(plan_id("latest@sha256:abcdef0123456789"), "plan-latest-abcdef0123");
+}
+
+#[test]
+fn base64_round_trip() {
+    use super::reconcile::{base64_decode, base64_encode};
+    for s in ["", "a", "ab", "abc", "{\"version\":4}"] {
+        assert_eq!(base64_decode(&base64_encode(s.as_bytes())).unwrap(), s.as_bytes());
+    }
+    assert_eq!(base64_encode(b"hello"), "aGVsbG8=");
+}
