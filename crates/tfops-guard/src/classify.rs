@@ -267,11 +267,18 @@ const BUILTIN: &[BuiltinRow] = &[
     // --- the controller cannot start: source / vars / runner missing ---------------------
     ("source-missing", Some("ArtifactFailed"), None, Blocked),
     ("vars-missing", Some("VarsGenerationFailed"), None, Blocked),
-    ("dependants-present", Some("DeletionBlockedByDependantsReason"), None, Blocked),
+    (
+        "dependants-present",
+        Some("DeletionBlockedByDependantsReason"),
+        None,
+        Blocked,
+    ),
     (
         "source-not-found",
         None,
-        Some(r"(gitrepositor(y|ies)|ocirepositor(y|ies)|buckets?)(\.source\.toolkit\.fluxcd\.io)?\s+\S+\s+not found|source is not ready|artifact not found|could not get source object"),
+        Some(
+            r"(gitrepositor(y|ies)|ocirepositor(y|ies)|buckets?)(\.source\.toolkit\.fluxcd\.io)?\s+\S+\s+not found|source is not ready|artifact not found|could not get source object",
+        ),
         Blocked,
     ),
     (
@@ -290,13 +297,17 @@ const BUILTIN: &[BuiltinRow] = &[
     (
         "deletion-protection",
         None,
-        Some(r"deletion[_ ]?protection|prevent_destroy|instance cannot be destroyed|termination protection|disableApiTermination|OperationNotPermitted.*(protect|termination)|cannot be deleted because .*protect"),
+        Some(
+            r"deletion[_ ]?protection|prevent_destroy|instance cannot be destroyed|termination protection|disableApiTermination|OperationNotPermitted.*(protect|termination)|cannot be deleted because .*protect",
+        ),
         Permanent,
     ),
     (
         "access-denied",
         None,
-        Some(r"access ?denied|unauthorizedoperation|\bforbidden\b|status code:? 403|statuscode[=:] ?403|\b403\b.*(forbidden|denied|permission)|authorizationfailed|authorizationerror|not authorized to perform|does not have (the required )?permission|permission denied|insufficient permissions|iam_permission_denied|invalidclienttokenid|signaturedoesnotmatch|expiredtoken|no valid credential sources|invalid_grant|authenticationfailed|\b401\b|unauthorized"),
+        Some(
+            r"access ?denied|unauthorizedoperation|\bforbidden\b|status code:? 403|statuscode[=:] ?403|\b403\b.*(forbidden|denied|permission)|authorizationfailed|authorizationerror|not authorized to perform|does not have (the required )?permission|permission denied|insufficient permissions|iam_permission_denied|invalidclienttokenid|signaturedoesnotmatch|expiredtoken|no valid credential sources|invalid_grant|authenticationfailed|\b401\b|unauthorized",
+        ),
         Permanent,
     ),
     // --- transient ---------------------------------------------------------------------
@@ -304,44 +315,58 @@ const BUILTIN: &[BuiltinRow] = &[
     (
         "state-lock",
         None,
-        Some(r"error acquiring the state lock|state lock|lock info:|conditionalcheckfailedexception|resource temporarily unavailable"),
+        Some(
+            r"error acquiring the state lock|state lock|lock info:|conditionalcheckfailedexception|resource temporarily unavailable",
+        ),
         Transient,
     ),
     (
         "throttling",
         None,
-        Some(r"throttl|rate exceeded|rate limit|ratelimit|too ?many ?requests|\b429\b|requestlimitexceeded|slow ?down|quota exceeded for quota metric|retry after|exceeded the rate"),
+        Some(
+            r"throttl|rate exceeded|rate limit|ratelimit|too ?many ?requests|\b429\b|requestlimitexceeded|slow ?down|quota exceeded for quota metric|retry after|exceeded the rate",
+        ),
         Transient,
     ),
     (
         "still-in-use",
         None,
-        Some(r"dependencyviolation|has (a )?dependen(t|cies|cy)|still in use|resource ?is ?in ?use|resourceinuse|in use by|being used by|is currently being modified|currently in use|invalidgroup\.inuse|concurrentmodification|conflictingoperationinprogress|operation (is )?in progress|another operation|resourcenotready|is not in a valid state|pending deletion|failedprecondition.*(in use|being)"),
+        Some(
+            r"dependencyviolation|has (a )?dependen(t|cies|cy)|still in use|resource ?is ?in ?use|resourceinuse|in use by|being used by|is currently being modified|currently in use|invalidgroup\.inuse|concurrentmodification|conflictingoperationinprogress|operation (is )?in progress|another operation|resourcenotready|is not in a valid state|pending deletion|failedprecondition.*(in use|being)",
+        ),
         Transient,
     ),
     (
         "server-error",
         None,
-        Some(r"\b50[0234]\b|internalerror|internal ?server ?error|internal error|serviceunavailable|service ?unavailable|bad gateway|gateway time-?out|backend ?error|serverbusy|server is busy|temporarily unavailable|try again later|retryable|please retry|unavailable"),
+        Some(
+            r"\b50[0234]\b|internalerror|internal ?server ?error|internal error|serviceunavailable|service ?unavailable|bad gateway|gateway time-?out|backend ?error|serverbusy|server is busy|temporarily unavailable|try again later|retryable|please retry|unavailable",
+        ),
         Transient,
     ),
     (
         "timeout",
         None,
-        Some(r"context deadline exceeded|i/o timeout|timeout while waiting|timed out|timeout exceeded|tls handshake timeout|connection reset|connection refused|broken pipe|eof\b|no such host|net/http: request canceled|client\.timeout|deadline exceeded|timeout waiting|waiting for .* timeout"),
+        Some(
+            r"context deadline exceeded|i/o timeout|timeout while waiting|timed out|timeout exceeded|tls handshake timeout|connection reset|connection refused|broken pipe|eof\b|no such host|net/http: request canceled|client\.timeout|deadline exceeded|timeout waiting|waiting for .* timeout",
+        ),
         Transient,
     ),
     (
         "eventual-consistency",
         None,
-        Some(r"nosuchentity|does not exist yet|eventual(ly)? consisten|not yet (available|propagated)"),
+        Some(
+            r"nosuchentity|does not exist yet|eventual(ly)? consisten|not yet (available|propagated)",
+        ),
         Transient,
     ),
     // --- remaining permanent causes: invalid configuration -----------------------------
     (
         "invalid-config",
         None,
-        Some(r"invalidparametervalue|invalidparametercombination|validationerror|validationexception|unsupported argument|invalid value|missing required argument|invalid reference|unsupported block type|invalid resource type|error: invalid|is not a valid|malformed|badrequest|bad request|\b400\b|invalidrequest|not supported|unknown variable|no value for required variable|reference to undeclared|invalid configuration|failed to query available provider packages|could not retrieve the list of available versions|incompatible provider version|unsupported attribute"),
+        Some(
+            r"invalidparametervalue|invalidparametercombination|validationerror|validationexception|unsupported argument|invalid value|missing required argument|invalid reference|unsupported block type|invalid resource type|error: invalid|is not a valid|malformed|badrequest|bad request|\b400\b|invalidrequest|not supported|unknown variable|no value for required variable|reference to undeclared|invalid configuration|failed to query available provider packages|could not retrieve the list of available versions|incompatible provider version|unsupported attribute",
+        ),
         Permanent,
     ),
     ("init-failed", Some("TFExecInitFailed"), None, Permanent),
@@ -382,7 +407,10 @@ mod tests {
             "test",
         )
         .unwrap();
-        let r = c.classify("TFExecApplyFailed", "AccessDenied: kms key is being rotated");
+        let r = c.classify(
+            "TFExecApplyFailed",
+            "AccessDenied: kms key is being rotated",
+        );
         assert_eq!(r.class, FailureClass::Transient);
         assert_eq!(r.rule_name(), "catalog[0]");
         let r = c.classify("TFExecApplyFailed", "AccessDenied: not allowed");
@@ -398,11 +426,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            c.classify("TFExecPlanFailed", "quota exceeded for quota metric").class,
+            c.classify("TFExecPlanFailed", "quota exceeded for quota metric")
+                .class,
             FailureClass::Permanent
         );
         assert_eq!(
-            c.classify("TFExecApplyFailed", "quota exceeded for quota metric").class,
+            c.classify("TFExecApplyFailed", "quota exceeded for quota metric")
+                .class,
             FailureClass::Transient
         );
     }
@@ -412,7 +442,10 @@ mod tests {
         let e = Classifier::from_json(r#"[{"pattern": "(", "class": "transient"}]"#, "env X")
             .unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("env X") && msg.contains("[0]") && msg.contains("pattern"), "{msg}");
+        assert!(
+            msg.contains("env X") && msg.contains("[0]") && msg.contains("pattern"),
+            "{msg}"
+        );
         let e = Classifier::from_json(r#"[{"pattern": "x", "class": "sometimes"}]"#, "env X")
             .unwrap_err();
         assert!(e.to_string().contains("invalid JSON"), "{e}");
@@ -423,7 +456,8 @@ mod tests {
 
     #[test]
     fn nothing_matched_is_unknown() {
-        let r = Classifier::builtin().classify("TFExecApplyFailed", "the moon is in the wrong phase");
+        let r =
+            Classifier::builtin().classify("TFExecApplyFailed", "the moon is in the wrong phase");
         assert_eq!(r.class, FailureClass::Unknown);
         assert!(r.rule.is_none());
     }

@@ -123,9 +123,9 @@ pub fn format_duration(d: Duration) -> String {
     }
     if total_nanos < 1_000_000_000 {
         // Sub-second: pick the largest unit that gives an integer or a short fraction.
-        return if total_nanos % 1_000_000 == 0 {
+        return if total_nanos.is_multiple_of(1_000_000) {
             format!("{}ms", total_nanos / 1_000_000)
-        } else if total_nanos % 1_000 == 0 {
+        } else if total_nanos.is_multiple_of(1_000) {
             format!("{}us", total_nanos / 1_000)
         } else {
             format!("{total_nanos}ns")
@@ -140,10 +140,8 @@ pub fn format_duration(d: Duration) -> String {
     if h > 0 {
         out.push_str(&format!("{h}h"));
     }
-    if h > 0 || m > 0 {
-        if m > 0 || s > 0 || sub > 0 {
-            out.push_str(&format!("{m}m"));
-        }
+    if (h > 0 || m > 0) && (m > 0 || s > 0 || sub > 0) {
+        out.push_str(&format!("{m}m"));
     }
     if s > 0 || sub > 0 {
         if sub > 0 {
@@ -203,11 +201,26 @@ mod tests {
     #[test]
     fn rejects_bad_input() {
         assert_eq!(parse_duration(""), Err(DurationError::Empty));
-        assert!(matches!(parse_duration("-5s"), Err(DurationError::Negative { .. })));
-        assert!(matches!(parse_duration("10"), Err(DurationError::BadUnit { .. })));
-        assert!(matches!(parse_duration("10x"), Err(DurationError::BadUnit { .. })));
-        assert!(matches!(parse_duration("m"), Err(DurationError::ExpectedNumber { .. })));
-        assert!(matches!(parse_duration("ten minutes"), Err(DurationError::ExpectedNumber { .. })));
+        assert!(matches!(
+            parse_duration("-5s"),
+            Err(DurationError::Negative { .. })
+        ));
+        assert!(matches!(
+            parse_duration("10"),
+            Err(DurationError::BadUnit { .. })
+        ));
+        assert!(matches!(
+            parse_duration("10x"),
+            Err(DurationError::BadUnit { .. })
+        ));
+        assert!(matches!(
+            parse_duration("m"),
+            Err(DurationError::ExpectedNumber { .. })
+        ));
+        assert!(matches!(
+            parse_duration("ten minutes"),
+            Err(DurationError::ExpectedNumber { .. })
+        ));
         assert!(matches!(
             parse_duration("99999999999999999999h"),
             Err(DurationError::Overflow { .. })
