@@ -7,6 +7,7 @@
 //! Thin I/O: [`fetch`] (one LIST per namespace), [`watch`], [`orphans`], [`observe`]
 //! (what doctor looks at in the cluster).
 
+pub mod diagnose;
 pub mod fetch;
 pub mod fixtures;
 pub mod ledger;
