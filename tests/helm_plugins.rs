@@ -24,11 +24,7 @@ fn plugin_rows(home: &HelmHome) -> Vec<Vec<String>> {
 fn both_plugins_install_and_run() {
     for helm in BOTH {
         let home = HelmHome::new(helm);
-        let install = home.ok([
-            "plugin",
-            "install",
-            common::repo_root().to_str().unwrap(),
-        ]);
+        let install = home.ok(["plugin", "install", common::repo_root().to_str().unwrap()]);
         assert!(install.contains("Installed plugin: tfops"), "{install}");
 
         let setup = home.ok(["tfops", "setup"]);
@@ -36,7 +32,10 @@ fn both_plugins_install_and_run() {
         let names: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
         match helm {
             Helm::V4 => {
-                assert!(setup.contains("registered the Helm 4 post-renderer plugin tfops-render"), "{setup}");
+                assert!(
+                    setup.contains("registered the Helm 4 post-renderer plugin tfops-render"),
+                    "{setup}"
+                );
                 assert_eq!(names, ["tfops", "tfops-render"], "{rows:?}");
                 assert_eq!(rows[0][2], "cli/v1");
                 assert_eq!(rows[1][2], "postrenderer/v1");
@@ -76,7 +75,11 @@ fn both_plugins_install_and_run() {
             "{}",
             stdout(&help)
         );
-        assert!(!stderr(&help).contains("failed to load plugins"), "{}", stderr(&help));
+        assert!(
+            !stderr(&help).contains("failed to load plugins"),
+            "{}",
+            stderr(&help)
+        );
 
         // Idempotent.
         let again = home.ok(["tfops", "setup"]);
@@ -199,4 +202,30 @@ fn copy_plugin_files(from: &Path, to: &Path) {
         std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
         std::fs::copy(from.join(file), &dest).unwrap();
     }
+}
+
+/// Helm 4.1.4's local installer links into $HELM_DATA_HOME/plugins whatever HELM_PLUGINS says;
+/// with HELM_PLUGINS elsewhere, setup links the post-renderer plugin into HELM_PLUGINS itself.
+#[test]
+fn helm4_setup_with_helm_plugins_outside_the_data_home() {
+    let home = HelmHome::new(Helm::V4);
+    let elsewhere = home.path("my-plugins");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(common::repo_root(), elsewhere.join("helm-tfops")).unwrap();
+    let helm = |args: &[&str]| {
+        let out = home
+            .helm(args)
+            .env("HELM_PLUGINS", &elsewhere)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    let setup = helm(&["tfops", "setup"]);
+    assert!(setup.contains("which is not in HELM_PLUGINS"), "{setup}");
+    assert!(elsewhere.join("tfops-render/plugin.yaml").is_file());
+    let listing = helm(&["plugin", "list"]);
+    assert!(listing.contains("postrenderer/v1"), "{listing}");
+    let again = helm(&["tfops", "setup"]);
+    assert!(again.contains("already registered"), "{again}");
 }

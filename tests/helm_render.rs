@@ -53,24 +53,36 @@ fn orders_app_gets_terraform_source_rbac_and_guard_hook_on_helm4_only() {
         assert_eq!(label(tf, "tfops.dev/release"), Some("shop"), "{v}");
         assert_eq!(label(tf, "tfops.dev/module"), Some("orders-db"), "{v}");
         assert!(annotation(tf, "tfops.dev/spec-sha256").is_some_and(|h| h.len() == 64));
-        assert_eq!(annotation(tf, "tfops.dev/uninstall-policy"), Some("destroy"));
+        assert_eq!(
+            annotation(tf, "tfops.dev/uninstall-policy"),
+            Some("destroy")
+        );
         assert_eq!(annotation(tf, "tfops.dev/on-failure"), Some("orphan"));
         assert_eq!(annotation(tf, "tfops.dev/retries"), Some("3"));
         assert_eq!(annotation(tf, "tfops.dev/timeout"), Some("10m"));
         assert_eq!(tf["spec"]["destroyResourcesOnDeletion"], json!(true));
         assert_eq!(tf["spec"]["sourceRef"]["kind"], "OCIRepository");
-        assert_eq!(tf["spec"]["writeOutputsToSecret"]["name"], "shop-db-outputs");
+        assert_eq!(
+            tf["spec"]["writeOutputsToSecret"]["name"],
+            "shop-db-outputs"
+        );
 
         let source_name = tf["spec"]["sourceRef"]["name"].as_str().unwrap();
         let source = find(&docs, "OCIRepository", source_name).expect("OCIRepository");
         assert_eq!(source["apiVersion"], "source.toolkit.fluxcd.io/v1");
-        assert_eq!(source["spec"]["url"], "oci://ghcr.io/example/terraform/postgres");
+        assert_eq!(
+            source["spec"]["url"],
+            "oci://ghcr.io/example/terraform/postgres"
+        );
         assert_eq!(source["spec"]["ref"]["tag"], "1.4.2");
 
         let runner = tf["spec"]["serviceAccountName"]
             .as_str()
             .expect("runner service account");
-        assert!(find(&docs, "ServiceAccount", runner).is_some(), "{v}: {runner}");
+        assert!(
+            find(&docs, "ServiceAccount", runner).is_some(),
+            "{v}: {runner}"
+        );
         let binding = docs
             .iter()
             .find(|d| {
@@ -86,7 +98,8 @@ fn orders_app_gets_terraform_source_rbac_and_guard_hook_on_helm4_only() {
         match helm {
             Helm::V4 => {
                 assert_eq!(annotation(tf, "tfops.dev/guard"), Some("hook"));
-                let job = job.unwrap_or_else(|| panic!("no guard Job: {:?}", kinds_and_names(&docs)));
+                let job =
+                    job.unwrap_or_else(|| panic!("no guard Job: {:?}", kinds_and_names(&docs)));
                 assert_eq!(annotation(job, "helm.sh/hook"), Some("pre-delete"));
                 assert_eq!(annotation(job, "helm.sh/hook-weight"), Some("-10"));
                 assert_eq!(
@@ -100,15 +113,20 @@ fn orders_app_gets_terraform_source_rbac_and_guard_hook_on_helm4_only() {
                     assert!(find(&docs, kind, guard).is_some(), "guard {kind}");
                 }
                 // Helm consumed its filename annotation.
-                assert!(docs
-                    .iter()
-                    .all(|d| annotation(d, "postrenderer.helm.sh/postrender-filename").is_none()));
+                assert!(docs.iter().all(|d| annotation(
+                    d,
+                    "postrenderer.helm.sh/postrender-filename"
+                )
+                .is_none()));
             }
             Helm::V3 => {
                 assert_eq!(annotation(tf, "tfops.dev/guard"), Some("client"));
                 assert!(job.is_none(), "Helm 3 output has a guard Job");
                 assert!(docs.iter().all(|d| common::name(d) != guard));
-                assert!(err.contains("helm tfops uninstall"), "no Helm 3 warning: {err}");
+                assert!(
+                    err.contains("helm tfops uninstall"),
+                    "no Helm 3 warning: {err}"
+                );
             }
         }
     }
@@ -123,7 +141,11 @@ fn bucket_iam_pair_is_ordered_by_depends_on() {
         let bucket = find(&docs, "Terraform", "reports-bucket")
             .unwrap_or_else(|| panic!("{v}: {:?}", kinds_and_names(&docs)));
         let iam = find(&docs, "Terraform", "reports-bucket-iam").expect("iam Terraform");
-        assert_eq!(iam["spec"]["dependsOn"], json!([{"name": "reports-bucket"}]), "{v}");
+        assert_eq!(
+            iam["spec"]["dependsOn"],
+            json!([{"name": "reports-bucket"}]),
+            "{v}"
+        );
         // Git module → generated GitRepository; sourceRef → the chart's own source.
         assert_eq!(bucket["spec"]["sourceRef"]["kind"], "GitRepository");
         let generated = bucket["spec"]["sourceRef"]["name"].as_str().unwrap();
@@ -159,7 +181,10 @@ fn a_terraform_cr_already_in_the_chart_is_adopted_not_rewritten() {
             .unwrap_or_else(|| panic!("{v}: {:?}", kinds_and_names(&docs)));
         assert_eq!(after["spec"], before["spec"], "{v}: spec rewritten");
         assert_eq!(label(after, "tfops.dev/release"), Some("legacy"));
-        assert_eq!(label(after, "tfops.dev/module"), Some("legacy-cache-bucket"));
+        assert_eq!(
+            label(after, "tfops.dev/module"),
+            Some("legacy-cache-bucket")
+        );
         assert_eq!(label(after, "app.kubernetes.io/instance"), Some("legacy"));
         for key in [
             "tfops.dev/uninstall-policy",
@@ -204,10 +229,12 @@ fn post_renderer_args_reach_tfops_render() {
             &["--post-renderer-args", &config_arg],
         );
         let tf = find(&docs, "Terraform", "shop-orders-db").expect("Terraform");
-        assert_eq!(tf["spec"]["backendConfig"]["secretSuffix"], "shop-orders-db", "{v}");
         assert_eq!(
-            tf["spec"]["runnerPodTemplate"]["spec"]["tolerations"][0]["value"],
-            "infra",
+            tf["spec"]["backendConfig"]["secretSuffix"], "shop-orders-db",
+            "{v}"
+        );
+        assert_eq!(
+            tf["spec"]["runnerPodTemplate"]["spec"]["tolerations"][0]["value"], "infra",
             "{v}"
         );
         assert_eq!(
@@ -223,16 +250,54 @@ fn post_renderer_args_reach_tfops_render() {
     }
 }
 
+/// The identity post-renderer of each version: on Helm 4 a `postrenderer/v1` plugin running
+/// `cat` (Helm 4 re-serialises whatever a post-renderer returns, so that is the fair
+/// baseline); on Helm 3 the `cat` executable.
+fn identity_post_renderer(home: &HelmHome) -> &'static str {
+    if home.helm == Helm::V4 {
+        let dir = home.plugins_dir().join("identity");
+        std::fs::create_dir_all(&dir).unwrap();
+        let plugin = json!({
+            "apiVersion": "v1",
+            "name": "identity",
+            "version": "0.1.0",
+            "type": "postrenderer/v1",
+            "runtime": "subprocess",
+            "runtimeConfig": {"platformCommand": [{"command": "cat"}]},
+        });
+        std::fs::write(
+            dir.join("plugin.yaml"),
+            serde_saphyr::to_string(&plugin).unwrap(),
+        )
+        .unwrap();
+        "identity"
+    } else {
+        "cat"
+    }
+}
+
 #[test]
 fn a_chart_without_terraform_renders_identically_with_and_without_tfops_render() {
     for helm in BOTH {
         let home = installed(helm);
         let plain = chart("plain-app");
-        let without = home.ok(["template", "web", plain.to_str().unwrap()]);
-        let with = home.template_rendered("web", &chart("plain-app"), &[]);
+        let identity = identity_post_renderer(&home);
+        let baseline = home.ok([
+            "template",
+            "web",
+            plain.to_str().unwrap(),
+            "--post-renderer",
+            identity,
+        ]);
+        let with = home.template_rendered("web", &plain, &[]);
         assert!(with.status.success(), "{}", stderr(&with));
-        assert_eq!(stdout(&with), without, "{}", helm.version());
+        assert_eq!(stdout(&with), baseline, "{}", helm.version());
         assert!(!stderr(&with).contains("tfops-render"), "{}", stderr(&with));
+        if helm == Helm::V3 {
+            // Helm 3 prints a post-renderer's output as is: same as no post-renderer at all.
+            let without = home.ok(["template", "web", plain.to_str().unwrap()]);
+            assert_eq!(stdout(&with), without);
+        }
     }
 }
 
@@ -293,12 +358,21 @@ fn bad_module_fails_on_both_versions_naming_the_chart_file_and_field() {
             assert!(!out.status.success(), "{v}: {file} rendered");
             assert_eq!(stdout(&out), "", "{v}: something reached stdout");
             let source = format!("orders-app/templates/{file}");
-            assert!(err.contains(&source), "{v}: stderr does not name {source}:\n{err}");
-            assert!(err.contains(field), "{v}: stderr does not name {field}:\n{err}");
+            assert!(
+                err.contains(&source),
+                "{v}: stderr does not name {source}:\n{err}"
+            );
+            assert!(
+                err.contains(field),
+                "{v}: stderr does not name {field}:\n{err}"
+            );
             assert!(err.contains("tfops-render: "), "{v}:\n{err}");
             if helm == Helm::V4 {
                 // What Helm 4 itself says stays, after our reason.
-                assert!(err.contains("plugin \"tfops-render\" exited with error"), "{err}");
+                assert!(
+                    err.contains("plugin \"tfops-render\" exited with error"),
+                    "{err}"
+                );
             }
         }
     }
@@ -332,7 +406,10 @@ fn helm4_stderr_forwarding_respects_files() {
             .unwrap();
         assert!(!out.status.success());
         let text = std::fs::read_to_string(&log).unwrap();
-        assert!(text.contains("plugin \"tfops-render\" exited with error"), "{text}");
+        assert!(
+            text.contains("plugin \"tfops-render\" exited with error"),
+            "{text}"
+        );
         assert!(text.starts_with("Error: ") || append, "{text}");
         assert_eq!(
             text.contains("orders-app/templates/cache.yaml"),

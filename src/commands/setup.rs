@@ -74,33 +74,87 @@ fn setup_helm4(args: &Args, plugin_dirs: &[PathBuf]) -> anyhow::Result<u8> {
         println!("ok: the Helm 4 post-renderer plugin {RENDER_ARGV0} is already registered");
     } else {
         let source = render_plugin_source(args)?;
-        let shown = format!(
-            "{} plugin install {}",
-            args.helm_bin.display(),
-            source.display()
-        );
-        if args.dry_run {
-            println!("would run: {shown}");
+        // Helm 4.1.4 installs a local folder as a link in $HELM_DATA_HOME/plugins even when
+        // HELM_PLUGINS points elsewhere (and then cannot find it): then we link it into the
+        // first HELM_PLUGINS folder ourselves, as Helm would.
+        let data_home = helm_output(&args.helm_bin, ["env", "HELM_DATA_HOME"])?;
+        let data_plugins = PathBuf::from(data_home.trim()).join("plugins");
+        let first_dir = plugin_dirs
+            .first()
+            .context("helm reports an empty HELM_PLUGINS")?;
+        if plugin_dirs.iter().any(|d| same_dir(d, &data_plugins)) {
+            install_with_helm(args, &source)?;
         } else {
-            println!("running: {shown}");
-            let status = Command::new(&args.helm_bin)
-                .arg("plugin")
-                .arg("install")
-                .arg(&source)
-                .status()
-                .with_context(|| format!("cannot run {}", args.helm_bin.display()))?;
-            if !status.success() {
-                bail!("`{shown}` failed ({status})");
+            let link = first_dir.join(RENDER_ARGV0);
+            if args.dry_run {
+                println!("would link: {} -> {}", link.display(), source.display());
+            } else {
+                if std::fs::symlink_metadata(&link).is_ok() {
+                    bail!(
+                        "{} exists but Helm does not list it as a plugin; remove it and run setup again",
+                        link.display()
+                    );
+                }
+                std::fs::create_dir_all(first_dir)
+                    .with_context(|| format!("cannot create {}", first_dir.display()))?;
+                std::os::unix::fs::symlink(&source, &link)
+                    .with_context(|| format!("cannot create {}", link.display()))?;
+                println!(
+                    "linked {} -> {} (`helm plugin install` would put it in {}, which is not in HELM_PLUGINS)",
+                    link.display(),
+                    source.display(),
+                    data_plugins.display()
+                );
+            }
+        }
+        if !args.dry_run {
+            let listing = helm_output(&args.helm_bin, ["plugin", "list"])?;
+            if !parse_plugin_list(&listing)
+                .iter()
+                .any(|p| p.name == RENDER_ARGV0 && p.kind.as_deref() == Some("postrenderer/v1"))
+            {
+                bail!("{RENDER_ARGV0} was installed but `helm plugin list` does not show it:\n{listing}");
             }
             println!("ok: registered the Helm 4 post-renderer plugin {RENDER_ARGV0}");
         }
     }
-    println!("use: helm install … --post-renderer {RENDER_ARGV0} [--post-renderer-args --release=NAME]");
+    println!(
+        "use: helm install … --post-renderer {RENDER_ARGV0} [--post-renderer-args --release=NAME]"
+    );
     println!(
         "note: Helm 3 cannot load an apiVersion v1 plugin and then drops every plugin of its folder; if Helm 3 also reads {}, give it its own HELM_PLUGINS",
         display_dirs(plugin_dirs)
     );
     Ok(0)
+}
+
+/// `helm plugin install <source>` (a link to the folder, plus its install hook).
+fn install_with_helm(args: &Args, source: &Path) -> anyhow::Result<()> {
+    let shown = format!(
+        "{} plugin install {}",
+        args.helm_bin.display(),
+        source.display()
+    );
+    if args.dry_run {
+        println!("would run: {shown}");
+        return Ok(());
+    }
+    println!("running: {shown}");
+    let status = Command::new(&args.helm_bin)
+        .arg("plugin")
+        .arg("install")
+        .arg(source)
+        .status()
+        .with_context(|| format!("cannot run {}", args.helm_bin.display()))?;
+    if !status.success() {
+        bail!("`{shown}` failed ({status})");
+    }
+    Ok(())
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    let canon = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    canon(a) == canon(b)
 }
 
 /// Helm 3: a `tfops-render` symlink to this binary in the bin dir (argv[0] dispatch).
@@ -155,7 +209,9 @@ fn setup_helm3(args: &Args, plugin_dirs: &[PathBuf]) -> anyhow::Result<u8> {
             link.display()
         );
     }
-    println!("use: helm install … --post-renderer {RENDER_ARGV0} [--post-renderer-args --release=NAME]");
+    println!(
+        "use: helm install … --post-renderer {RENDER_ARGV0} [--post-renderer-args --release=NAME]"
+    );
     println!(
         "note: Helm 3 runs no hooks added by a post-renderer: uninstall such releases with `helm tfops uninstall`"
     );
@@ -319,9 +375,7 @@ fn default_bin_dir() -> anyhow::Result<PathBuf> {
 fn on_path(dir: &Path) -> bool {
     let want = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     std::env::var_os("PATH")
-        .map(|path| {
-            std::env::split_paths(&path).any(|p| p.canonicalize().unwrap_or(p) == want)
-        })
+        .map(|path| std::env::split_paths(&path).any(|p| p.canonicalize().unwrap_or(p) == want))
         .unwrap_or(false)
 }
 

@@ -114,10 +114,9 @@ impl HelmHome {
     /// A command with this home's environment (no TFOPS_BIN: see [`Self::helm`]).
     pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
         let mut cmd = Command::new(program);
-        let path = std::env::join_paths(
-            std::iter::once(self.bin_dir())
-                .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
-        )
+        let path = std::env::join_paths(std::iter::once(self.bin_dir()).chain(
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+        ))
         .expect("PATH");
         cmd.env_clear()
             .env("PATH", path)
@@ -176,7 +175,11 @@ impl HelmHome {
 
     /// Install the `tfops` CLI plugin from `root` and run `helm tfops setup`, as a user does.
     pub fn install_plugins_from(&self, root: &Path) {
-        self.ok([OsStr::new("plugin"), OsStr::new("install"), root.as_os_str()]);
+        self.ok([
+            OsStr::new("plugin"),
+            OsStr::new("install"),
+            root.as_os_str(),
+        ]);
         self.ok(["tfops", "setup"]);
     }
 
