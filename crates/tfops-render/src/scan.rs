@@ -1,1 +1,142 @@
-//! wip
+//! Cheap pre-scan of a split stream, without parsing documents: which documents may hold
+//! Terraform content (candidates for a full parse), each document's chart source file (Helm 3
+//! `# Source:` comment or Helm 4 filename annotation), and where a needle occurs.
+
+use std::ops::Range;
+
+use memchr::memmem;
+
+use crate::meta::FILENAME_ANNOTATION;
+use crate::split::Segment;
+
+/// Substrings whose presence makes a document a candidate for Terraform content.
+pub const CANDIDATE_NEEDLES: [&str; 2] = ["tfops.dev/", "infra.contrib.fluxcd.io"];
+
+/// Per-document facts from the pre-scan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DocInfo {
+    /// Helm 3 `# Source: <path>` comment among the document's leading comment lines.
+    pub source_comment: Option<String>,
+    /// Helm 4 `postrenderer.helm.sh/postrender-filename` annotation value.
+    pub filename_annotation: Option<String>,
+    /// Contains a candidate needle: must be parsed to know if it is ours.
+    pub candidate: bool,
+}
+
+impl DocInfo {
+    /// The chart source file: Helm 4 annotation first, then Helm 3 comment.
+    pub fn source_file(&self) -> Option<&str> {
+        self.filename_annotation
+            .as_deref()
+            .or(self.source_comment.as_deref())
+    }
+}
+
+/// Offsets of every occurrence of `needle` in `input`.
+pub fn positions(input: &[u8], needle: &str) -> Vec<usize> {
+    memmem::find_iter(input, needle.as_bytes()).collect()
+}
+
+/// Index of the segment containing byte `offset` (segments tile the input in order).
+pub fn segment_of(segments: &[Segment], offset: usize) -> Option<usize> {
+    let i = segments.partition_point(|s| s.span.end <= offset);
+    (i < segments.len() && segments[i].span.contains(&offset)).then_some(i)
+}
+
+/// Group needle positions by segment: for each segment, whether any occurs inside.
+pub fn mark(segments: &[Segment], hits: &[usize], flags: &mut [bool]) {
+    for &h in hits {
+        if let Some(i) = segment_of(segments, h) {
+            flags[i] = true;
+        }
+    }
+}
+
+/// The `# Source: ` comment among the leading blank/comment lines of `body`.
+pub fn source_comment(body: &[u8]) -> Option<String> {
+    for line in body.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let t = line.trim_ascii();
+        if t.is_empty() {
+            continue;
+        }
+        if !t.starts_with(b"#") {
+            return None;
+        }
+        if let Some(rest) = t.strip_prefix(b"# Source: ") {
+            return std::str::from_utf8(rest.trim_ascii()).ok().map(str::to_string);
+        }
+    }
+    None
+}
+
+/// Read a one-line YAML scalar (plain, single- or double-quoted), without a trailing comment.
+pub fn line_scalar(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    if let Some(inner) = raw.strip_prefix('\'') {
+        let end = inner.rfind('\'')?;
+        return Some(inner[..end].replace("''", "'"));
+    }
+    if raw.starts_with('"') {
+        let end = raw.rfind('"')?;
+        return serde_saphyr::from_str::<String>(&raw[..=end]).ok();
+    }
+    let value = match raw.find(" #") {
+        Some(i) => &raw[..i],
+        None => raw,
+    };
+    let value = value.trim_end();
+    (!value.is_empty()).then(|| value.to_string())
+}
+
+/// The filename annotation of the document `span`, given an occurrence at `at`.
+pub fn filename_at(input: &[u8], span: &Range<usize>, at: usize) -> Option<String> {
+    let after = at + FILENAME_ANNOTATION.len();
+    let line_end = memchr::memchr(b'\n', &input[after..span.end]).map_or(span.end, |i| after + i);
+    let rest = std::str::from_utf8(&input[after..line_end]).ok()?;
+    // The key may be quoted: `"postrenderer…filename": value`.
+    let rest = rest.trim_start_matches(['"', '\'']);
+    let value = rest.strip_prefix(':')?;
+    line_scalar(value.trim_end_matches('\r'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::split::split;
+
+    #[test]
+    fn finds_source_comment_only_in_the_leading_comments() {
+        assert_eq!(source_comment(b"\n# Source: c/templates/a.yaml\napiVersion: v1\n").as_deref(), Some("c/templates/a.yaml"));
+        assert_eq!(source_comment(b"apiVersion: v1\n# Source: x\n"), None);
+        assert_eq!(source_comment(b"# other\r\n# Source: y.yaml\r\n").as_deref(), Some("y.yaml"));
+    }
+
+    #[test]
+    fn line_scalars() {
+        assert_eq!(line_scalar(" c/t/a.yaml").as_deref(), Some("c/t/a.yaml"));
+        assert_eq!(line_scalar(" 'it''s.yaml'").as_deref(), Some("it's.yaml"));
+        assert_eq!(line_scalar(r#" "a\tb.yaml""#).as_deref(), Some("a\tb.yaml"));
+        assert_eq!(line_scalar(" a.yaml # note").as_deref(), Some("a.yaml"));
+        assert_eq!(line_scalar("  "), None);
+    }
+
+    #[test]
+    fn filename_annotation_lookup() {
+        let input = b"---\nmetadata:\n  annotations:\n    postrenderer.helm.sh/postrender-filename: 'c/templates/db.yaml'\n  name: x\n";
+        let segs = split(input);
+        let hits = positions(input, FILENAME_ANNOTATION);
+        assert_eq!(hits.len(), 1);
+        assert_eq!(segment_of(&segs, hits[0]), Some(0));
+        assert_eq!(filename_at(input, &segs[0].span, hits[0]).as_deref(), Some("c/templates/db.yaml"));
+    }
+
+    #[test]
+    fn marks_segments() {
+        let input = b"a: 1\n---\nb: tfops.dev/x\n---\nc: 3\n";
+        let segs = split(input);
+        let mut flags = vec![false; segs.len()];
+        mark(&segs, &positions(input, "tfops.dev/"), &mut flags);
+        assert_eq!(flags, [false, true, false]);
+    }
+}
