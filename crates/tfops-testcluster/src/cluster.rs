@@ -1,0 +1,186 @@
+//! [`TestCluster`]: starts the in-process API server on `127.0.0.1:<ephemeral>` on the current
+//! tokio runtime and hands out `kube::Client`s (real HTTP, bearer token = user name),
+//! kubeconfigs, and handles on the store, the fault rules and the request log.
+
+use crate::faults::Faults;
+use crate::requests::RequestLog;
+use crate::server::{self, ServerState};
+use crate::store::{Store, StoreConfig};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+/// Errors starting the cluster or building clients.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// Binding or serving failed.
+    #[error("test cluster I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// Building a kube client failed.
+    #[error("building kube client: {0}")]
+    Kube(#[from] kube::Error),
+    /// The server URL did not parse.
+    #[error("invalid server URL {0}")]
+    Url(String),
+    /// Serialising the kubeconfig failed.
+    #[error("serialising kubeconfig: {0}")]
+    Yaml(String),
+}
+
+/// Options for [`TestCluster::start`].
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// Create a namespace on first use instead of answering 404 (default: true, for
+    /// convenience; set false to test the real API's "namespaces \"x\" not found").
+    pub auto_create_namespaces: bool,
+    /// Changes kept for watch resume; older resourceVersions get 410 Gone (default 100 000).
+    pub history_limit: usize,
+    /// Interval between watch bookmarks when the client allows them (default 60 s).
+    pub bookmark_interval: Duration,
+    /// Port to bind (default 0 = ephemeral).
+    pub port: u16,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        Self {
+            auto_create_namespaces: true,
+            history_limit: 100_000,
+            bookmark_interval: Duration::from_secs(60),
+            port: 0,
+        }
+    }
+}
+
+/// A running in-process test cluster. Dropping it stops accepting connections.
+pub struct TestCluster {
+    addr: SocketAddr,
+    store: Store,
+    faults: Faults,
+    log: RequestLog,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestCluster {
+    /// Bind 127.0.0.1 and serve on the current tokio runtime.
+    pub async fn start(opts: ClusterOptions) -> Result<Self, ClusterError> {
+        let store = Store::new(StoreConfig {
+            auto_create_namespaces: opts.auto_create_namespaces,
+            history_limit: opts.history_limit,
+        });
+        let faults = Faults::default();
+        let log = RequestLog::default();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port)).await?;
+        let addr = listener.local_addr()?;
+        let app = server::router(ServerState {
+            store: store.clone(),
+            faults: faults.clone(),
+            log: log.clone(),
+            bookmark_interval: opts.bookmark_interval,
+        });
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = rx.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::warn!("test cluster server stopped: {e}");
+            }
+        });
+        Ok(Self {
+            addr,
+            store,
+            faults,
+            log,
+            shutdown: Some(tx),
+        })
+    }
+
+    /// `http://127.0.0.1:<port>`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A `kube::Client` talking real HTTP to this cluster as `user` (bearer token = user
+    /// name), default namespace "default". Client-side timeouts are disabled so paused
+    /// virtual time cannot fire them; kube's default retry of 429/503/504 stays on.
+    pub fn client(&self, user: &str) -> Result<kube::Client, ClusterError> {
+        self.client_in(user, "default")
+    }
+
+    /// Like [`Self::client`] with another default namespace.
+    pub fn client_in(&self, user: &str, namespace: &str) -> Result<kube::Client, ClusterError> {
+        let uri: http::Uri = self.url().parse().map_err(|_| ClusterError::Url(self.url()))?;
+        let mut cfg = kube::Config::new(uri);
+        cfg.default_namespace = namespace.to_string();
+        cfg.auth_info.token = Some(user.to_string().into());
+        cfg.connect_timeout = None;
+        cfg.read_timeout = None;
+        cfg.write_timeout = None;
+        Ok(kube::Client::try_from(cfg)?)
+    }
+
+    /// A kubeconfig (YAML) for `user` with default namespace `namespace`; context and
+    /// cluster are named `tfops-testcluster`.
+    pub fn kubeconfig_yaml(&self, user: &str, namespace: &str) -> Result<String, ClusterError> {
+        let doc = json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "tfops-testcluster", "cluster": {"server": self.url()}}],
+            "users": [{"name": user, "user": {"token": user}}],
+            "contexts": [{
+                "name": "tfops-testcluster",
+                "context": {"cluster": "tfops-testcluster", "user": user, "namespace": namespace}
+            }],
+            "current-context": "tfops-testcluster",
+            "preferences": {},
+        });
+        serde_saphyr::to_string(&doc).map_err(|e| ClusterError::Yaml(e.to_string()))
+    }
+
+    /// Write [`Self::kubeconfig_yaml`] to `path`.
+    pub fn write_kubeconfig(
+        &self,
+        path: impl AsRef<Path>,
+        user: &str,
+        namespace: &str,
+    ) -> Result<(), ClusterError> {
+        let y = self.kubeconfig_yaml(user, namespace)?;
+        std::fs::write(path, y)?;
+        Ok(())
+    }
+
+    /// Direct access to the objects (seeding and assertions, bypassing HTTP).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Fault injection rules.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// The request log.
+    pub fn requests(&self) -> &RequestLog {
+        &self.log
+    }
+
+    /// Stop accepting connections (also done on drop).
+    pub fn shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
