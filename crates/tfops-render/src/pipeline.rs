@@ -147,7 +147,10 @@ pub(crate) fn run(input: &[u8], opts: &RenderOptions) -> Result<Rendered, Render
 
     // Release context.
     let release = resolve_release(input, &segments, &info, &parsed, opts)?;
-    let namespace = resolve_namespace(&namespaces, &info, opts)?;
+    let namespace = match resolve_namespace(&namespaces, &info, opts)? {
+        Some(ns) => Some(ns),
+        None => namespace_from_documents(input, &segments, opts),
+    };
     let chart = info
         .iter()
         .filter_map(DocInfo::source_file)
@@ -403,6 +406,25 @@ fn resolve_namespace(
         }
         _ => Ok(None),
     }
+}
+
+/// Last resort: the `metadata.namespace` of the first ordinary document that has one
+/// (bounded number of parses; documents that fail to parse are skipped here).
+fn namespace_from_documents(input: &[u8], segments: &[Segment], opts: &RenderOptions) -> Option<String> {
+    let mut flags = vec![false; segments.len()];
+    scan::mark(segments, &scan::positions(input, "namespace:"), &mut flags);
+    segments
+        .iter()
+        .zip(flags)
+        .filter(|(_, hit)| *hit)
+        .take(32)
+        .find_map(|(seg, _)| {
+            let text = std::str::from_utf8(&input[seg.span.clone()]).ok()?;
+            let v = yaml::parse_value(text, &opts.limits).ok()?;
+            let ns = meta::str_at(&v, "/metadata/namespace")?;
+            naming::validate(ns, NameRule::Label).ok()?;
+            Some(ns.to_string())
+        })
 }
 
 fn ensure_newline(out: &mut Vec<u8>) {
