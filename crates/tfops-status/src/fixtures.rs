@@ -6,9 +6,16 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 use crate::ledger::{Cleanup, CleanupState, LedgerDecision, LedgerEntry, LedgerItem, LedgerRecord};
 use crate::state::State;
+
+/// A deterministic uid for `namespace/name` (uuid-shaped, from its sha256).
+pub fn uid_for(namespace: &str, name: &str) -> String {
+    let h = hex::encode(Sha256::digest(format!("{namespace}/{name}").as_bytes()));
+    format!("{}-{}-4{}-8{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
+}
 
 /// A `Terraform` CR of release `release`, module `module`, with no status yet.
 pub fn terraform(namespace: &str, release: &str, module: &str, name: &str) -> Value {
@@ -18,7 +25,7 @@ pub fn terraform(namespace: &str, release: &str, module: &str, name: &str) -> Va
         "metadata": {
             "name": name,
             "namespace": namespace,
-            "uid": format!("{:0>8}-0000-4000-8000-{:0>12}", name.len(), name.len() * 7),
+            "uid": uid_for(namespace, name),
             "generation": 1,
             "creationTimestamp": "2026-11-26T10:00:00Z",
             "labels": {"tfops.dev/release": release, "tfops.dev/module": module},
@@ -270,4 +277,44 @@ pub fn ledger_item(
         secret_name: tfops_guard::ledger::secret_name(name, uid),
         record,
     }
+}
+
+/// Module names used by [`release`]: one per state, named after it.
+pub fn module_for(state: State) -> String {
+    state.as_str().to_ascii_lowercase()
+}
+
+/// A whole release exercising every state: one `Terraform` CR per CR state (module and CR
+/// named `<release>-<state>`) and one ledger entry each for `Orphaned` and `ForceRemoved`
+/// (their CRs are gone). `decided_at` stamps the ledger entries.
+pub fn release(
+    namespace: &str,
+    release: &str,
+    decided_at: DateTime<Utc>,
+) -> (Vec<Value>, Vec<LedgerItem>) {
+    let mut crs = Vec::new();
+    let mut ledger = Vec::new();
+    for state in State::ALL {
+        let module = module_for(state);
+        let name = format!("{release}-{module}");
+        match state {
+            State::Orphaned | State::ForceRemoved => {
+                let decision = if state == State::Orphaned {
+                    LedgerDecision::Orphaned
+                } else {
+                    LedgerDecision::ForceRemoved
+                };
+                let uid = uid_for(namespace, &name);
+                ledger.push(ledger_item(
+                    namespace, release, &module, &name, &uid, decision, decided_at,
+                ));
+            }
+            _ => {
+                let mut v = terraform(namespace, release, &module, &name);
+                into_state(&mut v, state);
+                crs.push(v);
+            }
+        }
+    }
+    (crs, ledger)
 }

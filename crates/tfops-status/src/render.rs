@@ -210,6 +210,8 @@ fn message(item: &StatusItem, now: DateTime<Utc>, wide: bool) -> String {
             }
         }
         State::Failed | State::Stalled => with_reason(""),
+        // Our own text with the command to run: never truncated.
+        State::Orphaned | State::ForceRemoved => first_line(&item.message).to_owned(),
         _ => raw,
     }
 }

@@ -245,14 +245,14 @@ fn ledger_assessment(item: &LedgerItem) -> Assessment {
             item.secret_name
         ),
         _ => {
-            let what = if entry.message.is_empty() {
-                entry.reason.clone()
+            let why = if entry.reason.is_empty() {
+                String::new()
             } else {
-                entry.message.clone()
+                format!(" ({})", entry.reason)
             };
             format!(
-                "left without destroy: {what}; finish with `helm tfops orphans destroy {}`",
-                item.secret_name
+                "left without destroy{why}; cloud resources may remain: helm tfops orphans destroy {} -n {}",
+                item.secret_name, item.secret_namespace
             )
         }
     };
