@@ -54,13 +54,17 @@ setup_home() { # version-dir
     HELM_PLUGINS=$h/data/plugins PATH=$h/home/.local/bin:$ORIG_PATH
 }
 ORIG_PATH=$PATH
+# Helm passes no -n/--namespace to post-renderers; HELM_NAMESPACE reaches both helm and tfops.
+export HELM_NAMESPACE=tfops-demo
 
 render_chart() { # helm chart release
   local helm=$1 chart=$2 release=$3 out=$work/$4-$2
   "$helm" template "$release" "$root/charts-example/$chart" >"$out.plain.yaml"
+  # stderr opened for appending: tfops-render can add what helm keeps to itself (warnings)
+  : >"$out.err"
   if ! "$helm" template "$release" "$root/charts-example/$chart" \
       --post-renderer tfops-render --post-renderer-args "--config=$catalog" \
-      >"$out.yaml" 2>"$out.err"; then
+      >"$out.yaml" 2>>"$out.err"; then
     echo "  ${bold}$chart${reset}: FAILED"; sed 's/^/    /' "$out.err"; return 1
   fi
   echo "  ${bold}$chart${reset} (release $release)"
@@ -69,7 +73,11 @@ render_chart() { # helm chart release
   local declared
   declared=$(grep -c '^TerraformModule/' "$out.plain.objects" || true)
   if cmp -s "$out.plain.yaml" "$out.yaml"; then
-    echo "    no Terraform content: output identical to plain 'helm template'"
+    echo "    no Terraform content: output byte-identical to plain 'helm template'"
+    return 0
+  fi
+  if [ "$declared" = 0 ] && cmp -s "$out.plain.objects" "$out.objects" && ! grep -q '^Terraform/' "$out.objects"; then
+    echo "    no Terraform content: passed through unchanged (Helm 4 re-serialises any post-renderer's output)"
     return 0
   fi
   [ "$declared" = 0 ] || echo "    ${dim}$declared TerraformModule declaration(s) expanded (not sent to the API server)${reset}"
@@ -80,6 +88,20 @@ render_chart() { # helm chart release
     fi
   done <"$out.objects"
   if [ -s "$out.err" ]; then sed 's/^/    stderr: /' "$out.err"; fi
+  if [ "$chart" = orders-app ] && grep -q '^Job/' "$out.objects"; then
+    echo "    ${dim}the guard Job:${reset}"
+    document Job "$out.yaml" | sed 's/^/      /'
+  fi
+}
+
+# The first document of kind $1 in stream $2.
+document() {
+  awk -v kind="$1" '
+    /^---/ { if (found) exit; doc = ""; next }
+    { doc = doc $0 "\n" }
+    $0 == "kind: " kind { found = 1 }
+    END { if (found) printf "%s", doc }
+  ' "$2"
 }
 
 status=0
