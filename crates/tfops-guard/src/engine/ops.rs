@@ -1,0 +1,328 @@
+//! `engine::ops` — every write the guard makes to a `Terraform` CR, each one request (plus
+//! conflict retries): un-suspend, delete (background propagation), reconcile request,
+//! orphan patch, force-unlock patch, finalizer strip (JSON patch guarded by a `test` op), and
+//! the ledger record gathered from the CR plus its outputs / tfstate Secrets.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy};
+use kube::{Api, Client};
+use serde_json::{json, Value};
+
+use crate::ledger::{self, LedgerDecision, LedgerEntry, LedgerRecord, TerraformSnapshot};
+use crate::tfobj::{self, TfView};
+
+/// Field manager for every guard patch.
+pub const FIELD_MANAGER: &str = "tfops-guard";
+
+/// How many times a finalizer strip is retried after a conflict / failed `test`.
+const STRIP_ATTEMPTS: usize = 5;
+
+/// Errors of one guard operation on one CR.
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    #[error("{op} Terraform {namespace}/{name}: {source}")]
+    Api {
+        op: &'static str,
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("stripping finalizers of Terraform {namespace}/{name}: still conflicting after {STRIP_ATTEMPTS} attempts")]
+    Conflict { namespace: String, name: String },
+    #[error(transparent)]
+    Ledger(#[from] ledger::LedgerError),
+}
+
+/// HTTP status of an API error, if any.
+pub fn status_code(e: &kube::Error) -> Option<u16> {
+    match e {
+        kube::Error::Api(s) => Some(s.code),
+        _ => None,
+    }
+}
+
+fn pp() -> PatchParams {
+    PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    }
+}
+
+/// The `Terraform` API in `namespace`.
+pub fn tf_api(client: &Client, namespace: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(client.clone(), namespace, &tfobj::api_resource())
+}
+
+/// Merge-patch a CR. `None` when it is already gone (404).
+pub async fn merge_patch(
+    api: &Api<DynamicObject>,
+    op: &'static str,
+    namespace: &str,
+    name: &str,
+    patch: &Value,
+) -> Result<Option<DynamicObject>, OpError> {
+    match api.patch(name, &pp(), &Patch::Merge(patch)).await {
+        Ok(o) => Ok(Some(o)),
+        Err(e) if status_code(&e) == Some(404) => Ok(None),
+        Err(source) => Err(OpError::Api {
+            op,
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Build a merge patch that sets annotations (`None` value removes one) and spec fields.
+pub fn annotations_patch(annotations: &[(&str, Option<&str>)], spec: Option<Value>) -> Value {
+    let mut ann = serde_json::Map::new();
+    for (k, v) in annotations {
+        ann.insert(
+            (*k).to_owned(),
+            v.map_or(Value::Null, |v| Value::String(v.to_owned())),
+        );
+    }
+    let mut root = serde_json::Map::new();
+    if !ann.is_empty() {
+        root.insert("metadata".to_owned(), json!({ "annotations": ann }));
+    }
+    if let Some(spec) = spec {
+        root.insert("spec".to_owned(), spec);
+    }
+    Value::Object(root)
+}
+
+/// DELETE with background propagation. `false` when already gone.
+pub async fn delete(
+    api: &Api<DynamicObject>,
+    namespace: &str,
+    name: &str,
+) -> Result<bool, OpError> {
+    let dp = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        ..DeleteParams::default()
+    };
+    match api.delete(name, &dp).await {
+        Ok(_) => Ok(true),
+        Err(e) if status_code(&e) == Some(404) => Ok(false),
+        Err(source) => Err(OpError::Api {
+            op: "deleting",
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Finalizers the guard strips on force-remove: the controller's own and every
+/// `tf.dependency.of.*` (foreign finalizers are kept).
+pub fn stripped_finalizers(finalizers: &[String]) -> Vec<String> {
+    finalizers
+        .iter()
+        .filter(|f| *f != tfobj::FINALIZER && !f.starts_with(tfobj::DEPENDENCY_OF_PREFIX))
+        .cloned()
+        .collect()
+}
+
+/// JSON patch replacing `finalizers` by `keep`, guarded by a `test` of the current list so a
+/// concurrent change (the controller finishing, a dependant adding its finalizer) is never
+/// overwritten.
+pub fn finalizer_patch(
+    current: &[String],
+    keep: &[String],
+) -> Result<json_patch::Patch, serde_json::Error> {
+    let ops = if current.is_empty() {
+        json!([])
+    } else {
+        json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": current},
+            {"op": "replace", "path": "/metadata/finalizers", "value": keep},
+        ])
+    };
+    serde_json::from_value(ops)
+}
+
+/// Strip finalizers chosen by `keep_fn` from the CR `name`, starting from `current` (a recent
+/// read), retrying on conflict / failed test with a fresh GET. Returns the CR after the patch
+/// (`None` if gone).
+pub async fn strip_finalizers(
+    api: &Api<DynamicObject>,
+    namespace: &str,
+    name: &str,
+    mut current: Option<DynamicObject>,
+    keep_fn: impl Fn(&[String]) -> Vec<String>,
+) -> Result<Option<DynamicObject>, OpError> {
+    let aerr = |op, source| OpError::Api {
+        op,
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        source,
+    };
+    for _ in 0..STRIP_ATTEMPTS {
+        let obj = match current.take() {
+            Some(o) => o,
+            None => match api.get(name).await {
+                Ok(o) => o,
+                Err(e) if status_code(&e) == Some(404) => return Ok(None),
+                Err(e) => return Err(aerr("reading", e)),
+            },
+        };
+        let fins = TfView(&obj).finalizers().to_vec();
+        let keep = keep_fn(&fins);
+        if keep == fins {
+            return Ok(Some(obj));
+        }
+        let patch = finalizer_patch(&fins, &keep)
+            .map_err(|e| aerr("building finalizer patch for", kube::Error::SerdeError(e)))?;
+        match api.patch(name, &pp(), &Patch::<()>::Json(patch)).await {
+            Ok(o) => return Ok(Some(o)),
+            Err(e) if status_code(&e) == Some(404) => return Ok(None),
+            // 409 conflict or 422 failed `test`: re-read and try again.
+            Err(e) if matches!(status_code(&e), Some(409) | Some(422)) => continue,
+            Err(e) => return Err(aerr("stripping finalizers of", e)),
+        }
+    }
+    Err(OpError::Conflict {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+    })
+}
+
+/// What the guard knows when it writes a ledger entry.
+#[derive(Debug, Clone)]
+pub struct LedgerFacts {
+    pub release: String,
+    pub reason: String,
+    pub message: String,
+    pub class: Option<String>,
+    pub attempts: u32,
+    pub decision: LedgerDecision,
+    pub first_failure_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub decided_at: chrono::DateTime<chrono::Utc>,
+}
+
+fn snapshot(tf: &DynamicObject) -> TerraformSnapshot {
+    let v = TfView(tf);
+    TerraformSnapshot {
+        name: v.name().to_owned(),
+        labels: tf.metadata.labels.clone().unwrap_or_default(),
+        annotations: tf.metadata.annotations.clone().unwrap_or_default(),
+        spec: v.spec().cloned().unwrap_or(Value::Null),
+    }
+}
+
+async fn secret_data(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<BTreeMap<String, Vec<u8>>>, kube::Error> {
+    match Api::<Secret>::namespaced(client.clone(), namespace)
+        .get(name)
+        .await
+    {
+        Ok(s) => Ok(Some(
+            s.data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect(),
+        )),
+        Err(e) if matches!(status_code(&e), Some(404) | Some(403)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Gather the ledger record for `tf`: the entry plus copies of the outputs Secret and (when
+/// the state lives in-cluster) the tfstate Secret. Two GETs at most.
+pub async fn gather_record(
+    client: &Client,
+    tf: &DynamicObject,
+    facts: &LedgerFacts,
+) -> Result<LedgerRecord, OpError> {
+    let v = TfView(tf);
+    let ns = v.namespace();
+    let aerr = |source| OpError::Api {
+        op: "reading Secrets for the ledger entry of",
+        namespace: ns.to_owned(),
+        name: v.name().to_owned(),
+        source,
+    };
+    let outputs = match v.outputs_secret() {
+        Some(s) => secret_data(client, ns, s)
+            .await
+            .map_err(aerr)?
+            .unwrap_or_default(),
+        None => BTreeMap::new(),
+    };
+    let tfstate_name = ledger::tfstate_secret_name(v.workspace(), v.name());
+    let tfstate = if v.state_in_cluster() {
+        secret_data(client, ns, &tfstate_name).await.map_err(aerr)?
+    } else {
+        None
+    };
+    let entry = LedgerEntry {
+        release: facts.release.clone(),
+        namespace: ns.to_owned(),
+        name: v.name().to_owned(),
+        uid: v.uid().to_owned(),
+        module: v.module().to_owned(),
+        terraform: snapshot(tf),
+        inventory: v.inventory(),
+        outputs_secret: v.outputs_secret().map(str::to_owned),
+        tfstate_secret: tfstate_name,
+        tfstate_copied: tfstate.is_some(),
+        reason: facts.reason.clone(),
+        message: facts.message.clone(),
+        class: facts.class.clone(),
+        attempts: facts.attempts,
+        decision: facts.decision,
+        first_failure_at: facts.first_failure_at,
+        decided_at: facts.decided_at,
+        cleanup: ledger::Cleanup::default(),
+    };
+    Ok(LedgerRecord {
+        entry,
+        outputs,
+        tfstate: tfstate.unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_only_controller_finalizers() {
+        let f = vec![
+            tfobj::FINALIZER.to_owned(),
+            "tf.dependency.of.app".to_owned(),
+            "example.com/keep".to_owned(),
+        ];
+        assert_eq!(stripped_finalizers(&f), vec!["example.com/keep".to_owned()]);
+    }
+
+    #[test]
+    fn finalizer_patch_tests_before_replacing() {
+        let cur = vec![tfobj::FINALIZER.to_owned()];
+        let p = serde_json::to_value(finalizer_patch(&cur, &[]).unwrap()).unwrap();
+        assert_eq!(p[0]["op"], "test");
+        assert_eq!(p[0]["value"], json!([tfobj::FINALIZER]));
+        assert_eq!(p[1]["op"], "replace");
+        assert_eq!(p[1]["value"], json!([]));
+    }
+
+    #[test]
+    fn annotation_patch_sets_and_removes() {
+        let p = annotations_patch(
+            &[("a/b", Some("1")), ("c", None)],
+            Some(json!({"suspend": false})),
+        );
+        assert_eq!(
+            p,
+            json!({"metadata": {"annotations": {"a/b": "1", "c": null}}, "spec": {"suspend": false}})
+        );
+    }
+}
