@@ -67,7 +67,9 @@ pub struct Diagnosis {
 
 impl Diagnosis {
     pub fn blocking(&self) -> bool {
-        self.findings.iter().any(|f| f.severity == Severity::Blocking)
+        self.findings
+            .iter()
+            .any(|f| f.severity == Severity::Blocking)
     }
 }
 
@@ -206,7 +208,13 @@ pub fn diagnose(
         let fix = env
             .dependants_present
             .iter()
-            .map(|d| format!("kubectl delete terraform {} -n {}", shell_quote(d), shell_quote(ns)))
+            .map(|d| {
+                format!(
+                    "kubectl delete terraform {} -n {}",
+                    shell_quote(d),
+                    shell_quote(ns)
+                )
+            })
             .collect::<Vec<_>>()
             .join(" && ");
         if deleting {
@@ -237,15 +245,22 @@ pub fn diagnose(
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            Some(format!("{uninstall} (removes them with an audited ledger entry)")),
+            Some(format!(
+                "{uninstall} (removes them with an audited ledger entry)"
+            )),
         );
     }
     if env.suspended {
         add(
             "suspended",
             Severity::Blocking,
-            "spec.suspend is true: the controller ignores the CR, including its deletion".to_owned(),
-            Some(patch_cmd(name, ns, &serde_json::json!({"spec": {"suspend": false}}))),
+            "spec.suspend is true: the controller ignores the CR, including its deletion"
+                .to_owned(),
+            Some(patch_cmd(
+                name,
+                ns,
+                &serde_json::json!({"spec": {"suspend": false}}),
+            )),
         );
     }
     if let Some(lock) = &env.lock_pending {
@@ -265,7 +280,9 @@ pub fn diagnose(
             "namespace-terminating",
             Severity::Blocking,
             format!("namespace {ns} is terminating: runner pods and Secrets are going away"),
-            Some(format!("{uninstall} (orphans or force-removes with a ledger entry within its budget)")),
+            Some(format!(
+                "{uninstall} (orphans or force-removes with a ledger entry within its budget)"
+            )),
         ),
         None => add(
             "permission-unknown",
@@ -324,7 +341,9 @@ pub fn render_text(diagnoses: &[Diagnosis]) -> String {
             if d.deleting { " [being deleted]" } else { "" }
         ));
         if d.findings.is_empty() {
-            out.push_str("  ok: source, runner ServiceAccount, vars, dependants, lock, namespace\n");
+            out.push_str(
+                "  ok: source, runner ServiceAccount, vars, dependants, lock, namespace\n",
+            );
         }
         for f in &d.findings {
             let tag = match f.severity {
@@ -409,7 +428,11 @@ mod tests {
         env.suspended = true;
         env.lock_pending = Some("f2ab685b".into());
         env.namespace_terminating = Some(true);
-        let d = run(&env, Some(&ControllerProbe::NoAnswer { waited_secs: 20 }), true);
+        let d = run(
+            &env,
+            Some(&ControllerProbe::NoAnswer { waited_secs: 20 }),
+            true,
+        );
         assert_eq!(
             checks(&d),
             vec![
@@ -432,7 +455,10 @@ mod tests {
                 .and_then(|f| f.fix.clone())
                 .unwrap_or_default()
         };
-        assert_eq!(fix("source-no-artifact"), "flux reconcile source oci shop-db-src -n apps");
+        assert_eq!(
+            fix("source-no-artifact"),
+            "flux reconcile source oci shop-db-src -n apps"
+        );
         assert_eq!(
             fix("runner-sa-missing"),
             "kubectl create serviceaccount tf-runner -n apps && kubectl create rolebinding tf-runner -n apps --clusterrole=tf-runner-role --serviceaccount=apps:tf-runner"
@@ -445,8 +471,13 @@ mod tests {
             fix("state-lock-held"),
             r#"kubectl patch terraform shop-db -n apps --type merge -p '{"spec":{"tfstate":{"forceUnlock":"yes","lockIdentifier":"f2ab685b"}}}'"#
         );
-        assert_eq!(fix("dependants-present"), "kubectl delete terraform shop-app -n apps");
-        assert!(fix("vars-from-missing").starts_with("kubectl create secret generic db-vars -n apps"));
+        assert_eq!(
+            fix("dependants-present"),
+            "kubectl delete terraform shop-app -n apps"
+        );
+        assert!(
+            fix("vars-from-missing").starts_with("kubectl create secret generic db-vars -n apps")
+        );
         assert!(d.blocking());
     }
 
@@ -458,7 +489,10 @@ mod tests {
         let d = run(&env, None, false);
         assert_eq!(
             checks(&d),
-            vec![("source-missing", Severity::Blocking), ("dependants-present", Severity::Info)]
+            vec![
+                ("source-missing", Severity::Blocking),
+                ("dependants-present", Severity::Info)
+            ]
         );
     }
 
@@ -479,7 +513,14 @@ mod tests {
             ]
         );
         assert!(!d.blocking());
-        let answered = run(&env, Some(&ControllerProbe::Answered { after_ms: 10 }), false);
-        assert_eq!(checks(&answered), vec![("permission-unknown", Severity::Info)]);
+        let answered = run(
+            &env,
+            Some(&ControllerProbe::Answered { after_ms: 10 }),
+            false,
+        );
+        assert_eq!(
+            checks(&answered),
+            vec![("permission-unknown", Severity::Info)]
+        );
     }
 }

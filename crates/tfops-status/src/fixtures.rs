@@ -14,7 +14,14 @@ use crate::state::State;
 /// A deterministic uid for `namespace/name` (uuid-shaped, from its sha256).
 pub fn uid_for(namespace: &str, name: &str) -> String {
     let h = hex::encode(Sha256::digest(format!("{namespace}/{name}").as_bytes()));
-    format!("{}-{}-4{}-8{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
 }
 
 /// A `Terraform` CR of release `release`, module `module`, with no status yet.

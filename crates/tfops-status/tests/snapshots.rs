@@ -27,20 +27,33 @@ fn report() -> StatusReport {
 }
 
 fn check(name: &str, actual: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
         std::fs::write(&path, actual).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
         return;
     }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {} (run with UPDATE_SNAPSHOTS=1): {e}", path.display()));
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "reading {} (run with UPDATE_SNAPSHOTS=1): {e}",
+            path.display()
+        )
+    });
     assert_eq!(actual, expected, "snapshot {name} differs");
 }
 
 fn rendered(format: Format, color: bool) -> String {
     let r = report();
-    render(&r, &RenderOptions { format, color, now: r.metadata.generated_at })
-        .unwrap_or_else(|e| panic!("render: {e}"))
+    render(
+        &r,
+        &RenderOptions {
+            format,
+            color,
+            now: r.metadata.generated_at,
+        },
+    )
+    .unwrap_or_else(|e| panic!("render: {e}"))
 }
 
 #[test]
@@ -91,7 +104,10 @@ fn json_is_the_documented_schema() {
         .map(|a| a.iter().filter_map(|i| i["state"].as_str()).collect())
         .unwrap_or_default();
     for s in tfops_status::state::State::ALL {
-        assert!(states.contains(&s.as_str()), "state {s} missing from {states:?}");
+        assert!(
+            states.contains(&s.as_str()),
+            "state {s} missing from {states:?}"
+        );
     }
     let y: serde_json::Value = serde_saphyr::from_str(&rendered(Format::Yaml, false))
         .unwrap_or_else(|e| panic!("yaml: {e}"));
