@@ -20,7 +20,10 @@ fn run() -> Result<(), String> {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--iterations" => {
-                iterations = args.next().and_then(|v| v.parse().ok()).ok_or("--iterations N")?
+                iterations = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("--iterations N")?
             }
             "--print" => print = true,
             "--release" => opts.release = Some(args.next().ok_or("--release NAME")?),

@@ -51,7 +51,10 @@ pub fn adopt(
     policy.policy = match chart_annotation(object, meta::POLICY_ANNOTATION)? {
         Some(v) => {
             let p = UninstallPolicy::parse(v).ok_or_else(|| {
-                err(field(meta::POLICY_ANNOTATION), format!("{v:?} is not one of destroy, retain"))
+                err(
+                    field(meta::POLICY_ANNOTATION),
+                    format!("{v:?} is not one of destroy, retain"),
+                )
             })?;
             if (p == UninstallPolicy::Destroy) != destroys {
                 warnings.push(format!(
@@ -67,12 +70,18 @@ pub fn adopt(
     };
     if let Some(v) = chart_annotation(object, meta::ON_FAILURE_ANNOTATION)? {
         policy.on_failure = OnFailure::parse(v).ok_or_else(|| {
-            err(field(meta::ON_FAILURE_ANNOTATION), format!("{v:?} is not one of orphan, force, block"))
+            err(
+                field(meta::ON_FAILURE_ANNOTATION),
+                format!("{v:?} is not one of orphan, force, block"),
+            )
         })?;
     }
     if let Some(v) = chart_annotation(object, meta::RETRIES_ANNOTATION)? {
         policy.retries = v.parse::<u32>().map_err(|_| {
-            err(field(meta::RETRIES_ANNOTATION), format!("{v:?} is not a non-negative integer"))
+            err(
+                field(meta::RETRIES_ANNOTATION),
+                format!("{v:?} is not a non-negative integer"),
+            )
         })?;
     }
     if let Some(v) = chart_annotation(object, meta::TIMEOUT_ANNOTATION)? {
@@ -88,10 +97,15 @@ pub fn adopt(
             ));
         }
     }
-    if rc.guard == GuardMode::Hook && object.pointer("/metadata/annotations/helm.sh~1hook").is_some() {
+    if rc.guard == GuardMode::Hook
+        && object
+            .pointer("/metadata/annotations/helm.sh~1hook")
+            .is_some()
+    {
         return Err(err(
             "metadata.annotations[helm.sh/hook]".into(),
-            "a Terraform CR managed by tfops must be an ordinary release object, not a Helm hook".into(),
+            "a Terraform CR managed by tfops must be an ordinary release object, not a Helm hook"
+                .into(),
         ));
     }
     meta::set_label(object, meta::RELEASE_LABEL, &rc.release);
@@ -107,7 +121,12 @@ mod tests {
     use serde_json::json;
 
     fn rc() -> ReleaseContext {
-        ReleaseContext { release: "shop".into(), namespace: Some("prod".into()), chart: None, guard: GuardMode::Hook }
+        ReleaseContext {
+            release: "shop".into(),
+            namespace: Some("prod".into()),
+            chart: None,
+            guard: GuardMode::Hook,
+        }
     }
 
     #[test]
@@ -129,14 +148,20 @@ mod tests {
         assert_eq!(a["tfops.dev/guard"], "hook");
         assert_eq!(cr["metadata"]["labels"]["tfops.dev/module"], "legacy");
         assert_eq!(cr["metadata"]["labels"]["tfops.dev/release"], "shop");
-        assert_eq!(a["tfops.dev/spec-sha256"].as_str().unwrap(), crate::hash::spec_sha256(&cr));
+        assert_eq!(
+            a["tfops.dev/spec-sha256"].as_str().unwrap(),
+            crate::hash::spec_sha256(&cr)
+        );
     }
 
     #[test]
     fn policy_follows_spec_when_not_annotated() {
         let mut cr = json!({"kind": "Terraform", "metadata": {"name": "a"}, "spec": {}});
         adopt(&mut cr, &CatalogConfig::default(), &rc()).unwrap();
-        assert_eq!(cr["metadata"]["annotations"]["tfops.dev/uninstall-policy"], "retain");
+        assert_eq!(
+            cr["metadata"]["annotations"]["tfops.dev/uninstall-policy"],
+            "retain"
+        );
     }
 
     #[test]

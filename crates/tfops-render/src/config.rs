@@ -220,17 +220,17 @@ impl CatalogConfig {
         if text.trim().is_empty() {
             return Ok(CatalogConfig::default());
         }
-        let value: Value = crate::yaml::parse_value(text, &crate::Limits::default())
-            .map_err(|e| err(None, e))?;
+        let value: Value =
+            crate::yaml::parse_value(text, &crate::Limits::default()).map_err(|e| err(None, e))?;
         if value.is_null() {
             return Ok(CatalogConfig::default());
         }
+        if !value.is_object() {
+            return Err(err(None, "configuration must be a mapping".into()));
+        }
         let cfg: CatalogConfig = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
-            err(
-                (path != ".").then_some(path),
-                e.into_inner().to_string(),
-            )
+            err((path != ".").then_some(path), e.into_inner().to_string())
         })?;
         cfg.validate().map_err(|(f, m)| err(Some(f), m))?;
         Ok(cfg)
@@ -242,7 +242,10 @@ impl CatalogConfig {
         for (field, pattern) in [
             ("naming.source", &self.naming.source),
             ("naming.terraform", &self.naming.terraform),
-            ("naming.runnerServiceAccount", &self.naming.runner_service_account),
+            (
+                "naming.runnerServiceAccount",
+                &self.naming.runner_service_account,
+            ),
             ("naming.outputsSecret", &self.naming.outputs_secret),
             ("runner.clusterRole", &self.runner.cluster_role),
             ("guard.image", &self.guard.image),
@@ -272,7 +275,10 @@ impl CatalogConfig {
                 ));
             }
             if overlay.target.kind.is_empty() {
-                return Err((format!("overlays[{i}].target.kind"), "must not be empty".into()));
+                return Err((
+                    format!("overlays[{i}].target.kind"),
+                    "must not be empty".into(),
+                ));
             }
         }
         Ok(())

@@ -136,7 +136,9 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for t in ["", "10", "m", "10x", "1.h", "-5s", "10 m", " 10m", "1d", "10mm"] {
+        for t in [
+            "", "10", "m", "10x", "1.h", "-5s", "10 m", " 10m", "1d", "10mm",
+        ] {
             assert!(GoDuration::parse(t).is_err(), "{t:?} accepted");
         }
     }

@@ -133,7 +133,8 @@ pub struct ConfigError {
 
 impl From<ConfigError> for RenderError {
     fn from(e: ConfigError) -> Self {
-        let mut r = RenderError::new(ErrorKind::Config, e.message).with_source_file(Some(&e.origin));
+        let mut r =
+            RenderError::new(ErrorKind::Config, e.message).with_source_file(Some(&e.origin));
         if let Some(f) = e.field {
             r = r.with_field(f);
         }

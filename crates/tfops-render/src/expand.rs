@@ -116,8 +116,16 @@ pub fn resolve_policy(intent: Option<&Uninstall>, cfg: &CatalogConfig) -> Policy
 /// Write the policy + guard annotations.
 pub fn annotate_policy(object: &mut Value, policy: &Policy, guard: GuardMode) {
     meta::set_annotation(object, meta::POLICY_ANNOTATION, policy.policy.as_str());
-    meta::set_annotation(object, meta::ON_FAILURE_ANNOTATION, policy.on_failure.as_str());
-    meta::set_annotation(object, meta::RETRIES_ANNOTATION, &policy.retries.to_string());
+    meta::set_annotation(
+        object,
+        meta::ON_FAILURE_ANNOTATION,
+        policy.on_failure.as_str(),
+    );
+    meta::set_annotation(
+        object,
+        meta::RETRIES_ANNOTATION,
+        &policy.retries.to_string(),
+    );
     meta::set_annotation(object, meta::TIMEOUT_ANNOTATION, &policy.timeout);
     meta::set_annotation(object, meta::GUARD_ANNOTATION, guard.as_str());
 }
@@ -143,7 +151,8 @@ fn render_name(
 ) -> Result<String, ExpandError> {
     let raw = template::render(pattern, ctx)
         .map_err(|m| err(ErrorKind::Template, format!("config: {config_field}"), m))?;
-    naming::finish(&raw, rule).map_err(|m| err(ErrorKind::Name, format!("config: {config_field}"), m))
+    naming::finish(&raw, rule)
+        .map_err(|m| err(ErrorKind::Name, format!("config: {config_field}"), m))
 }
 
 /// Compute (and validate) the names of `module`'s objects.
@@ -167,18 +176,38 @@ pub fn module_names(
     } else {
         "naming.runnerServiceAccount"
     };
-    let outputs_secret = match module.spec.outputs.as_ref().and_then(|o| o.secret.as_deref()) {
+    let outputs_secret = match module
+        .spec
+        .outputs
+        .as_ref()
+        .and_then(|o| o.secret.as_deref())
+    {
         Some(s) => {
             naming::validate(s, NameRule::Subdomain)
                 .map_err(|m| err(ErrorKind::Name, "spec.outputs.secret", m))?;
             s.to_string()
         }
-        None => render_name(&cfg.naming.outputs_secret, "naming.outputsSecret", &ctx, NameRule::Subdomain)?,
+        None => render_name(
+            &cfg.naming.outputs_secret,
+            "naming.outputsSecret",
+            &ctx,
+            NameRule::Subdomain,
+        )?,
     };
     Ok(ModuleNames {
-        terraform: render_name(&cfg.naming.terraform, "naming.terraform", &ctx, NameRule::Label)?,
+        terraform: render_name(
+            &cfg.naming.terraform,
+            "naming.terraform",
+            &ctx,
+            NameRule::Label,
+        )?,
         source: render_name(&cfg.naming.source, "naming.source", &ctx, NameRule::Label)?,
-        runner_service_account: render_name(runner_pattern, runner_field, &ctx, NameRule::Subdomain)?,
+        runner_service_account: render_name(
+            runner_pattern,
+            runner_field,
+            &ctx,
+            NameRule::Subdomain,
+        )?,
         outputs_secret,
     })
 }
@@ -195,7 +224,14 @@ pub fn check_dependencies(modules: &[&TerraformModule]) -> Result<(), (usize, Ex
         for (j, dep) in m.spec.depends_on.iter().enumerate() {
             let field = format!("spec.dependsOn[{j}]");
             if dep == &m.metadata.name {
-                return Err((i, err(ErrorKind::Dependency, field, "a module cannot depend on itself")));
+                return Err((
+                    i,
+                    err(
+                        ErrorKind::Dependency,
+                        field,
+                        "a module cannot depend on itself",
+                    ),
+                ));
             }
             if !index.contains_key(dep.as_str()) {
                 let known: Vec<&str> = index.keys().copied().collect();
@@ -204,7 +240,10 @@ pub fn check_dependencies(modules: &[&TerraformModule]) -> Result<(), (usize, Ex
                     err(
                         ErrorKind::Dependency,
                         field,
-                        format!("unknown module {dep:?} (modules of this release: {})", known.join(", ")),
+                        format!(
+                            "unknown module {dep:?} (modules of this release: {})",
+                            known.join(", ")
+                        ),
                     ),
                 ));
             }
@@ -353,7 +392,11 @@ pub fn expand(
         }
         Value::Object(r)
     } else {
-        return Err(err(ErrorKind::Intent, "spec.source", "exactly one of oci, git, sourceRef"));
+        return Err(err(
+            ErrorKind::Intent,
+            "spec.source",
+            "exactly one of oci, git, sourceRef",
+        ));
     };
 
     // Runner RBAC.
@@ -399,12 +442,19 @@ pub fn expand(
     if let Some(vf) = &spec.vars_from {
         s.insert("varsFrom".into(), Value::Array(vf.clone()));
     }
-    s.insert("writeOutputsToSecret".into(), json!({"name": names.outputs_secret}));
+    s.insert(
+        "writeOutputsToSecret".into(),
+        json!({"name": names.outputs_secret}),
+    );
     if !spec.depends_on.is_empty() {
         let mut deps = Vec::new();
         for (j, d) in spec.depends_on.iter().enumerate() {
             let target = terraform_names.get(d).ok_or_else(|| {
-                err(ErrorKind::Dependency, format!("spec.dependsOn[{j}]"), format!("unknown module {d:?}"))
+                err(
+                    ErrorKind::Dependency,
+                    format!("spec.dependsOn[{j}]"),
+                    format!("unknown module {d:?}"),
+                )
             })?;
             deps.push(json!({"name": target}));
         }
@@ -414,7 +464,10 @@ pub fn expand(
         "destroyResourcesOnDeletion".into(),
         json!(policy.policy == UninstallPolicy::Destroy),
     );
-    s.insert("serviceAccountName".into(), json!(names.runner_service_account));
+    s.insert(
+        "serviceAccountName".into(),
+        json!(names.runner_service_account),
+    );
     if let Some(bc) = &cfg.backend.backend_config {
         let v = template::render_value(bc, &ctx)
             .map_err(|m| err(ErrorKind::Template, "config: backend.backendConfig", m))?;
@@ -432,8 +485,15 @@ pub fn expand(
     // Overlays (catalog), then the module's own Terraform overrides last, then our metadata.
     let last = objects.len() - 1;
     for (i, obj) in objects.iter_mut().enumerate() {
-        crate::overlay::apply_all(&cfg.overlays, obj, Some(module_name), &ctx)
-            .map_err(|(k, m)| err(ErrorKind::Template, format!("config: overlays[{k}].mergePatch"), m))?;
+        crate::overlay::apply_all(&cfg.overlays, obj, Some(module_name), &ctx).map_err(
+            |(k, m)| {
+                err(
+                    ErrorKind::Template,
+                    format!("config: overlays[{k}].mergePatch"),
+                    m,
+                )
+            },
+        )?;
         if i == last {
             if let Some(over) = &spec.terraform {
                 let mut spec_value = obj.get("spec").cloned().unwrap_or_else(|| json!({}));

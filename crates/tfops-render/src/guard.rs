@@ -99,8 +99,14 @@ pub fn guard_objects(
         let mut role = object("rbac.authorization.k8s.io/v1", "Role", &name, Some(lns));
         role["rules"] = json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "create", "patch"]}]);
         objects.push(role);
-        let mut rb = object("rbac.authorization.k8s.io/v1", "RoleBinding", &name, Some(lns));
-        rb["roleRef"] = json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name});
+        let mut rb = object(
+            "rbac.authorization.k8s.io/v1",
+            "RoleBinding",
+            &name,
+            Some(lns),
+        );
+        rb["roleRef"] =
+            json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name});
         rb["subjects"] = json!([{"kind": "ServiceAccount", "name": name, "namespace": subject_ns}]);
         objects.push(rb);
     }
@@ -147,7 +153,11 @@ pub fn guard_objects(
     let mut job = object("batch/v1", "Job", &name, ns);
     meta::set_annotation(&mut job, "helm.sh/hook", "pre-delete");
     meta::set_annotation(&mut job, "helm.sh/hook-weight", "-10");
-    meta::set_annotation(&mut job, "helm.sh/hook-delete-policy", "before-hook-creation,hook-succeeded");
+    meta::set_annotation(
+        &mut job,
+        "helm.sh/hook-delete-policy",
+        "before-hook-creation,hook-succeeded",
+    );
     job["spec"] = json!({
         "backoffLimit": 0,
         "activeDeadlineSeconds": budget + 30,
@@ -181,7 +191,12 @@ mod tests {
     use crate::expand::GuardMode;
 
     fn rc(ns: Option<&str>) -> ReleaseContext {
-        ReleaseContext { release: "shop".into(), namespace: ns.map(str::to_string), chart: None, guard: GuardMode::Hook }
+        ReleaseContext {
+            release: "shop".into(),
+            namespace: ns.map(str::to_string),
+            chart: None,
+            guard: GuardMode::Hook,
+        }
     }
 
     #[test]
@@ -196,7 +211,10 @@ mod tests {
         let a = &job["metadata"]["annotations"];
         assert_eq!(a["helm.sh/hook"], "pre-delete");
         assert_eq!(a["helm.sh/hook-weight"], "-10");
-        assert_eq!(a["helm.sh/hook-delete-policy"], "before-hook-creation,hook-succeeded");
+        assert_eq!(
+            a["helm.sh/hook-delete-policy"],
+            "before-hook-creation,hook-succeeded"
+        );
         assert_eq!(job["spec"]["backoffLimit"], 0);
         assert_eq!(job["spec"]["activeDeadlineSeconds"], 270);
         let pod = &job["spec"]["template"]["spec"];
@@ -204,9 +222,22 @@ mod tests {
         assert_eq!(pod["serviceAccountName"], "shop-tfops-guard");
         let c = &pod["containers"][0];
         assert_eq!(c["name"], "guard");
-        assert_eq!(c["image"], format!("ghcr.io/helm-tfops/tfops:v{}", env!("CARGO_PKG_VERSION")));
+        assert_eq!(
+            c["image"],
+            format!("ghcr.io/helm-tfops/tfops:v{}", env!("CARGO_PKG_VERSION"))
+        );
         assert_eq!(c["command"], json!(["tfops", "guard"]));
-        assert_eq!(c["args"], json!(["--release", "shop", "--namespace", "prod", "--budget", "240s"]));
+        assert_eq!(
+            c["args"],
+            json!([
+                "--release",
+                "shop",
+                "--namespace",
+                "prod",
+                "--budget",
+                "240s"
+            ])
+        );
         assert!(c.get("env").is_none());
         assert_eq!(c["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
         assert_eq!(objs[2]["subjects"][0]["namespace"], "prod");
@@ -217,7 +248,11 @@ mod tests {
     fn ledger_namespace_and_classifier_rules() {
         let mut cfg = CatalogConfig::default();
         cfg.guard.ledger_namespace = Some("tfops-ledger".into());
-        cfg.guard.classifier_rules = vec![ClassifierRule { pattern: "quota".into(), reason: None, class: FailureClass::Transient }];
+        cfg.guard.classifier_rules = vec![ClassifierRule {
+            pattern: "quota".into(),
+            reason: None,
+            class: FailureClass::Transient,
+        }];
         let (objs, _) = guard_objects(&cfg, &rc(Some("prod"))).unwrap();
         assert_eq!(objs.len(), 6);
         assert_eq!(objs[3]["metadata"]["namespace"], "tfops-ledger");
@@ -227,7 +262,10 @@ mod tests {
         assert_eq!(c["args"][6], "--ledger-namespace");
         assert_eq!(c["args"][7], "tfops-ledger");
         assert_eq!(c["env"][0]["name"], "TFOPS_CLASSIFIER_RULES");
-        assert_eq!(c["env"][0]["value"], r#"[{"pattern":"quota","class":"transient"}]"#);
+        assert_eq!(
+            c["env"][0]["value"],
+            r#"[{"pattern":"quota","class":"transient"}]"#
+        );
     }
 
     #[test]
@@ -235,7 +273,10 @@ mod tests {
         let (objs, _) = guard_objects(&CatalogConfig::default(), &rc(None)).unwrap();
         let c = &objs[3]["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(c["args"][3], "$(TFOPS_POD_NAMESPACE)");
-        assert_eq!(c["env"][0]["valueFrom"]["fieldRef"]["fieldPath"], "metadata.namespace");
+        assert_eq!(
+            c["env"][0]["valueFrom"]["fieldRef"]["fieldPath"],
+            "metadata.namespace"
+        );
         assert!(objs[3]["metadata"].get("namespace").is_none());
     }
 

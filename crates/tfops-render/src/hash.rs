@@ -92,7 +92,9 @@ mod tests {
         stamp(&mut b);
         assert_eq!(spec_sha256(&a), spec_sha256(&b));
         assert_eq!(
-            b["metadata"]["annotations"][SPEC_SHA_ANNOTATION].as_str().unwrap(),
+            b["metadata"]["annotations"][SPEC_SHA_ANNOTATION]
+                .as_str()
+                .unwrap(),
             spec_sha256(&a)
         );
         assert_eq!(spec_sha256(&a).len(), 64);

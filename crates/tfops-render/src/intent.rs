@@ -333,10 +333,14 @@ impl TerraformModule {
             return Err(("kind".into(), format!("must be {KIND}")));
         }
         let src = &self.spec.source;
-        let n = [src.oci.is_some(), src.git.is_some(), src.source_ref.is_some()]
-            .iter()
-            .filter(|b| **b)
-            .count();
+        let n = [
+            src.oci.is_some(),
+            src.git.is_some(),
+            src.source_ref.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
         if n != 1 {
             return Err((
                 "spec.source".into(),
@@ -345,10 +349,16 @@ impl TerraformModule {
         }
         if let Some(oci) = &src.oci {
             if !oci.url.starts_with("oci://") {
-                return Err(("spec.source.oci.url".into(), "must start with oci://".into()));
+                return Err((
+                    "spec.source.oci.url".into(),
+                    "must start with oci://".into(),
+                ));
             }
             if oci.tag.is_some() == oci.digest.is_some() {
-                return Err(("spec.source.oci".into(), "exactly one of tag, digest".into()));
+                return Err((
+                    "spec.source.oci".into(),
+                    "exactly one of tag, digest".into(),
+                ));
             }
             if let Some(d) = &oci.digest {
                 if !d.contains(':') {
@@ -377,7 +387,10 @@ impl TerraformModule {
         }
         if let Some(sr) = &src.source_ref {
             if sr.name.is_empty() {
-                return Err(("spec.source.sourceRef.name".into(), "must not be empty".into()));
+                return Err((
+                    "spec.source.sourceRef.name".into(),
+                    "must not be empty".into(),
+                ));
             }
         }
         for (i, d) in self.spec.depends_on.iter().enumerate() {

@@ -19,7 +19,8 @@ fn is_label(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= 63
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[0] != b'-'
         && b[b.len() - 1] != b'-'
 }
@@ -95,7 +96,11 @@ mod tests {
         assert_eq!(a, b);
         assert!(a.len() <= 63);
         assert!(a.starts_with("releaserelease"));
-        let other = finish(&format!("{}-orders-dc", "release".repeat(12)), NameRule::Label).unwrap();
+        let other = finish(
+            &format!("{}-orders-dc", "release".repeat(12)),
+            NameRule::Label,
+        )
+        .unwrap();
         assert_ne!(a, other, "different names must stay different");
         assert_eq!(finish("short", NameRule::Label).unwrap(), "short");
     }

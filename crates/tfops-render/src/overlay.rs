@@ -49,7 +49,11 @@ pub fn apply_all(
     module: Option<&str>,
     ctx: &TemplateContext,
 ) -> Result<(), (usize, String)> {
-    let kind = object.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
+    let kind = object
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let name = crate::meta::name(object).unwrap_or("").to_string();
     for (i, overlay) in overlays.iter().enumerate() {
         if matches(overlay, &kind, &name, module) {
@@ -83,21 +87,39 @@ mod tests {
     fn applies_matching_patches_in_order() {
         let overlays = vec![
             Overlay {
-                target: OverlayTarget { kind: "Terraform".into(), name: Some("*-db".into()), module: None },
+                target: OverlayTarget {
+                    kind: "Terraform".into(),
+                    name: Some("*-db".into()),
+                    module: None,
+                },
                 merge_patch: json!({"spec": {"runnerPodTemplate": {"metadata": {"annotations": {"team": "{{release}}"}}}}}),
             },
             Overlay {
-                target: OverlayTarget { kind: "Terraform".into(), name: None, module: Some("other".into()) },
+                target: OverlayTarget {
+                    kind: "Terraform".into(),
+                    name: None,
+                    module: Some("other".into()),
+                },
                 merge_patch: json!({"spec": {"suspend": true}}),
             },
             Overlay {
-                target: OverlayTarget { kind: "Terraform".into(), name: None, module: Some("db".into()) },
+                target: OverlayTarget {
+                    kind: "Terraform".into(),
+                    name: None,
+                    module: Some("db".into()),
+                },
                 merge_patch: json!({"spec": {"interval": null}}),
             },
         ];
         let mut obj = json!({"kind": "Terraform", "metadata": {"name": "shop-db"}, "spec": {"interval": "1m"}});
-        let ctx = TemplateContext { release: "shop".into(), ..Default::default() };
+        let ctx = TemplateContext {
+            release: "shop".into(),
+            ..Default::default()
+        };
         apply_all(&overlays, &mut obj, Some("db"), &ctx).unwrap();
-        assert_eq!(obj["spec"], json!({"runnerPodTemplate": {"metadata": {"annotations": {"team": "shop"}}}}));
+        assert_eq!(
+            obj["spec"],
+            json!({"runnerPodTemplate": {"metadata": {"annotations": {"team": "shop"}}}})
+        );
     }
 }

@@ -96,7 +96,10 @@ pub(crate) fn run(input: &[u8], opts: &RenderOptions) -> Result<Rendered, Render
         }
         let file = info[i].source_file();
         let value = parse_doc(input, seg, opts, file)?;
-        let api = value.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let api = value
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
         let label = doc_label(&value).unwrap_or_else(|| "document".into());
         if let Some(ns) = meta::str_at(&value, "/metadata/namespace") {
@@ -173,11 +176,20 @@ pub(crate) fn run(input: &[u8], opts: &RenderOptions) -> Result<Rendered, Render
     let module_refs: Vec<&TerraformModule> = modules.iter().map(|(_, m)| m).collect();
     let module_ctx = |k: usize| {
         let (seg, m) = &modules[k];
-        (info[*seg].source_file(), format!("{} {:?}", intent::KIND, m.metadata.name))
+        (
+            info[*seg].source_file(),
+            format!("{} {:?}", intent::KIND, m.metadata.name),
+        )
     };
     if let Err((k, name)) = expand::check_unique(&module_refs) {
         let (file, doc) = module_ctx(k);
-        return Err(RenderError::new(ErrorKind::Duplicate, format!("module {name:?} is declared twice")).with_source_file(file).with_document(doc).with_field("metadata.name"));
+        return Err(RenderError::new(
+            ErrorKind::Duplicate,
+            format!("module {name:?} is declared twice"),
+        )
+        .with_source_file(file)
+        .with_document(doc)
+        .with_field("metadata.name"));
     }
     let mut names = Vec::with_capacity(modules.len());
     let mut terraform_names = BTreeMap::new();
@@ -204,12 +216,21 @@ pub(crate) fn run(input: &[u8], opts: &RenderOptions) -> Result<Rendered, Render
     let mut seen: BTreeMap<(String, String, String), String> = BTreeMap::new();
     let mut claim = |obj: &Value, owner: &str| -> Result<(), String> {
         let key = (
-            obj.get("kind").and_then(Value::as_str).unwrap_or("").to_string(),
-            meta::str_at(obj, "/metadata/namespace").unwrap_or("").to_string(),
+            obj.get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            meta::str_at(obj, "/metadata/namespace")
+                .or(namespace.as_deref())
+                .unwrap_or("")
+                .to_string(),
             meta::name(obj).unwrap_or("").to_string(),
         );
         if let Some(prev) = seen.get(&key) {
-            return Err(format!("{} {:?} would be produced by both {prev} and {owner}", key.0, key.2));
+            return Err(format!(
+                "{} {:?} would be produced by both {prev} and {owner}",
+                key.0, key.2
+            ));
         }
         seen.insert(key, owner.to_string());
         Ok(())
@@ -223,7 +244,11 @@ pub(crate) fn run(input: &[u8], opts: &RenderOptions) -> Result<Rendered, Render
                 let mut objects = expand::expand(m, &names[k], &terraform_names, cfg, &rc)
                     .map_err(|e| located(e, file, &doc))?;
                 for o in &objects {
-                    claim(o, &doc).map_err(|msg| RenderError::new(ErrorKind::Duplicate, msg).with_source_file(file).with_document(doc.clone()))?;
+                    claim(o, &doc).map_err(|msg| {
+                        RenderError::new(ErrorKind::Duplicate, msg)
+                            .with_source_file(file)
+                            .with_document(doc.clone())
+                    })?;
                 }
                 if flavor == HelmFlavor::Helm4 {
                     if let Some(f) = file {
@@ -238,8 +263,13 @@ pub(crate) fn run(input: &[u8], opts: &RenderOptions) -> Result<Rendered, Render
             }
             Some(Parsed::Terraform(mut value)) => {
                 let doc = doc_label(&value).unwrap_or_else(|| "Terraform".into());
-                let w = crate::adopt::adopt(&mut value, cfg, &rc).map_err(|e| located(e, file, &doc))?;
-                claim(&value, &doc).map_err(|msg| RenderError::new(ErrorKind::Duplicate, msg).with_source_file(file).with_document(doc.clone()))?;
+                let w = crate::adopt::adopt(&mut value, cfg, &rc)
+                    .map_err(|e| located(e, file, &doc))?;
+                claim(&value, &doc).map_err(|msg| {
+                    RenderError::new(ErrorKind::Duplicate, msg)
+                        .with_source_file(file)
+                        .with_document(doc.clone())
+                })?;
                 warnings.extend(w);
                 summary.crs_adopted += 1;
                 actions[i] = Action::Replace(vec![value]);
@@ -250,10 +280,13 @@ pub(crate) fn run(input: &[u8], opts: &RenderOptions) -> Result<Rendered, Render
 
     let mut guard_objects = Vec::new();
     if guard == GuardMode::Hook {
-        let (mut objs, w) = crate::guard::guard_objects(cfg, &rc)
-            .map_err(|e| located(e, None, "guard"))?;
+        let (mut objs, w) =
+            crate::guard::guard_objects(cfg, &rc).map_err(|e| located(e, None, "guard"))?;
         warnings.extend(w);
-        let file = format!("{}/templates/tfops-guard.yaml", chart.as_deref().unwrap_or("tfops"));
+        let file = format!(
+            "{}/templates/tfops-guard.yaml",
+            chart.as_deref().unwrap_or("tfops")
+        );
         for o in &mut objs {
             claim(o, "guard").map_err(|msg| RenderError::new(ErrorKind::Duplicate, msg))?;
             meta::set_annotation(o, FILENAME_ANNOTATION, &file);
@@ -326,10 +359,14 @@ fn resolve_release(
 ) -> Result<String, RenderError> {
     let check = |name: &str, origin: &str| -> Result<String, RenderError> {
         if name.len() > 53 {
-            return Err(RenderError::new(ErrorKind::Release, format!("release name {name:?} ({origin}) is longer than 53 characters")));
+            return Err(RenderError::new(
+                ErrorKind::Release,
+                format!("release name {name:?} ({origin}) is longer than 53 characters"),
+            ));
         }
-        naming::validate(name, NameRule::Subdomain)
-            .map_err(|m| RenderError::new(ErrorKind::Release, format!("release name ({origin}): {m}")))?;
+        naming::validate(name, NameRule::Subdomain).map_err(|m| {
+            RenderError::new(ErrorKind::Release, format!("release name ({origin}): {m}"))
+        })?;
         Ok(name.to_string())
     };
     if let Some(r) = &opts.release {
@@ -337,7 +374,11 @@ fn resolve_release(
     }
     let mut found: BTreeMap<String, Option<String>> = BTreeMap::new();
     let mut flags = vec![false; segments.len()];
-    scan::mark(segments, &scan::positions(input, INSTANCE_LABEL), &mut flags);
+    scan::mark(
+        segments,
+        &scan::positions(input, INSTANCE_LABEL),
+        &mut flags,
+    );
     for (i, hit) in flags.iter().enumerate() {
         if !hit {
             continue;
@@ -352,7 +393,9 @@ fn resolve_release(
             }
         };
         if let Some(Value::String(r)) = meta::label(value, INSTANCE_LABEL) {
-            found.entry(r.clone()).or_insert_with(|| file.map(str::to_string));
+            found
+                .entry(r.clone())
+                .or_insert_with(|| file.map(str::to_string));
         }
     }
     match found.len() {
@@ -410,7 +453,11 @@ fn resolve_namespace(
 
 /// Last resort: the `metadata.namespace` of the first ordinary document that has one
 /// (bounded number of parses; documents that fail to parse are skipped here).
-fn namespace_from_documents(input: &[u8], segments: &[Segment], opts: &RenderOptions) -> Option<String> {
+fn namespace_from_documents(
+    input: &[u8],
+    segments: &[Segment],
+    opts: &RenderOptions,
+) -> Option<String> {
     let mut flags = vec![false; segments.len()];
     scan::mark(segments, &scan::positions(input, "namespace:"), &mut flags);
     segments
@@ -433,10 +480,19 @@ fn ensure_newline(out: &mut Vec<u8>) {
     }
 }
 
-fn emit(out: &mut Vec<u8>, object: &Value, source: Option<&str>, flavor: HelmFlavor, bare: bool) -> Result<(), RenderError> {
+fn emit(
+    out: &mut Vec<u8>,
+    object: &Value,
+    source: Option<&str>,
+    flavor: HelmFlavor,
+    bare: bool,
+) -> Result<(), RenderError> {
     let body = yaml::to_yaml(object).map_err(|m| {
-        RenderError::new(ErrorKind::Yaml, format!("cannot serialise generated object: {m}"))
-            .with_source_file(source)
+        RenderError::new(
+            ErrorKind::Yaml,
+            format!("cannot serialise generated object: {m}"),
+        )
+        .with_source_file(source)
     })?;
     ensure_newline(out);
     if !bare {

@@ -64,7 +64,9 @@ pub fn source_comment(body: &[u8]) -> Option<String> {
             return None;
         }
         if let Some(rest) = t.strip_prefix(b"# Source: ") {
-            return std::str::from_utf8(rest.trim_ascii()).ok().map(str::to_string);
+            return std::str::from_utf8(rest.trim_ascii())
+                .ok()
+                .map(str::to_string);
         }
     }
     None
@@ -107,9 +109,15 @@ mod tests {
 
     #[test]
     fn finds_source_comment_only_in_the_leading_comments() {
-        assert_eq!(source_comment(b"\n# Source: c/templates/a.yaml\napiVersion: v1\n").as_deref(), Some("c/templates/a.yaml"));
+        assert_eq!(
+            source_comment(b"\n# Source: c/templates/a.yaml\napiVersion: v1\n").as_deref(),
+            Some("c/templates/a.yaml")
+        );
         assert_eq!(source_comment(b"apiVersion: v1\n# Source: x\n"), None);
-        assert_eq!(source_comment(b"# other\r\n# Source: y.yaml\r\n").as_deref(), Some("y.yaml"));
+        assert_eq!(
+            source_comment(b"# other\r\n# Source: y.yaml\r\n").as_deref(),
+            Some("y.yaml")
+        );
     }
 
     #[test]
@@ -128,7 +136,10 @@ mod tests {
         let hits = positions(input, FILENAME_ANNOTATION);
         assert_eq!(hits.len(), 1);
         assert_eq!(segment_of(&segs, hits[0]), Some(0));
-        assert_eq!(filename_at(input, &segs[0].span, hits[0]).as_deref(), Some("c/templates/db.yaml"));
+        assert_eq!(
+            filename_at(input, &segs[0].span, hits[0]).as_deref(),
+            Some("c/templates/db.yaml")
+        );
     }
 
     #[test]

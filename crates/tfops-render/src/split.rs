@@ -117,7 +117,9 @@ mod tests {
     }
 
     fn join(input: &[u8], segs: &[Segment]) -> Vec<u8> {
-        segs.iter().flat_map(|s| input[s.span.clone()].to_vec()).collect()
+        segs.iter()
+            .flat_map(|s| input[s.span.clone()].to_vec())
+            .collect()
     }
 
     #[test]

@@ -84,7 +84,10 @@ mod tests {
 
     #[test]
     fn renders_without_html_escaping() {
-        assert_eq!(render("{{release}}-{{module}}", &ctx()).unwrap(), "shop-orders-db");
+        assert_eq!(
+            render("{{release}}-{{module}}", &ctx()).unwrap(),
+            "shop-orders-db"
+        );
         assert_eq!(render("a&b<{{namespace}}>", &ctx()).unwrap(), "a&b<prod>");
         assert_eq!(render("plain", &ctx()).unwrap(), "plain");
     }
@@ -100,6 +103,9 @@ mod tests {
     fn renders_nested_values() {
         let v = serde_json::json!({"labels": {"team": "{{release}}"}, "n": 1, "l": ["{{module}}"]});
         let r = render_value(&v, &ctx()).unwrap();
-        assert_eq!(r, serde_json::json!({"labels": {"team": "shop"}, "n": 1, "l": ["orders-db"]}));
+        assert_eq!(
+            r,
+            serde_json::json!({"labels": {"team": "shop"}, "n": 1, "l": ["orders-db"]})
+        );
     }
 }

@@ -22,12 +22,20 @@ fn every_corpus_chart_passes_through_byte_identical() {
             let r = tfops_render::render(&input, &common::opts(release, Some("ns")))
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert!(r.output == input, "{} changed", path.display());
-            assert!(r.warnings.is_empty(), "{}: {:?}", path.display(), r.warnings);
+            assert!(
+                r.warnings.is_empty(),
+                "{}: {:?}",
+                path.display(),
+                r.warnings
+            );
             assert_eq!(r.summary, tfops_render::Summary::default());
         }
         // Split → join is the identity on real data too.
         let segs = tfops_render::split::split(&input);
-        let joined: Vec<u8> = segs.iter().flat_map(|s| input[s.span.clone()].to_vec()).collect();
+        let joined: Vec<u8> = segs
+            .iter()
+            .flat_map(|s| input[s.span.clone()].to_vec())
+            .collect();
         assert!(joined == input);
         checked += 1;
     }

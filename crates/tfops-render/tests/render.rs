@@ -65,34 +65,57 @@ fn helm3_stream_expands_in_place_and_warns_about_client_uninstall() {
     assert_eq!(&r.output[..first_end], &input[..first_end]);
     // Generated docs keep a `# Source:` comment of their declaration.
     let text = String::from_utf8(r.output.clone()).unwrap();
-    assert_eq!(text.matches("# Source: shop/templates/db.yaml\n").count(), 4);
+    assert_eq!(
+        text.matches("# Source: shop/templates/db.yaml\n").count(),
+        4
+    );
     let tf = find(&out, "Terraform", "shop-orders-db");
     assert_eq!(tf["metadata"]["annotations"]["tfops.dev/guard"], "client");
-    assert_eq!(tf["metadata"]["annotations"]["tfops.dev/on-failure"], "block");
+    assert_eq!(
+        tf["metadata"]["annotations"]["tfops.dev/on-failure"],
+        "block"
+    );
     assert_eq!(tf["metadata"]["annotations"]["tfops.dev/retries"], "5");
     assert_eq!(tf["metadata"]["annotations"]["tfops.dev/timeout"], "15m");
     assert_eq!(tf["spec"]["approvePlan"], "");
     assert_eq!(tf["spec"]["dependsOn"], json!([{"name": "shop-network"}]));
-    assert_eq!(tf["spec"]["vars"], json!([{"name": "tier", "value": "db-f1-micro"}, {"name": "replicas", "value": 2}]));
-    assert_eq!(tf["spec"]["runnerPodTemplate"]["spec"]["tolerations"][0]["key"], "dedicated");
+    assert_eq!(
+        tf["spec"]["vars"],
+        json!([{"name": "tier", "value": "db-f1-micro"}, {"name": "replicas", "value": 2}])
+    );
+    assert_eq!(
+        tf["spec"]["runnerPodTemplate"]["spec"]["tolerations"][0]["key"],
+        "dedicated"
+    );
     let legacy = find(&out, "Terraform", "legacy");
-    assert_eq!(legacy["metadata"]["annotations"]["tfops.dev/on-failure"], "force");
+    assert_eq!(
+        legacy["metadata"]["annotations"]["tfops.dev/on-failure"],
+        "force"
+    );
     assert_eq!(legacy["spec"]["sourceRef"]["name"], "legacy-src");
 }
 
 #[test]
 fn every_generated_object_carries_labels_and_a_correct_spec_hash() {
-    for (input, o) in [(fixture("helm3.yaml"), opts(None, Some("prod"))), (helm4_input(), opts(None, None))] {
+    for (input, o) in [
+        (fixture("helm3.yaml"), opts(None, Some("prod"))),
+        (helm4_input(), opts(None, None)),
+    ] {
         let r = render(&input, &o).unwrap();
         for d in docs(&r.output) {
             if d["kind"] == "ConfigMap" || d["kind"] == "Deployment" {
                 continue;
             }
             assert_eq!(d["metadata"]["labels"]["tfops.dev/release"], "shop", "{d}");
-            let sha = d["metadata"]["annotations"]["tfops.dev/spec-sha256"].as_str().unwrap();
+            let sha = d["metadata"]["annotations"]["tfops.dev/spec-sha256"]
+                .as_str()
+                .unwrap();
             assert_eq!(sha, tfops_render::hash::spec_sha256(&d), "{d}");
             if d["kind"] != "Job" && d["metadata"]["labels"]["tfops.dev/component"] != "guard" {
-                assert!(d["metadata"]["labels"]["tfops.dev/module"].is_string(), "{d}");
+                assert!(
+                    d["metadata"]["labels"]["tfops.dev/module"].is_string(),
+                    "{d}"
+                );
             }
         }
     }
@@ -105,32 +128,58 @@ fn helm4_stream_gets_the_guard_and_filename_annotations() {
     assert_eq!(r.helm_flavor, HelmFlavor::Helm4);
     assert!(r.summary.guard_injected);
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
-    assert_eq!(r.summary.namespace.as_deref(), Some("prod"), "namespace from the chart's documents");
+    assert_eq!(
+        r.summary.namespace.as_deref(),
+        Some("prod"),
+        "namespace from the chart's documents"
+    );
     let out = docs(&r.output);
     let kn = kinds_names(&out);
     assert_eq!(kn.len(), 4 - 2 + 8 + 4);
     // Guard objects appended at the end.
     assert_eq!(
-        kn[kn.len() - 4..].iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+        kn[kn.len() - 4..]
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect::<Vec<_>>(),
         ["ServiceAccount", "Role", "RoleBinding", "Job"]
     );
     let job = find(&out, "Job", "shop-tfops-guard");
     assert_eq!(job["metadata"]["annotations"]["helm.sh/hook"], "pre-delete");
-    assert_eq!(job["metadata"]["annotations"][FILE_ANN], "shop/templates/tfops-guard.yaml");
-    assert_eq!(job["spec"]["template"]["spec"]["containers"][0]["args"][3], "prod");
+    assert_eq!(
+        job["metadata"]["annotations"][FILE_ANN],
+        "shop/templates/tfops-guard.yaml"
+    );
+    assert_eq!(
+        job["spec"]["template"]["spec"]["containers"][0]["args"][3],
+        "prod"
+    );
     // Generated objects are filed under their declaration's template file.
     for (kind, name, file) in [
         ("OCIRepository", "shop-orders-db", "shop/templates/db.yaml"),
         ("Terraform", "shop-orders-db", "shop/templates/db.yaml"),
-        ("RoleBinding", "shop-network-tf-runner", "shop/templates/network.yaml"),
+        (
+            "RoleBinding",
+            "shop-network-tf-runner",
+            "shop/templates/network.yaml",
+        ),
     ] {
-        assert_eq!(find(&out, kind, name)["metadata"]["annotations"][FILE_ANN], file);
+        assert_eq!(
+            find(&out, kind, name)["metadata"]["annotations"][FILE_ANN],
+            file
+        );
     }
     let net = find(&out, "Terraform", "shop-network");
     assert_eq!(net["spec"]["destroyResourcesOnDeletion"], false);
-    assert_eq!(net["metadata"]["annotations"]["tfops.dev/uninstall-policy"], "retain");
+    assert_eq!(
+        net["metadata"]["annotations"]["tfops.dev/uninstall-policy"],
+        "retain"
+    );
     assert_eq!(net["metadata"]["annotations"]["tfops.dev/guard"], "hook");
-    assert_eq!(net["spec"]["sourceRef"], json!({"kind": "GitRepository", "name": "shop-network"}));
+    assert_eq!(
+        net["spec"]["sourceRef"],
+        json!({"kind": "GitRepository", "name": "shop-network"})
+    );
     // Untouched documents are byte-identical (first and last).
     let segs = tfops_render::split::split(&input);
     let first = &input[segs[0].span.clone()];
@@ -158,7 +207,10 @@ fn stream_without_terraform_content_is_identical_and_adds_nothing() {
     assert_eq!(r.output, input);
     assert!(r.warnings.is_empty());
     assert!(!r.summary.guard_injected);
-    let helm4 = helm4_stream(&[helm4_doc("c/templates/a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n")]);
+    let helm4 = helm4_stream(&[helm4_doc(
+        "c/templates/a.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+    )]);
     let r = render(&helm4, &opts(None, None)).unwrap();
     assert_eq!(r.output, helm4);
     assert_eq!(r.helm_flavor, HelmFlavor::Helm4);
@@ -181,18 +233,30 @@ fn first_document_without_marker_and_end_markers_are_kept_well_formed() {
     let input = b"apiVersion: tfops.dev/v1alpha1\nkind: TerraformModule\nmetadata: {name: a}\nspec: {source: {sourceRef: {kind: Bucket, name: b}}}\n...\nbare: next\n---\nlast: doc\n";
     let r = render(input, &opts(Some("rel"), Some("ns"))).unwrap();
     let text = String::from_utf8(r.output.clone()).unwrap();
-    assert!(text.starts_with("apiVersion: v1\nkind: ServiceAccount\n"), "{text}");
-    assert!(text.ends_with("...\nbare: next\n---\nlast: doc\n"), "{text}");
+    assert!(
+        text.starts_with("apiVersion: v1\nkind: ServiceAccount\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("...\nbare: next\n---\nlast: doc\n"),
+        "{text}"
+    );
     let out = docs(&r.output);
     assert_eq!(out.len(), 3 + 2);
     let tf = find(&out, "Terraform", "rel-a");
-    assert_eq!(tf["spec"]["sourceRef"], json!({"kind": "Bucket", "name": "b", "apiVersion": "source.toolkit.fluxcd.io/v1"}));
-    assert!(!out.iter().any(|d| d["kind"] == "OCIRepository" || d["kind"] == "GitRepository"));
+    assert_eq!(
+        tf["spec"]["sourceRef"],
+        json!({"kind": "Bucket", "name": "b", "apiVersion": "source.toolkit.fluxcd.io/v1"})
+    );
+    assert!(!out
+        .iter()
+        .any(|d| d["kind"] == "OCIRepository" || d["kind"] == "GitRepository"));
 }
 
 #[test]
 fn catalog_config_shapes_the_generated_objects() {
-    let cfg = tfops_render::CatalogConfig::from_yaml(&fixture("catalog.yaml"), "catalog.yaml").unwrap();
+    let cfg =
+        tfops_render::CatalogConfig::from_yaml(&fixture("catalog.yaml"), "catalog.yaml").unwrap();
     let mut o = opts(None, Some("prod"));
     o.config = cfg;
     let r = render(&fixture("helm3.yaml"), &o).unwrap();
@@ -204,16 +268,26 @@ fn catalog_config_shapes_the_generated_objects() {
     assert_eq!(tf["spec"]["backendConfig"]["labels"]["team"], "shop");
     assert_eq!(tf["spec"]["interval"], "30m");
     assert_eq!(tf["spec"]["approvePlan"], "disable");
-    assert_eq!(tf["metadata"]["annotations"]["tfops.dev/on-failure"], "block");
+    assert_eq!(
+        tf["metadata"]["annotations"]["tfops.dev/on-failure"],
+        "block"
+    );
     assert_eq!(tf["metadata"]["annotations"]["tfops.dev/timeout"], "20m");
     assert_eq!(
-        tf["spec"]["runnerPodTemplate"]["metadata"]["annotations"]["iam.gke.io/gcp-service-account"],
+        tf["spec"]["runnerPodTemplate"]["metadata"]["annotations"]
+            ["iam.gke.io/gcp-service-account"],
         "shop-network@proj.iam.gserviceaccount.com"
     );
-    assert!(!out.iter().any(|d| d["kind"] == "ServiceAccount"), "runner SA provided by the catalog");
+    assert!(
+        !out.iter().any(|d| d["kind"] == "ServiceAccount"),
+        "runner SA provided by the catalog"
+    );
     // The module's own `terraform` overrides win over overlays (merged last).
     let db = find(&out, "Terraform", "tf-shop-orders-db");
-    assert_eq!(db["spec"]["runnerPodTemplate"]["spec"]["tolerations"], json!([{"key": "dedicated", "operator": "Exists"}]));
+    assert_eq!(
+        db["spec"]["runnerPodTemplate"]["spec"]["tolerations"],
+        json!([{"key": "dedicated", "operator": "Exists"}])
+    );
     assert_eq!(db["spec"]["interval"], "5m");
     assert_eq!(db["metadata"]["annotations"]["tfops.dev/retries"], "5");
     let src = find(&out, "OCIRepository", "src-shop-orders-db");
@@ -222,7 +296,8 @@ fn catalog_config_shapes_the_generated_objects() {
 
 #[test]
 fn guard_uses_catalog_image_budget_and_rules() {
-    let cfg = tfops_render::CatalogConfig::from_yaml(&fixture("catalog.yaml"), "catalog.yaml").unwrap();
+    let cfg =
+        tfops_render::CatalogConfig::from_yaml(&fixture("catalog.yaml"), "catalog.yaml").unwrap();
     let mut o = opts(None, None);
     o.config = cfg;
     let r = render(&helm4_input(), &o).unwrap();
@@ -230,12 +305,30 @@ fn guard_uses_catalog_image_budget_and_rules() {
     let job = find(&out, "Job", "shop-tfops-guard");
     let c = &job["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(c["image"], "registry.example/platform/tfops:1.2.3");
-    assert_eq!(c["args"], json!(["--release", "shop", "--namespace", "prod", "--budget", "180s", "--ledger-namespace", "tfops-ledger"]));
+    assert_eq!(
+        c["args"],
+        json!([
+            "--release",
+            "shop",
+            "--namespace",
+            "prod",
+            "--budget",
+            "180s",
+            "--ledger-namespace",
+            "tfops-ledger"
+        ])
+    );
     assert_eq!(job["spec"]["activeDeadlineSeconds"], 210);
-    let rules: serde_json::Value = serde_json::from_str(c["env"][0]["value"].as_str().unwrap()).unwrap();
+    let rules: serde_json::Value =
+        serde_json::from_str(c["env"][0]["value"].as_str().unwrap()).unwrap();
     assert_eq!(rules[0]["class"], "transient");
-    assert_eq!(job["spec"]["template"]["spec"]["tolerations"][0]["key"], "platform");
-    let ledger_role = out.iter().find(|d| d["kind"] == "Role" && d["metadata"]["namespace"] == "tfops-ledger");
+    assert_eq!(
+        job["spec"]["template"]["spec"]["tolerations"][0]["key"],
+        "platform"
+    );
+    let ledger_role = out
+        .iter()
+        .find(|d| d["kind"] == "Role" && d["metadata"]["namespace"] == "tfops-ledger");
     assert!(ledger_role.is_some());
 }
 

@@ -12,7 +12,9 @@ pub fn shared_dir() -> PathBuf {
 
 /// A fixture file of this crate.
 pub fn fixture(name: &str) -> Vec<u8> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
@@ -65,9 +67,10 @@ pub fn helm4_doc(file: &str, body: &str) -> String {
     let ann = meta
         .entry("annotations")
         .or_insert_with(|| Value::Object(Default::default()));
-    ann.as_object_mut()
-        .unwrap()
-        .insert("postrenderer.helm.sh/postrender-filename".into(), Value::String(file.into()));
+    ann.as_object_mut().unwrap().insert(
+        "postrenderer.helm.sh/postrender-filename".into(),
+        Value::String(file.into()),
+    );
     serde_saphyr::to_string(&v).unwrap()
 }
 
