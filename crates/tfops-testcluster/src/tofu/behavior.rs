@@ -57,7 +57,11 @@ pub struct LockSpec {
     pub operation: String,
     /// Released by its holder after this long (from when the simulation first sees the CR);
     /// `None` = never released (only force-unlock frees it).
-    #[serde(default, with = "opt_go_duration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "opt_go_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub release_after: Option<Duration>,
 }
 
@@ -174,7 +178,10 @@ impl Behavior {
             Some(o) => o.clone(),
             None => {
                 let mut m = serde_json::Map::new();
-                m.insert("id".to_string(), serde_json::Value::String(format!("{name}-bucket")));
+                m.insert(
+                    "id".to_string(),
+                    serde_json::Value::String(format!("{name}-bucket")),
+                );
                 m
             }
         }
@@ -223,7 +230,7 @@ pub fn format_go_duration(d: Duration) -> String {
     if ms == 0 {
         return "0s".to_string();
     }
-    if ms % 1000 != 0 && ms < 1000 {
+    if !ms.is_multiple_of(1000) && ms < 1000 {
         return format!("{ms}ms");
     }
     let secs = d.as_secs();
@@ -255,7 +262,11 @@ mod go_duration {
         let text = match &v {
             serde_json::Value::String(s) => s.clone(),
             serde_json::Value::Number(n) => n.to_string(),
-            _ => return Err(serde::de::Error::custom("duration must be a string like \"20s\"")),
+            _ => {
+                return Err(serde::de::Error::custom(
+                    "duration must be a string like \"20s\"",
+                ))
+            }
         };
         super::parse_go_duration(&text)
             .ok_or_else(|| serde::de::Error::custom(format!("invalid duration {text:?}")))
@@ -313,7 +324,10 @@ mod tests {
         for i in [0, 1, 50, 10_000] {
             assert!(matches!(
                 b.destroy_outcome(i),
-                AttemptOutcome::Fail { stage: FailStage::Plan, .. }
+                AttemptOutcome::Fail {
+                    stage: FailStage::Plan,
+                    ..
+                }
             ));
         }
     }

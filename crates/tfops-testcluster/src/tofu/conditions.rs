@@ -96,7 +96,11 @@ pub fn set(
 }
 
 fn sort_key(c: &Value) -> (u8, String) {
-    let t = c.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+    let t = c
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     (if t == READY { 0 } else { 1 }, t)
 }
 
@@ -113,7 +117,9 @@ mod tests {
 
     #[test]
     fn transition_time_kept_when_status_unchanged() {
-        let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let t1 = t0 + chrono::Duration::seconds(30);
         let mut st = json!({});
         set(&mut st, READY, "False", "A", "m1", 1, t0);
@@ -123,7 +129,10 @@ mod tests {
         assert_eq!(c["reason"], "B");
         assert_eq!(c["observedGeneration"], 2);
         set(&mut st, READY, "True", "C", "m3", 2, t1);
-        assert_eq!(find(&st, READY).unwrap()["lastTransitionTime"], "2026-01-01T00:00:30Z");
+        assert_eq!(
+            find(&st, READY).unwrap()["lastTransitionTime"],
+            "2026-01-01T00:00:30Z"
+        );
     }
 
     #[test]

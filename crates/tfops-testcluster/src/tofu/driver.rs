@@ -1,3 +1,856 @@
-//! placeholder
-pub struct SimConfig;
-pub struct TofuSim;
+//! The thin I/O driver of the tofu-controller simulation: watches `Terraform` CRs over real HTTP
+//! (`kube::runtime::watcher`), filters events like the real controller's predicates
+//! (generation change or a new `reconcile.fluxcd.io/requestedAt`), runs a controller-runtime
+//! style work queue on the tokio clock, reads the [`World`] with GETs, runs the pure
+//! [`reconcile`] core and applies its [`Action`]s with merge patches.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use futures::StreamExt;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::runtime::watcher;
+use kube::runtime::WatchStreamExt;
+use serde_json::{json, Map, Value};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::behavior::{Behavior, LockSpec};
+use super::clock::SimClock;
+use super::queue::{Key, WorkQueue};
+use super::reconcile::{
+    self, base64_decode, lock_lease_name, outputs_secret_name, plan_secret_name,
+    runner_service_account, tfstate_secret_name, Action, Input, Requeue, Row,
+};
+use super::world::{DependencyView, LockView, SourceState, World};
+use super::{BEHAVIOR_ANNOTATION, REQUESTED_AT_ANNOTATION};
+
+/// Field manager of the simulated controller's writes.
+pub const FIELD_MANAGER: &str = "tf-controller";
+/// Annotation terraform's kubernetes backend stores lock info in (on the Lease).
+pub const LOCK_INFO_ANNOTATION: &str = "app.terraform.io/lock-info";
+
+/// Configuration of a simulation run.
+#[derive(Debug, Clone, Default)]
+pub struct SimConfig {
+    /// Watch only this namespace (`None` = all namespaces).
+    pub namespace: Option<String>,
+    /// Behaviour for CRs with neither a [`TofuSim::set_behavior`] override nor an annotation.
+    pub default_behavior: Behavior,
+    /// Do not record Kubernetes Events (fewer requests).
+    pub no_events: bool,
+}
+
+/// What the simulation did with one CR so far (for assertions and logs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CrStats {
+    /// Reconciles run.
+    pub reconciles: u32,
+    /// Destroy attempts made (plan or apply of a destroy plan).
+    pub destroy_attempts: u32,
+    /// The row that decided the last reconcile.
+    pub last_row: Option<Row>,
+}
+
+#[derive(Default)]
+struct Memory {
+    stats: CrStats,
+    first_seen: Option<Instant>,
+    lock_seeded: bool,
+}
+
+struct Shared {
+    client: kube::Client,
+    config: SimConfig,
+    clock: SimClock,
+    queue: Mutex<WorkQueue>,
+    notify: Notify,
+    overrides: Mutex<HashMap<Key, Behavior>>,
+    memory: Mutex<HashMap<Key, Memory>>,
+    seen: Mutex<HashMap<Key, (i64, Option<String>)>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A running tofu-controller simulation.
+pub struct TofuSim {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for TofuSim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TofuSim").finish_non_exhaustive()
+    }
+}
+
+fn ar(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+fn terraform_ar() -> ApiResource {
+    ar(
+        "infra.contrib.fluxcd.io",
+        "v1alpha2",
+        "Terraform",
+        "terraforms",
+    )
+}
+
+fn source_ar(kind: &str) -> Option<ApiResource> {
+    let plural = match kind {
+        "GitRepository" => "gitrepositories",
+        "OCIRepository" => "ocirepositories",
+        "Bucket" => "buckets",
+        _ => return None,
+    };
+    Some(ar("source.toolkit.fluxcd.io", "v1", kind, plural))
+}
+
+fn core_ar(kind: &str, plural: &str) -> ApiResource {
+    ar("", "v1", kind, plural)
+}
+
+fn lease_ar() -> ApiResource {
+    ar("coordination.k8s.io", "v1", "Lease", "leases")
+}
+
+fn is_status(err: &kube::Error, code: u16) -> bool {
+    matches!(err, kube::Error::Api(s) if s.code == code)
+}
+
+fn to_value(obj: &DynamicObject) -> Value {
+    serde_json::to_value(obj).unwrap_or(Value::Null)
+}
+
+fn str_at<'v>(v: &'v Value, path: &[&str]) -> &'v str {
+    let mut cur = v;
+    for p in path {
+        match cur.get(*p) {
+            Some(n) => cur = n,
+            None => return "",
+        }
+    }
+    cur.as_str().unwrap_or("")
+}
+
+/// JSON merge patch (RFC 7386) turning `old` into `new`.
+pub fn merge_diff(old: &Value, new: &Value) -> Option<Value> {
+    match (old, new) {
+        (Value::Object(o), Value::Object(n)) => {
+            let mut patch = Map::new();
+            for (k, nv) in n {
+                match o.get(k) {
+                    Some(ov) => {
+                        if let Some(d) = merge_diff(ov, nv) {
+                            patch.insert(k.clone(), d);
+                        }
+                    }
+                    None => {
+                        patch.insert(k.clone(), nv.clone());
+                    }
+                }
+            }
+            for k in o.keys() {
+                if !n.contains_key(k) {
+                    patch.insert(k.clone(), Value::Null);
+                }
+            }
+            (!patch.is_empty()).then_some(Value::Object(patch))
+        }
+        _ if old == new => None,
+        _ => Some(new.clone()),
+    }
+}
+
+impl TofuSim {
+    /// Start watching and reconciling (spawns on the current tokio runtime). `client` should
+    /// authenticate as [`super::CONTROLLER_USER`].
+    pub fn start(client: kube::Client, config: SimConfig) -> TofuSim {
+        let shared = Arc::new(Shared {
+            client,
+            config,
+            clock: SimClock::start(),
+            queue: Mutex::new(WorkQueue::default()),
+            notify: Notify::new(),
+            overrides: Mutex::new(HashMap::new()),
+            memory: Mutex::new(HashMap::new()),
+            seen: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(Vec::new()),
+        });
+        let w = tokio::spawn(watch_loop(shared.clone()));
+        let q = tokio::spawn(queue_loop(shared.clone()));
+        lock(&shared.tasks).extend([w, q]);
+        TofuSim { shared }
+    }
+
+    /// Stop the controller (as if its Deployment were gone): the watch, the queue and any
+    /// in-flight reconcile end at once.
+    pub fn stop(&self) {
+        for t in lock(&self.shared.tasks).drain(..) {
+            t.abort();
+        }
+    }
+
+    /// Override the behaviour of one CR (takes precedence over its annotation) and reconcile it.
+    pub fn set_behavior(&self, namespace: &str, name: &str, behavior: Behavior) {
+        let key = (namespace.to_string(), name.to_string());
+        lock(&self.shared.overrides).insert(key.clone(), behavior);
+        lock(&self.shared.queue).add(key, Instant::now());
+        self.shared.notify.notify_one();
+    }
+
+    /// Ask for a reconcile of one CR now (like a watch event).
+    pub fn enqueue(&self, namespace: &str, name: &str) {
+        lock(&self.shared.queue).add((namespace.to_string(), name.to_string()), Instant::now());
+        self.shared.notify.notify_one();
+    }
+
+    /// What the simulation did with one CR so far.
+    pub fn stats(&self, namespace: &str, name: &str) -> CrStats {
+        lock(&self.shared.memory)
+            .get(&(namespace.to_string(), name.to_string()))
+            .map(|m| m.stats.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for TofuSim {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn watch_loop(shared: Arc<Shared>) {
+    let api: Api<DynamicObject> = match &shared.config.namespace {
+        Some(ns) => Api::namespaced_with(shared.client.clone(), ns, &terraform_ar()),
+        None => Api::all_with(shared.client.clone(), &terraform_ar()),
+    };
+    let mut stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    while let Some(ev) = stream.next().await {
+        match ev {
+            Ok(watcher::Event::Apply(obj)) | Ok(watcher::Event::InitApply(obj)) => {
+                on_object(&shared, &to_value(&obj));
+            }
+            Ok(watcher::Event::Delete(obj)) => {
+                let v = to_value(&obj);
+                let key = (
+                    str_at(&v, &["metadata", "namespace"]).to_string(),
+                    str_at(&v, &["metadata", "name"]).to_string(),
+                );
+                lock(&shared.seen).remove(&key);
+                lock(&shared.queue).remove(&key);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "tofu-sim: watch error (retrying)"),
+        }
+    }
+}
+
+/// `GenerationChangedPredicate` OR `ReconcileRequestedPredicate` (create events always pass).
+fn on_object(shared: &Shared, v: &Value) {
+    let key = (
+        str_at(v, &["metadata", "namespace"]).to_string(),
+        str_at(v, &["metadata", "name"]).to_string(),
+    );
+    let generation = v["metadata"]["generation"].as_i64().unwrap_or(1);
+    let requested = v["metadata"]["annotations"][REQUESTED_AT_ANNOTATION]
+        .as_str()
+        .map(str::to_string);
+    let trigger = {
+        let mut seen = lock(&shared.seen);
+        let t = match seen.get(&key) {
+            None => true,
+            Some((g, r)) => *g != generation || (requested.is_some() && *r != requested),
+        };
+        seen.insert(key.clone(), (generation, requested));
+        t
+    };
+    if trigger {
+        lock(&shared.queue).add(key, Instant::now());
+        shared.notify.notify_one();
+    }
+}
+
+async fn queue_loop(shared: Arc<Shared>) {
+    loop {
+        let now = Instant::now();
+        let due = lock(&shared.queue).take_due(now);
+        for key in due {
+            let s = shared.clone();
+            let handle = tokio::spawn(async move {
+                let requeue = reconcile_key(&s, &key).await;
+                {
+                    let mut q = lock(&s.queue);
+                    q.done(&key);
+                    let now = Instant::now();
+                    match requeue {
+                        Requeue::None => q.forget(&key),
+                        Requeue::After(d) => {
+                            q.forget(&key);
+                            q.add_after(key.clone(), now, d);
+                        }
+                        Requeue::RateLimited => q.add_rate_limited(key.clone(), now),
+                    }
+                }
+                s.notify.notify_one();
+            });
+            let mut tasks = lock(&shared.tasks);
+            tasks.retain(|t| !t.is_finished());
+            tasks.push(handle);
+        }
+        let next = lock(&shared.queue).next_due();
+        match next {
+            Some(at) => {
+                tokio::select! {
+                    _ = shared.notify.notified() => {}
+                    _ = tokio::time::sleep_until(at) => {}
+                }
+            }
+            None => shared.notify.notified().await,
+        }
+    }
+}
+
+fn behavior_for(shared: &Shared, key: &Key, tf: &Value) -> Behavior {
+    if let Some(b) = lock(&shared.overrides).get(key) {
+        return b.clone();
+    }
+    if let Some(text) = tf["metadata"]["annotations"][BEHAVIOR_ANNOTATION].as_str() {
+        match Behavior::from_json(text) {
+            Ok(b) => return b,
+            Err(e) => tracing::warn!(
+                namespace = %key.0, name = %key.1, error = %e,
+                "tofu-sim: invalid {BEHAVIOR_ANNOTATION} annotation, using the default behaviour"
+            ),
+        }
+    }
+    shared.config.default_behavior.clone()
+}
+
+async fn get_tf(shared: &Shared, key: &Key) -> Result<Option<Value>, kube::Error> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(shared.client.clone(), &key.0, &terraform_ar());
+    match api.get(&key.1).await {
+        Ok(o) => Ok(Some(to_value(&o))),
+        Err(e) if is_status(&e, 404) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// One reconcile of one key; returns how to requeue it.
+async fn reconcile_key(shared: &Arc<Shared>, key: &Key) -> Requeue {
+    let tf = match get_tf(shared, key).await {
+        Ok(Some(tf)) => tf,
+        Ok(None) => return Requeue::None,
+        Err(e) => {
+            tracing::debug!(error = %e, "tofu-sim: get failed");
+            return Requeue::RateLimited;
+        }
+    };
+    let behavior = behavior_for(shared, key, &tf);
+    if behavior.paused {
+        return Requeue::None;
+    }
+    let tf = if behavior.reconcile_latency.is_zero() {
+        tf
+    } else {
+        tokio::time::sleep(behavior.reconcile_latency).await;
+        match get_tf(shared, key).await {
+            Ok(Some(tf)) => tf,
+            Ok(None) => return Requeue::None,
+            Err(_) => return Requeue::RateLimited,
+        }
+    };
+    let first_seen = {
+        let mut mem = lock(&shared.memory);
+        let m = mem.entry(key.clone()).or_default();
+        m.stats.reconciles += 1;
+        *m.first_seen.get_or_insert_with(Instant::now)
+    };
+    if let Some(spec) = &behavior.lock {
+        seed_lock(shared, key, &tf, spec, first_seen).await;
+    }
+    let world = match observe(shared, &tf).await {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::debug!(error = %e, "tofu-sim: observing the world failed");
+            return Requeue::RateLimited;
+        }
+    };
+    let attempts = lock(&shared.memory)
+        .get(key)
+        .map(|m| m.stats.destroy_attempts)
+        .unwrap_or(0);
+    let outcome = reconcile::reconcile(Input {
+        terraform: &tf,
+        world: &world,
+        behavior: &behavior,
+        destroy_attempts: attempts,
+        now: shared.clock.now(),
+    });
+    tracing::debug!(namespace = %key.0, name = %key.1, row = ?outcome.row, "tofu-sim: reconciled");
+    if let Some(m) = lock(&shared.memory).get_mut(key) {
+        m.stats.last_row = Some(outcome.row);
+    }
+    match apply_actions(shared, key, &tf, &outcome.actions).await {
+        Ok(Applied::Done) => outcome.requeue,
+        Ok(Applied::Gone) => Requeue::None,
+        Err(e) => {
+            tracing::debug!(error = %e, "tofu-sim: applying actions failed");
+            Requeue::RateLimited
+        }
+    }
+}
+
+/// Create the foreign lock's Lease once and schedule its release.
+async fn seed_lock(
+    shared: &Arc<Shared>,
+    key: &Key,
+    tf: &Value,
+    spec: &LockSpec,
+    first_seen: Instant,
+) {
+    let already = {
+        let mut mem = lock(&shared.memory);
+        let m = mem.entry(key.clone()).or_default();
+        std::mem::replace(&mut m.lock_seeded, true)
+    };
+    if already {
+        return;
+    }
+    let name = lock_lease_name(tf);
+    let created = shared
+        .clock
+        .now()
+        .format("%Y-%m-%d %H:%M:%S%.9f +0000 UTC")
+        .to_string();
+    let info = json!({
+        "ID": spec.id,
+        "Operation": spec.operation,
+        "Info": "",
+        "Who": spec.who,
+        "Version": "1.8.7",
+        "Created": created,
+        "Path": "",
+    });
+    let ws = reconcile::workspace(tf);
+    let state_name = tfstate_secret_name(tf);
+    let suffix = state_name
+        .strip_prefix(&format!("tfstate-{ws}-"))
+        .unwrap_or("")
+        .to_string();
+    let lease = json!({
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {
+            "name": name,
+            "namespace": key.0,
+            "labels": {
+                "app.kubernetes.io/managed-by": "terraform",
+                "tfstate": "true",
+                "tfstateSecretSuffix": suffix,
+                "tfstateWorkspace": ws,
+            },
+            "annotations": {LOCK_INFO_ANNOTATION: info.to_string()},
+        },
+        "spec": {"holderIdentity": spec.id},
+    });
+    let api: Api<DynamicObject> = Api::namespaced_with(shared.client.clone(), &key.0, &lease_ar());
+    if let Ok(obj) = serde_json::from_value::<DynamicObject>(lease) {
+        if let Err(e) = api.create(&PostParams::default(), &obj).await {
+            if !is_status(&e, 409) {
+                tracing::debug!(error = %e, "tofu-sim: creating the lock lease failed");
+            }
+        }
+    }
+    if let Some(after) = spec.release_after {
+        let s = shared.clone();
+        let ns = key.0.clone();
+        let id = spec.id.clone();
+        let h = tokio::spawn(async move {
+            tokio::time::sleep_until(first_seen + after).await;
+            let _ = unlock_lease(&s, &ns, &name, &id).await;
+        });
+        lock(&shared.tasks).push(h);
+    }
+}
+
+/// Clear the Lease holder if it is `id` (terraform's `Unlock`).
+async fn unlock_lease(shared: &Shared, ns: &str, name: &str, id: &str) -> Result<(), kube::Error> {
+    let api: Api<DynamicObject> = Api::namespaced_with(shared.client.clone(), ns, &lease_ar());
+    let lease = match api.get(name).await {
+        Ok(l) => to_value(&l),
+        Err(e) if is_status(&e, 404) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if str_at(&lease, &["spec", "holderIdentity"]) != id {
+        return Ok(());
+    }
+    let patch = json!({
+        "metadata": {"annotations": {LOCK_INFO_ANNOTATION: null}},
+        "spec": {"holderIdentity": null},
+    });
+    api.patch(name, &pp(), &Patch::Merge(&patch))
+        .await
+        .map(|_| ())
+}
+
+fn pp() -> PatchParams {
+    PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..Default::default()
+    }
+}
+
+async fn exists(api: &Api<DynamicObject>, name: &str) -> Result<Option<Value>, kube::Error> {
+    match api.get(name).await {
+        Ok(o) => Ok(Some(to_value(&o))),
+        Err(e) if is_status(&e, 404) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Read everything the controller looks at besides the CR.
+async fn observe(shared: &Shared, tf: &Value) -> Result<World, kube::Error> {
+    let ns = str_at(tf, &["metadata", "namespace"]).to_string();
+    let client = shared.client.clone();
+    let secrets: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns, &core_ar("Secret", "secrets"));
+
+    let kind = str_at(tf, &["spec", "sourceRef", "kind"]);
+    let src_name = str_at(tf, &["spec", "sourceRef", "name"]);
+    let src_ns = match str_at(tf, &["spec", "sourceRef", "namespace"]) {
+        "" => ns.clone(),
+        other => other.to_string(),
+    };
+    let source = match source_ar(kind) {
+        None => SourceState::Missing,
+        Some(ar) => {
+            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &src_ns, &ar);
+            match exists(&api, src_name).await? {
+                None => SourceState::Missing,
+                Some(src) => match str_at(&src, &["status", "artifact", "revision"]) {
+                    "" => SourceState::NoArtifact,
+                    rev => SourceState::Ready {
+                        revision: rev.to_string(),
+                    },
+                },
+            }
+        }
+    };
+
+    let sas: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &ns,
+        &core_ar("ServiceAccount", "serviceaccounts"),
+    );
+    let runner_sa_present = exists(&sas, &runner_service_account(tf)).await?.is_some();
+
+    let mut missing_vars_from = Vec::new();
+    if let Some(items) = tf["spec"]["varsFrom"].as_array() {
+        let cms: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), &ns, &core_ar("ConfigMap", "configmaps"));
+        for vf in items {
+            let kind = str_at(vf, &["kind"]);
+            let name = str_at(vf, &["name"]);
+            let optional = vf["optional"].as_bool().unwrap_or(false);
+            let api = if kind == "ConfigMap" { &cms } else { &secrets };
+            if !optional && exists(api, name).await?.is_none() {
+                missing_vars_from.push((kind.to_string(), name.to_string()));
+            }
+        }
+    }
+
+    let mut dependencies = Vec::new();
+    if let Some(items) = tf["spec"]["dependsOn"].as_array() {
+        for d in items {
+            let dns = match str_at(d, &["namespace"]) {
+                "" => ns.clone(),
+                other => other.to_string(),
+            };
+            let dname = str_at(d, &["name"]).to_string();
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(client.clone(), &dns, &terraform_ar());
+            let object = exists(&api, &dname).await?;
+            let mut outputs_secret_present = false;
+            if let Some(out) = object.as_ref().and_then(outputs_secret_name) {
+                let dsec: Api<DynamicObject> =
+                    Api::namespaced_with(client.clone(), &dns, &core_ar("Secret", "secrets"));
+                outputs_secret_present = exists(&dsec, &out).await?.is_some();
+            }
+            dependencies.push(DependencyView {
+                namespace: dns,
+                name: dname,
+                object,
+                outputs_secret_present,
+            });
+        }
+    }
+
+    let leases: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &lease_ar());
+    let lock = exists(&leases, &lock_lease_name(tf))
+        .await?
+        .and_then(|lease| {
+            let holder = str_at(&lease, &["spec", "holderIdentity"]);
+            if holder.is_empty() {
+                return None;
+            }
+            let info: Value = lease["metadata"]["annotations"][LOCK_INFO_ANNOTATION]
+                .as_str()
+                .and_then(|t| serde_json::from_str(t).ok())
+                .unwrap_or(Value::Null);
+            let field = |k: &str, d: &str| match info[k].as_str() {
+                Some(v) if !v.is_empty() => v.to_string(),
+                _ => d.to_string(),
+            };
+            Some(LockView {
+                holder: LockSpec {
+                    id: holder.to_string(),
+                    who: field("Who", "unknown"),
+                    operation: field("Operation", "OperationTypeApply"),
+                    release_after: None,
+                },
+                created: field("Created", ""),
+            })
+        });
+
+    let plan_secret_present = exists(&secrets, &plan_secret_name(tf)).await?.is_some();
+    let outputs_secret_present = match outputs_secret_name(tf) {
+        Some(n) => exists(&secrets, &n).await?.is_some(),
+        None => false,
+    };
+    let state_resources = exists(&secrets, &tfstate_secret_name(tf)).await?.map(|s| {
+        s["data"]["tfstate"]
+            .as_str()
+            .and_then(base64_decode)
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .and_then(|st| st["resources"].as_array().map(Vec::len))
+            // a state we cannot read (e.g. real gzip) is assumed non-empty
+            .unwrap_or(1)
+    });
+
+    Ok(World {
+        source,
+        runner_sa_present,
+        missing_vars_from,
+        dependencies,
+        lock,
+        plan_secret_present,
+        outputs_secret_present,
+        state_resources,
+    })
+}
+
+enum Applied {
+    Done,
+    Gone,
+}
+
+async fn patch_finalizers(
+    api: &Api<DynamicObject>,
+    name: &str,
+    edit: impl Fn(&mut Vec<String>),
+) -> Result<Applied, kube::Error> {
+    let cur = match exists(api, name).await? {
+        Some(v) => v,
+        None => return Ok(Applied::Gone),
+    };
+    let before: Vec<String> = cur["metadata"]["finalizers"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut after = before.clone();
+    edit(&mut after);
+    if after == before {
+        return Ok(Applied::Done);
+    }
+    let patch = json!({"metadata": {"finalizers": after}});
+    match api.patch(name, &pp(), &Patch::Merge(&patch)).await {
+        Ok(_) => Ok(Applied::Done),
+        Err(e) if is_status(&e, 404) => Ok(Applied::Gone),
+        Err(e) => Err(e),
+    }
+}
+
+async fn apply_actions(
+    shared: &Arc<Shared>,
+    key: &Key,
+    tf: &Value,
+    actions: &[Action],
+) -> Result<Applied, kube::Error> {
+    let (ns, name) = (key.0.as_str(), key.1.as_str());
+    let client = shared.client.clone();
+    let tfs: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &terraform_ar());
+    let secrets: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), ns, &core_ar("Secret", "secrets"));
+    let mut last_status = tf.get("status").cloned().unwrap_or_else(|| json!({}));
+    for action in actions {
+        match action {
+            Action::AddFinalizer(f) => {
+                let f = f.clone();
+                if let Applied::Gone = patch_finalizers(&tfs, name, |l| {
+                    if !l.contains(&f) {
+                        l.push(f.clone());
+                    }
+                })
+                .await?
+                {
+                    return Ok(Applied::Gone);
+                }
+            }
+            Action::RemoveFinalizer(f) => {
+                let f = f.clone();
+                if let Applied::Gone =
+                    patch_finalizers(&tfs, name, |l| l.retain(|x| *x != f)).await?
+                {
+                    return Ok(Applied::Gone);
+                }
+            }
+            Action::PatchStatus(new) => {
+                if let Some(diff) = merge_diff(&last_status, new) {
+                    let patch = json!({"status": diff});
+                    match tfs.patch_status(name, &pp(), &Patch::Merge(&patch)).await {
+                        Ok(_) => last_status = new.clone(),
+                        Err(e) if is_status(&e, 404) => return Ok(Applied::Gone),
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Action::AddDependencyFinalizer {
+                namespace,
+                name: dep,
+                finalizer,
+            } => {
+                let api: Api<DynamicObject> =
+                    Api::namespaced_with(client.clone(), namespace, &terraform_ar());
+                let f = finalizer.clone();
+                patch_finalizers(&api, dep, |l| {
+                    if !l.contains(&f) {
+                        l.push(f.clone());
+                    }
+                })
+                .await?;
+            }
+            Action::RemoveDependencyFinalizer {
+                namespace,
+                name: dep,
+                finalizer,
+            } => {
+                let api: Api<DynamicObject> =
+                    Api::namespaced_with(client.clone(), namespace, &terraform_ar());
+                let f = finalizer.clone();
+                patch_finalizers(&api, dep, |l| l.retain(|x| *x != f)).await?;
+            }
+            Action::ApplySecret(secret) => {
+                let sname = str_at(secret, &["metadata", "name"]).to_string();
+                let obj: DynamicObject =
+                    serde_json::from_value(secret.clone()).map_err(kube::Error::SerdeError)?;
+                match secrets.create(&PostParams::default(), &obj).await {
+                    Ok(_) => {}
+                    Err(e) if is_status(&e, 409) => {
+                        let patch = json!({
+                            "metadata": {
+                                "labels": secret["metadata"]["labels"],
+                                "annotations": secret["metadata"]["annotations"],
+                            },
+                            "data": secret["data"],
+                        });
+                        secrets.patch(&sname, &pp(), &Patch::Merge(&patch)).await?;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Action::DeleteSecret(sname) => {
+                match secrets.delete(sname, &DeleteParams::default()).await {
+                    Ok(_) => {}
+                    Err(e) if is_status(&e, 404) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Action::ForceUnlock { id } => {
+                unlock_lease(shared, ns, &lock_lease_name(tf), id).await?;
+            }
+            Action::Event {
+                type_,
+                reason,
+                message,
+            } => {
+                if !shared.config.no_events {
+                    record_event(shared, tf, type_.as_str(), reason, message).await;
+                }
+            }
+            Action::Sleep(d) => tokio::time::sleep(*d).await,
+            Action::CountDestroyAttempt => {
+                if let Some(m) = lock(&shared.memory).get_mut(key) {
+                    m.stats.destroy_attempts += 1;
+                }
+            }
+        }
+    }
+    Ok(Applied::Done)
+}
+
+/// Best-effort core/v1 Event on the CR (like the controller's event recorder).
+async fn record_event(shared: &Shared, tf: &Value, type_: &str, reason: &str, message: &str) {
+    let ns = str_at(tf, &["metadata", "namespace"]);
+    let name = str_at(tf, &["metadata", "name"]);
+    let now = super::clock::kube_time(shared.clock.now());
+    let micros = shared.clock.now().timestamp_micros();
+    let ev = json!({
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": format!("{name}.{micros:x}"), "namespace": ns},
+        "involvedObject": {
+            "apiVersion": super::TERRAFORM_API_VERSION,
+            "kind": "Terraform",
+            "name": name,
+            "namespace": ns,
+            "uid": str_at(tf, &["metadata", "uid"]),
+            "resourceVersion": str_at(tf, &["metadata", "resourceVersion"]),
+        },
+        "reason": reason,
+        "message": message,
+        "type": type_,
+        "source": {"component": "tf-controller"},
+        "reportingComponent": "tf-controller",
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    });
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(shared.client.clone(), ns, &core_ar("Event", "events"));
+    if let Ok(obj) = serde_json::from_value::<DynamicObject>(ev) {
+        if let Err(e) = api.create(&PostParams::default(), &obj).await {
+            tracing::debug!(error = %e, "tofu-sim: recording an event failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_diff;
+    use serde_json::json;
+
+    #[test]
+    fn merge_diff_nulls_removed_keys_and_replaces_arrays() {
+        let old = json!({"a": 1, "b": {"c": 2, "d": 3}, "l": [1, 2], "gone": true});
+        let new = json!({"a": 1, "b": {"c": 5, "d": 3}, "l": [1], "new": "x"});
+        assert_eq!(
+            merge_diff(&old, &new),
+            Some(json!({"b": {"c": 5}, "l": [1], "new": "x", "gone": null}))
+        );
+        assert_eq!(merge_diff(&new, &new), None);
+    }
+}

@@ -91,7 +91,11 @@ pub fn source_not_found(kind: &str, name: &str) -> String {
 
 /// Ready message for a missing required varsFrom object (runner gRPC error, code Unknown).
 pub fn vars_from_not_found(kind: &str, name: &str) -> String {
-    let resource = if kind == "ConfigMap" { "configmaps" } else { "secrets" };
+    let resource = if kind == "ConfigMap" {
+        "configmaps"
+    } else {
+        "secrets"
+    };
     format!("rpc error: code = Unknown desc = {resource} \"{name}\" not found")
 }
 
@@ -154,7 +158,10 @@ mod tests {
         assert!(m.starts_with("error running Apply: rpc error: code = Internal desc = exit status 1\n\nError: deleting EC2 VPC"));
         assert!(m.contains("RequestLimitExceeded"));
         let p = plan_failed("Error: boom");
-        assert_eq!(p, "error running Plan: rpc error: code = Internal desc = exit status 1\n\nError: boom\n");
+        assert_eq!(
+            p,
+            "error running Plan: rpc error: code = Internal desc = exit status 1\n\nError: boom\n"
+        );
     }
 
     #[test]
@@ -167,9 +174,18 @@ mod tests {
         };
         let m = plan_locked(&lock, "tfstate-default-x", "2026-01-01 00:00:00 +0000 UTC");
         assert!(m.contains("error acquiring the state lock: Lock Info:\n  ID:        abc\n"));
-        assert_eq!(locked_condition("abc"), "Terraform Locked with Lock Identifier: abc");
-        assert_eq!(source_not_found("OCIRepository", "m"), "ocirepositories.source.toolkit.fluxcd.io \"m\" not found");
-        assert_eq!(vars_from_not_found("Secret", "db"), "rpc error: code = Unknown desc = secrets \"db\" not found");
+        assert_eq!(
+            locked_condition("abc"),
+            "Terraform Locked with Lock Identifier: abc"
+        );
+        assert_eq!(
+            source_not_found("OCIRepository", "m"),
+            "ocirepositories.source.toolkit.fluxcd.io \"m\" not found"
+        );
+        assert_eq!(
+            vars_from_not_found("Secret", "db"),
+            "rpc error: code = Unknown desc = secrets \"db\" not found"
+        );
         assert_eq!(
             blocked_by_dependants(&["a".into(), "b".into()]),
             "Deletion in progress, but blocked. Please delete a, b to resume ..."

@@ -161,6 +161,9 @@ mod tests {
         q.forget(&k("b"));
         assert_eq!(q.failures(&k("b")), 0);
         assert_eq!(rate_limit_delay(40), Duration::from_secs(1000));
-        assert_eq!(rate_limit_delay(17), Duration::from_secs(655) + Duration::from_millis(360));
+        assert_eq!(
+            rate_limit_delay(17),
+            Duration::from_secs(655) + Duration::from_millis(360)
+        );
     }
 }

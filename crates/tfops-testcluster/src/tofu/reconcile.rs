@@ -289,7 +289,11 @@ impl<'a> Run<'a> {
     fn new(input: Input<'a>) -> Self {
         let tf = input.terraform;
         let status = tf.get("status").cloned().unwrap_or_else(|| json!({}));
-        let status = if status.is_object() { status } else { json!({}) };
+        let status = if status.is_object() {
+            status
+        } else {
+            json!({})
+        };
         Self {
             tf,
             world: input.world,
@@ -356,7 +360,15 @@ impl<'a> Run<'a> {
     }
 
     fn set_cond(&mut self, t: &str, st: &str, reason: &str, msg: &str) {
-        cond::set(&mut self.status, t, st, reason, msg, self.generation, self.now);
+        cond::set(
+            &mut self.status,
+            t,
+            st,
+            reason,
+            msg,
+            self.generation,
+            self.now,
+        );
     }
 
     fn event(&mut self, type_: EventType, reason: &str, message: String) {
@@ -395,7 +407,10 @@ impl<'a> Run<'a> {
     }
 
     fn plan_status(&self) -> Value {
-        self.status.get("plan").cloned().unwrap_or_else(|| json!({}))
+        self.status
+            .get("plan")
+            .cloned()
+            .unwrap_or_else(|| json!({}))
     }
 
     fn lock_released(&mut self) {
@@ -515,8 +530,14 @@ impl<'a> Run<'a> {
         } else {
             format!("{msg}: set approvePlan: \"{id}\" to approve this plan.")
         };
-        self.readiness("Unknown", reasons::PLANNED_WITH_CHANGES, &ready_msg, revision);
-        self.actions.push(Action::ApplySecret(self.plan_secret(&id)));
+        self.readiness(
+            "Unknown",
+            reasons::PLANNED_WITH_CHANGES,
+            &ready_msg,
+            revision,
+        );
+        self.actions
+            .push(Action::ApplySecret(self.plan_secret(&id)));
     }
 
     fn plan_secret(&self, id: &str) -> Value {
@@ -741,7 +762,8 @@ impl<'a> Run<'a> {
             );
         }
         // Row 9.
-        let ready_unknown = cond::get(&self.status, cond::READY).is_some_and(|(st, _, _)| st == "Unknown");
+        let ready_unknown =
+            cond::get(&self.status, cond::READY).is_some_and(|(st, _, _)| st == "Unknown");
         if !ready_unknown {
             let msg = if self.deleting() {
                 "Deletion in progress"
@@ -853,7 +875,9 @@ impl<'a> Run<'a> {
                     finalizer: finalizer.clone(),
                 });
             }
-            let gen = s(obj, &["metadata", "generation"]).and_then(Value::as_i64).unwrap_or(1);
+            let gen = s(obj, &["metadata", "generation"])
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
             let observed = s(obj, &["status", "observedGeneration"])
                 .and_then(Value::as_i64)
                 .unwrap_or(0);
@@ -898,7 +922,8 @@ impl<'a> Run<'a> {
             _ => String::new(),
         };
         if !unlock.is_empty() {
-            self.actions.push(Action::ForceUnlock { id: unlock.clone() });
+            self.actions
+                .push(Action::ForceUnlock { id: unlock.clone() });
             self.force_unlocked(&unlock);
             self.patch();
         }
@@ -948,8 +973,8 @@ impl<'a> Run<'a> {
                 self.plan_locked(revision);
                 return self.finish(Row::LockHeld, Requeue::RateLimited);
             }
-            let empty = self.behavior.nothing_to_destroy
-                || self.world.state_resources.unwrap_or(0) == 0;
+            let empty =
+                self.behavior.nothing_to_destroy || self.world.state_resources.unwrap_or(0) == 0;
             let outcome = self.behavior.destroy_outcome(self.attempts);
             if let AttemptOutcome::Fail {
                 stage: FailStage::Plan,
@@ -976,7 +1001,12 @@ impl<'a> Run<'a> {
                 // apply
                 self.progressing("Applying");
                 self.patch();
-                self.set_cond(cond::APPLY, "Unknown", reasons::PROGRESSING, "Apply started");
+                self.set_cond(
+                    cond::APPLY,
+                    "Unknown",
+                    reasons::PROGRESSING,
+                    "Apply started",
+                );
                 self.set_st("lastAttemptedRevision", json!(revision));
                 self.patch();
                 if !self.behavior.destroy_duration.is_zero() {
@@ -1114,7 +1144,9 @@ impl<'a> Run<'a> {
 
     /// The normal (non-deletion) reconcile, enough for realistic status.
     fn normal(&mut self, revision: &str, retry: Duration) -> (Row, Requeue) {
-        if let Some(retries) = s(self.tf, &["spec", "remediation", "retries"]).and_then(Value::as_i64) {
+        if let Some(retries) =
+            s(self.tf, &["spec", "remediation", "retries"]).and_then(Value::as_i64)
+        {
             let failures = self
                 .status
                 .get("reconciliationFailures")
@@ -1160,7 +1192,12 @@ impl<'a> Run<'a> {
                 }
             } else {
                 self.lock_released();
-                self.readiness("True", reasons::NO_DRIFT, &format!("No drift: {revision}"), revision);
+                self.readiness(
+                    "True",
+                    reasons::NO_DRIFT,
+                    &format!("No drift: {revision}"),
+                    revision,
+                );
                 return self.succeeded(Row::NoDrift);
             }
         }
@@ -1188,11 +1225,17 @@ impl<'a> Run<'a> {
         }
         if self.should_apply() {
             self.progressing("Applying");
-            self.set_cond(cond::APPLY, "Unknown", reasons::PROGRESSING, "Apply started");
+            self.set_cond(
+                cond::APPLY,
+                "Unknown",
+                reasons::PROGRESSING,
+                "Apply started",
+            );
             self.set_st("lastAttemptedRevision", json!(revision));
             self.patch();
             if !self.behavior.apply_duration.is_zero() {
-                self.actions.push(Action::Sleep(self.behavior.apply_duration));
+                self.actions
+                    .push(Action::Sleep(self.behavior.apply_duration));
             }
             let entries = self.behavior.inventory_for(&self.name);
             self.actions

@@ -106,7 +106,9 @@ fn row1_adds_finalizer_first_and_requeues() {
     t["metadata"]["finalizers"] = json!([]);
     let o = run(&t, &World::healthy(REV), &Behavior::default(), 0);
     assert_eq!(o.row, Row::AddFinalizer);
-    assert!(o.actions.contains(&Action::AddFinalizer(TERRAFORM_FINALIZER.into())));
+    assert!(o
+        .actions
+        .contains(&Action::AddFinalizer(TERRAFORM_FINALIZER.into())));
     assert_eq!(o.requeue, Requeue::RateLimited);
 }
 
@@ -114,9 +116,13 @@ fn row1_adds_finalizer_first_and_requeues() {
 fn row2_requested_at_is_echoed_even_when_suspended() {
     let mut t = tf(true);
     t["spec"]["suspend"] = json!(true);
-    t["metadata"]["annotations"] = json!({"reconcile.fluxcd.io/requestedAt": "2026-11-26T21:00:00.123Z"});
+    t["metadata"]["annotations"] =
+        json!({"reconcile.fluxcd.io/requestedAt": "2026-11-26T21:00:00.123Z"});
     let o = run(&t, &World::healthy(REV), &Behavior::default(), 0);
-    assert_eq!(last_status(&o)["lastHandledReconcileAt"], "2026-11-26T21:00:00.123Z");
+    assert_eq!(
+        last_status(&o)["lastHandledReconcileAt"],
+        "2026-11-26T21:00:00.123Z"
+    );
 }
 
 #[test]
@@ -139,12 +145,22 @@ fn row3_suspended_returns_before_deletion_handling() {
 fn row5_dependants_block_deletion_even_without_destroy() {
     let mut t = tf(true);
     t["spec"]["destroyResourcesOnDeletion"] = json!(false);
-    t["metadata"]["finalizers"] = json!([TERRAFORM_FINALIZER, "tf.dependency.of.app", "tf.dependency.of.dns"]);
+    t["metadata"]["finalizers"] = json!([
+        TERRAFORM_FINALIZER,
+        "tf.dependency.of.app",
+        "tf.dependency.of.dns"
+    ]);
     let o = run(&t, &World::healthy(REV), &Behavior::default(), 0);
     assert_eq!(o.row, Row::BlockedByDependants);
     let (st, reason, msg) = ready(&o);
-    assert_eq!((st.as_str(), reason.as_str()), ("False", reasons::DELETION_BLOCKED_BY_DEPENDANTS));
-    assert_eq!(msg, "Deletion in progress, but blocked. Please delete app, dns to resume ...");
+    assert_eq!(
+        (st.as_str(), reason.as_str()),
+        ("False", reasons::DELETION_BLOCKED_BY_DEPENDANTS)
+    );
+    assert_eq!(
+        msg,
+        "Deletion in progress, but blocked. Please delete app, dns to resume ..."
+    );
     assert_eq!(o.requeue, Requeue::After(Duration::from_secs(15)));
     assert!(!removes_finalizer(&o));
 }
@@ -158,8 +174,14 @@ fn row6_source_missing_blocks_deletion_forever_with_artifact_failed() {
         let o = run(&t, &w, &Behavior::default(), attempt);
         assert_eq!(o.row, Row::SourceMissing);
         let (st, reason, msg) = ready(&o);
-        assert_eq!((st.as_str(), reason.as_str()), ("False", reasons::ARTIFACT_FAILED));
-        assert_eq!(msg, "ocirepositories.source.toolkit.fluxcd.io \"bucket-src\" not found");
+        assert_eq!(
+            (st.as_str(), reason.as_str()),
+            ("False", reasons::ARTIFACT_FAILED)
+        );
+        assert_eq!(
+            msg,
+            "ocirepositories.source.toolkit.fluxcd.io \"bucket-src\" not found"
+        );
         assert!(cond::is_true(&last_status(&o), cond::STALLED));
         assert_eq!(o.requeue, Requeue::After(Duration::from_secs(15)));
         assert!(!removes_finalizer(&o));
@@ -183,10 +205,16 @@ fn retry_interval_follows_spec() {
     t["spec"]["retryInterval"] = json!("1m");
     let mut w = World::healthy(REV);
     w.source = SourceState::Missing;
-    assert_eq!(run(&t, &w, &Behavior::default(), 0).requeue, Requeue::After(Duration::from_secs(60)));
+    assert_eq!(
+        run(&t, &w, &Behavior::default(), 0).requeue,
+        Requeue::After(Duration::from_secs(60))
+    );
     t["spec"]["retryStrategy"] = json!("ExponentialBackoff");
     t["status"]["reconciliationFailures"] = json!(2);
-    assert_eq!(run(&t, &w, &Behavior::default(), 0).requeue, Requeue::After(Duration::from_secs(240)));
+    assert_eq!(
+        run(&t, &w, &Behavior::default(), 0).requeue,
+        Requeue::After(Duration::from_secs(240))
+    );
 }
 
 #[test]
@@ -224,7 +252,10 @@ fn row10_runner_sa_missing_leaves_nothing_in_status() {
     assert_eq!(o.row, Row::RunnerUnavailable);
     assert_eq!(o.requeue, Requeue::RateLimited);
     let (st, reason, msg) = ready(&o);
-    assert_eq!((st.as_str(), reason.as_str(), msg.as_str()), ("Unknown", "Progressing", "Deletion in progress"));
+    assert_eq!(
+        (st.as_str(), reason.as_str(), msg.as_str()),
+        ("Unknown", "Progressing", "Deletion in progress")
+    );
     assert!(!o.actions.iter().any(|a| matches!(a, Action::Event { .. })));
     assert!(!removes_finalizer(&o));
 }
@@ -235,7 +266,10 @@ fn row10_runner_needed_even_without_destroy() {
     t["spec"]["destroyResourcesOnDeletion"] = json!(false);
     let mut w = World::healthy(REV);
     w.runner_sa_present = false;
-    assert_eq!(run(&t, &w, &Behavior::default(), 0).row, Row::RunnerUnavailable);
+    assert_eq!(
+        run(&t, &w, &Behavior::default(), 0).row,
+        Row::RunnerUnavailable
+    );
     w.runner_sa_present = true;
     w.source = SourceState::Missing;
     assert_eq!(run(&t, &w, &Behavior::default(), 0).row, Row::SourceMissing);
@@ -249,8 +283,14 @@ fn row11_vars_from_missing() {
     let o = run(&t, &w, &Behavior::default(), 0);
     assert_eq!(o.row, Row::VarsFromMissing);
     let (st, reason, msg) = ready(&o);
-    assert_eq!((st.as_str(), reason.as_str()), ("False", reasons::VARS_GENERATION_FAILED));
-    assert_eq!(msg, "rpc error: code = Unknown desc = secrets \"db-creds\" not found");
+    assert_eq!(
+        (st.as_str(), reason.as_str()),
+        ("False", reasons::VARS_GENERATION_FAILED)
+    );
+    assert_eq!(
+        msg,
+        "rpc error: code = Unknown desc = secrets \"db-creds\" not found"
+    );
     assert_eq!(o.requeue, Requeue::RateLimited);
 }
 
@@ -276,7 +316,10 @@ fn row13_lock_held_sets_pending_and_plan_failed() {
     let st = last_status(&o);
     assert_eq!(st["lock"]["pending"], "lock-123");
     let (lst, lreason, lmsg) = cond::get(&st, cond::STATE_LOCKED).unwrap();
-    assert_eq!((lst.as_str(), lreason.as_str()), ("True", reasons::LOCK_HELD));
+    assert_eq!(
+        (lst.as_str(), lreason.as_str()),
+        ("True", reasons::LOCK_HELD)
+    );
     assert_eq!(lmsg, "Terraform Locked with Lock Identifier: lock-123");
     let (_, reason, msg) = ready(&o);
     assert_eq!(reason, reasons::PLAN_FAILED);
@@ -293,7 +336,9 @@ fn row12_force_unlock_yes_with_matching_id_unlocks_and_destroys() {
     let mut w = World::healthy(REV);
     w.lock = Some(held_lock());
     let o = run(&t, &w, &Behavior::default(), 0);
-    assert!(o.actions.contains(&Action::ForceUnlock { id: "lock-123".into() }));
+    assert!(o.actions.contains(&Action::ForceUnlock {
+        id: "lock-123".into()
+    }));
     assert_eq!(o.row, Row::Destroyed);
     // a mismatching identifier does nothing
     t["spec"]["tfstate"]["lockIdentifier"] = json!("other");
@@ -308,7 +353,10 @@ fn row12_force_unlock_yes_with_matching_id_unlocks_and_destroys() {
         _ => None,
     });
     let st = st.expect("a status with StateLocked");
-    assert_eq!(cond::get(&st, cond::STATE_LOCKED).unwrap().1, reasons::FORCE_UNLOCK);
+    assert_eq!(
+        cond::get(&st, cond::STATE_LOCKED).unwrap().1,
+        reasons::FORCE_UNLOCK
+    );
     assert_eq!(st["lock"]["lastApplied"], "lock-123");
 }
 
@@ -343,13 +391,28 @@ fn row15_nothing_to_destroy_skips_apply() {
         _ => None,
     });
     let (_, r, m) = cond::get(&st.unwrap(), cond::PLAN).unwrap();
-    assert_eq!((r.as_str(), m.as_str()), (reasons::PLANNED_NO_CHANGES, "No objects need to be destroyed"));
+    assert_eq!(
+        (r.as_str(), m.as_str()),
+        (
+            reasons::PLANNED_NO_CHANGES,
+            "No objects need to be destroyed"
+        )
+    );
     // no tfstate Secret at all is the same
     w.state_resources = None;
-    assert_eq!(run(&t, &w, &Behavior::default(), 0).row, Row::NothingToDestroy);
+    assert_eq!(
+        run(&t, &w, &Behavior::default(), 0).row,
+        Row::NothingToDestroy
+    );
     // or forced by the behaviour
-    let b = Behavior { nothing_to_destroy: true, ..Default::default() };
-    assert_eq!(run(&t, &World::healthy(REV), &b, 0).row, Row::NothingToDestroy);
+    let b = Behavior {
+        nothing_to_destroy: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        run(&t, &World::healthy(REV), &b, 0).row,
+        Row::NothingToDestroy
+    );
 }
 
 #[test]
@@ -372,7 +435,10 @@ fn row16_apply_failure_is_retried_forever_without_counting() {
         assert_eq!(o.row, Row::ApplyFailed);
         assert_eq!(o.requeue, Requeue::RateLimited);
         let (st, reason, m) = ready(&o);
-        assert_eq!((st.as_str(), reason.as_str()), ("False", reasons::APPLY_FAILED));
+        assert_eq!(
+            (st.as_str(), reason.as_str()),
+            ("False", reasons::APPLY_FAILED)
+        );
         assert!(m.starts_with("error running Apply: rpc error: code = Internal desc = exit status 1\n\nError: deleting EC2 VPC"));
         let s = last_status(&o);
         assert!(s.get("reconciliationFailures").is_none());
@@ -385,23 +451,41 @@ fn row16_apply_failure_is_retried_forever_without_counting() {
 #[test]
 fn row17_19_21_destroy_success_deletes_outputs_keeps_tfstate_and_releases() {
     let t = tf(true);
-    let b = Behavior { destroy_duration: Duration::from_secs(30), ..Default::default() };
+    let b = Behavior {
+        destroy_duration: Duration::from_secs(30),
+        ..Default::default()
+    };
     let o = run(&t, &World::healthy(REV), &b, 0);
     assert_eq!(o.row, Row::Destroyed);
     assert_eq!(o.requeue, Requeue::None);
-    assert!(o.actions.contains(&Action::DeleteSecret("tfplan-default-bucket".into())));
-    assert!(o.actions.contains(&Action::DeleteSecret("bucket-outputs".into())));
-    assert!(!o.actions.iter().any(|a| matches!(a, Action::DeleteSecret(n) if n.starts_with("tfstate-"))));
+    assert!(o
+        .actions
+        .contains(&Action::DeleteSecret("tfplan-default-bucket".into())));
+    assert!(o
+        .actions
+        .contains(&Action::DeleteSecret("bucket-outputs".into())));
+    assert!(!o
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::DeleteSecret(n) if n.starts_with("tfstate-"))));
     // the tfstate Secret is rewritten with an empty state, not deleted
     let state = o.actions.iter().find_map(|a| match a {
-        Action::ApplySecret(s) if s["metadata"]["name"] == "tfstate-default-bucket" => Some(s.clone()),
+        Action::ApplySecret(s) if s["metadata"]["name"] == "tfstate-default-bucket" => {
+            Some(s.clone())
+        }
         _ => None,
     });
     assert!(state.is_some());
     assert!(removes_finalizer(&o));
-    assert_eq!(o.actions.last(), Some(&Action::RemoveFinalizer(TERRAFORM_FINALIZER.into())));
+    assert_eq!(
+        o.actions.last(),
+        Some(&Action::RemoveFinalizer(TERRAFORM_FINALIZER.into()))
+    );
     // the success message is the plain apply one (isDestroyPlan follows spec.destroy)
-    assert!(o.actions.iter().any(|a| matches!(a, Action::Event { message, .. } if message == "Applied successfully")));
+    assert!(o
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::Event { message, .. } if message == "Applied successfully")));
 }
 
 #[test]
@@ -412,7 +496,10 @@ fn row19_outputs_secret_survives_when_there_is_no_plan_secret() {
     w.plan_secret_present = false;
     let o = run(&t, &w, &Behavior::default(), 0);
     assert_eq!(o.row, Row::ReleasedWithoutDestroy);
-    assert!(!o.actions.iter().any(|a| matches!(a, Action::DeleteSecret(_))));
+    assert!(!o
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::DeleteSecret(_))));
     assert!(removes_finalizer(&o));
 }
 
@@ -425,7 +512,9 @@ fn row18_destroy_false_releases_without_destroy() {
     assert_eq!(o.row, Row::ReleasedWithoutDestroy);
     assert!(!o.actions.contains(&Action::CountDestroyAttempt));
     assert!(removes_finalizer(&o));
-    assert!(o.actions.contains(&Action::DeleteSecret("bucket-outputs".into())));
+    assert!(o
+        .actions
+        .contains(&Action::DeleteSecret("bucket-outputs".into())));
 }
 
 #[test]
@@ -483,8 +572,13 @@ fn row23_normal_reconcile_plans_and_applies_with_auto() {
     assert_eq!(st["lastPlannedRevision"], REV);
     assert_eq!(st["inventory"]["entries"][0]["identifier"], "bucket-bucket");
     assert!(st["lastSuccessfulReconcileAt"].is_string());
-    assert!(o.actions.iter().any(|a| matches!(a, Action::ApplySecret(s) if s["metadata"]["name"] == "tfstate-default-bucket")));
-    assert!(o.actions.iter().any(|a| matches!(a, Action::ApplySecret(s) if s["metadata"]["name"] == "bucket-outputs")));
+    assert!(o.actions.iter().any(
+        |a| matches!(a, Action::ApplySecret(s) if s["metadata"]["name"] == "tfstate-default-bucket")
+    ));
+    assert!(o
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::ApplySecret(s) if s["metadata"]["name"] == "bucket-outputs")));
     assert_eq!(o.requeue, Requeue::After(Duration::from_secs(600)));
 }
 
@@ -500,8 +594,14 @@ fn row23_manual_approval_stops_with_plan_pending() {
     let st = last_status(&o);
     assert_eq!(st["plan"]["pending"], "plan-main-0123456789");
     let (rs, rr, rm) = cond::get(&st, cond::READY).unwrap();
-    assert_eq!((rs.as_str(), rr.as_str()), ("Unknown", reasons::PLANNED_WITH_CHANGES));
-    assert_eq!(rm, "Plan generated: set approvePlan: \"plan-main-0123456789\" to approve this plan.");
+    assert_eq!(
+        (rs.as_str(), rr.as_str()),
+        ("Unknown", reasons::PLANNED_WITH_CHANGES)
+    );
+    assert_eq!(
+        rm,
+        "Plan generated: set approvePlan: \"plan-main-0123456789\" to approve this plan."
+    );
     assert_eq!(o.requeue, Requeue::None);
 }
 
@@ -510,12 +610,18 @@ fn row23_drift_detection_when_applied() {
     let mut t = tf(false);
     t["metadata"]["generation"] = json!(1);
     t["spec"]["approvePlan"] = json!("disable");
-    let b = Behavior { drift: true, ..Default::default() };
+    let b = Behavior {
+        drift: true,
+        ..Default::default()
+    };
     let o = run(&t, &World::healthy(REV), &b, 0);
     assert_eq!(o.row, Row::DriftDetected);
     let st = last_status(&o);
     assert!(st["lastDriftDetectedAt"].is_string());
-    assert_eq!(cond::get(&st, cond::READY).unwrap().1, reasons::DRIFT_DETECTED);
+    assert_eq!(
+        cond::get(&st, cond::READY).unwrap().1,
+        reasons::DRIFT_DETECTED
+    );
     assert_eq!(st["reconciliationFailures"], 1);
     let o = run(&t, &World::healthy(REV), &Behavior::default(), 0);
     assert_eq!(o.row, Row::NoDrift);
@@ -540,16 +646,28 @@ fn row24_not_due_waits_for_interval() {
 #[test]
 fn plan_ids_match_upstream_format() {
     use super::reconcile::plan_id;
-    assert_eq!(plan_id("main@sha1:b8e362c206e3d0cbb7ed22ced771a0056455a2fb"), "plan-main-b8e362c206");
-    assert_eq!(plan_id("master/b8e362c206e3d0cbb7ed22ced771a0056455a2fb"), "plan-master-b8e362c206");
-    assert_eq!(plan_id("latest@sha256:abcdef0123456789"), "plan-latest-abcdef0123");
+    assert_eq!(
+        plan_id("main@sha1:b8e362c206e3d0cbb7ed22ced771a0056455a2fb"),
+        "plan-main-b8e362c206"
+    );
+    assert_eq!(
+        plan_id("master/b8e362c206e3d0cbb7ed22ced771a0056455a2fb"),
+        "plan-master-b8e362c206"
+    );
+    assert_eq!(
+        plan_id("latest@sha256:abcdef0123456789"),
+        "plan-latest-abcdef0123"
+    );
 }
 
 #[test]
 fn base64_round_trip() {
     use super::reconcile::{base64_decode, base64_encode};
     for s in ["", "a", "ab", "abc", "{\"version\":4}"] {
-        assert_eq!(base64_decode(&base64_encode(s.as_bytes())).unwrap(), s.as_bytes());
+        assert_eq!(
+            base64_decode(&base64_encode(s.as_bytes())).unwrap(),
+            s.as_bytes()
+        );
     }
     assert_eq!(base64_encode(b"hello"), "aGVsbG8=");
 }
