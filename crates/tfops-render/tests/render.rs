@@ -335,9 +335,7 @@ fn guard_uses_catalog_image_budget_and_rules() {
 #[test]
 fn long_names_are_shortened_deterministically() {
     let release = "a-very-long-release-name-that-is-allowed-by-helm-x";
-    let input = format!(
-        "apiVersion: tfops.dev/v1alpha1\nkind: TerraformModule\nmetadata: {{name: an-equally-long-module-name-for-the-database}}\nspec: {{source: {{oci: {{url: oci://r/x, digest: \"sha256:abc\"}}}}}}\n"
-    );
+    let input = "apiVersion: tfops.dev/v1alpha1\nkind: TerraformModule\nmetadata: {name: an-equally-long-module-name-for-the-database}\nspec: {source: {oci: {url: oci://r/x, digest: \"sha256:abc\"}}}\n";
     let r = render(input.as_bytes(), &opts(Some(release), Some("ns"))).unwrap();
     let out = docs(&r.output);
     for d in &out {
