@@ -578,7 +578,7 @@ impl Engine {
         };
         // Ignore stale events older than what we already hold (our own patch responses).
         if let (Some(new), Some(old)) = (rv_num(&o), cr.obj.as_ref().and_then(rv_num)) {
-            if new < old {
+            if new <= old {
                 return;
             }
         }
