@@ -214,11 +214,45 @@ fn post_renderer_args_reach_tfops_render() {
             &home,
             "shop",
             &chart("orders-app"),
-            &["--post-renderer-args", "--release=custom"],
+            &[
+                "--post-renderer-args",
+                "--release=custom",
+                "--post-renderer-args",
+                "--namespace=shop-ns",
+            ],
         );
         let tf = find(&docs, "Terraform", "custom-orders-db")
             .unwrap_or_else(|| panic!("{v}: {:?}", kinds_and_names(&docs)));
         assert_eq!(label(tf, "tfops.dev/release"), Some("custom"));
+        // Helm passes no `-n` to a post-renderer: --namespace (or HELM_NAMESPACE) does.
+        let runner = tf["spec"]["serviceAccountName"].as_str().unwrap();
+        let binding = docs
+            .iter()
+            .find(|d| common::kind(d) == "RoleBinding" && d["subjects"][0]["name"] == runner)
+            .expect("runner RoleBinding");
+        assert_eq!(binding["subjects"][0]["namespace"], "shop-ns", "{v}");
+        let out = home
+            .helm([
+                "template",
+                "shop",
+                chart("orders-app").to_str().unwrap(),
+                "--post-renderer",
+                "tfops-render",
+            ])
+            .env("HELM_NAMESPACE", "env-ns")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let docs = parse_docs(&stdout(&out));
+        let runner = find(&docs, "Terraform", "shop-orders-db").expect("Terraform")["spec"]
+            ["serviceAccountName"]
+            .as_str()
+            .unwrap();
+        let binding = docs
+            .iter()
+            .find(|d| common::kind(d) == "RoleBinding" && d["subjects"][0]["name"] == runner)
+            .expect("runner RoleBinding");
+        assert_eq!(binding["subjects"][0]["namespace"], "env-ns", "{v}");
 
         // --config applies the catalog: backend, overlays on Terraform and runner accounts.
         let config_arg = format!("--config={}", catalog.display());
@@ -375,6 +409,40 @@ fn bad_module_fails_on_both_versions_naming_the_chart_file_and_field() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn a_bad_catalog_config_fails_naming_the_file_and_field() {
+    for helm in BOTH {
+        let home = installed(helm);
+        let config = home.path("catalog.yaml");
+        let bad = json!({"guard": {"budget": "240s", "imag": "x"}});
+        std::fs::write(&config, serde_saphyr::to_string(&bad).unwrap()).unwrap();
+        let arg = format!("--config={}", config.display());
+        let out = home.template_rendered(
+            "shop",
+            &chart("orders-app"),
+            &["--post-renderer-args", &arg],
+        );
+        let (v, err) = (helm.version(), stderr(&out));
+        assert!(!out.status.success(), "{v}");
+        assert_eq!(stdout(&out), "", "{v}");
+        assert!(err.contains(&config.display().to_string()), "{v}: {err}");
+        assert!(err.contains("guard"), "{v}: {err}");
+        assert!(err.contains("imag"), "{v}: {err}");
+        // Unknown post-renderer arguments are reported by us, visibly, too.
+        let out = home.template_rendered(
+            "shop",
+            &chart("orders-app"),
+            &["--post-renderer-args=--flavour=red"],
+        );
+        assert!(!out.status.success(), "{v}");
+        assert!(
+            stderr(&out).contains("unexpected argument(s) [\"--flavour=red\"]"),
+            "{v}: {}",
+            stderr(&out)
+        );
     }
 }
 

@@ -81,11 +81,12 @@ fn render(args: Args, report: &mut helm_stderr::Report) -> anyhow::Result<u8> {
             return Ok(1);
         }
     };
-    let mut opts = RenderOptions::default();
-    opts.release = args.release.filter(|r| !r.is_empty());
-    opts.namespace = args.namespace.filter(|n| !n.is_empty());
-    opts.config = config;
-    opts.limits = limits;
+    let opts = RenderOptions {
+        release: args.release.filter(|r| !r.is_empty()),
+        namespace: args.namespace.filter(|n| !n.is_empty()),
+        config,
+        limits,
+    };
     let rendered = match tfops_render::render(&input, &opts) {
         Ok(rendered) => rendered,
         Err(e) => {
