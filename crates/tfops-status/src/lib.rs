@@ -11,6 +11,7 @@ pub mod diagnose;
 pub mod fetch;
 pub mod fixtures;
 pub mod ledger;
+pub mod orphans;
 pub mod render;
 pub mod report;
 pub mod state;
