@@ -46,6 +46,7 @@ pub mod behavior;
 pub mod clock;
 pub mod conditions;
 pub mod driver;
+pub mod fixtures;
 pub mod messages;
 pub mod queue;
 pub mod reconcile;
