@@ -229,3 +229,45 @@ fn helm4_setup_with_helm_plugins_outside_the_data_home() {
     let again = helm(&["tfops", "setup"]);
     assert!(again.contains("already registered"), "{again}");
 }
+
+/// No binary anywhere and no cargo to build one: the install hook fails with what to do, and
+/// `helm tfops` says where it looked.
+#[test]
+fn without_a_binary_or_cargo_the_plugin_says_what_to_do() {
+    for helm in BOTH {
+        let home = HelmHome::new(helm);
+        let checkout = home.path("helm-tfops");
+        copy_plugin_files(&common::repo_root(), &checkout);
+        // A PATH with only what the scripts need: no cargo, no tfops.
+        let tools = home.path("tools");
+        std::fs::create_dir_all(&tools).unwrap();
+        for tool in ["sh", "dirname"] {
+            let found = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+                .map(|d| d.join(tool))
+                .find(|p| p.is_file())
+                .unwrap_or_else(|| panic!("{tool} not on PATH"));
+            std::os::unix::fs::symlink(found, tools.join(tool)).unwrap();
+        }
+        let run = |args: &[&str]| {
+            home.command(helm.binary())
+                .env("PATH", &tools)
+                .args(args)
+                .output()
+                .unwrap()
+        };
+        let out = run(&["plugin", "install", checkout.to_str().unwrap()]);
+        assert!(!out.status.success(), "{}", helm.version());
+        assert!(
+            stderr(&out).contains("no tfops binary and no cargo to build one"),
+            "{}",
+            stderr(&out)
+        );
+        let out = run(&["tfops", "--help"]);
+        assert!(!out.status.success());
+        assert!(
+            stderr(&out).contains("the tfops binary was not found"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}

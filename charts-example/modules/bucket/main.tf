@@ -1,28 +1,17 @@
-# A stand-in "bucket": real Terraform that needs no cloud account. The bucket name is a random
-# pet name under the prefix; the bucket's manifest is written as a local file in the runner.
+# A stand-in "bucket": real Terraform (and OpenTofu) that needs no cloud account and no provider
+# download, so it plans and applies anywhere. The bucket is a terraform_data resource (built
+# in) whose name is derived from the prefix and the name seed.
 terraform {
   required_version = ">= 1.5"
-  required_providers {
-    random = {
-      source  = "hashicorp/random"
-      version = "~> 3.6"
-    }
-    local = {
-      source  = "hashicorp/local"
-      version = "~> 2.5"
-    }
-  }
 }
 
-resource "random_pet" "bucket" {
-  prefix = var.prefix
-  length = 2
+locals {
+  bucket_name = "${var.prefix}-${substr(sha256("${var.prefix}/${var.name_seed}"), 0, 8)}"
 }
 
-resource "local_file" "bucket_manifest" {
-  filename = "${path.module}/.bucket/${random_pet.bucket.id}.json"
-  content = jsonencode({
-    name   = random_pet.bucket.id
+resource "terraform_data" "bucket" {
+  input = {
+    name   = local.bucket_name
     labels = var.labels
-  })
+  }
 }

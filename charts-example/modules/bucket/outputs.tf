@@ -1,9 +1,9 @@
 output "bucket_name" {
   description = "Name of the bucket."
-  value       = random_pet.bucket.id
+  value       = terraform_data.bucket.output.name
 }
 
 output "bucket_url" {
   description = "URL of the bucket."
-  value       = "s3://${random_pet.bucket.id}"
+  value       = "s3://${terraform_data.bucket.output.name}"
 }
