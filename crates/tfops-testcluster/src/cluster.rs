@@ -116,7 +116,10 @@ impl TestCluster {
 
     /// Like [`Self::client`] with another default namespace.
     pub fn client_in(&self, user: &str, namespace: &str) -> Result<kube::Client, ClusterError> {
-        let uri: http::Uri = self.url().parse().map_err(|_| ClusterError::Url(self.url()))?;
+        let uri: http::Uri = self
+            .url()
+            .parse()
+            .map_err(|_| ClusterError::Url(self.url()))?;
         let mut cfg = kube::Config::new(uri);
         cfg.default_namespace = namespace.to_string();
         cfg.auth_info.token = Some(user.to_string().into());

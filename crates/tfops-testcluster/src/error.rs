@@ -14,12 +14,19 @@ pub struct ApiError {
     pub reason: String,
     /// Human-readable message.
     pub message: String,
+    /// `details` (which object the error is about).
+    pub details: Option<Box<ErrorDetails>>,
+}
+
+/// `Status.details`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorDetails {
     /// `details.name`
-    pub name: Option<String>,
+    pub name: String,
     /// `details.group`
-    pub group: Option<String>,
+    pub group: String,
     /// `details.kind` (the plural resource, as the real server does)
-    pub kind: Option<String>,
+    pub kind: String,
 }
 
 impl ApiError {
@@ -29,17 +36,17 @@ impl ApiError {
             code,
             reason: reason.to_string(),
             message: message.into(),
-            name: None,
-            group: None,
-            kind: None,
+            details: None,
         }
     }
 
     /// Attach `details` (resource name, group, plural).
     pub fn with_details(mut self, name: &str, group: &str, resource: &str) -> Self {
-        self.name = Some(name.to_string());
-        self.group = Some(group.to_string());
-        self.kind = Some(resource.to_string());
+        self.details = Some(Box::new(ErrorDetails {
+            name: name.to_string(),
+            group: group.to_string(),
+            kind: resource.to_string(),
+        }));
         self
     }
 
@@ -51,8 +58,12 @@ impl ApiError {
 
     /// 409 AlreadyExists.
     pub fn already_exists(qualified: &str, group: &str, resource: &str, name: &str) -> Self {
-        Self::new(409, "AlreadyExists", format!("{qualified} \"{name}\" already exists"))
-            .with_details(name, group, resource)
+        Self::new(
+            409,
+            "AlreadyExists",
+            format!("{qualified} \"{name}\" already exists"),
+        )
+        .with_details(name, group, resource)
     }
 
     /// 409 Conflict on a stale resourceVersion.
@@ -95,16 +106,6 @@ impl ApiError {
 
     /// The `Status` object for this error.
     pub fn status_body(&self) -> Value {
-        let mut details = serde_json::Map::new();
-        if let Some(n) = &self.name {
-            details.insert("name".into(), json!(n));
-        }
-        if let Some(g) = &self.group {
-            details.insert("group".into(), json!(g));
-        }
-        if let Some(k) = &self.kind {
-            details.insert("kind".into(), json!(k));
-        }
         let mut body = json!({
             "kind": "Status",
             "apiVersion": "v1",
@@ -114,8 +115,8 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
-        if !details.is_empty() {
-            body["details"] = Value::Object(details);
+        if let Some(d) = &self.details {
+            body["details"] = json!({"name": d.name, "group": d.group, "kind": d.kind});
         }
         body
     }

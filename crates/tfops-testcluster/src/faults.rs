@@ -141,7 +141,10 @@ impl FaultRule {
         self.user.as_deref().is_none_or(|u| u == req.user)
             && self.verb.is_none_or(|v| Some(v) == req.verb)
             && self.resource.as_deref().is_none_or(|r| r == req.resource)
-            && self.subresource.as_deref().is_none_or(|s| s == req.subresource)
+            && self
+                .subresource
+                .as_deref()
+                .is_none_or(|s| s == req.subresource)
             && self.namespace.as_deref().is_none_or(|n| n == req.namespace)
             && self.name.as_deref().is_none_or(|n| n == req.name)
     }
@@ -198,13 +201,21 @@ impl Faults {
 
     /// Remove every rule.
     pub fn clear(&self) {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).rules.clear();
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .rules
+            .clear();
     }
 
     /// How many times a rule fired.
     pub fn hits(&self, id: FaultId) -> usize {
         let st = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        st.rules.iter().find(|(i, _, _)| *i == id).map(|r| r.2).unwrap_or(0)
+        st.rules
+            .iter()
+            .find(|(i, _, _)| *i == id)
+            .map(|r| r.2)
+            .unwrap_or(0)
     }
 
     /// The actions that fire for this request (consuming one use of each counted rule):
@@ -259,7 +270,12 @@ mod tests {
     #[test]
     fn counted_rules_expire() {
         let f = Faults::default();
-        let id = f.add(FaultRule::status(503).user("guard").verb(Verb::Patch).times(2));
+        let id = f.add(
+            FaultRule::status(503)
+                .user("guard")
+                .verb(Verb::Patch)
+                .times(2),
+        );
         assert!(f.take(&req("other", Verb::Patch, "terraforms")).is_empty());
         assert!(f.take(&req("guard", Verb::Get, "terraforms")).is_empty());
         assert_eq!(f.take(&req("guard", Verb::Patch, "terraforms")).len(), 1);
@@ -284,9 +300,16 @@ mod tests {
     #[test]
     fn drop_watch_only_for_watches() {
         let f = Faults::default();
-        f.add(FaultRule::drop_watch_after(3).resource("terraforms").times(1));
+        f.add(
+            FaultRule::drop_watch_after(3)
+                .resource("terraforms")
+                .times(1),
+        );
         assert!(f.take(&req("u", Verb::List, "terraforms")).is_empty());
-        assert_eq!(f.take(&req("u", Verb::Watch, "terraforms")), vec![FaultAction::DropWatchAfter(3)]);
+        assert_eq!(
+            f.take(&req("u", Verb::Watch, "terraforms")),
+            vec![FaultAction::DropWatchAfter(3)]
+        );
         assert!(f.take(&req("u", Verb::Watch, "terraforms")).is_empty());
     }
 }

@@ -126,7 +126,10 @@ mod tests {
             {"op": "test", "path": "/metadata/finalizers/0", "value": "zzz"},
             {"op": "remove", "path": "/metadata/finalizers/0"}
         ]);
-        assert!(matches!(apply(PatchKind::Json, &cur, &bad), Err(PatchError::Failed(_))));
+        assert!(matches!(
+            apply(PatchKind::Json, &cur, &bad),
+            Err(PatchError::Failed(_))
+        ));
         assert!(matches!(
             apply(PatchKind::Json, &cur, &json!({"not": "a list"})),
             Err(PatchError::Parse(_))

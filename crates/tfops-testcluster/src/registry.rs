@@ -52,6 +52,7 @@ impl ResourceType {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 const fn rt(
     group: &'static str,
     versions: &'static [&'static str],
@@ -76,18 +77,99 @@ const fn rt(
 
 /// Every resource the test cluster serves.
 pub static RESOURCES: &[ResourceType] = &[
-    rt("", &["v1"], "namespaces", "namespace", "Namespace", false, true, &["ns"]),
+    rt(
+        "",
+        &["v1"],
+        "namespaces",
+        "namespace",
+        "Namespace",
+        false,
+        true,
+        &["ns"],
+    ),
     rt("", &["v1"], "secrets", "secret", "Secret", true, false, &[]),
-    rt("", &["v1"], "serviceaccounts", "serviceaccount", "ServiceAccount", true, false, &["sa"]),
-    rt("", &["v1"], "configmaps", "configmap", "ConfigMap", true, false, &["cm"]),
-    rt("", &["v1"], "events", "event", "Event", true, false, &["ev"]),
+    rt(
+        "",
+        &["v1"],
+        "serviceaccounts",
+        "serviceaccount",
+        "ServiceAccount",
+        true,
+        false,
+        &["sa"],
+    ),
+    rt(
+        "",
+        &["v1"],
+        "configmaps",
+        "configmap",
+        "ConfigMap",
+        true,
+        false,
+        &["cm"],
+    ),
+    rt(
+        "",
+        &["v1"],
+        "events",
+        "event",
+        "Event",
+        true,
+        false,
+        &["ev"],
+    ),
     rt("", &["v1"], "pods", "pod", "Pod", true, true, &["po"]),
-    rt("", &["v1"], "services", "service", "Service", true, true, &["svc"]),
-    rt("events.k8s.io", &["v1"], "events", "event", "Event", true, false, &["ev"]),
+    rt(
+        "",
+        &["v1"],
+        "services",
+        "service",
+        "Service",
+        true,
+        true,
+        &["svc"],
+    ),
+    rt(
+        "events.k8s.io",
+        &["v1"],
+        "events",
+        "event",
+        "Event",
+        true,
+        false,
+        &["ev"],
+    ),
     rt("batch", &["v1"], "jobs", "job", "Job", true, true, &[]),
-    rt("rbac.authorization.k8s.io", &["v1"], "roles", "role", "Role", true, false, &[]),
-    rt("rbac.authorization.k8s.io", &["v1"], "rolebindings", "rolebinding", "RoleBinding", true, false, &[]),
-    rt("rbac.authorization.k8s.io", &["v1"], "clusterroles", "clusterrole", "ClusterRole", false, false, &[]),
+    rt(
+        "rbac.authorization.k8s.io",
+        &["v1"],
+        "roles",
+        "role",
+        "Role",
+        true,
+        false,
+        &[],
+    ),
+    rt(
+        "rbac.authorization.k8s.io",
+        &["v1"],
+        "rolebindings",
+        "rolebinding",
+        "RoleBinding",
+        true,
+        false,
+        &[],
+    ),
+    rt(
+        "rbac.authorization.k8s.io",
+        &["v1"],
+        "clusterroles",
+        "clusterrole",
+        "ClusterRole",
+        false,
+        false,
+        &[],
+    ),
     rt(
         "rbac.authorization.k8s.io",
         &["v1"],
@@ -98,8 +180,26 @@ pub static RESOURCES: &[ResourceType] = &[
         false,
         &[],
     ),
-    rt("apps", &["v1"], "deployments", "deployment", "Deployment", true, true, &["deploy"]),
-    rt("coordination.k8s.io", &["v1"], "leases", "lease", "Lease", true, false, &[]),
+    rt(
+        "apps",
+        &["v1"],
+        "deployments",
+        "deployment",
+        "Deployment",
+        true,
+        true,
+        &["deploy"],
+    ),
+    rt(
+        "coordination.k8s.io",
+        &["v1"],
+        "leases",
+        "lease",
+        "Lease",
+        true,
+        false,
+        &[],
+    ),
     rt(
         "apiextensions.k8s.io",
         &["v1"],
@@ -120,9 +220,36 @@ pub static RESOURCES: &[ResourceType] = &[
         true,
         &["tf"],
     ),
-    rt("source.toolkit.fluxcd.io", &["v1", "v1beta2"], "ocirepositories", "ocirepository", "OCIRepository", true, true, &["ocirepo"]),
-    rt("source.toolkit.fluxcd.io", &["v1", "v1beta2"], "gitrepositories", "gitrepository", "GitRepository", true, true, &["gitrepo"]),
-    rt("source.toolkit.fluxcd.io", &["v1", "v1beta2"], "buckets", "bucket", "Bucket", true, true, &[]),
+    rt(
+        "source.toolkit.fluxcd.io",
+        &["v1", "v1beta2"],
+        "ocirepositories",
+        "ocirepository",
+        "OCIRepository",
+        true,
+        true,
+        &["ocirepo"],
+    ),
+    rt(
+        "source.toolkit.fluxcd.io",
+        &["v1", "v1beta2"],
+        "gitrepositories",
+        "gitrepository",
+        "GitRepository",
+        true,
+        true,
+        &["gitrepo"],
+    ),
+    rt(
+        "source.toolkit.fluxcd.io",
+        &["v1", "v1beta2"],
+        "buckets",
+        "bucket",
+        "Bucket",
+        true,
+        true,
+        &[],
+    ),
 ];
 
 /// Split an `apiVersion` into (group, version).
@@ -173,7 +300,10 @@ mod tests {
         assert!(lookup("infra.contrib.fluxcd.io/v9", "terraforms").is_none());
         let sec = lookup("v1", "secret");
         assert_eq!(sec.map(|r| r.kind), Some("Secret"));
-        assert_eq!(by_resource("", "v1", "namespaces").map(|r| r.namespaced), Some(false));
+        assert_eq!(
+            by_resource("", "v1", "namespaces").map(|r| r.namespaced),
+            Some(false)
+        );
         assert_eq!(by_kind("batch/v1", "Job").map(|r| r.status), Some(true));
         assert!(by_resource("", "v1", "widgets").is_none());
         assert_eq!(

@@ -112,7 +112,8 @@ impl RequestLog {
 
     /// Number of requests by `user` with `verb`.
     pub fn count(&self, user: &str, verb: Verb) -> usize {
-        self.filter(|r| r.user == user && r.verb == Some(verb)).len()
+        self.filter(|r| r.user == user && r.verb == Some(verb))
+            .len()
     }
 
     /// Number of requests by `user` (any verb, discovery included).

@@ -224,7 +224,10 @@ mod tests {
         assert_eq!(m("app"), Ok(true));
         assert_eq!(m("!app"), Ok(false));
         assert_eq!(m("!missing"), Ok(true));
-        assert_eq!(m("tfops.dev/release=r1,tier in (a,front),!missing"), Ok(true));
+        assert_eq!(
+            m("tfops.dev/release=r1,tier in (a,front),!missing"),
+            Ok(true)
+        );
         assert_eq!(m("tfops.dev/release=r1,app=db"), Ok(false));
         assert_eq!(m(""), Ok(true));
     }

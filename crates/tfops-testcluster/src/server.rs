@@ -57,14 +57,20 @@ pub(crate) enum Route {
 
 /// Parse a request path.
 pub(crate) fn parse_path(path: &str) -> Route {
-    let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segs: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     let (group, version, rest) = match segs.as_slice() {
         ["version"] => return Route::Discovery(discovery::version()),
         ["api"] => return Route::Discovery(discovery::core_versions()),
         ["apis"] => return Route::Discovery(discovery::group_list()),
         ["api", v, rest @ ..] => ("", *v, rest),
         ["apis", g] => {
-            return discovery::group(g).map(Route::Discovery).unwrap_or(Route::NotFound)
+            return discovery::group(g)
+                .map(Route::Discovery)
+                .unwrap_or(Route::NotFound)
         }
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
         _ => return Route::NotFound,
@@ -84,7 +90,9 @@ pub(crate) fn parse_path(path: &str) -> Route {
         [] => discovery::resource_list(group, version)
             .map(Route::Discovery)
             .unwrap_or(Route::NotFound),
-        ["namespaces", ns, res, tail @ ..] if group.is_empty() && is_ns_sub(res) && tail.is_empty() => {
+        ["namespaces", ns, res, tail @ ..]
+            if group.is_empty() && is_ns_sub(res) && tail.is_empty() =>
+        {
             match find("namespaces") {
                 Some(rt) => mk(rt, "", ns, res),
                 None => Route::NotFound,
@@ -125,8 +133,10 @@ fn json_response(code: u16, body: &Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut r = Response::new(Body::from(bytes));
     *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -135,7 +145,11 @@ fn error_response(e: &ApiError) -> Response {
 }
 
 fn not_found_path() -> ApiError {
-    ApiError::new(404, "NotFound", "the server could not find the requested resource")
+    ApiError::new(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+    )
 }
 
 fn verb_for(method: &Method, rp: &ResourcePath, watch: bool) -> Option<Verb> {
@@ -182,7 +196,11 @@ async fn handle(State(s): State<ServerState>, req: Request) -> Response {
             let resp = if parts.method == Method::GET {
                 json_response(200, &doc)
             } else {
-                error_response(&ApiError::new(405, "MethodNotAllowed", "method not allowed"))
+                error_response(&ApiError::new(
+                    405,
+                    "MethodNotAllowed",
+                    "method not allowed",
+                ))
             };
             rec.status = resp.status().as_u16();
             s.log.push(rec);
@@ -218,9 +236,17 @@ async fn handle(State(s): State<ServerState>, req: Request) -> Response {
         match a {
             FaultAction::Latency(d) => tokio::time::sleep(*d).await,
             FaultAction::DropWatchAfter(k) => drop_after = Some(*k),
-            FaultAction::Status { code, message, retry_after } => {
+            FaultAction::Status {
+                code,
+                message,
+                retry_after,
+            } => {
                 let msg = message.clone().unwrap_or_else(|| {
-                    format!("injected fault: {code} for {} {}", verb.map(Verb::as_str).unwrap_or("?"), rp.rt.resource)
+                    format!(
+                        "injected fault: {code} for {} {}",
+                        verb.map(Verb::as_str).unwrap_or("?"),
+                        rp.rt.resource
+                    )
                 });
                 let mut e = ApiError::new(*code, reason_for_code(*code), msg);
                 if !rp.name.is_empty() {
@@ -256,7 +282,11 @@ async fn handle(State(s): State<ServerState>, req: Request) -> Response {
             Ok((code, v)) => json_response(code, &v),
             Err(e) => error_response(&e),
         },
-        None => error_response(&ApiError::new(405, "MethodNotAllowed", "method not allowed")),
+        None => error_response(&ApiError::new(
+            405,
+            "MethodNotAllowed",
+            "method not allowed",
+        )),
     };
     rec.status = resp.status().as_u16();
     s.log.push(rec);
@@ -281,7 +311,8 @@ fn at_version(rp: &ResourcePath, mut obj: Value) -> Value {
 }
 
 fn parse_json_body(body: &Bytes) -> Result<Value, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
 fn write_mode(rp: &ResourcePath) -> Result<WriteMode, ApiError> {
@@ -307,7 +338,9 @@ fn dispatch(
     match verb {
         Verb::Get => {
             write_mode(rp)?;
-            store.get_in(rp.rt, &rp.namespace, &rp.name).map(|o| (200, at_version(rp, o)))
+            store
+                .get_in(rp.rt, &rp.namespace, &rp.name)
+                .map(|o| (200, at_version(rp, o)))
         }
         Verb::List => {
             let filter = filter_from(rp, q)?;
@@ -351,10 +384,12 @@ fn dispatch(
                 .unwrap_or("");
             let kind = PatchKind::from_content_type(ct)
                 .map_err(|e| ApiError::new(415, "UnsupportedMediaType", e.to_string()))?;
-            let p = patch::parse_body(kind, body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let p =
+                patch::parse_body(kind, body).map_err(|e| ApiError::bad_request(e.to_string()))?;
             if dry_run {
                 let cur = store.get_in(rp.rt, &rp.namespace, &rp.name)?;
-                let out = patch::apply(kind, &cur, &p).map_err(|e| ApiError::bad_request(e.to_string()))?;
+                let out = patch::apply(kind, &cur, &p)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
                 return Ok((200, at_version(rp, out)));
             }
             let existed = store.get_in(rp.rt, &rp.namespace, &rp.name).is_ok();
@@ -371,14 +406,19 @@ fn dispatch(
                 serde_json::from_slice(body).unwrap_or(Value::Null)
             };
             let pre = Preconditions {
-                uid: opts.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_string),
+                uid: opts
+                    .pointer("/preconditions/uid")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
                 resource_version: opts
                     .pointer("/preconditions/resourceVersion")
                     .and_then(Value::as_str)
                     .map(str::to_string),
             };
             if dry_run {
-                return store.get_in(rp.rt, &rp.namespace, &rp.name).map(|o| (200, at_version(rp, o)));
+                return store
+                    .get_in(rp.rt, &rp.namespace, &rp.name)
+                    .map(|o| (200, at_version(rp, o)));
             }
             let out = store.delete_in(rp.rt, &rp.namespace, &rp.name, &pre)?;
             Ok((200, at_version(rp, out)))
@@ -388,8 +428,14 @@ fn dispatch(
             let (items, rv) = store.list_in(rp.rt, &filter);
             let mut deleted = Vec::new();
             for o in items {
-                let ns = o.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
-                let name = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+                let ns = o
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let name = o
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
                 if let Ok(d) = store.delete_in(rp.rt, ns, name, &Preconditions::default()) {
                     deleted.push(at_version(rp, d));
                 }
@@ -430,8 +476,10 @@ fn watch_response(
     };
     let body = watch::watch_body(s.store.clone(), rp.rt, rp.version.clone(), filter, params);
     let mut r = Response::new(body);
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     Ok(r)
 }
 
@@ -441,7 +489,12 @@ mod tests {
 
     fn res(path: &str) -> Option<(String, String, String, String)> {
         match parse_path(path) {
-            Route::Resource(rp) => Some((rp.rt.resource.to_string(), rp.namespace, rp.name, rp.subresource)),
+            Route::Resource(rp) => Some((
+                rp.rt.resource.to_string(),
+                rp.namespace,
+                rp.name,
+                rp.subresource,
+            )),
             _ => None,
         }
     }
@@ -450,16 +503,31 @@ mod tests {
     fn paths() {
         let t = |a: &str, b: &str, c: &str, d: &str| Some((a.into(), b.into(), c.into(), d.into()));
         assert_eq!(res("/api/v1/namespaces"), t("namespaces", "", "", ""));
-        assert_eq!(res("/api/v1/namespaces/ns1"), t("namespaces", "", "ns1", ""));
-        assert_eq!(res("/api/v1/namespaces/ns1/status"), t("namespaces", "", "ns1", "status"));
-        assert_eq!(res("/api/v1/namespaces/ns1/secrets"), t("secrets", "ns1", "", ""));
-        assert_eq!(res("/api/v1/namespaces/ns1/secrets/s"), t("secrets", "ns1", "s", ""));
+        assert_eq!(
+            res("/api/v1/namespaces/ns1"),
+            t("namespaces", "", "ns1", "")
+        );
+        assert_eq!(
+            res("/api/v1/namespaces/ns1/status"),
+            t("namespaces", "", "ns1", "status")
+        );
+        assert_eq!(
+            res("/api/v1/namespaces/ns1/secrets"),
+            t("secrets", "ns1", "", "")
+        );
+        assert_eq!(
+            res("/api/v1/namespaces/ns1/secrets/s"),
+            t("secrets", "ns1", "s", "")
+        );
         assert_eq!(res("/api/v1/secrets"), t("secrets", "", "", ""));
         assert_eq!(
             res("/apis/infra.contrib.fluxcd.io/v1alpha2/namespaces/n/terraforms/x/status"),
             t("terraforms", "n", "x", "status")
         );
-        assert_eq!(res("/apis/rbac.authorization.k8s.io/v1/clusterroles/r"), t("clusterroles", "", "r", ""));
+        assert_eq!(
+            res("/apis/rbac.authorization.k8s.io/v1/clusterroles/r"),
+            t("clusterroles", "", "r", "")
+        );
         assert_eq!(res("/api/v1/secrets/x"), None);
         assert_eq!(res("/api/v1/namespaces/n/widgets"), None);
         assert_eq!(res("/apis/infra.contrib.fluxcd.io/v9/terraforms"), None);

@@ -175,7 +175,11 @@ fn finalizers(obj: &Value) -> Vec<String> {
     meta(obj)
         .and_then(|m| m.get("finalizers"))
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -360,8 +364,10 @@ impl Store {
                 }
             }
             None if self.inner.config.auto_create_namespaces => {
-                let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-                self.create_locked(st, nsrt, "", obj, WriteMode::Main).map(|_| ())
+                let obj =
+                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+                self.create_locked(st, nsrt, "", obj, WriteMode::Main)
+                    .map(|_| ())
             }
             None => Err(ApiError::not_found("namespaces", "", "namespaces", ns)),
         }
@@ -415,7 +421,9 @@ impl Store {
         mode: WriteMode,
     ) -> Result<Value, ApiError> {
         if !obj.is_object() {
-            return Err(ApiError::bad_request("the request body must be a JSON object"));
+            return Err(ApiError::bad_request(
+                "the request body must be a JSON object",
+            ));
         }
         let body_ns = meta_str(&obj, "namespace").unwrap_or("").to_string();
         let ns = if rt.namespaced {
@@ -454,7 +462,12 @@ impl Store {
         }
         let key = State::key(rt, &ns, &name);
         if st.objects.contains_key(&key) {
-            return Err(ApiError::already_exists(&rt.qualified(), rt.group, rt.resource, &name));
+            return Err(ApiError::already_exists(
+                &rt.qualified(),
+                rt.group,
+                rt.resource,
+                &name,
+            ));
         }
         let api_version = match obj.get("apiVersion").and_then(Value::as_str) {
             Some(av)
@@ -525,7 +538,9 @@ impl Store {
             .cloned()
             .ok_or_else(|| qualified_err_not_found(rt, name))?;
         if !new.is_object() {
-            return Err(ApiError::bad_request("the request body must be a JSON object"));
+            return Err(ApiError::bad_request(
+                "the request body must be a JSON object",
+            ));
         }
         if let Some(body_name) = meta_str(&new, "name") {
             if !body_name.is_empty() && body_name != name {
@@ -546,7 +561,12 @@ impl Store {
         let cur_rv = meta_str(&current, "resourceVersion").unwrap_or("");
         if let Some(want) = meta_str(&new, "resourceVersion") {
             if !want.is_empty() && want != cur_rv {
-                return Err(ApiError::conflict(&rt.qualified(), rt.group, rt.resource, name));
+                return Err(ApiError::conflict(
+                    &rt.qualified(),
+                    rt.group,
+                    rt.resource,
+                    name,
+                ));
             }
         }
         let mut merged = match mode {
@@ -629,7 +649,10 @@ impl Store {
             return Ok(current);
         }
         if spec_part(&merged) != spec_part(&current) {
-            let g = cur_meta.get("generation").and_then(Value::as_i64).unwrap_or(1);
+            let g = cur_meta
+                .get("generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
             meta_mut(&mut merged).insert("generation".into(), json!(g + 1));
         }
         let rv = st.bump();
@@ -637,10 +660,24 @@ impl Store {
         let limit = self.inner.config.history_limit;
         if is_deleting(&merged) && finalizers(&merged).is_empty() {
             st.objects.remove(&key);
-            st.record(limit, EventType::Deleted, rt, &key, merged.clone(), Some(current));
+            st.record(
+                limit,
+                EventType::Deleted,
+                rt,
+                &key,
+                merged.clone(),
+                Some(current),
+            );
         } else {
             st.objects.insert(key.clone(), merged.clone());
-            st.record(limit, EventType::Modified, rt, &key, merged.clone(), Some(current));
+            st.record(
+                limit,
+                EventType::Modified,
+                rt,
+                &key,
+                merged.clone(),
+                Some(current),
+            );
         }
         Ok(merged)
     }
@@ -675,7 +712,12 @@ impl Store {
         }
         if let Some(want) = &pre.resource_version {
             if meta_str(&current, "resourceVersion") != Some(want.as_str()) {
-                return Err(ApiError::conflict(&rt.qualified(), rt.group, rt.resource, name));
+                return Err(ApiError::conflict(
+                    &rt.qualified(),
+                    rt.group,
+                    rt.resource,
+                    name,
+                ));
             }
         }
         let limit = self.inner.config.history_limit;
@@ -691,7 +733,14 @@ impl Store {
             let rv = st.bump();
             meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
             st.objects.remove(&key);
-            st.record(limit, EventType::Deleted, rt, &key, obj.clone(), Some(current));
+            st.record(
+                limit,
+                EventType::Deleted,
+                rt,
+                &key,
+                obj.clone(),
+                Some(current),
+            );
             return Ok(obj);
         }
         let mut obj = current.clone();
@@ -714,7 +763,14 @@ impl Store {
             obj["status"] = json!({"phase": "Terminating"});
         }
         st.objects.insert(key.clone(), obj.clone());
-        st.record(limit, EventType::Modified, rt, &key, obj.clone(), Some(current));
+        st.record(
+            limit,
+            EventType::Modified,
+            rt,
+            &key,
+            obj.clone(),
+            Some(current),
+        );
         Ok(obj)
     }
 
@@ -742,7 +798,12 @@ impl Store {
     }
 
     /// Get one object.
-    pub fn get_in(&self, rt: &'static ResourceType, ns: &str, name: &str) -> Result<Value, ApiError> {
+    pub fn get_in(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        name: &str,
+    ) -> Result<Value, ApiError> {
         self.lock()
             .objects
             .get(&State::key(rt, ns, name))
@@ -876,7 +937,10 @@ impl Store {
 
     // ----- seeding / assertion API for tests (bypasses HTTP) -----------------------------------
 
-    fn resolve(api_version: &str, kind_or_resource: &str) -> Result<&'static ResourceType, ApiError> {
+    fn resolve(
+        api_version: &str,
+        kind_or_resource: &str,
+    ) -> Result<&'static ResourceType, ApiError> {
         registry::lookup(api_version, kind_or_resource).ok_or_else(|| {
             ApiError::not_found(
                 "the server could not find the requested resource",
@@ -894,22 +958,39 @@ impl Store {
 
     /// Seed an object (its `apiVersion`/`kind` pick the resource; `status` is kept).
     pub fn create(&self, obj: Value) -> Result<Value, ApiError> {
-        let av = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("").to_string();
-        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
+        let av = obj
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let kind = obj
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let rt = Self::resolve(&av, &kind)?;
         let ns = meta_str(&obj, "namespace").unwrap_or("").to_string();
         self.create_in(rt, &ns, obj, WriteMode::Admin)
     }
 
     /// Get an object (`ns` ignored for cluster-scoped resources).
-    pub fn get(&self, api_version: &str, kind_or_resource: &str, ns: &str, name: &str) -> Option<Value> {
+    pub fn get(
+        &self,
+        api_version: &str,
+        kind_or_resource: &str,
+        ns: &str,
+        name: &str,
+    ) -> Option<Value> {
         let rt = registry::lookup(api_version, kind_or_resource)?;
-        self.get_in(rt, ns, name).ok().map(|o| Self::at_version(o, api_version))
+        self.get_in(rt, ns, name)
+            .ok()
+            .map(|o| Self::at_version(o, api_version))
     }
 
     /// List objects (`ns` = "" for all namespaces).
     pub fn list(&self, api_version: &str, kind_or_resource: &str, ns: &str) -> Vec<Value> {
-        self.list_selected(api_version, kind_or_resource, ns, "").unwrap_or_default()
+        self.list_selected(api_version, kind_or_resource, ns, "")
+            .unwrap_or_default()
     }
 
     /// List objects matching a label selector (`ns` = "" for all namespaces).
@@ -921,7 +1002,8 @@ impl Store {
         label_selector: &str,
     ) -> Result<Vec<Value>, ApiError> {
         let rt = Self::resolve(api_version, kind_or_resource)?;
-        let labels = LabelSelector::parse(label_selector).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let labels = LabelSelector::parse(label_selector)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let filter = Filter {
             namespace: (!ns.is_empty() && rt.namespaced).then(|| ns.to_string()),
             labels,
@@ -937,8 +1019,16 @@ impl Store {
 
     /// Replace an object, status included (resourceVersion checked when present).
     pub fn update(&self, obj: Value) -> Result<Value, ApiError> {
-        let av = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("").to_string();
-        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
+        let av = obj
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let kind = obj
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let rt = Self::resolve(&av, &kind)?;
         let ns = meta_str(&obj, "namespace").unwrap_or("").to_string();
         let name = meta_str(&obj, "name").unwrap_or("").to_string();
@@ -1024,7 +1114,14 @@ impl Store {
                 obj["status"] = json!({"phase": "Terminating"});
                 st.objects.insert(key.clone(), obj.clone());
                 let limit = self.inner.config.history_limit;
-                st.record(limit, EventType::Modified, nsrt, &key, obj.clone(), Some(current));
+                st.record(
+                    limit,
+                    EventType::Modified,
+                    nsrt,
+                    &key,
+                    obj.clone(),
+                    Some(current),
+                );
                 Ok(obj)
             }
             None => Err(ApiError::not_found("namespaces", "", "namespaces", ns)),
@@ -1037,7 +1134,8 @@ impl Store {
     /// in it is deleted; the namespace disappears once they are all gone (finalizers cleared).
     pub fn delete_namespace(&self, ns: &str) -> Result<(), ApiError> {
         let nsrt = ns_rt()?;
-        self.delete_in(nsrt, "", ns, &Preconditions::default()).map(|_| ())
+        self.delete_in(nsrt, "", ns, &Preconditions::default())
+            .map(|_| ())
     }
 
     /// The change history (oldest first) — e.g. to assert that a ledger Secret was created
@@ -1081,13 +1179,24 @@ mod tests {
         let s = store();
         let a = s.create(tf("a", &[])).unwrap();
         let b = s.create(tf("b", &[])).unwrap();
-        let rva: u64 = a["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap();
-        let rvb: u64 = b["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap();
+        let rva: u64 = a["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let rvb: u64 = b["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!(rvb > rva);
         assert_eq!(a["metadata"]["generation"], 1);
         assert!(a["metadata"]["uid"].as_str().unwrap().len() == 36);
         assert_ne!(a["metadata"]["uid"], b["metadata"]["uid"]);
-        assert!(a["metadata"]["creationTimestamp"].as_str().unwrap().ends_with('Z'));
+        assert!(a["metadata"]["creationTimestamp"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z'));
         // namespace auto-created
         assert!(s.get("v1", "Namespace", "", "ns1").is_some());
         // admin create keeps status
@@ -1100,7 +1209,9 @@ mod tests {
     async fn main_endpoint_ignores_status_and_status_endpoint_only_status() {
         let s = store();
         let rt = tfrt();
-        let created = s.create_in(rt, "ns1", tf("a", &[]), WriteMode::Main).unwrap();
+        let created = s
+            .create_in(rt, "ns1", tf("a", &[]), WriteMode::Main)
+            .unwrap();
         assert!(created.get("status").is_none());
         let mut next = created.clone();
         next["status"] = json!({"ready": true});
@@ -1127,10 +1238,14 @@ mod tests {
         s.update_in(rt, "ns1", "a", n1, WriteMode::Main).unwrap();
         let mut n2 = a.clone();
         n2["spec"]["path"] = json!("2");
-        let e = s.update_in(rt, "ns1", "a", n2, WriteMode::Main).unwrap_err();
+        let e = s
+            .update_in(rt, "ns1", "a", n2, WriteMode::Main)
+            .unwrap_err();
         assert_eq!((e.code, e.reason.as_str()), (409, "Conflict"));
         let p = json!({"metadata": {"resourceVersion": a["metadata"]["resourceVersion"]}, "spec": {"path": "3"}});
-        let e = s.patch_in(rt, "ns1", "a", PatchKind::Merge, &p, WriteMode::Main).unwrap_err();
+        let e = s
+            .patch_in(rt, "ns1", "a", PatchKind::Merge, &p, WriteMode::Main)
+            .unwrap_err();
         assert_eq!(e.code, 409);
     }
 
@@ -1140,9 +1255,19 @@ mod tests {
         let rt = tfrt();
         let a = s.create(tf("a", &[])).unwrap();
         let same = s
-            .patch_in(rt, "ns1", "a", PatchKind::Merge, &json!({"spec": {"path": "./x"}}), WriteMode::Main)
+            .patch_in(
+                rt,
+                "ns1",
+                "a",
+                PatchKind::Merge,
+                &json!({"spec": {"path": "./x"}}),
+                WriteMode::Main,
+            )
             .unwrap();
-        assert_eq!(same["metadata"]["resourceVersion"], a["metadata"]["resourceVersion"]);
+        assert_eq!(
+            same["metadata"]["resourceVersion"],
+            a["metadata"]["resourceVersion"]
+        );
     }
 
     #[tokio::test]
@@ -1150,52 +1275,94 @@ mod tests {
         let s = store();
         let rt = tfrt();
         s.create(tf("a", &["f1", "f2"])).unwrap();
-        let d = s.delete_in(rt, "ns1", "a", &Preconditions::default()).unwrap();
+        let d = s
+            .delete_in(rt, "ns1", "a", &Preconditions::default())
+            .unwrap();
         assert!(d["metadata"]["deletionTimestamp"].is_string());
         assert!(s.get_in(rt, "ns1", "a").is_ok());
         // cannot add finalizers while deleting
         let e = s
-            .patch_in(rt, "ns1", "a", PatchKind::Merge, &json!({"metadata": {"finalizers": ["f1", "f2", "f3"]}}), WriteMode::Main)
+            .patch_in(
+                rt,
+                "ns1",
+                "a",
+                PatchKind::Merge,
+                &json!({"metadata": {"finalizers": ["f1", "f2", "f3"]}}),
+                WriteMode::Main,
+            )
             .unwrap_err();
         assert_eq!(e.code, 422);
         // cannot clear deletionTimestamp
         let kept = s
-            .patch_in(rt, "ns1", "a", PatchKind::Merge, &json!({"metadata": {"deletionTimestamp": null, "finalizers": ["f2"]}}), WriteMode::Main)
+            .patch_in(
+                rt,
+                "ns1",
+                "a",
+                PatchKind::Merge,
+                &json!({"metadata": {"deletionTimestamp": null, "finalizers": ["f2"]}}),
+                WriteMode::Main,
+            )
             .unwrap();
         assert!(kept["metadata"]["deletionTimestamp"].is_string());
-        s.patch_in(rt, "ns1", "a", PatchKind::Merge, &json!({"metadata": {"finalizers": []}}), WriteMode::Main)
-            .unwrap();
+        s.patch_in(
+            rt,
+            "ns1",
+            "a",
+            PatchKind::Merge,
+            &json!({"metadata": {"finalizers": []}}),
+            WriteMode::Main,
+        )
+        .unwrap();
         assert_eq!(s.get_in(rt, "ns1", "a").unwrap_err().code, 404);
         let h = s.history();
         assert_eq!(h.last().map(|e| e.event), Some(EventType::Deleted));
         // no finalizers: gone immediately
         s.create(tf("b", &[])).unwrap();
-        assert_eq!(s.delete("infra.contrib.fluxcd.io/v1alpha2", "Terraform", "ns1", "b").unwrap(), None);
+        assert_eq!(
+            s.delete("infra.contrib.fluxcd.io/v1alpha2", "Terraform", "ns1", "b")
+                .unwrap(),
+            None
+        );
     }
 
     #[tokio::test]
     async fn namespace_lifecycle() {
-        let s = Store::new(StoreConfig { auto_create_namespaces: false, ..Default::default() });
+        let s = Store::new(StoreConfig {
+            auto_create_namespaces: false,
+            ..Default::default()
+        });
         let e = s.create(tf("a", &[])).unwrap_err();
         assert_eq!(e.code, 404);
-        s.create(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns1"}})).unwrap();
+        s.create(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns1"}}))
+            .unwrap();
         s.create(tf("a", &["f"])).unwrap();
         s.create(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "ns1"}, "stringData": {"k": "v"}}))
             .unwrap();
-        assert_eq!(s.get("v1", "Secret", "ns1", "s").unwrap()["data"]["k"], "dg==");
+        assert_eq!(
+            s.get("v1", "Secret", "ns1", "s").unwrap()["data"]["k"],
+            "dg=="
+        );
         s.delete_namespace("ns1").unwrap();
         let ns = s.get("v1", "Namespace", "", "ns1").unwrap();
         assert_eq!(ns["status"]["phase"], "Terminating");
         assert!(s.get("v1", "Secret", "ns1", "s").is_none());
-        let a = s.get("infra.contrib.fluxcd.io/v1alpha2", "Terraform", "ns1", "a").unwrap();
+        let a = s
+            .get("infra.contrib.fluxcd.io/v1alpha2", "Terraform", "ns1", "a")
+            .unwrap();
         assert!(a["metadata"]["deletionTimestamp"].is_string());
         let e = s
             .create(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s2", "namespace": "ns1"}}))
             .unwrap_err();
         assert_eq!(e.code, 403);
         assert!(e.message.contains("because it is being terminated"));
-        s.patch_merge("infra.contrib.fluxcd.io/v1alpha2", "Terraform", "ns1", "a", &json!({"metadata": {"finalizers": null}}))
-            .unwrap();
+        s.patch_merge(
+            "infra.contrib.fluxcd.io/v1alpha2",
+            "Terraform",
+            "ns1",
+            "a",
+            &json!({"metadata": {"finalizers": null}}),
+        )
+        .unwrap();
         assert!(s.get("v1", "Namespace", "", "ns1").is_none());
     }
 
@@ -1205,7 +1372,9 @@ mod tests {
         s.create(tf("a", &["f"])).unwrap();
         s.set_namespace_terminating("ns1").unwrap();
         assert!(s.create(tf("b", &[])).is_err_and(|e| e.code == 403));
-        let a = s.get("infra.contrib.fluxcd.io/v1alpha2", "Terraform", "ns1", "a").unwrap();
+        let a = s
+            .get("infra.contrib.fluxcd.io/v1alpha2", "Terraform", "ns1", "a")
+            .unwrap();
         assert!(a["metadata"].get("deletionTimestamp").is_none());
     }
 
@@ -1215,8 +1384,14 @@ mod tests {
         let rt = tfrt();
         let start = s.resource_version();
         s.create(tf("a", &[])).unwrap();
-        s.patch_merge("infra.contrib.fluxcd.io/v1alpha2", "terraforms", "ns1", "a", &json!({"metadata": {"labels": {"tfops.dev/release": "other"}}}))
-            .unwrap();
+        s.patch_merge(
+            "infra.contrib.fluxcd.io/v1alpha2",
+            "terraforms",
+            "ns1",
+            "a",
+            &json!({"metadata": {"labels": {"tfops.dev/release": "other"}}}),
+        )
+        .unwrap();
         let filter = Filter {
             labels: LabelSelector::parse("tfops.dev/release=r1").unwrap(),
             ..Default::default()

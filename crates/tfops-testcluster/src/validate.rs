@@ -41,14 +41,21 @@ pub fn is_qualified_name(s: &str) -> bool {
         Some((p, n)) => (Some(p), n),
         None => (None, s),
     };
-    prefix.is_none_or(is_dns_subdomain) && !name.is_empty() && name.len() <= 63 && is_label_value(name)
+    prefix.is_none_or(is_dns_subdomain)
+        && !name.is_empty()
+        && name.len() <= 63
+        && is_label_value(name)
 }
 
 /// Validate the name of an object of `kind`; names of namespaces, services and jobs must be
 /// DNS labels, everything else DNS subdomains.
 pub fn validate_name(kind: &str, name: &str) -> Result<(), ApiError> {
     let label = matches!(kind, "Namespace" | "Service" | "Job");
-    let ok = if label { is_dns_label(name) } else { is_dns_subdomain(name) };
+    let ok = if label {
+        is_dns_label(name)
+    } else {
+        is_dns_subdomain(name)
+    };
     if ok {
         Ok(())
     } else if label {
@@ -71,7 +78,11 @@ pub fn validate_metadata(kind: &str, name: &str, obj: &Value) -> Result<(), ApiE
     let meta = obj.get("metadata");
     if let Some(labels) = meta.and_then(|m| m.get("labels")) {
         let Some(map) = labels.as_object() else {
-            return Err(ApiError::invalid(kind, name, "metadata.labels: must be a map of strings"));
+            return Err(ApiError::invalid(
+                kind,
+                name,
+                "metadata.labels: must be a map of strings",
+            ));
         };
         for (k, v) in map {
             if !is_qualified_name(k) {
@@ -82,7 +93,11 @@ pub fn validate_metadata(kind: &str, name: &str, obj: &Value) -> Result<(), ApiE
                 ));
             }
             let Some(s) = v.as_str() else {
-                return Err(ApiError::invalid(kind, name, format!("metadata.labels.{k}: must be a string")));
+                return Err(ApiError::invalid(
+                    kind,
+                    name,
+                    format!("metadata.labels.{k}: must be a string"),
+                ));
             };
             if !is_label_value(s) {
                 return Err(ApiError::invalid(
@@ -95,15 +110,27 @@ pub fn validate_metadata(kind: &str, name: &str, obj: &Value) -> Result<(), ApiE
     }
     if let Some(ann) = meta.and_then(|m| m.get("annotations")) {
         let Some(map) = ann.as_object() else {
-            return Err(ApiError::invalid(kind, name, "metadata.annotations: must be a map of strings"));
+            return Err(ApiError::invalid(
+                kind,
+                name,
+                "metadata.annotations: must be a map of strings",
+            ));
         };
         let mut total = 0usize;
         for (k, v) in map {
             if !is_qualified_name(k) {
-                return Err(ApiError::invalid(kind, name, format!("metadata.annotations: Invalid value: \"{k}\"")));
+                return Err(ApiError::invalid(
+                    kind,
+                    name,
+                    format!("metadata.annotations: Invalid value: \"{k}\""),
+                ));
             }
             let Some(s) = v.as_str() else {
-                return Err(ApiError::invalid(kind, name, format!("metadata.annotations.{k}: must be a string")));
+                return Err(ApiError::invalid(
+                    kind,
+                    name,
+                    format!("metadata.annotations.{k}: must be a string"),
+                ));
             };
             total += k.len() + s.len();
         }
@@ -120,7 +147,11 @@ pub fn validate_metadata(kind: &str, name: &str, obj: &Value) -> Result<(), ApiE
             .as_array()
             .is_some_and(|a| a.iter().all(|x| x.as_str().is_some_and(is_qualified_name)));
         if !ok {
-            return Err(ApiError::invalid(kind, name, "metadata.finalizers: must be a list of qualified names"));
+            return Err(ApiError::invalid(
+                kind,
+                name,
+                "metadata.finalizers: must be a list of qualified names",
+            ));
         }
     }
     Ok(())

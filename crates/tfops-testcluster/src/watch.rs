@@ -51,7 +51,8 @@ pub fn watch_body(
 ) -> Body {
     let (tx, mut rx) = mpsc::channel::<Bytes>(64);
     tokio::spawn(run(store, rt, version, filter, params, tx));
-    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|o| o.map(Ok::<_, Infallible>)));
+    let stream =
+        futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|o| o.map(Ok::<_, Infallible>)));
     Body::from_stream(stream)
 }
 
@@ -81,13 +82,20 @@ async fn run(
                 if sent >= limit {
                     return;
                 }
-                if tx.send(line(&json!({"type": "ADDED", "object": with_av(o)}))).await.is_err() {
+                if tx
+                    .send(line(&json!({"type": "ADDED", "object": with_av(o)})))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 sent += 1;
             }
             if params.send_initial_events
-                && tx.send(line(&bookmark(rt, &version, rv, true))).await.is_err()
+                && tx
+                    .send(line(&bookmark(rt, &version, rv, true)))
+                    .await
+                    .is_err()
             {
                 return;
             }
@@ -96,8 +104,11 @@ async fn run(
         s => match s.parse::<u64>() {
             Ok(n) => n,
             Err(_) => {
-                let e = crate::error::ApiError::bad_request(format!("invalid resource version: {s}"));
-                let _ = tx.send(line(&json!({"type": "ERROR", "object": e.status_body()}))).await;
+                let e =
+                    crate::error::ApiError::bad_request(format!("invalid resource version: {s}"));
+                let _ = tx
+                    .send(line(&json!({"type": "ERROR", "object": e.status_body()})))
+                    .await;
                 return;
             }
         },
@@ -106,11 +117,19 @@ async fn run(
         // Initial events requested with a resourceVersion: the current state, then the end marker.
         let (items, rv) = store.snapshot(rt, &filter);
         for o in items {
-            if tx.send(line(&json!({"type": "ADDED", "object": with_av(o)}))).await.is_err() {
+            if tx
+                .send(line(&json!({"type": "ADDED", "object": with_av(o)})))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
-        if tx.send(line(&bookmark(rt, &version, rv, true))).await.is_err() {
+        if tx
+            .send(line(&bookmark(rt, &version, rv, true)))
+            .await
+            .is_err()
+        {
             return;
         }
         last = rv;
@@ -123,7 +142,9 @@ async fn run(
         changes.borrow_and_update();
         match store.events_after(rt, last, &filter) {
             Err(e) => {
-                let _ = tx.send(line(&json!({"type": "ERROR", "object": e.status_body()}))).await;
+                let _ = tx
+                    .send(line(&json!({"type": "ERROR", "object": e.status_body()})))
+                    .await;
                 return;
             }
             Ok((events, latest)) => {
@@ -141,7 +162,11 @@ async fn run(
                         EventType::Modified => "MODIFIED",
                         EventType::Deleted => "DELETED",
                     };
-                    if tx.send(line(&json!({"type": ty, "object": with_av(obj)}))).await.is_err() {
+                    if tx
+                        .send(line(&json!({"type": ty, "object": with_av(obj)})))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                     sent += 1;

@@ -12,7 +12,11 @@ use std::collections::BTreeMap;
 use tfops_testcluster::{ClusterOptions, TestCluster, Verb};
 
 fn tf_ar() -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk("infra.contrib.fluxcd.io", "v1alpha2", "Terraform"))
+    ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "infra.contrib.fluxcd.io",
+        "v1alpha2",
+        "Terraform",
+    ))
 }
 
 fn tf_obj(name: &str, finalizers: &[&str]) -> DynamicObject {
@@ -44,7 +48,10 @@ async fn typed_secret_crud_and_errors() {
     let api: Api<Secret> = Api::namespaced(client, "ns1");
     let mut s = Secret::default();
     s.metadata.name = Some("creds".into());
-    s.data = Some(BTreeMap::from([("k".to_string(), ByteString(b"v1".to_vec()))]));
+    s.data = Some(BTreeMap::from([(
+        "k".to_string(),
+        ByteString(b"v1".to_vec()),
+    )]));
     let created = api.create(&PostParams::default(), &s).await.unwrap();
     assert!(created.metadata.uid.is_some());
     assert!(created.metadata.creation_timestamp.is_some());
@@ -60,17 +67,31 @@ async fn typed_secret_crud_and_errors() {
     assert!(api.get_opt("nope").await.unwrap().is_none());
     // replace
     let mut upd = api.get("creds").await.unwrap();
-    upd.data = Some(BTreeMap::from([("k".to_string(), ByteString(b"v2".to_vec()))]));
-    let replaced = api.replace("creds", &PostParams::default(), &upd).await.unwrap();
-    assert_ne!(replaced.metadata.resource_version, created.metadata.resource_version);
+    upd.data = Some(BTreeMap::from([(
+        "k".to_string(),
+        ByteString(b"v2".to_vec()),
+    )]));
+    let replaced = api
+        .replace("creds", &PostParams::default(), &upd)
+        .await
+        .unwrap();
+    assert_ne!(
+        replaced.metadata.resource_version,
+        created.metadata.resource_version
+    );
     // list
     let list = api.list(&ListParams::default()).await.unwrap();
     assert_eq!(list.items.len(), 1);
     assert!(list.metadata.resource_version.is_some());
     // delete
-    api.delete("creds", &DeleteParams::background()).await.unwrap();
+    api.delete("creds", &DeleteParams::background())
+        .await
+        .unwrap();
     assert!(api.get_opt("creds").await.unwrap().is_none());
-    let e = api.delete("creds", &DeleteParams::default()).await.unwrap_err();
+    let e = api
+        .delete("creds", &DeleteParams::default())
+        .await
+        .unwrap_err();
     assert_eq!(api_err(e).0, 404);
     // stringData is folded into data by the server
     let sd: Secret = serde_json::from_value(json!({
@@ -91,20 +112,33 @@ async fn stale_resource_version_is_a_real_409_conflict() {
     let first = api.create(&PostParams::default(), &sa).await.unwrap();
     let mut a = first.clone();
     a.metadata.labels = Some(BTreeMap::from([("x".into(), "1".into())]));
-    api.replace("runner", &PostParams::default(), &a).await.unwrap();
+    api.replace("runner", &PostParams::default(), &a)
+        .await
+        .unwrap();
     let mut b = first.clone();
     b.metadata.labels = Some(BTreeMap::from([("x".into(), "2".into())]));
-    match api.replace("runner", &PostParams::default(), &b).await.unwrap_err() {
+    match api
+        .replace("runner", &PostParams::default(), &b)
+        .await
+        .unwrap_err()
+    {
         kube::Error::Api(s) => {
             assert_eq!(s.code, 409);
             assert_eq!(s.reason, "Conflict");
-            assert!(s.message.contains("the object has been modified"), "{}", s.message);
+            assert!(
+                s.message.contains("the object has been modified"),
+                "{}",
+                s.message
+            );
         }
         other => panic!("{other:?}"),
     }
     // merge patch carrying the stale resourceVersion also conflicts
     let p = json!({"metadata": {"resourceVersion": first.metadata.resource_version, "labels": {"y": "1"}}});
-    let e = api.patch("runner", &PatchParams::default(), &Patch::Merge(&p)).await.unwrap_err();
+    let e = api
+        .patch("runner", &PatchParams::default(), &Patch::Merge(&p))
+        .await
+        .unwrap_err();
     assert_eq!(api_err(e), (409, "Conflict".to_string()));
     // DELETE precondition on a stale resourceVersion conflicts too
     let dp = DeleteParams {
@@ -122,34 +156,59 @@ async fn stale_resource_version_is_a_real_409_conflict() {
 async fn dynamic_terraform_status_subresource_and_generation() {
     let c = cluster().await;
     let api: Api<DynamicObject> = Api::namespaced_with(c.client("guard").unwrap(), "ns1", &tf_ar());
-    let created = api.create(&PostParams::default(), &tf_obj("net", &[])).await.unwrap();
-    assert!(created.data.get("status").is_none(), "status dropped on create");
+    let created = api
+        .create(&PostParams::default(), &tf_obj("net", &[]))
+        .await
+        .unwrap();
+    assert!(
+        created.data.get("status").is_none(),
+        "status dropped on create"
+    );
     assert_eq!(created.metadata.generation, Some(1));
     // main endpoint ignores status changes, bumps generation on spec change
     let p = json!({"spec": {"path": "./other"}, "status": {"ready": true}});
-    let out = api.patch("net", &PatchParams::default(), &Patch::Merge(&p)).await.unwrap();
+    let out = api
+        .patch("net", &PatchParams::default(), &Patch::Merge(&p))
+        .await
+        .unwrap();
     assert!(out.data.get("status").is_none());
     assert_eq!(out.metadata.generation, Some(2));
     // metadata-only change does not bump generation
     let p = json!({"metadata": {"annotations": {"a": "b"}}});
-    let out = api.patch("net", &PatchParams::default(), &Patch::Merge(&p)).await.unwrap();
+    let out = api
+        .patch("net", &PatchParams::default(), &Patch::Merge(&p))
+        .await
+        .unwrap();
     assert_eq!(out.metadata.generation, Some(2));
     // status endpoint changes only status
     let p = json!({"spec": {"path": "./ignored"}, "status": {"lastHandledReconcileAt": "x"}});
-    let out = api.patch_status("net", &PatchParams::default(), &Patch::Merge(&p)).await.unwrap();
+    let out = api
+        .patch_status("net", &PatchParams::default(), &Patch::Merge(&p))
+        .await
+        .unwrap();
     assert_eq!(out.data["status"]["lastHandledReconcileAt"], "x");
     assert_eq!(out.data["spec"]["path"], "./other");
     assert_eq!(out.metadata.generation, Some(2));
     let st = api.get_status("net").await.unwrap();
     assert_eq!(st.data["status"]["lastHandledReconcileAt"], "x");
     // v1alpha1 serves the same object
-    let ar1 = ApiResource::from_gvk(&GroupVersionKind::gvk("infra.contrib.fluxcd.io", "v1alpha1", "Terraform"));
+    let ar1 = ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "infra.contrib.fluxcd.io",
+        "v1alpha1",
+        "Terraform",
+    ));
     let api1: Api<DynamicObject> = Api::namespaced_with(c.client("guard").unwrap(), "ns1", &ar1);
     let o1 = api1.get("net").await.unwrap();
-    assert_eq!(o1.types.unwrap().api_version, "infra.contrib.fluxcd.io/v1alpha1");
+    assert_eq!(
+        o1.types.unwrap().api_version,
+        "infra.contrib.fluxcd.io/v1alpha1"
+    );
     // strategic merge is accepted as merge
     let p = json!({"metadata": {"labels": {"s": "1"}}});
-    let out = api.patch("net", &PatchParams::default(), &Patch::Strategic(&p)).await.unwrap();
+    let out = api
+        .patch("net", &PatchParams::default(), &Patch::Strategic(&p))
+        .await
+        .unwrap();
     assert_eq!(out.metadata.labels.unwrap()["s"], "1");
 }
 
@@ -168,9 +227,15 @@ async fn json_patch(c: &TestCluster, path: &str, body: Value) -> Result<Value, k
 async fn json_patch_with_test_op() {
     let c = cluster().await;
     let api: Api<DynamicObject> = Api::namespaced_with(c.client("guard").unwrap(), "ns1", &tf_ar());
-    api.create(&PostParams::default(), &tf_obj("net", &["finalizers.tf.contrib.fluxcd.io", "tf.dependency.of.app"]))
-        .await
-        .unwrap();
+    api.create(
+        &PostParams::default(),
+        &tf_obj(
+            "net",
+            &["finalizers.tf.contrib.fluxcd.io", "tf.dependency.of.app"],
+        ),
+    )
+    .await
+    .unwrap();
     let path = "/apis/infra.contrib.fluxcd.io/v1alpha2/namespaces/ns1/terraforms/net";
     let bad = json!([
         {"op": "test", "path": "/metadata/finalizers/0", "value": "something-else"},
@@ -183,31 +248,48 @@ async fn json_patch_with_test_op() {
         {"op": "remove", "path": "/metadata/finalizers/1"}
     ]);
     let out = json_patch(&c, path, good).await.unwrap();
-    assert_eq!(out["metadata"]["finalizers"], json!(["finalizers.tf.contrib.fluxcd.io"]));
+    assert_eq!(
+        out["metadata"]["finalizers"],
+        json!(["finalizers.tf.contrib.fluxcd.io"])
+    );
 }
 
 #[tokio::test]
 async fn finalizers_and_deletion_timestamp_over_http() {
     let c = cluster().await;
     let api: Api<DynamicObject> = Api::namespaced_with(c.client("helm").unwrap(), "ns1", &tf_ar());
-    api.create(&PostParams::default(), &tf_obj("net", &["finalizers.tf.contrib.fluxcd.io"]))
-        .await
-        .unwrap();
-    let dp = DeleteParams { propagation_policy: Some(kube::api::PropagationPolicy::Foreground), ..Default::default() };
+    api.create(
+        &PostParams::default(),
+        &tf_obj("net", &["finalizers.tf.contrib.fluxcd.io"]),
+    )
+    .await
+    .unwrap();
+    let dp = DeleteParams {
+        propagation_policy: Some(kube::api::PropagationPolicy::Foreground),
+        ..Default::default()
+    };
     let res = api.delete("net", &dp).await.unwrap();
     let left = res.left().expect("object returned while finalizers remain");
     assert!(left.metadata.deletion_timestamp.is_some());
     let still = api.get("net").await.unwrap();
     assert!(still.metadata.deletion_timestamp.is_some());
     // deleting again is harmless
-    api.delete("net", &DeleteParams::background()).await.unwrap();
+    api.delete("net", &DeleteParams::background())
+        .await
+        .unwrap();
     // no new finalizers once deleting
-    let p = json!({"metadata": {"finalizers": ["finalizers.tf.contrib.fluxcd.io", "new.example/x"]}});
-    let e = api.patch("net", &PatchParams::default(), &Patch::Merge(&p)).await.unwrap_err();
+    let p =
+        json!({"metadata": {"finalizers": ["finalizers.tf.contrib.fluxcd.io", "new.example/x"]}});
+    let e = api
+        .patch("net", &PatchParams::default(), &Patch::Merge(&p))
+        .await
+        .unwrap_err();
     assert_eq!(api_err(e), (422, "Invalid".to_string()));
     // removing the last finalizer deletes the object
     let p = json!({"metadata": {"finalizers": null}});
-    api.patch("net", &PatchParams::default(), &Patch::Merge(&p)).await.unwrap();
+    api.patch("net", &PatchParams::default(), &Patch::Merge(&p))
+        .await
+        .unwrap();
     assert!(api.get_opt("net").await.unwrap().is_none());
 }
 
@@ -225,12 +307,28 @@ async fn label_and_field_selectors() {
         api.create(&PostParams::default(), &o).await.unwrap();
     }
     let names = |l: kube::core::ObjectList<DynamicObject>| {
-        l.items.into_iter().filter_map(|o| o.metadata.name).collect::<Vec<_>>()
+        l.items
+            .into_iter()
+            .filter_map(|o| o.metadata.name)
+            .collect::<Vec<_>>()
     };
     let q = |s: &str| ListParams::default().labels(s);
-    assert_eq!(names(api.list(&q("tfops.dev/release=r1")).await.unwrap()), ["a", "b"]);
-    assert_eq!(names(api.list(&q("tfops.dev/release==r1,tier!=db")).await.unwrap()), ["b"]);
-    assert_eq!(names(api.list(&q("tier in (db,x)")).await.unwrap()), ["a", "c"]);
+    assert_eq!(
+        names(api.list(&q("tfops.dev/release=r1")).await.unwrap()),
+        ["a", "b"]
+    );
+    assert_eq!(
+        names(
+            api.list(&q("tfops.dev/release==r1,tier!=db"))
+                .await
+                .unwrap()
+        ),
+        ["b"]
+    );
+    assert_eq!(
+        names(api.list(&q("tier in (db,x)")).await.unwrap()),
+        ["a", "c"]
+    );
     assert_eq!(names(api.list(&q("tier notin (db)")).await.unwrap()), ["b"]);
     assert_eq!(names(api.list(&q("tier")).await.unwrap()), ["a", "b", "c"]);
     assert_eq!(names(api.list(&q("!tier")).await.unwrap()).len(), 0);
@@ -245,14 +343,20 @@ async fn label_and_field_selectors() {
 
 #[tokio::test]
 async fn namespaces_cluster_scope_and_termination() {
-    let c = TestCluster::start(ClusterOptions { auto_create_namespaces: false, ..Default::default() })
-        .await
-        .unwrap();
+    let c = TestCluster::start(ClusterOptions {
+        auto_create_namespaces: false,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let client = c.client("admin").unwrap();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "team");
     let mut s = Secret::default();
     s.metadata.name = Some("x".into());
-    let e = secrets.create(&PostParams::default(), &s).await.unwrap_err();
+    let e = secrets
+        .create(&PostParams::default(), &s)
+        .await
+        .unwrap_err();
     assert_eq!(api_err(e), (404, "NotFound".to_string()));
     let nss: Api<Namespace> = Api::all(client.clone());
     let mut ns = Namespace::default();
@@ -261,30 +365,56 @@ async fn namespaces_cluster_scope_and_termination() {
     assert_eq!(created.status.unwrap().phase.as_deref(), Some("Active"));
     secrets.create(&PostParams::default(), &s).await.unwrap();
     let tfs: Api<DynamicObject> = Api::namespaced_with(client.clone(), "team", &tf_ar());
-    tfs.create(&PostParams::default(), &tf_obj("net", &["finalizers.tf.contrib.fluxcd.io"]))
-        .await
-        .unwrap();
+    tfs.create(
+        &PostParams::default(),
+        &tf_obj("net", &["finalizers.tf.contrib.fluxcd.io"]),
+    )
+    .await
+    .unwrap();
     nss.delete("team", &DeleteParams::default()).await.unwrap();
     let ns_now = nss.get("team").await.unwrap();
     assert_eq!(ns_now.status.unwrap().phase.as_deref(), Some("Terminating"));
-    assert!(secrets.get_opt("x").await.unwrap().is_none(), "contents deleted");
+    assert!(
+        secrets.get_opt("x").await.unwrap().is_none(),
+        "contents deleted"
+    );
     let tf = tfs.get("net").await.unwrap();
-    assert!(tf.metadata.deletion_timestamp.is_some(), "finalized object waits");
+    assert!(
+        tf.metadata.deletion_timestamp.is_some(),
+        "finalized object waits"
+    );
     let mut s2 = Secret::default();
     s2.metadata.name = Some("y".into());
-    match secrets.create(&PostParams::default(), &s2).await.unwrap_err() {
+    match secrets
+        .create(&PostParams::default(), &s2)
+        .await
+        .unwrap_err()
+    {
         kube::Error::Api(st) => {
             assert_eq!((st.code, st.reason.as_str()), (403, "Forbidden"));
-            assert!(st.message.contains("unable to create new content in namespace team because it is being terminated"));
+            assert!(st.message.contains(
+                "unable to create new content in namespace team because it is being terminated"
+            ));
         }
         other => panic!("{other:?}"),
     }
-    tfs.patch("net", &PatchParams::default(), &Patch::Merge(&json!({"metadata": {"finalizers": []}})))
-        .await
-        .unwrap();
-    assert!(nss.get_opt("team").await.unwrap().is_none(), "namespace gone after finalizers cleared");
+    tfs.patch(
+        "net",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"metadata": {"finalizers": []}})),
+    )
+    .await
+    .unwrap();
+    assert!(
+        nss.get_opt("team").await.unwrap().is_none(),
+        "namespace gone after finalizers cleared"
+    );
     // cluster-scoped RBAC
-    let cr_ar = ApiResource::from_gvk(&GroupVersionKind::gvk("rbac.authorization.k8s.io", "v1", "ClusterRole"));
+    let cr_ar = ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRole",
+    ));
     let crs: Api<DynamicObject> = Api::all_with(client, &cr_ar);
     let cr: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
@@ -293,7 +423,10 @@ async fn namespaces_cluster_scope_and_termination() {
     .unwrap();
     let out = crs.create(&PostParams::default(), &cr).await.unwrap();
     assert!(out.metadata.namespace.is_none());
-    assert_eq!(crs.list(&ListParams::default()).await.unwrap().items.len(), 1);
+    assert_eq!(
+        crs.list(&ListParams::default()).await.unwrap().items.len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -344,7 +477,10 @@ async fn typed_events_both_groups() {
     }))
     .unwrap();
     core.create(&PostParams::default(), &ev).await.unwrap();
-    let listed = core.list(&ListParams::default().fields("involvedObject.name=net")).await.unwrap();
+    let listed = core
+        .list(&ListParams::default().fields("involvedObject.name=net"))
+        .await
+        .unwrap();
     assert_eq!(listed.items.len(), 1);
     let new: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client, "ns1");
     let ev2: k8s_openapi::api::events::v1::Event = serde_json::from_value(json!({
@@ -396,7 +532,11 @@ async fn request_log_counts_per_user_and_verb() {
     assert_eq!(log.count("a", Verb::Get), 2);
     assert_eq!(log.count("b", Verb::Delete), 1);
     assert_eq!(log.count_user("a"), 3);
-    let statuses: Vec<u16> = log.filter(|r| r.user == "a").iter().map(|r| r.status).collect();
+    let statuses: Vec<u16> = log
+        .filter(|r| r.user == "a")
+        .iter()
+        .map(|r| r.status)
+        .collect();
     assert_eq!(statuses, [201, 200, 404]);
 }
 
@@ -407,12 +547,24 @@ async fn discovery_documents() {
     let v = client.apiserver_version().await.unwrap();
     assert_eq!(v.major, "1");
     let groups = client.list_api_groups().await.unwrap();
-    assert!(groups.groups.iter().any(|g| g.name == "infra.contrib.fluxcd.io"));
-    let rs = client.list_api_group_resources("infra.contrib.fluxcd.io/v1alpha2").await.unwrap();
-    assert!(rs.resources.iter().any(|r| r.name == "terraforms" && r.namespaced));
+    assert!(groups
+        .groups
+        .iter()
+        .any(|g| g.name == "infra.contrib.fluxcd.io"));
+    let rs = client
+        .list_api_group_resources("infra.contrib.fluxcd.io/v1alpha2")
+        .await
+        .unwrap();
+    assert!(rs
+        .resources
+        .iter()
+        .any(|r| r.name == "terraforms" && r.namespaced));
     assert!(rs.resources.iter().any(|r| r.name == "terraforms/status"));
     let core = client.list_core_api_resources("v1").await.unwrap();
-    assert!(core.resources.iter().any(|r| r.name == "namespaces" && !r.namespaced));
+    assert!(core
+        .resources
+        .iter()
+        .any(|r| r.name == "namespaces" && !r.namespaced));
     let d = kube::Discovery::new(client).run().await.unwrap();
     assert!(d.has_group("source.toolkit.fluxcd.io"));
 }
