@@ -760,3 +760,33 @@ async fn api_errors_are_retried_with_backoff() {
     );
     assert_eq!(env.cluster.faults().hits(fault), 5);
 }
+
+#[tokio::test(start_paused = true)]
+async fn terminating_namespace_blocks_the_runner_forever() {
+    let env = Env::start().await;
+    env.module("bucket", json!({})).await;
+    env.cluster.store().set_namespace_terminating(NS).unwrap();
+    env.delete_tf("bucket");
+    env.idle(1800).await;
+    let tf = env.tf("bucket");
+    assert!(
+        !tf.is_null(),
+        "the runner pod cannot be created in a terminating namespace"
+    );
+    let (st, reason, _) = condition(&tf, "Ready").unwrap();
+    assert_eq!((st.as_str(), reason.as_str()), ("Unknown", "Progressing"));
+    assert_eq!(env.sim.stats(NS, "bucket").destroy_attempts, 0);
+    // an orphan patch does not help either: releasing also needs the runner
+    env.cluster
+        .store()
+        .patch_merge(
+            TF,
+            "Terraform",
+            NS,
+            "bucket",
+            &json!({"spec": {"destroyResourcesOnDeletion": false}}),
+        )
+        .unwrap();
+    env.idle(600).await;
+    assert!(!env.gone("bucket"));
+}

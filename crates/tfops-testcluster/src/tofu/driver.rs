@@ -552,6 +552,12 @@ async fn observe(shared: &Shared, tf: &Value) -> Result<World, kube::Error> {
         &core_ar("ServiceAccount", "serviceaccounts"),
     );
     let runner_sa_present = exists(&sas, &runner_service_account(tf)).await?.is_some();
+    let namespaces: Api<DynamicObject> =
+        Api::all_with(client.clone(), &core_ar("Namespace", "namespaces"));
+    let namespace_terminating = exists(&namespaces, &ns).await?.is_some_and(|n| {
+        !str_at(&n, &["metadata", "deletionTimestamp"]).is_empty()
+            || str_at(&n, &["status", "phase"]) == "Terminating"
+    });
 
     let mut missing_vars_from = Vec::new();
     if let Some(items) = tf["spec"]["varsFrom"].as_array() {
@@ -639,6 +645,7 @@ async fn observe(shared: &Shared, tf: &Value) -> Result<World, kube::Error> {
     Ok(World {
         source,
         runner_sa_present,
+        namespace_terminating,
         missing_vars_from,
         dependencies,
         lock,
@@ -755,21 +762,19 @@ async fn apply_actions(
             }
             Action::ApplySecret(secret) => {
                 let sname = str_at(secret, &["metadata", "name"]).to_string();
-                let obj: DynamicObject =
-                    serde_json::from_value(secret.clone()).map_err(kube::Error::SerdeError)?;
-                match secrets.create(&PostParams::default(), &obj).await {
-                    Ok(_) => {}
-                    Err(e) if is_status(&e, 409) => {
-                        let patch = json!({
-                            "metadata": {
-                                "labels": secret["metadata"]["labels"],
-                                "annotations": secret["metadata"]["annotations"],
-                            },
-                            "data": secret["data"],
-                        });
-                        secrets.patch(&sname, &pp(), &Patch::Merge(&patch)).await?;
-                    }
-                    Err(e) => return Err(e),
+                if exists(&secrets, &sname).await?.is_some() {
+                    let patch = json!({
+                        "metadata": {
+                            "labels": secret["metadata"]["labels"],
+                            "annotations": secret["metadata"]["annotations"],
+                        },
+                        "data": secret["data"],
+                    });
+                    secrets.patch(&sname, &pp(), &Patch::Merge(&patch)).await?;
+                } else {
+                    let obj: DynamicObject =
+                        serde_json::from_value(secret.clone()).map_err(kube::Error::SerdeError)?;
+                    secrets.create(&PostParams::default(), &obj).await?;
                 }
             }
             Action::DeleteSecret(sname) => {

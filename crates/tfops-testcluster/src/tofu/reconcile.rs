@@ -797,8 +797,8 @@ impl<'a> Run<'a> {
                 return self.finish(Row::AwaitingApproval, Requeue::None);
             }
         }
-        // Row 10: runner pod.
-        if !self.world.runner_sa_present {
+        // Row 10: runner pod (needs its ServiceAccount and a namespace that accepts creates).
+        if !self.world.runner_sa_present || self.world.namespace_terminating {
             return self.finish(Row::RunnerUnavailable, Requeue::RateLimited);
         }
         if self.deleting() {

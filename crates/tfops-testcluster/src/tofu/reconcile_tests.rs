@@ -261,6 +261,17 @@ fn row10_runner_sa_missing_leaves_nothing_in_status() {
 }
 
 #[test]
+fn row10_terminating_namespace_cannot_start_a_runner() {
+    let t = tf(true);
+    let mut w = World::healthy(REV);
+    w.namespace_terminating = true;
+    let o = run(&t, &w, &Behavior::default(), 0);
+    assert_eq!(o.row, Row::RunnerUnavailable);
+    assert_eq!(o.requeue, Requeue::RateLimited);
+    assert!(!removes_finalizer(&o));
+}
+
+#[test]
 fn row10_runner_needed_even_without_destroy() {
     let mut t = tf(true);
     t["spec"]["destroyResourcesOnDeletion"] = json!(false);

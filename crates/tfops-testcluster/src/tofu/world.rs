@@ -42,6 +42,9 @@ pub struct World {
     pub source: SourceState,
     /// The runner ServiceAccount (`spec.serviceAccountName`, default `tf-runner`) exists.
     pub runner_sa_present: bool,
+    /// The namespace is terminating: the API server refuses to create the runner pod
+    /// ("unable to create new content in namespace … because it is being terminated").
+    pub namespace_terminating: bool,
     /// Required (non-optional) `spec.varsFrom` objects that do not exist, as `(kind, name)`.
     pub missing_vars_from: Vec<(String, String)>,
     /// `spec.dependsOn` targets, in spec order.
@@ -64,6 +67,7 @@ impl World {
                 revision: revision.to_string(),
             },
             runner_sa_present: true,
+            namespace_terminating: false,
             missing_vars_from: Vec::new(),
             dependencies: Vec::new(),
             lock: None,
