@@ -1,6 +1,8 @@
 //! Benchmark / smoke tool: `cargo run --release -p tfops-render --example bench_render -- FILE
 //! [--iterations N] [--print] [--release NAME] [--namespace NS]`. Times `tfops_render::render`
 //! on FILE (in memory, so only the post-renderer core is measured) and prints MB/s.
+//! With `-` as FILE it acts as a one-shot post-renderer process (stdin → stdout), so scripts
+//! can time whole process runs side by side with `kubectl kustomize`.
 
 use std::time::Instant;
 
@@ -37,7 +39,19 @@ fn run() -> Result<(), String> {
             _ => file = Some(a),
         }
     }
-    let file = file.ok_or("usage: bench_render FILE [--iterations N] [--print]")?;
+    let file = file.ok_or("usage: bench_render FILE|- [--iterations N] [--print]")?;
+    if file == "-" {
+        use std::io::{Read, Write};
+        let mut input = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut input)
+            .map_err(|e| format!("stdin: {e}"))?;
+        let r = tfops_render::render(&input, &opts).map_err(|e| e.to_string())?;
+        std::io::stdout()
+            .write_all(&r.output)
+            .map_err(|e| format!("stdout: {e}"))?;
+        return Ok(());
+    }
     let input = std::fs::read(&file).map_err(|e| format!("{file}: {e}"))?;
     if print {
         let r = tfops_render::render(&input, &opts).map_err(|e| e.to_string())?;

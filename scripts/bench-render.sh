@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Post-renderer throughput: tfops-render core vs `kubectl kustomize` adding one label, on the
+# largest corpus charts. Builds --release, prints MB/s and the speed ratio.
+#   scripts/bench-render.sh [FILE...]      (default: the 3 largest files of ../shared/corpus/charts)
+# Env: RUNS (process runs per tool, default 10), ITER (in-memory iterations, default 50).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CORPUS=${CORPUS:-$ROOT/../shared/corpus/charts}
+RUNS=${RUNS:-10}
+ITER=${ITER:-50}
+
+if [ $# -gt 0 ]; then
+  FILES=("$@")
+else
+  if [ ! -d "$CORPUS" ]; then echo "SKIP: corpus $CORPUS absent"; exit 0; fi
+  mapfile -t FILES < <(ls -S "$CORPUS"/*.yaml | head -3)
+fi
+
+cargo build --release -q -p tfops-render --example bench_render
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+BIN="$TARGET_DIR/release/examples/bench_render"
+
+KUBECTL=${KUBECTL:-$(command -v kubectl || true)}
+TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
+
+now_ns() { date +%s%N; }
+mbps() { python3 -c "import sys; b,ns=int(sys.argv[1]),int(sys.argv[2]); print(f'{b*$RUNS/1e6/(ns/1e9):.1f}')" "$1" "$2"; }
+
+printf '%-32s %8s %14s %14s %14s %8s\n' file MB "core MB/s" "tfops proc" "kustomize" ratio
+for f in "${FILES[@]}"; do
+  bytes=$(stat -c %s "$f")
+  core=$("$BIN" "$f" --iterations "$ITER" --release bench | sed -E 's/.* ([0-9.]+) MB\/s.*/\1/')
+  # Whole process runs: read file, render, write stdout.
+  t0=$(now_ns); for _ in $(seq "$RUNS"); do "$BIN" - --release bench <"$f" >"$TMP/out.yaml"; done; t1=$(now_ns)
+  cmp -s "$f" "$TMP/out.yaml" || { echo "FAIL: $f not byte-identical"; exit 1; }
+  ours=$(mbps "$bytes" $((t1 - t0)))
+  if [ -n "$KUBECTL" ]; then
+    mkdir -p "$TMP/k"; cp "$f" "$TMP/k/all.yaml"
+    printf 'resources: [all.yaml]\nlabels:\n- pairs: {tfops.dev/bench: "1"}\n' >"$TMP/k/kustomization.yaml"
+    t0=$(now_ns); for _ in $(seq "$RUNS"); do "$KUBECTL" kustomize "$TMP/k" >/dev/null; done; t1=$(now_ns)
+    kz=$(mbps "$bytes" $((t1 - t0)))
+    ratio=$(python3 -c "print(f'{$ours/$kz:.0f}x')")
+  else
+    kz="(no kubectl)"; ratio="-"
+  fi
+  printf '%-32s %8.2f %14s %14s %14s %8s\n' "$(basename "$f")" "$(python3 -c "print($bytes/1e6)")" "$core" "$ours" "$kz" "$ratio"
+done
+echo "core = in-memory render (pass-through path); tfops proc / kustomize = whole process runs (MB/s), ratio = tfops proc / kustomize"
