@@ -540,3 +540,134 @@ pub fn check_unique(modules: &[&TerraformModule]) -> Result<(), (usize, String)>
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn module(name: &str, deps: &[&str]) -> TerraformModule {
+        crate::intent::parse(json!({
+            "apiVersion": "tfops.dev/v1alpha1", "kind": "TerraformModule",
+            "metadata": {"name": name},
+            "spec": {"source": {"sourceRef": {"kind": "GitRepository", "name": "shared"}}, "dependsOn": deps}
+        }))
+        .unwrap()
+    }
+
+    fn rc() -> ReleaseContext {
+        ReleaseContext {
+            release: "shop".into(),
+            namespace: Some("prod".into()),
+            chart: Some("shop".into()),
+            guard: GuardMode::Client,
+        }
+    }
+
+    #[test]
+    fn policy_resolution_order() {
+        let mut cfg = CatalogConfig::default();
+        assert_eq!(
+            resolve_policy(None, &cfg),
+            Policy {
+                policy: UninstallPolicy::Destroy,
+                on_failure: OnFailure::Orphan,
+                retries: 3,
+                timeout: "10m".into()
+            }
+        );
+        cfg.defaults.uninstall.retries = Some(7);
+        cfg.defaults.uninstall.on_failure = Some(OnFailure::Block);
+        let intent = Uninstall {
+            retries: Some(1),
+            ..Default::default()
+        };
+        let p = resolve_policy(Some(&intent), &cfg);
+        assert_eq!((p.retries, p.on_failure), (1, OnFailure::Block));
+    }
+
+    #[test]
+    fn dependency_checks() {
+        let (a, b, c) = (module("a", &["b"]), module("b", &["c"]), module("c", &[]));
+        assert!(check_dependencies(&[&a, &b, &c]).is_ok());
+        let c2 = module("c", &["a"]);
+        let (_, e) = check_dependencies(&[&a, &b, &c2]).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Dependency);
+        assert!(e.message.contains("a -> b -> c -> a"), "{}", e.message);
+        let selfdep = module("a", &["a"]);
+        assert!(check_dependencies(&[&selfdep])
+            .unwrap_err()
+            .1
+            .message
+            .contains("itself"));
+        let unknown = module("a", &["zz"]);
+        let (i, e) = check_dependencies(&[&c, &unknown]).unwrap_err();
+        assert_eq!((i, e.field.as_str()), (1, "spec.dependsOn[0]"));
+        // Diamond: no cycle.
+        let (d1, d2, d3, d4) = (
+            module("d1", &["d2", "d3"]),
+            module("d2", &["d4"]),
+            module("d3", &["d4"]),
+            module("d4", &[]),
+        );
+        assert!(check_dependencies(&[&d1, &d2, &d3, &d4]).is_ok());
+    }
+
+    #[test]
+    fn names_from_patterns() {
+        let n = module_names(&module("db", &[]), &CatalogConfig::default(), &rc()).unwrap();
+        assert_eq!(n.terraform, "shop-db");
+        assert_eq!(n.source, "shop-db");
+        assert_eq!(n.runner_service_account, "shop-db-tf-runner");
+        assert_eq!(n.outputs_secret, "shop-db-outputs");
+        let mut cfg = CatalogConfig::default();
+        cfg.naming.terraform = "{{chart}}.{{module}}".into();
+        let e = module_names(&module("db", &[]), &cfg, &rc()).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Name, "dots are not allowed in a label");
+    }
+
+    #[test]
+    fn source_ref_module_without_runner_creation() {
+        let mut cfg = CatalogConfig::default();
+        cfg.runner.service_account.create = false;
+        let m = module("db", &[]);
+        let names = module_names(&m, &cfg, &rc()).unwrap();
+        let objs = expand(&m, &names, &BTreeMap::new(), &cfg, &rc()).unwrap();
+        assert_eq!(objs.len(), 1);
+        let tf = &objs[0];
+        assert_eq!(
+            tf["spec"]["sourceRef"],
+            json!({"kind": "GitRepository", "name": "shared"})
+        );
+        assert_eq!(tf["spec"]["serviceAccountName"], "shop-db-tf-runner");
+        assert_eq!(tf["metadata"]["namespace"], "prod");
+        assert_eq!(tf["metadata"]["annotations"]["tfops.dev/guard"], "client");
+        assert_eq!(tf["spec"]["destroyResourcesOnDeletion"], true);
+    }
+
+    #[test]
+    fn module_overrides_are_merged_last_and_can_remove_fields() {
+        let mut m = module("db", &[]);
+        m.spec.terraform = Some(
+            json!({"writeOutputsToSecret": null, "interval": "1m"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        );
+        let mut cfg = CatalogConfig::default();
+        cfg.overlays.push(crate::config::Overlay {
+            target: crate::config::OverlayTarget {
+                kind: "Terraform".into(),
+                name: None,
+                module: None,
+            },
+            merge_patch: json!({"spec": {"interval": "2m", "suspend": true}}),
+        });
+        let names = module_names(&m, &cfg, &rc()).unwrap();
+        let objs = expand(&m, &names, &BTreeMap::new(), &cfg, &rc()).unwrap();
+        let tf = objs.last().unwrap();
+        assert_eq!(tf["spec"]["interval"], "1m");
+        assert_eq!(tf["spec"]["suspend"], true);
+        assert!(tf["spec"].get("writeOutputsToSecret").is_none());
+    }
+}

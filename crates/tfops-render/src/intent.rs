@@ -332,6 +332,25 @@ impl TerraformModule {
         if self.kind != KIND {
             return Err(("kind".into(), format!("must be {KIND}")));
         }
+        for (what, map) in [
+            ("labels", &self.metadata.labels),
+            ("annotations", &self.metadata.annotations),
+        ] {
+            for (k, v) in map.iter() {
+                if !v.is_string() {
+                    return Err((
+                        format!("metadata.{what}[{k}]"),
+                        format!("must be a string, got {v}"),
+                    ));
+                }
+                if k.starts_with("helm.sh/hook") {
+                    return Err((
+                        format!("metadata.{what}[{k}]"),
+                        "a TerraformModule cannot be a Helm hook: its objects must be ordinary release objects".into(),
+                    ));
+                }
+            }
+        }
         let src = &self.spec.source;
         let n = [
             src.oci.is_some(),
@@ -399,5 +418,92 @@ impl TerraformModule {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn base() -> Value {
+        json!({
+            "apiVersion": API_VERSION, "kind": KIND,
+            "metadata": {"name": "db", "labels": {"team": "shop"}},
+            "spec": {"source": {"oci": {"url": "oci://r/x", "tag": "1"}}}
+        })
+    }
+
+    #[test]
+    fn minimal_module_parses_with_defaults() {
+        let m = parse(base()).unwrap();
+        assert_eq!(m.metadata.name, "db");
+        assert!(m.spec.depends_on.is_empty());
+        assert!(m.spec.vars.is_empty());
+        assert_eq!(m.spec.approve_plan, None);
+        assert_eq!(
+            m.spec.source.oci.as_ref().unwrap().tag.as_deref(),
+            Some("1")
+        );
+    }
+
+    #[test]
+    fn full_module_parses() {
+        let mut v = base();
+        v["spec"] = json!({
+            "source": {"git": {"url": "https://g/x", "ref": {"semver": ">=1"}, "secretRef": {"name": "s"}}},
+            "path": "./m", "vars": {"b": 1, "a": [1]}, "varsFrom": [{"kind": "Secret", "name": "x"}],
+            "outputs": {"secret": "o"}, "dependsOn": ["net"], "approvePlan": "detect-drift", "interval": "1h",
+            "uninstall": {"policy": "retain", "onFailure": "force", "retries": 0, "timeout": "90s"},
+            "terraform": {"suspend": false}
+        });
+        let m = parse(v).unwrap();
+        assert_eq!(m.spec.approve_plan, Some(ApprovePlan::DetectDrift));
+        assert_eq!(
+            m.spec.vars.keys().collect::<Vec<_>>(),
+            ["b", "a"],
+            "declaration order kept"
+        );
+        let u = m.spec.uninstall.unwrap();
+        assert_eq!(
+            (u.policy, u.on_failure, u.retries),
+            (
+                Some(UninstallPolicy::Retain),
+                Some(OnFailure::Force),
+                Some(0)
+            )
+        );
+        assert_eq!(u.timeout.unwrap().as_secs(), 90);
+    }
+
+    #[test]
+    fn approve_plan_mapping() {
+        assert_eq!(ApprovePlan::Auto.terraform_value(), "auto");
+        assert_eq!(ApprovePlan::Manual.terraform_value(), "");
+        assert_eq!(ApprovePlan::DetectDrift.terraform_value(), "disable");
+    }
+
+    #[test]
+    fn hooks_and_non_string_metadata_are_rejected() {
+        let mut v = base();
+        v["metadata"]["annotations"] = json!({"helm.sh/hook": "pre-install"});
+        assert_eq!(
+            parse(v).unwrap_err().0,
+            "metadata.annotations[helm.sh/hook]"
+        );
+        let mut v = base();
+        v["metadata"]["labels"] = json!({"tier": 1});
+        assert_eq!(parse(v).unwrap_err().0, "metadata.labels[tier]");
+    }
+
+    #[test]
+    fn policy_strings_round_trip() {
+        for p in [UninstallPolicy::Destroy, UninstallPolicy::Retain] {
+            assert_eq!(UninstallPolicy::parse(p.as_str()), Some(p));
+        }
+        for f in [OnFailure::Orphan, OnFailure::Force, OnFailure::Block] {
+            assert_eq!(OnFailure::parse(f.as_str()), Some(f));
+        }
+        assert_eq!(OnFailure::parse("Orphan"), None);
     }
 }
