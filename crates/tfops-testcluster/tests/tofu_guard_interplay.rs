@@ -220,3 +220,58 @@ async fn dependants_first_then_dependency_with_seeded_modules() {
     );
     assert_eq!(env.sim.stats(NS, "vpc").last_row, Some(Row::Destroyed));
 }
+
+#[tokio::test(start_paused = true)]
+async fn force_unlock_of_an_already_released_lock_fails_until_the_request_is_withdrawn() {
+    let env = Env::seeded(&["q"]).await;
+    let lock = tfops_testcluster::tofu::LockSpec {
+        id: "7d1e0c4b-3a2f-4e5d-8c9b-0a1b2c3d4e5f".into(),
+        who: "runner@q-tf-runner".into(),
+        operation: "OperationTypeApply".into(),
+        release_after: None,
+    };
+    env.sim.set_behavior(
+        NS,
+        "q",
+        Behavior {
+            lock: Some(lock.clone()),
+            ..Default::default()
+        },
+    );
+    env.cluster
+        .store()
+        .delete(TF, "Terraform", NS, "q")
+        .unwrap();
+    assert!(
+        env.wait(
+            || env.tf("q")["status"]["lock"]["pending"] == lock.id.as_str(),
+            300
+        )
+        .await
+    );
+    // the holder lets go at the same moment the guard asks for a force-unlock
+    env.cluster
+        .store()
+        .patch_merge(
+            "coordination.k8s.io/v1",
+            "Lease",
+            NS,
+            "lock-tfstate-default-q",
+            &json!({"spec": {"holderIdentity": null}}),
+        )
+        .unwrap();
+    env.patch(
+        "q",
+        json!({"spec": {"tfstate": {"forceUnlock": "yes", "lockIdentifier": lock.id}}}),
+    );
+    tokio::time::sleep(Duration::from_secs(1200)).await;
+    assert!(!env.tf("q").is_null());
+    assert_eq!(
+        env.sim.stats(NS, "q").last_row,
+        Some(Row::ForceUnlockFailed)
+    );
+    assert_eq!(env.tf("q")["status"]["lock"]["pending"], lock.id.as_str());
+    // withdrawing the request (a generation change) lets the destroy run
+    env.patch("q", json!({"spec": {"tfstate": null}}));
+    assert!(env.wait(|| env.tf("q").is_null(), 1200).await);
+}

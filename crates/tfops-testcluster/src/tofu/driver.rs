@@ -56,6 +56,8 @@ pub struct CrStats {
 
 #[derive(Default)]
 struct Memory {
+    /// uid of the CR this memory belongs to (a re-created CR starts afresh).
+    uid: String,
     stats: CrStats,
     first_seen: Option<Instant>,
     lock_seeded: bool,
@@ -371,6 +373,13 @@ async fn reconcile_key(shared: &Arc<Shared>, key: &Key) -> Requeue {
     let first_seen = {
         let mut mem = lock(&shared.memory);
         let m = mem.entry(key.clone()).or_default();
+        let uid = str_at(&tf, &["metadata", "uid"]);
+        if m.uid != uid {
+            *m = Memory {
+                uid: uid.to_string(),
+                ..Memory::default()
+            };
+        }
         m.stats.reconciles += 1;
         *m.first_seen.get_or_insert_with(Instant::now)
     };

@@ -121,6 +121,8 @@ pub enum Row {
     DependencyNotReady,
     RunnerUnavailable,
     VarsFromMissing,
+    /// `spec.tfstate` asks to force-unlock a lock that is not held (any more): setup fails.
+    ForceUnlockFailed,
     LockHeld,
     PlanFailed,
     NothingToDestroy,
@@ -165,6 +167,11 @@ pub fn reconcile(input: Input<'_>) -> Outcome {
         requeue,
         row,
     }
+}
+
+enum SetupError {
+    VarsFromMissing,
+    ForceUnlockFailed,
 }
 
 struct Run<'a> {
@@ -904,14 +911,14 @@ impl<'a> Run<'a> {
         None
     }
 
-    /// `setupTerraform`: varsFrom and force-unlock. `Err(row)` when it failed (already finished).
-    fn setup(&mut self, revision: &str) -> Result<(), ()> {
+    /// `setupTerraform`: varsFrom and force-unlock.
+    fn setup(&mut self, revision: &str) -> Result<(), SetupError> {
         self.progressing("Initializing");
         self.patch();
         if let Some((kind, name)) = self.world.missing_vars_from.first().cloned() {
             let msg = messages::vars_from_not_found(&kind, &name);
             self.not_ready(revision, reasons::VARS_GENERATION_FAILED, &msg);
-            return Err(());
+            return Err(SetupError::VarsFromMissing);
         }
         let pending = self.st_str(&["lock", "pending"]);
         let mode = str_at(self.tf, &["spec", "tfstate", "forceUnlock"]);
@@ -922,6 +929,17 @@ impl<'a> Run<'a> {
             _ => String::new(),
         };
         if !unlock.is_empty() {
+            // `terraform force-unlock` fails when that lock is not held (already released, or
+            // held under another id): setupTerraform returns the error without touching the
+            // status, so `lock.pending` stays and the next attempt fails the same way.
+            let held = self
+                .world
+                .lock
+                .as_ref()
+                .is_some_and(|l| l.holder.id == unlock);
+            if !held {
+                return Err(SetupError::ForceUnlockFailed);
+            }
             self.actions
                 .push(Action::ForceUnlock { id: unlock.clone() });
             self.force_unlocked(&unlock);
@@ -964,8 +982,14 @@ impl<'a> Run<'a> {
 
     fn finalize(&mut self, revision: &str) -> (Row, Requeue) {
         if self.spec_bool("destroyResourcesOnDeletion") {
-            if self.setup(revision).is_err() {
-                return self.finish(Row::VarsFromMissing, Requeue::RateLimited);
+            match self.setup(revision) {
+                Ok(()) => {}
+                Err(SetupError::VarsFromMissing) => {
+                    return self.finish(Row::VarsFromMissing, Requeue::RateLimited)
+                }
+                Err(SetupError::ForceUnlockFailed) => {
+                    return self.finish(Row::ForceUnlockFailed, Requeue::RateLimited)
+                }
             }
             self.progressing("Terraform Planning");
             self.patch();
@@ -1163,12 +1187,20 @@ impl<'a> Run<'a> {
                 return self.finish(Row::RetryLimitReached, Requeue::None);
             }
         }
-        if self.setup(revision).is_err() {
-            let msg = messages::vars_from_not_found(
-                &self.world.missing_vars_from[0].0,
-                &self.world.missing_vars_from[0].1,
-            );
-            return self.failed(Row::VarsFromMissing, retry, &msg);
+        match self.setup(revision) {
+            Ok(()) => {}
+            Err(SetupError::VarsFromMissing) => {
+                let msg = self
+                    .world
+                    .missing_vars_from
+                    .first()
+                    .map(|(k, n)| messages::vars_from_not_found(k, n))
+                    .unwrap_or_default();
+                return self.failed(Row::VarsFromMissing, retry, &msg);
+            }
+            Err(SetupError::ForceUnlockFailed) => {
+                return self.failed(Row::ForceUnlockFailed, retry, "force-unlock failed");
+            }
         }
         let has_resources = self.world.state_resources.unwrap_or(0) > 0;
         // drift detection

@@ -357,6 +357,15 @@ fn row12_force_unlock_yes_with_matching_id_unlocks_and_destroys() {
     assert_eq!(o.row, Row::LockHeld);
     // auto unlocks whatever is pending
     t["spec"]["tfstate"] = json!({"forceUnlock": "auto"});
+    let released = {
+        let mut w2 = w.clone();
+        w2.lock = None;
+        run(&t, &w2, &Behavior::default(), 0)
+    };
+    // ...but force-unlocking a lock that is no longer held fails in setup, forever
+    assert_eq!(released.row, Row::ForceUnlockFailed);
+    assert_eq!(released.requeue, Requeue::RateLimited);
+    assert_eq!(last_status(&released)["lock"]["pending"], "lock-123");
     let o = run(&t, &w, &Behavior::default(), 0);
     assert_eq!(o.row, Row::Destroyed);
     let st = o.actions.iter().find_map(|a| match a {
@@ -681,4 +690,170 @@ fn base64_round_trip() {
         );
     }
     assert_eq!(base64_encode(b"hello"), "aGVsbG8=");
+}
+
+/// Tiny deterministic generator (xorshift64*), so the property run needs no extra crate.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn pick(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn flip(&mut self) -> bool {
+        self.pick(2) == 0
+    }
+}
+
+/// Randomised worlds on the deletion path: the finalizer goes exactly when the real
+/// controller would let it go, it is always the last action, and every other outcome
+/// requeues (nothing on the deletion path gives up).
+#[test]
+fn deletion_path_properties_over_random_worlds() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut released = 0;
+    for case in 0..5000 {
+        let mut t = tf(true);
+        let suspend = rng.pick(8) == 0;
+        let destroy = rng.pick(4) != 0;
+        let dependants = rng.pick(5) == 0;
+        t["spec"]["suspend"] = json!(suspend);
+        t["spec"]["destroyResourcesOnDeletion"] = json!(destroy);
+        if dependants {
+            t["metadata"]["finalizers"] = json!([TERRAFORM_FINALIZER, "tf.dependency.of.app"]);
+        }
+        let force_unlock = rng.pick(4) == 0;
+        if force_unlock {
+            t["spec"]["tfstate"] = json!({"forceUnlock": "auto"});
+            t["status"]["lock"] = json!({"pending": "lock-123"});
+        }
+        let dep_state = rng.pick(3); // 0 none, 1 present, 2 gone
+        let mut w = World::healthy(REV);
+        w.source = match rng.pick(6) {
+            0 => SourceState::Missing,
+            1 => SourceState::NoArtifact,
+            _ => SourceState::Ready {
+                revision: REV.into(),
+            },
+        };
+        w.runner_sa_present = rng.pick(6) != 0;
+        w.namespace_terminating = rng.pick(10) == 0;
+        if rng.pick(6) == 0 {
+            w.missing_vars_from = vec![("Secret".into(), "db".into())];
+        }
+        let lock = rng.pick(6) == 0;
+        if lock {
+            w.lock = Some(held_lock());
+        }
+        w.state_resources = match rng.pick(4) {
+            0 => None,
+            1 => Some(0),
+            _ => Some(1),
+        };
+        w.plan_secret_present = rng.flip();
+        if dep_state > 0 {
+            t["spec"]["dependsOn"] = json!([{"name": "vpc"}]);
+            let mut dep = tf(false);
+            dep["metadata"]["name"] = json!("vpc");
+            w.dependencies = vec![DependencyView {
+                namespace: "team-a".into(),
+                name: "vpc".into(),
+                object: (dep_state == 1).then_some(dep),
+                outputs_secret_present: true,
+            }];
+        }
+        let nothing = rng.pick(6) == 0;
+        let outcome_kind = rng.pick(3); // 0 succeed, 1 plan fail, 2 apply fail
+        let b = Behavior {
+            nothing_to_destroy: nothing,
+            destroy: match outcome_kind {
+                0 => vec![],
+                1 => vec![DestroyAttempt::Fail {
+                    stage: FailStage::Plan,
+                    message: "x".into(),
+                    times: 1,
+                    forever: true,
+                }],
+                _ => vec![DestroyAttempt::Fail {
+                    stage: FailStage::Apply,
+                    message: "y".into(),
+                    times: 1,
+                    forever: true,
+                }],
+            },
+            ..Default::default()
+        };
+        let attempts = rng.pick(5) as u32;
+        let o = run(&t, &w, &b, attempts);
+
+        let source_ok = matches!(w.source, SourceState::Ready { .. });
+        let runner_ok = w.runner_sa_present && !w.namespace_terminating;
+        let empty = nothing || w.state_resources.unwrap_or(0) == 0;
+        let lock_effective = lock && !force_unlock;
+        let unlock_fails = force_unlock && !lock;
+        let destroy_ok = !destroy
+            || (w.missing_vars_from.is_empty()
+                && !unlock_fails
+                && !lock_effective
+                && outcome_kind != 1
+                && (empty || outcome_kind == 0));
+        let expect_release =
+            !suspend && !dependants && source_ok && runner_ok && destroy_ok && dep_state != 2;
+
+        let removes = removes_finalizer(&o);
+        assert_eq!(
+            removes, expect_release,
+            "case {case}: row {:?}, world {w:?}, spec {:#}",
+            o.row, t["spec"]
+        );
+        if removes {
+            released += 1;
+            assert_eq!(
+                o.actions.last(),
+                Some(&Action::RemoveFinalizer(TERRAFORM_FINALIZER.into())),
+                "case {case}"
+            );
+            assert_eq!(o.requeue, Requeue::None);
+        } else if suspend {
+            assert_eq!(
+                o.requeue,
+                Requeue::None,
+                "case {case}: suspended waits for an event"
+            );
+            assert_eq!(o.actions.len(), 1);
+        } else {
+            assert_ne!(
+                o.requeue,
+                Requeue::None,
+                "case {case}: row {:?} gave up",
+                o.row
+            );
+        }
+        assert!(
+            !o.actions
+                .iter()
+                .any(|a| matches!(a, Action::AddDependencyFinalizer { .. })),
+            "case {case}: no dependant finalizers are added while deleting"
+        );
+        assert!(
+            !o.actions
+                .iter()
+                .any(|a| matches!(a, Action::DeleteSecret(n) if n.starts_with("tfstate-"))),
+            "case {case}: the tfstate Secret is never deleted"
+        );
+        let s = last_status(&o);
+        assert!(
+            s.get("reconciliationFailures").is_none(),
+            "case {case}: failures not counted while deleting"
+        );
+    }
+    assert!(
+        released > 200,
+        "the generator reaches the release rows ({released})"
+    );
 }
