@@ -95,7 +95,12 @@ pub(crate) fn run(input: &[u8], opts: &RenderOptions) -> Result<Rendered, Render
             continue;
         }
         let file = info[i].source_file();
-        let value = parse_doc(input, seg, opts, file)?;
+        let value = parse_doc(input, seg, opts, file).map_err(|e| {
+            match scan::header(&input[seg.body.clone()]).label() {
+                Some(label) => e.with_document(label),
+                None => e,
+            }
+        })?;
         let api = value
             .get("apiVersion")
             .and_then(Value::as_str)

@@ -102,6 +102,71 @@ pub fn filename_at(input: &[u8], span: &Range<usize>, at: usize) -> Option<Strin
     line_scalar(value.trim_end_matches('\r'))
 }
 
+/// `apiVersion`, `kind` and `metadata.name` of a block-style document, read line by line
+/// without parsing (best effort: flow-style documents yield `None`s).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Header {
+    /// Top-level `apiVersion`.
+    pub api_version: Option<String>,
+    /// Top-level `kind`.
+    pub kind: Option<String>,
+    /// `metadata.name`.
+    pub name: Option<String>,
+}
+
+impl Header {
+    /// `Kind "name"` for messages, when the kind is known.
+    pub fn label(&self) -> Option<String> {
+        let kind = self.kind.as_deref()?;
+        Some(match &self.name {
+            Some(n) => format!("{kind} {n:?}"),
+            None => kind.to_string(),
+        })
+    }
+}
+
+/// Cheap header scan of one document body.
+pub fn header(body: &[u8]) -> Header {
+    let mut h = Header::default();
+    let mut in_meta = false;
+    let mut child_indent: Option<usize> = None;
+    for line in body.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Ok(line) = std::str::from_utf8(line) else {
+            continue;
+        };
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - trimmed.len();
+        let Some((key, value)) = trimmed.split_once(':') else {
+            if indent == 0 {
+                in_meta = false;
+            }
+            continue;
+        };
+        if indent == 0 {
+            in_meta = key == "metadata";
+            child_indent = None;
+            match key {
+                "apiVersion" => h.api_version = line_scalar(value),
+                "kind" => h.kind = line_scalar(value),
+                _ => {}
+            }
+        } else if in_meta {
+            let ci = *child_indent.get_or_insert(indent);
+            if indent == ci && key == "name" && h.name.is_none() {
+                h.name = line_scalar(value);
+            }
+        }
+        if h.api_version.is_some() && h.kind.is_some() && h.name.is_some() {
+            break;
+        }
+    }
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +214,17 @@ mod tests {
         let mut flags = vec![false; segs.len()];
         mark(&segs, &positions(input, "tfops.dev/"), &mut flags);
         assert_eq!(flags, [false, true, false]);
+    }
+
+    #[test]
+    fn header_scan() {
+        let h = header(b"# Source: x\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  labels:\n    name: not-this\n  name: 'cm'\ndata:\n  name: nope\n");
+        assert_eq!(h.api_version.as_deref(), Some("v1"));
+        assert_eq!(h.kind.as_deref(), Some("ConfigMap"));
+        assert_eq!(h.name.as_deref(), Some("cm"));
+        assert_eq!(h.label().as_deref(), Some("ConfigMap \"cm\""));
+        let h = header(b"kind: TerraformModule\nmetadata: {name: db}\n");
+        assert_eq!(h.label().as_deref(), Some("TerraformModule"));
+        assert_eq!(header(b"- a\n- b\n"), Header::default());
     }
 }

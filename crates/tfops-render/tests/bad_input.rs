@@ -309,6 +309,7 @@ fn malformed_yaml_in_a_terraform_document() {
     let e = fail("---\n# Source: c/templates/cr.yaml\napiVersion: infra.contrib.fluxcd.io/v1alpha2\nkind: Terraform\nmetadata:\n  name: a\n   bad: indent\n");
     assert_eq!(e.kind(), ErrorKind::Yaml, "{e}");
     assert_eq!(e.source_file(), Some("c/templates/cr.yaml"));
+    assert_eq!(e.document(), Some("Terraform \"a\""));
     // Duplicate keys are an error too.
     let e = fail(&module_doc("db", &format!("{OCI}  path: a\n  path: b\n")));
     assert_eq!(e.kind(), ErrorKind::Yaml, "{e}");
