@@ -346,3 +346,42 @@ fn long_names_are_shortened_deterministically() {
     let r2 = render(input.as_bytes(), &opts(Some(release), Some("ns"))).unwrap();
     assert_eq!(r.output, r2.output);
 }
+
+/// Input captured from real Helm 4.1.4 (`helm template shop charts-example/orders-app -n prod
+/// --post-renderer <tee plugin>`): no leading marker, quoted filename annotations, and no
+/// HELM_NAMESPACE given to the post-renderer.
+#[test]
+fn real_helm4_input() {
+    let input = fixture("helm4-orders-app.yaml");
+    let r = render(&input, &opts(None, None)).unwrap();
+    assert_eq!(r.helm_flavor, HelmFlavor::Helm4);
+    assert_eq!(r.summary.release.as_deref(), Some("shop"));
+    assert_eq!(r.summary.modules_expanded, 1);
+    assert!(r.summary.guard_injected);
+    let out = docs(&r.output);
+    let tf = find(&out, "Terraform", "shop-orders-db");
+    assert_eq!(tf["metadata"]["annotations"][FILE_ANN], "orders-app/templates/database.yaml");
+    assert_eq!(tf["metadata"]["labels"]["app.kubernetes.io/instance"], "shop", "declaration labels copied");
+    assert_eq!(tf["spec"]["writeOutputsToSecret"]["name"], "shop-db-outputs");
+    let job = find(&out, "Job", "shop-tfops-guard");
+    assert_eq!(job["metadata"]["annotations"][FILE_ANN], "orders-app/templates/tfops-guard.yaml");
+    // Namespace unknown at render time: the guard reads its own pod namespace.
+    assert_eq!(job["spec"]["template"]["spec"]["containers"][0]["args"][3], "$(TFOPS_POD_NAMESPACE)");
+    assert!(r.warnings.iter().any(|w| w.contains("namespace unknown")), "{:?}", r.warnings);
+    // With the namespace given (HELM_NAMESPACE / --namespace) everything is namespaced.
+    let r = render(&input, &opts(None, Some("prod"))).unwrap();
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    for d in docs(&r.output) {
+        if d["metadata"]["labels"]["tfops.dev/release"] == "shop" {
+            assert_eq!(d["metadata"]["namespace"], "prod", "{d}");
+        }
+    }
+    // The first document (the declaration) had no marker; every other chart document is kept.
+    let segs = tfops_render::split::split(&input);
+    for s in &segs[1..] {
+        let bytes = &input[s.span.clone()];
+        if !bytes.windows(15).any(|w| w == b"TerraformModule") {
+            assert!(r.output.windows(bytes.len()).any(|w| w == bytes));
+        }
+    }
+}
