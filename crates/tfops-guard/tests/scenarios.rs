@@ -129,3 +129,275 @@ async fn permanent_failure_orphans_with_a_ledger_entry_first() {
     assert!(took <= Duration::from_secs(240));
     assert_eq!(report.exit_code(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn permanent_failure_with_policy_force_strips_finalizers_after_the_ledger() {
+    let rig = Rig::start().await;
+    rig.release(&[Module::new("db")
+        .behavior(fail_forever(samples::AWS_DELETION_PROTECTION))
+        .on_failure("force")])
+        .await;
+    let (report, took) = rig.guard(opts(240)).await;
+    assert_eq!(outcome(&report, "db"), Some(Outcome::ForceRemoved), "{}", report.render());
+    assert!(rig.gone("db"));
+    let entry = rig.ledger_entry(NS, "db").expect("ledger entry");
+    assert_eq!(entry["decision"], "force-removed");
+    assert_ledger_before_release(&rig, "db");
+    // Outputs were copied before the CR went (the controller never cleaned them up).
+    let ledger = rig
+        .ledger_entries(NS)
+        .into_iter()
+        .find(|s| s["metadata"]["labels"]["tfops.dev/cr-namespace"] == NS)
+        .unwrap();
+    assert!(ledger["data"].as_object().unwrap().keys().any(|k| k.starts_with("outputs.")));
+    assert!(ledger["data"].as_object().unwrap().keys().any(|k| k.starts_with("tfstate.")));
+    assert!(rig
+        .guard_events("db")
+        .iter()
+        .any(|(r, _)| r == "TfopsGuardForceRemoved"));
+    assert!(took <= Duration::from_secs(240));
+    assert_eq!(report.exit_code(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn permanent_failure_with_policy_block_fails_with_a_next_step() {
+    let rig = Rig::start().await;
+    rig.release(&[Module::new("db")
+        .behavior(fail_forever(samples::AWS_ACCESS_DENIED))
+        .on_failure("block")])
+        .await;
+    let (report, took) = rig.guard(opts(240)).await;
+    assert_eq!(outcome(&report, "db"), Some(Outcome::Blocked), "{}", report.render());
+    assert_eq!(report.status, RunStatus::Blocked);
+    assert_eq!(report.exit_code(), 2);
+    // Nothing was released: the CR and its finalizer stay, no ledger entry.
+    assert!(!rig.gone("db"));
+    assert!(rig.ledger_entry(NS, "db").is_none());
+    let text = report.render();
+    assert!(text.contains("next step for team-a/db"), "{text}");
+    assert!(rig
+        .guard_events("db")
+        .iter()
+        .any(|(r, _)| r == "TfopsGuardBlocked"));
+    assert!(took <= Duration::from_secs(240));
+}
+
+#[tokio::test(start_paused = true)]
+async fn nothing_to_destroy() {
+    let rig = Rig::start().await;
+    rig.release(&[Module::new("empty").behavior(Behavior {
+        nothing_to_destroy: true,
+        ..Behavior::default()
+    })])
+    .await;
+    let (report, took) = rig.guard(opts(240)).await;
+    assert_eq!(
+        outcome(&report, "empty"),
+        Some(Outcome::NothingToDestroy),
+        "{}",
+        report.render()
+    );
+    assert!(rig.ledger_entry(NS, "empty").is_none());
+    assert!(took <= Duration::from_secs(240));
+}
+
+#[tokio::test(start_paused = true)]
+async fn source_deleted_first_force_removes_with_ledger() {
+    let rig = Rig::start().await;
+    rig.release(&[Module::new("db")]).await;
+    rig.cluster
+        .store()
+        .delete("source.toolkit.fluxcd.io/v1", "OCIRepository", NS, "db-src")
+        .unwrap();
+    let (report, took) = rig.guard(opts(240)).await;
+    // Neither destroy nor orphan can run without the source: force, after the ledger.
+    assert_eq!(outcome(&report, "db"), Some(Outcome::ForceRemoved), "{}", report.render());
+    assert_ledger_before_release(&rig, "db");
+    let entry = rig.ledger_entry(NS, "db").unwrap();
+    assert_eq!(entry["reason"], "missing-dependency");
+    assert!(took <= Duration::from_secs(240));
+    assert_eq!(report.exit_code(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn runner_service_account_missing_force_removes_with_ledger() {
+    let rig = Rig::start().await;
+    rig.release(&[Module::new("db")]).await;
+    rig.cluster
+        .store()
+        .delete("v1", "ServiceAccount", NS, "tf-runner")
+        .unwrap();
+    let (report, took) = rig.guard(opts(240)).await;
+    assert_eq!(outcome(&report, "db"), Some(Outcome::ForceRemoved), "{}", report.render());
+    assert_ledger_before_release(&rig, "db");
+    assert!(took <= Duration::from_secs(240));
+}
+
+#[tokio::test(start_paused = true)]
+async fn vars_from_missing_orphans_with_ledger() {
+    let rig = Rig::start().await;
+    rig.release(&[Module::new("db").vars_from("db-vars")]).await;
+    rig.cluster.store().delete("v1", "Secret", NS, "db-vars").unwrap();
+    let (report, took) = rig.guard(opts(240)).await;
+    // The destroy needs the vars; releasing without destroy does not.
+    assert_eq!(outcome(&report, "db"), Some(Outcome::Orphaned), "{}", report.render());
+    assert_ledger_before_release(&rig, "db");
+    assert!(took <= Duration::from_secs(240));
+}
+
+#[tokio::test(start_paused = true)]
+async fn lock_held_by_a_dead_holder_is_force_unlocked_then_destroyed() {
+    let rig = Rig::start().await;
+    rig.release(&[Module::new("db").behavior(Behavior {
+        lock: Some(tfops_testcluster::tofu::LockSpec {
+            id: "9db590f1-b6fe-c5f2-2f24-b1d3f0e2c7a4".into(),
+            who: "runner@crashed-tf-runner".into(),
+            operation: "OperationTypeApply".into(),
+            release_after: None,
+        }),
+        ..Behavior::default()
+    })])
+    .await;
+    let (report, took) = rig.guard(opts(240)).await;
+    assert_eq!(outcome(&report, "db"), Some(Outcome::Destroyed), "{}", report.render());
+    assert!(rig
+        .guard_events("db")
+        .iter()
+        .any(|(r, _)| r == "TfopsGuardForceUnlock"));
+    assert!(rig.ledger_entry(NS, "db").is_none());
+    assert!(took <= Duration::from_secs(240));
+}
+
+#[tokio::test(start_paused = true)]
+async fn controller_absent_force_removes_with_ledger() {
+    let mut rig = Rig::start().await;
+    rig.release(&[Module::new("db")]).await;
+    rig.sim.take().unwrap().stop();
+    let (report, took) = rig.guard(opts(240)).await;
+    assert_eq!(outcome(&report, "db"), Some(Outcome::ForceRemoved), "{}", report.render());
+    assert_ledger_before_release(&rig, "db");
+    assert_eq!(rig.ledger_entry(NS, "db").unwrap()["reason"], "controller-absent");
+    assert!(took <= Duration::from_secs(240));
+}
+
+#[tokio::test(start_paused = true)]
+async fn namespace_terminating_uses_the_ledger_namespace() {
+    let rig = Rig::start().await;
+    rig.release(&[Module::new("db").behavior(Behavior {
+        destroy_duration: Duration::from_secs(600),
+        ..Behavior::default()
+    })])
+    .await;
+    rig.cluster.store().set_namespace_terminating(NS).unwrap();
+    let mut o = opts(240);
+    o.ledger_namespace = Some("tfops-ledger".into());
+    let (report, took) = rig.guard(o).await;
+    assert_eq!(outcome(&report, "db"), Some(Outcome::ForceRemoved), "{}", report.render());
+    assert!(rig.ledger_entry("tfops-ledger", "db").is_some());
+    assert_ledger_before_release(&rig, "db");
+    assert!(took <= Duration::from_secs(240));
+}
+
+#[tokio::test(start_paused = true)]
+async fn namespace_terminating_without_writable_ledger_keeps_the_cr_and_fails() {
+    let rig = Rig::start().await;
+    rig.release(&[Module::new("db").behavior(Behavior {
+        destroy_duration: Duration::from_secs(600),
+        ..Behavior::default()
+    })])
+    .await;
+    rig.cluster.store().set_namespace_terminating(NS).unwrap();
+    let (report, took) = rig.guard(opts(120)).await;
+    // The ledger cannot be written: nothing is released, the run says so (exit 3).
+    assert_eq!(report.status, RunStatus::Unfinished, "{}", report.render());
+    assert_eq!(report.exit_code(), 3);
+    let tf = rig.tf("db");
+    assert!(tf["metadata"]["finalizers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f == TF_FINALIZER));
+    let text = report.render();
+    assert!(text.contains("ledger"), "{text}");
+    assert!(took <= Duration::from_secs(120));
+}
+
+#[tokio::test(start_paused = true)]
+async fn suspended_cr_is_unsuspended_then_destroyed() {
+    let rig = Rig::start().await;
+    let mut m = Module::new("db");
+    m.suspend = true;
+    rig.release(&[m]).await;
+    let (report, took) = rig.guard(opts(240)).await;
+    assert_eq!(outcome(&report, "db"), Some(Outcome::Destroyed), "{}", report.render());
+    assert!(rig
+        .guard_events("db")
+        .iter()
+        .any(|(r, _)| r == "TfopsGuardUnsuspend"));
+    assert!(took <= Duration::from_secs(240));
+}
+
+#[tokio::test(start_paused = true)]
+async fn api_faults_5xx_409_and_watch_drops_are_survived() {
+    use tfops_testcluster::{FaultRule, Verb};
+    let rig = Rig::start().await;
+    rig.release(&[
+        Module::new("vpc"),
+        Module::new("db").depends_on(&["vpc"]),
+    ])
+    .await;
+    let f = rig.cluster.faults();
+    f.add(FaultRule::status(503).user(GUARD_USER).verb(Verb::Delete).times(2));
+    f.add(FaultRule::status(409).user(GUARD_USER).verb(Verb::Patch).times(2));
+    f.add(FaultRule::status(500).user(GUARD_USER).verb(Verb::List).times(1));
+    f.add(FaultRule::drop_watch_after(1).user(GUARD_USER).times(3));
+    let (report, took) = rig.guard(opts(240)).await;
+    assert_eq!(report.status, RunStatus::Finished, "{}", report.render());
+    assert_eq!(outcome(&report, "vpc"), Some(Outcome::Destroyed));
+    assert_eq!(outcome(&report, "db"), Some(Outcome::Destroyed));
+    assert!(rig.ledger_entries(NS).is_empty());
+    assert!(took <= Duration::from_secs(240));
+}
+
+#[tokio::test(start_paused = true)]
+async fn guard_killed_midway_continues_on_rerun_and_is_idempotent() {
+    let rig = Rig::start().await;
+    rig.release(&[Module::new("db")
+        .behavior(fail_forever(samples::AWS_THROTTLING))
+        .annotate("tfops.dev/retries", "2")])
+    .await;
+    // First run: killed after 25 s of virtual time (mid-retry).
+    let client = rig.guard_client();
+    let task = tokio::spawn(tfops_guard::engine::run_guard(
+        client,
+        opts(240),
+        tfops_guard::clock::Clock::start(),
+    ));
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    task.abort();
+    let _ = task.await;
+    let tf = rig.tf("db");
+    let progress: serde_json::Value = serde_json::from_str(
+        tf["metadata"]["annotations"]["tfops.dev/guard-progress"]
+            .as_str()
+            .expect("progress persisted"),
+    )
+    .unwrap();
+    let attempts_before = progress["attempts"].as_u64().unwrap_or(0);
+    assert!(attempts_before >= 1, "{progress:#}");
+    assert!(!rig.gone("db"));
+    // Second run continues (attempts carried over) and finishes: retries exhausted → orphan.
+    let (report, took) = rig.guard(opts(240)).await;
+    assert_eq!(outcome(&report, "db"), Some(Outcome::Orphaned), "{}", report.render());
+    let entry = rig.ledger_entry(NS, "db").unwrap();
+    assert!(entry["attempts"].as_u64().unwrap() >= attempts_before);
+    assert_eq!(entry["reason"], "retries-exhausted");
+    assert_ledger_before_release(&rig, "db");
+    assert!(took <= Duration::from_secs(240));
+    // Third run: nothing left; no new writes.
+    let ledgers = rig.ledger_entries(NS).len();
+    let (report, _) = rig.guard(opts(240)).await;
+    assert!(report.crs.is_empty());
+    assert_eq!(report.exit_code(), 0);
+    assert_eq!(rig.ledger_entries(NS).len(), ledgers);
+}

@@ -52,6 +52,18 @@ use crate::probe;
 use crate::progress::{Phase, Progress, PROGRESS_ANNOTATION};
 use crate::tfobj::{self, TfView};
 
+/// Longest single sleep of the event loop.
+const TICK: Duration = Duration::from_secs(1);
+/// Sleep granularity right after API traffic (see [`SETTLE`]).
+const FAST_TICK: Duration = Duration::from_micros(200);
+/// For this much REAL time after API traffic the loop sleeps in [`FAST_TICK`]s. In
+/// production this costs a few hundred cheap wake-ups per burst. Under a paused test clock
+/// it bounds how far virtual time can run ahead while bytes are still in flight on real
+/// sockets (the first chunk of a new watch response can take ~40 ms of real time because of
+/// Nagle + delayed ACK on loopback; a paused clock would otherwise jump straight to the next
+/// timer). It changes no decision: every decision still comes from the machine.
+const SETTLE: Duration = Duration::from_millis(300);
+
 /// Everything a guard run needs besides the client and the clock.
 #[derive(Debug, Clone)]
 pub struct GuardOptions {
@@ -304,6 +316,8 @@ struct Engine {
     /// Namespaces whose first initial list completed.
     listed: BTreeSet<String>,
     started: bool,
+    /// Real time of the last API traffic (see [`SETTLE`]).
+    last_io: std::time::Instant,
 }
 
 /// Run the guard for `opts.release` until every CR is terminal or the budget ends.
@@ -349,6 +363,7 @@ pub async fn run_guard(
         wanted,
         listed: BTreeSet::new(),
         started: false,
+        last_io: std::time::Instant::now(),
         opts,
     };
     let mut last_watch_error: Option<String> = None;
@@ -367,11 +382,24 @@ pub async fn run_guard(
             .filter_map(|c| c.wake_at)
             .min()
             .unwrap_or(eng.deadline)
-            .min(eng.deadline);
+            .min(eng.deadline)
+            // Local tick (no API traffic): bounds how far a paused test clock can jump while
+            // HTTP I/O is in flight, and re-checks due timers at least once a second.
+            .min(
+                now + if eng.last_io.elapsed() < SETTLE {
+                    FAST_TICK
+                } else {
+                    TICK
+                },
+            );
         tokio::select! {
             ev = stream.next() => {
                 match ev {
-                    Some((ns, Ok(e))) => { last_watch_error = None; eng.on_watch(&ns, e).await }
+                    Some((ns, Ok(e))) => {
+                        last_watch_error = None;
+                        eng.on_watch(&ns, e).await;
+                        eng.last_io = std::time::Instant::now();
+                    }
                     Some((ns, Err(e))) => {
                         tracing::warn!(namespace = %ns, error = %e, "watch error; resuming");
                         last_watch_error = Some(e.to_string());
@@ -386,6 +414,7 @@ pub async fn run_guard(
                     .map(|(k, _)| k.clone()).collect();
                 for k in due {
                     eng.step(&k).await;
+                    eng.last_io = std::time::Instant::now();
                 }
             }
         }
