@@ -8,6 +8,7 @@
 //! (what doctor looks at in the cluster).
 
 pub mod diagnose;
+pub mod doctor;
 pub mod fetch;
 pub mod fixtures;
 pub mod ledger;
@@ -17,4 +18,5 @@ pub mod report;
 pub mod state;
 pub mod status;
 pub mod terraform;
+pub mod wait;
 pub mod watch;

@@ -18,7 +18,9 @@ use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::ByteString;
 use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams, PropagationPolicy};
-use kube::runtime::wait::{await_condition, conditions};
+use kube::runtime::wait::conditions;
+
+use crate::wait::wait_for;
 use kube::{Api, Client};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -514,12 +516,8 @@ pub async fn destroy(
         o.and_then(|o| o.metadata.finalizers.as_ref())
             .is_some_and(|f| f.iter().any(|f| f == TF_FINALIZER))
     };
-    let owned = tokio::time::timeout(
-        opts.timeout,
-        await_condition(api.clone(), &name, has_finalizer),
-    )
-    .await;
-    if !matches!(owned, Ok(Ok(_))) {
+    let owned = wait_for(api.clone(), &name, has_finalizer, opts.timeout).await;
+    if !matches!(owned, Ok(Some(_))) {
         // Nothing was destroyed; remove the CR we created (no finalizer: immediate).
         let _ = api.delete(&name, &DeleteParams::background()).await;
         let message = format!(
@@ -564,9 +562,8 @@ pub async fn destroy(
         kube::runtime::wait::Condition::matches_object(&gone_cond, o)
     };
     let remaining = opts.timeout.saturating_sub(started.elapsed());
-    let gone =
-        tokio::time::timeout(remaining, await_condition(api.clone(), &name, watch_gone)).await;
-    if matches!(gone, Ok(Ok(_))) {
+    let gone = wait_for(api.clone(), &name, watch_gone, remaining).await;
+    if matches!(gone, Ok(Some(_))) {
         let message = format!("Terraform {ns}/{name} destroyed and released by the controller");
         record(client, item, CleanupState::Destroyed, message, opts).await?;
         return Ok(DestroyOutcome::Destroyed { name });
