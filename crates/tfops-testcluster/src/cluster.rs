@@ -3,12 +3,13 @@
 //! kubeconfigs, and handles on the store, the fault rules and the request log.
 
 use crate::faults::Faults;
+use crate::jobs::{self, JobRuns};
 use crate::requests::RequestLog;
 use crate::server::{self, ServerState};
 use crate::store::{Store, StoreConfig};
 use serde_json::json;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Errors starting the cluster or building clients.
@@ -40,6 +41,10 @@ pub struct ClusterOptions {
     pub bookmark_interval: Duration,
     /// Port to bind (default 0 = ephemeral).
     pub port: u16,
+    /// Run Jobs whose container command is `tfops …` with this binary (see [`crate::jobs`]);
+    /// None (default) leaves Jobs pending. The standalone binary takes it from
+    /// `--job-bin` / env `TFOPS_TESTCLUSTER_JOB_BIN`.
+    pub job_bin: Option<PathBuf>,
 }
 
 impl Default for ClusterOptions {
@@ -49,6 +54,7 @@ impl Default for ClusterOptions {
             history_limit: 100_000,
             bookmark_interval: Duration::from_secs(60),
             port: 0,
+            job_bin: None,
         }
     }
 }
@@ -59,6 +65,7 @@ pub struct TestCluster {
     store: Store,
     faults: Faults,
     log: RequestLog,
+    job_runs: JobRuns,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -88,13 +95,25 @@ impl TestCluster {
                 tracing::warn!("test cluster server stopped: {e}");
             }
         });
-        Ok(Self {
+        let cluster = Self {
             addr,
             store,
             faults,
             log,
+            job_runs: JobRuns::default(),
             shutdown: Some(tx),
-        })
+        };
+        if let Some(bin) = opts.job_bin {
+            let url = cluster.url();
+            let render = move |user: &str, ns: &str| kubeconfig_doc(&url, user, ns).ok();
+            jobs::spawn(
+                cluster.store.clone(),
+                bin,
+                cluster.job_runs.clone(),
+                std::sync::Arc::new(render),
+            );
+        }
+        Ok(cluster)
     }
 
     /// `http://127.0.0.1:<port>`
@@ -132,22 +151,10 @@ impl TestCluster {
     /// A kubeconfig (YAML) for `user` with default namespace `namespace`; context and
     /// cluster are named `tfops-testcluster`.
     pub fn kubeconfig_yaml(&self, user: &str, namespace: &str) -> Result<String, ClusterError> {
-        let doc = json!({
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "tfops-testcluster", "cluster": {"server": self.url()}}],
-            "users": [{"name": user, "user": {"token": user}}],
-            "contexts": [{
-                "name": "tfops-testcluster",
-                "context": {"cluster": "tfops-testcluster", "user": user, "namespace": namespace}
-            }],
-            "current-context": "tfops-testcluster",
-            "preferences": {},
-        });
-        serde_saphyr::to_string(&doc).map_err(|e| ClusterError::Yaml(e.to_string()))
+        kubeconfig_doc(&self.url(), user, namespace)
     }
 
-    /// Write [`Self::kubeconfig_yaml`] to `path`.
+    /// Write [`Self::kubeconfig_yaml`] to `path` (mode 0600, so Helm does not warn).
     pub fn write_kubeconfig(
         &self,
         path: impl AsRef<Path>,
@@ -155,7 +162,12 @@ impl TestCluster {
         namespace: &str,
     ) -> Result<(), ClusterError> {
         let y = self.kubeconfig_yaml(user, namespace)?;
-        std::fs::write(path, y)?;
+        std::fs::write(path.as_ref(), y)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path.as_ref(), std::fs::Permissions::from_mode(0o600))?;
+        }
         Ok(())
     }
 
@@ -174,12 +186,33 @@ impl TestCluster {
         &self.log
     }
 
+    /// Jobs run by the Job runner so far (with their output).
+    pub fn job_runs(&self) -> Vec<jobs::JobRun> {
+        self.job_runs.all()
+    }
+
     /// Stop accepting connections (also done on drop).
     pub fn shutdown(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
     }
+}
+
+fn kubeconfig_doc(url: &str, user: &str, namespace: &str) -> Result<String, ClusterError> {
+    let doc = json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "tfops-testcluster", "cluster": {"server": url}}],
+        "users": [{"name": user, "user": {"token": user}}],
+        "contexts": [{
+            "name": "tfops-testcluster",
+            "context": {"cluster": "tfops-testcluster", "user": user, "namespace": namespace}
+        }],
+        "current-context": "tfops-testcluster",
+        "preferences": {},
+    });
+    serde_saphyr::to_string(&doc).map_err(|e| ClusterError::Yaml(e.to_string()))
 }
 
 impl Drop for TestCluster {

@@ -1,0 +1,114 @@
+//! Standalone test cluster: seeds a scenario (see `tfops_testcluster::scenario` for the
+//! format), writes a kubeconfig, runs the tofu-controller simulation, and serves until Ctrl-C.
+//!
+//! `cargo run -p tfops-testcluster -- --scenario crates/tfops-testcluster/scenarios/clean-uninstall.yaml`
+
+use anyhow::Context as _;
+use clap::Parser;
+use std::path::PathBuf;
+use std::time::Duration;
+use tfops_testcluster::scenario::Scenario;
+use tfops_testcluster::{ClusterOptions, TestCluster};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "testcluster",
+    about = "In-process Kubernetes test API server + tofu-controller simulation"
+)]
+struct Args {
+    /// Scenario YAML (objects, controller behaviours, faults).
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// Port on 127.0.0.1 (default: ephemeral).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Where to write the kubeconfig (default: <tmp>/tfops-testcluster-<port>.kubeconfig).
+    #[arg(long)]
+    kubeconfig_out: Option<PathBuf>,
+    /// Kubeconfig user (bearer token); overrides the scenario's `user`.
+    #[arg(long)]
+    user: Option<String>,
+    /// Do not start the tofu-controller simulation.
+    #[arg(long)]
+    no_controller: bool,
+    /// Do not create missing namespaces on first use (answer 404 like a real cluster).
+    #[arg(long)]
+    no_auto_namespaces: bool,
+    /// Print every API request (user, verb, resource, namespace/name, status) to stderr.
+    #[arg(long)]
+    log_requests: bool,
+    /// Binary to run for Jobs whose container command is `tfops …` (Helm hooks); default:
+    /// env TFOPS_TESTCLUSTER_JOB_BIN, else Jobs are left pending.
+    #[arg(long, env = "TFOPS_TESTCLUSTER_JOB_BIN")]
+    job_bin: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut scenario = match &args.scenario {
+        Some(p) => Scenario::load(p)?,
+        None => Scenario::parse("<empty>", "{}")?,
+    };
+    if args.no_controller {
+        scenario.controller.enabled = false;
+    }
+    let user = args.user.clone().unwrap_or_else(|| scenario.user.clone());
+    let cluster = TestCluster::start(ClusterOptions {
+        port: args.port,
+        auto_create_namespaces: !args.no_auto_namespaces,
+        job_bin: args.job_bin.clone(),
+        ..Default::default()
+    })
+    .await
+    .context("starting the test cluster")?;
+    let _run = scenario.apply(&cluster)?;
+    let path = args.kubeconfig_out.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!(
+            "tfops-testcluster-{}.kubeconfig",
+            cluster.addr().port()
+        ))
+    });
+    cluster
+        .write_kubeconfig(&path, &user, &scenario.namespace)
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!("tfops-testcluster listening on {}", cluster.url());
+    println!("kubeconfig: {}", path.display());
+    println!("export KUBECONFIG={}", path.display());
+    println!(
+        "seeded {} object(s), {} fault rule(s); controller simulation: {}",
+        scenario.objects.len(),
+        scenario.faults.len(),
+        if scenario.controller.enabled {
+            "running"
+        } else {
+            "off"
+        }
+    );
+    println!("Ctrl-C to stop.");
+    let mut seen = 0usize;
+    let mut tick = tokio::time::interval(Duration::from_millis(300));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = tick.tick(), if args.log_requests => {
+                let all = cluster.requests().all();
+                for r in all.iter().skip(seen) {
+                    eprintln!(
+                        "{:>3} {:<16} {:<7} {}{}{} {}",
+                        r.status,
+                        r.user,
+                        r.verb.map(|v| v.as_str()).unwrap_or(r.method.as_str()),
+                        r.resource,
+                        if r.subresource.is_empty() { String::new() } else { format!("/{}", r.subresource) },
+                        if r.namespace.is_empty() && r.name.is_empty() { String::new() } else { format!(" {}/{}", r.namespace, r.name) },
+                        if r.resource.is_empty() { r.path.as_str() } else { "" },
+                    );
+                }
+                seen = all.len();
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+    Ok(())
+}
