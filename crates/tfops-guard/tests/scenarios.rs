@@ -248,16 +248,21 @@ async fn vars_from_missing_orphans_with_ledger() {
 #[tokio::test(start_paused = true)]
 async fn lock_held_by_a_dead_holder_is_force_unlocked_then_destroyed() {
     let rig = Rig::start().await;
-    rig.release(&[Module::new("db").behavior(Behavior {
-        lock: Some(tfops_testcluster::tofu::LockSpec {
-            id: "9db590f1-b6fe-c5f2-2f24-b1d3f0e2c7a4".into(),
-            who: "runner@crashed-tf-runner".into(),
-            operation: "OperationTypeApply".into(),
-            release_after: None,
-        }),
-        ..Behavior::default()
-    })])
-    .await;
+    rig.release(&[Module::new("db")]).await;
+    // A crashed run left its lock on the state after the module was applied.
+    rig.sim.as_ref().unwrap().set_behavior(
+        NS,
+        "db",
+        Behavior {
+            lock: Some(tfops_testcluster::tofu::LockSpec {
+                id: "9db590f1-b6fe-c5f2-2f24-b1d3f0e2c7a4".into(),
+                who: "runner@crashed-tf-runner".into(),
+                operation: "OperationTypeApply".into(),
+                release_after: None,
+            }),
+            ..Behavior::default()
+        },
+    );
     let (report, took) = rig.guard(opts(240)).await;
     assert_eq!(outcome(&report, "db"), Some(Outcome::Destroyed), "{}", report.render());
     assert!(rig
