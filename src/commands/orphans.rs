@@ -1,10 +1,199 @@
-//! `tfops orphans` (work in progress).
+//! `tfops orphans list|show|destroy|forget` (`helm tfops orphans …`): read and operate the
+//! orphan ledger. Thin glue over `tfops_status::orphans`.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use tfops_status::fetch::{list_ledger, Namespaces};
+use tfops_status::ledger::LedgerItem;
+use tfops_status::orphans::{self, DestroyOptions, DestroyOutcome};
+
+use crate::kubeenv::KubeEnv;
+
+const AFTER: &str = "\
+NAME is the ledger Secret name (tfops-ledger-<cr>-<uid8>) or the name of the Terraform CR.
+Exit codes: 0 done; 1 error; 2 destroy failed (recorded as destroy-failed) or forget refused
+without --yes; 3 no ledger entry found (list: none in scope).";
 
 /// Arguments of `tfops orphans`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = AFTER)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Sub,
+    /// Namespace of the ledger (default: HELM_NAMESPACE, then the kubeconfig context's).
+    #[arg(short = 'n', long, global = true)]
+    pub namespace: Option<String>,
+    /// Every namespace.
+    #[arg(short = 'A', long = "all-namespaces", global = true)]
+    pub all_namespaces: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Sub {
+    /// List ledger entries (orphaned / force-removed Terraform CRs).
+    List {
+        /// Only this release.
+        #[arg(long)]
+        release: Option<String>,
+        /// table, json or yaml.
+        #[arg(short = 'o', long, default_value = "table")]
+        output: String,
+    },
+    /// Print one entry; copied outputs / tfstate values are redacted unless --show-secrets.
+    Show {
+        name: String,
+        #[arg(long)]
+        show_secrets: bool,
+        /// yaml or json.
+        #[arg(short = 'o', long, default_value = "yaml")]
+        output: String,
+    },
+    /// Finish the cleanup: re-create the CR from the entry with destroy semantics, delete it and
+    /// wait until destroyed; the result is recorded in the entry.
+    Destroy {
+        name: String,
+        /// Re-create under this name instead of the original (when the original is taken).
+        #[arg(long = "name")]
+        new_name: Option<String>,
+        /// How long to wait for the controller to destroy (Go-style: 90s, 10m, 1h30m).
+        #[arg(long, default_value = "15m")]
+        timeout: String,
+    },
+    /// Delete an entry (only with --yes: it may be the only record of live cloud resources).
+    Forget {
+        name: String,
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+async fn load(env: &KubeEnv, all: bool, release: Option<&str>) -> anyhow::Result<Vec<LedgerItem>> {
+    let ns = if all {
+        Namespaces::All
+    } else {
+        Namespaces::One(env.namespace.clone())
+    };
+    let (items, errors) = list_ledger(&env.client, &ns, release).await?;
+    for e in errors {
+        eprintln!("warning: skipping unreadable ledger entry: {e}");
+    }
+    Ok(items)
+}
 
 /// Run `tfops orphans`.
-pub async fn run(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("tfops orphans: not implemented yet")
+pub async fn run(args: Args) -> anyhow::Result<u8> {
+    let env = KubeEnv::from_env(args.namespace.as_deref()).await?;
+    let mut out = std::io::stdout().lock();
+    match args.command {
+        Sub::List { release, output } => {
+            let items = load(&env, args.all_namespaces, release.as_deref()).await?;
+            let text = match output.as_str() {
+                "table" => orphans::list_table(&items, chrono::Utc::now(), args.all_namespaces),
+                "json" => serde_json::to_string_pretty(&orphans::rows(&items))? + "\n",
+                "yaml" => serde_saphyr::to_string(&orphans::rows(&items))
+                    .map_err(|e| anyhow::anyhow!("serialising YAML: {e}"))?,
+                other => anyhow::bail!("-o {other:?}: expected table, json or yaml"),
+            };
+            out.write_all(text.as_bytes())?;
+            Ok(if items.is_empty() { 3 } else { 0 })
+        }
+        Sub::Show {
+            name,
+            show_secrets,
+            output,
+        } => {
+            let items = load(&env, args.all_namespaces, None).await?;
+            let item = match orphans::find(&items, &name) {
+                Ok(i) => i,
+                Err(e) => {
+                    eprintln!("Error: {e}");
+                    return Ok(3);
+                }
+            };
+            let text = match output.as_str() {
+                "yaml" => orphans::show_yaml(item, show_secrets)?,
+                "json" => {
+                    serde_json::to_string_pretty(&orphans::show_document(item, show_secrets)?)?
+                        + "\n"
+                }
+                other => anyhow::bail!("-o {other:?}: expected yaml or json"),
+            };
+            out.write_all(text.as_bytes())?;
+            Ok(0)
+        }
+        Sub::Forget { name, yes } => {
+            let items = load(&env, args.all_namespaces, None).await?;
+            let item = match orphans::find(&items, &name) {
+                Ok(i) => i,
+                Err(e) => {
+                    eprintln!("Error: {e}");
+                    return Ok(3);
+                }
+            };
+            if !yes {
+                eprint!("{}", orphans::forget_refusal(item));
+                return Ok(2);
+            }
+            orphans::forget(&env.client, item).await?;
+            writeln!(
+                out,
+                "ledger entry {}/{} deleted",
+                item.secret_namespace, item.secret_name
+            )?;
+            Ok(0)
+        }
+        Sub::Destroy {
+            name,
+            new_name,
+            timeout,
+        } => {
+            let timeout = tfops_guard::duration::parse_duration(&timeout)
+                .map_err(|e| anyhow::anyhow!("--timeout {timeout:?}: {e}"))?;
+            let items = load(&env, args.all_namespaces, None).await?;
+            let item = match orphans::find(&items, &name) {
+                Ok(i) => i,
+                Err(e) => {
+                    eprintln!("Error: {e}");
+                    return Ok(3);
+                }
+            };
+            let opts = DestroyOptions {
+                name: new_name,
+                timeout,
+                clock: Arc::new(chrono::Utc::now),
+            };
+            let outcome = orphans::destroy(&env.client, item, &opts, &mut |line: &str| {
+                eprintln!("{line}");
+            })
+            .await?;
+            match outcome {
+                DestroyOutcome::Destroyed { name } => {
+                    writeln!(
+                        out,
+                        "destroyed: Terraform {}/{name}; ledger entry {} recorded as destroyed",
+                        item.entry().namespace,
+                        item.secret_name
+                    )?;
+                    Ok(0)
+                }
+                DestroyOutcome::AlreadyDestroyed => {
+                    writeln!(
+                        out,
+                        "ledger entry {} was already cleaned up; nothing to do",
+                        item.secret_name
+                    )?;
+                    Ok(0)
+                }
+                DestroyOutcome::Failed { message } => {
+                    eprintln!("destroy failed: {message}");
+                    eprintln!(
+                        "recorded as destroy-failed in {}/{}; see `helm tfops orphans show {}`",
+                        item.secret_namespace, item.secret_name, item.secret_name
+                    );
+                    Ok(2)
+                }
+            }
+        }
+    }
 }
