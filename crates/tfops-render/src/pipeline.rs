@@ -389,18 +389,18 @@ fn resolve_release(
             continue;
         }
         let file = info[i].source_file();
-        let owned;
-        let value = match &parsed[i] {
-            Some(Parsed::Terraform(v)) => v,
-            _ => {
-                owned = parse_doc(input, &segments[i], opts, file)?;
-                &owned
+        let body = &input[segments[i].body.clone()];
+        let label = match (&parsed[i], scan::metadata_label(body, INSTANCE_LABEL)) {
+            (Some(Parsed::Terraform(v)), _) => meta::label(v, INSTANCE_LABEL).cloned(),
+            (_, scan::LabelScan::Found(r)) => Some(Value::String(r)),
+            (_, scan::LabelScan::Absent) => None,
+            (_, scan::LabelScan::Unknown) => {
+                let v = parse_doc(input, &segments[i], opts, file)?;
+                meta::label(&v, INSTANCE_LABEL).cloned()
             }
         };
-        if let Some(Value::String(r)) = meta::label(value, INSTANCE_LABEL) {
-            found
-                .entry(r.clone())
-                .or_insert_with(|| file.map(str::to_string));
+        if let Some(Value::String(r)) = label {
+            found.entry(r).or_insert_with(|| file.map(str::to_string));
         }
     }
     match found.len() {
@@ -456,8 +456,9 @@ fn resolve_namespace(
     }
 }
 
-/// Last resort: the `metadata.namespace` of the first ordinary document that has one
-/// (bounded number of parses; documents that fail to parse are skipped here).
+/// Last resort: the `metadata.namespace` of the first ordinary document that has one. Read
+/// line by line; only flow-style documents are parsed (a bounded number; parse failures are
+/// skipped here).
 fn namespace_from_documents(
     input: &[u8],
     segments: &[Segment],
@@ -465,17 +466,27 @@ fn namespace_from_documents(
 ) -> Option<String> {
     let mut flags = vec![false; segments.len()];
     scan::mark(segments, &scan::positions(input, "namespace:"), &mut flags);
+    let mut parses = 0;
     segments
         .iter()
         .zip(flags)
         .filter(|(_, hit)| *hit)
-        .take(32)
         .find_map(|(seg, _)| {
-            let text = std::str::from_utf8(&input[seg.span.clone()]).ok()?;
-            let v = yaml::parse_value(text, &opts.limits).ok()?;
-            let ns = meta::str_at(&v, "/metadata/namespace")?;
-            naming::validate(ns, NameRule::Label).ok()?;
-            Some(ns.to_string())
+            let ns = match scan::metadata_namespace(&input[seg.body.clone()]) {
+                scan::LabelScan::Found(ns) => ns,
+                scan::LabelScan::Absent => return None,
+                scan::LabelScan::Unknown => {
+                    parses += 1;
+                    if parses > 8 {
+                        return None;
+                    }
+                    let text = std::str::from_utf8(&input[seg.span.clone()]).ok()?;
+                    let v = yaml::parse_value(text, &opts.limits).ok()?;
+                    meta::str_at(&v, "/metadata/namespace")?.to_string()
+                }
+            };
+            naming::validate(&ns, NameRule::Label).ok()?;
+            Some(ns)
         })
 }
 

@@ -167,6 +167,107 @@ pub fn header(body: &[u8]) -> Header {
     h
 }
 
+/// Result of looking for a label in a document without parsing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LabelScan {
+    /// Found in the block-style `metadata.labels`.
+    Found(String),
+    /// The document's `metadata.labels` is block style and has no such label.
+    Absent,
+    /// Flow style or otherwise unreadable line by line: parse the document to know.
+    Unknown,
+}
+
+/// Look for `metadata.labels[key]` in a block-style document body, line by line.
+pub fn metadata_label(body: &[u8], key: &str) -> LabelScan {
+    metadata_value(body, Some("labels"), key)
+}
+
+/// Look for `metadata.namespace` in a block-style document body, line by line.
+pub fn metadata_namespace(body: &[u8]) -> LabelScan {
+    metadata_value(body, None, "namespace")
+}
+
+/// Look for `metadata.<key>` (`map` = `None`) or `metadata.<map>.<key>` line by line.
+fn metadata_value(body: &[u8], map: Option<&str>, key: &str) -> LabelScan {
+    #[derive(PartialEq)]
+    enum State {
+        Top,
+        Meta(Option<usize>),
+        Labels(usize, Option<usize>),
+    }
+    let mut state = State::Top;
+    for line in body.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Ok(line) = std::str::from_utf8(line) else {
+            return LabelScan::Unknown;
+        };
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - trimmed.len();
+        if indent == 0 && (trimmed.starts_with('{') || trimmed.starts_with('[')) {
+            return LabelScan::Unknown;
+        }
+        let (k, v) = match trimmed.split_once(':') {
+            Some((k, v)) => (k.trim_matches(|c| c == '"' || c == '\''), v.trim()),
+            None => (trimmed, ""),
+        };
+        let opens_block = v.is_empty() || v.starts_with('#');
+        if indent == 0 {
+            if k == "metadata" {
+                if !opens_block {
+                    return LabelScan::Unknown;
+                }
+                state = State::Meta(None);
+            } else if matches!(state, State::Meta(_) | State::Labels(..)) {
+                return LabelScan::Absent;
+            }
+            continue;
+        }
+        match state {
+            State::Top => {}
+            State::Meta(child) => {
+                let ci = child.unwrap_or(indent);
+                state = State::Meta(Some(ci));
+                if indent == ci && map.is_none() && k == key {
+                    return match line_scalar(v) {
+                        Some(value) if !value.starts_with(['{', '[', '&', '*', '!', '|', '>']) => {
+                            LabelScan::Found(value)
+                        }
+                        _ => LabelScan::Unknown,
+                    };
+                }
+                if indent == ci && Some(k) == map {
+                    if !opens_block {
+                        return LabelScan::Unknown;
+                    }
+                    state = State::Labels(ci, None);
+                }
+            }
+            State::Labels(ci, grand) => {
+                if indent <= ci {
+                    state = State::Meta(Some(ci));
+                    if indent == ci && Some(k) == map {
+                        return LabelScan::Unknown;
+                    }
+                    continue;
+                }
+                let gi = grand.unwrap_or(indent);
+                state = State::Labels(ci, Some(gi));
+                if indent == gi && k == key {
+                    return match line_scalar(v) {
+                        Some(value) => LabelScan::Found(value),
+                        None => LabelScan::Unknown,
+                    };
+                }
+            }
+        }
+    }
+    LabelScan::Absent
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,5 +327,58 @@ mod tests {
         let h = header(b"kind: TerraformModule\nmetadata: {name: db}\n");
         assert_eq!(h.label().as_deref(), Some("TerraformModule"));
         assert_eq!(header(b"- a\n- b\n"), Header::default());
+    }
+
+    #[test]
+    fn metadata_label_scan() {
+        let k = "app.kubernetes.io/instance";
+        let doc = b"apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  labels:    \n    helm.sh/chart: x\n    app.kubernetes.io/instance: shop\nspec:\n  selector:\n    app.kubernetes.io/instance: other\n";
+        assert_eq!(metadata_label(doc, k), LabelScan::Found("shop".into()));
+        let only_selector = b"kind: Service\nmetadata:\n  name: a\n  labels:\n    x: y\nspec:\n  selector:\n    app.kubernetes.io/instance: other\n";
+        assert_eq!(metadata_label(only_selector, k), LabelScan::Absent);
+        let nested_deeper = b"metadata:\n  annotations:\n    a: b\n  labels:\n    \"app.kubernetes.io/instance\": 'q'\n";
+        assert_eq!(
+            metadata_label(nested_deeper, k),
+            LabelScan::Found("q".into())
+        );
+        assert_eq!(
+            metadata_label(
+                b"metadata: {name: a, labels: {app.kubernetes.io/instance: s}}\n",
+                k
+            ),
+            LabelScan::Unknown
+        );
+        assert_eq!(
+            metadata_label(b"metadata:\n  labels: {app.kubernetes.io/instance: s}\n", k),
+            LabelScan::Unknown
+        );
+        assert_eq!(
+            metadata_label(b"{\"metadata\": {}}\n", k),
+            LabelScan::Unknown
+        );
+        assert_eq!(
+            metadata_label(b"# Source: x\nkind: A\nmetadata:\n  name: b\n", k),
+            LabelScan::Absent
+        );
+        let template_labels = b"metadata:\n  name: a\nspec:\n  template:\n    metadata:\n      labels:\n        app.kubernetes.io/instance: t\n";
+        assert_eq!(metadata_label(template_labels, k), LabelScan::Absent);
+    }
+
+    #[test]
+    fn metadata_namespace_scan() {
+        assert_eq!(
+            metadata_namespace(
+                b"kind: A\nmetadata:\n  labels:\n    namespace: no\n  namespace: prod\n"
+            ),
+            LabelScan::Found("prod".into())
+        );
+        assert_eq!(
+            metadata_namespace(b"kind: A\nmetadata:\n  name: a\nspec:\n  namespace: x\n"),
+            LabelScan::Absent
+        );
+        assert_eq!(
+            metadata_namespace(b"metadata: {namespace: a}\n"),
+            LabelScan::Unknown
+        );
     }
 }

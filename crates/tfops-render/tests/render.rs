@@ -360,14 +360,33 @@ fn real_helm4_input() {
     assert!(r.summary.guard_injected);
     let out = docs(&r.output);
     let tf = find(&out, "Terraform", "shop-orders-db");
-    assert_eq!(tf["metadata"]["annotations"][FILE_ANN], "orders-app/templates/database.yaml");
-    assert_eq!(tf["metadata"]["labels"]["app.kubernetes.io/instance"], "shop", "declaration labels copied");
-    assert_eq!(tf["spec"]["writeOutputsToSecret"]["name"], "shop-db-outputs");
+    assert_eq!(
+        tf["metadata"]["annotations"][FILE_ANN],
+        "orders-app/templates/database.yaml"
+    );
+    assert_eq!(
+        tf["metadata"]["labels"]["app.kubernetes.io/instance"], "shop",
+        "declaration labels copied"
+    );
+    assert_eq!(
+        tf["spec"]["writeOutputsToSecret"]["name"],
+        "shop-db-outputs"
+    );
     let job = find(&out, "Job", "shop-tfops-guard");
-    assert_eq!(job["metadata"]["annotations"][FILE_ANN], "orders-app/templates/tfops-guard.yaml");
+    assert_eq!(
+        job["metadata"]["annotations"][FILE_ANN],
+        "orders-app/templates/tfops-guard.yaml"
+    );
     // Namespace unknown at render time: the guard reads its own pod namespace.
-    assert_eq!(job["spec"]["template"]["spec"]["containers"][0]["args"][3], "$(TFOPS_POD_NAMESPACE)");
-    assert!(r.warnings.iter().any(|w| w.contains("namespace unknown")), "{:?}", r.warnings);
+    assert_eq!(
+        job["spec"]["template"]["spec"]["containers"][0]["args"][3],
+        "$(TFOPS_POD_NAMESPACE)"
+    );
+    assert!(
+        r.warnings.iter().any(|w| w.contains("namespace unknown")),
+        "{:?}",
+        r.warnings
+    );
     // With the namespace given (HELM_NAMESPACE / --namespace) everything is namespaced.
     let r = render(&input, &opts(None, Some("prod"))).unwrap();
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
