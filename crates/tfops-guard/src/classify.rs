@@ -277,7 +277,7 @@ const BUILTIN: &[BuiltinRow] = &[
         "source-not-found",
         None,
         Some(
-            r"(gitrepositor(y|ies)|ocirepositor(y|ies)|buckets?)(\.source\.toolkit\.fluxcd\.io)?\s+\S+\s+not found|source is not ready|artifact not found|could not get source object",
+            r#"(gitrepositor(y|ies)|ocirepositor(y|ies)|buckets?)(\.source\.toolkit\.fluxcd\.io)?\s+\S+\s+not found|source '?(gitrepository|ocirepository|bucket)/[^' ]+'? not found|source is not ready|artifact not found|could not get source object"#,
         ),
         Blocked,
     ),
@@ -298,15 +298,27 @@ const BUILTIN: &[BuiltinRow] = &[
         "deletion-protection",
         None,
         Some(
-            r"deletion[_ ]?protection|prevent_destroy|instance cannot be destroyed|termination protection|disableApiTermination|OperationNotPermitted.*(protect|termination)|cannot be deleted because .*protect",
+            r"deletion[_ ]?protection|protected against deletion|prevent_destroy|instance cannot be destroyed|termination protection|disableApiTermination|OperationNotPermitted.*(protect|termination)|cannot be deleted because .*protect",
         ),
+        Permanent,
+    ),
+    (
+        "management-lock",
+        None,
+        Some(r"scopelocked|scope\(s\) are locked|remove the lock and try again"),
+        Permanent,
+    ),
+    (
+        "not-empty",
+        None,
+        Some(r"bucketnotempty|you tried to delete is not empty|must delete all versions"),
         Permanent,
     ),
     (
         "access-denied",
         None,
         Some(
-            r"access ?denied|unauthorizedoperation|\bforbidden\b|status code:? 403|statuscode[=:] ?403|\b403\b.*(forbidden|denied|permission)|authorizationfailed|authorizationerror|not authorized to perform|does not have (the required )?permission|permission denied|insufficient permissions|iam_permission_denied|invalidclienttokenid|signaturedoesnotmatch|expiredtoken|no valid credential sources|invalid_grant|authenticationfailed|\b401\b|unauthorized",
+            r"access ?denied|unauthorizedoperation|\bforbidden\b|status code:? 403|statuscode[=:] ?403|\b403\b.*(forbidden|denied|permission)|authorizationfailed|authorizationerror|not authorized to perform|does not have (the required )?permission|permission to [\w ]+ is required|permission denied|not authorized|insufficient permissions|iam_permission_denied|invalidclienttokenid|signaturedoesnotmatch|expiredtoken|no valid credential sources|invalid_grant|authenticationfailed|\b401\b|unauthorized",
         ),
         Permanent,
     ),
@@ -324,7 +336,7 @@ const BUILTIN: &[BuiltinRow] = &[
         "throttling",
         None,
         Some(
-            r"throttl|rate exceeded|rate limit|ratelimit|too ?many ?requests|\b429\b|requestlimitexceeded|slow ?down|quota exceeded for quota metric|retry after|exceeded the rate",
+            r"throttl|rate exceeded|rate limit|ratelimit|too ?many ?requests|\b429\b|requestlimitexceeded|slow ?down|quota exceeded for quota metric|quotaexceeded|request rate higher|retry after|exceeded the rate",
         ),
         Transient,
     ),
@@ -332,7 +344,7 @@ const BUILTIN: &[BuiltinRow] = &[
         "still-in-use",
         None,
         Some(
-            r"dependencyviolation|has (a )?dependen(t|cies|cy)|still in use|resource ?is ?in ?use|resourceinuse|in use by|being used by|is currently being modified|currently in use|invalidgroup\.inuse|concurrentmodification|conflictingoperationinprogress|operation (is )?in progress|another operation|resourcenotready|is not in a valid state|pending deletion|failedprecondition.*(in use|being)",
+            r"dependencyviolation|has (a )?dependen(t|cies|cy)|still in use|resource ?is ?in ?use|resourceinuse|in use by|being used by|is currently being modified|currently in use|invalidgroup\.inuse|concurrentmodification|conflictingoperationinprogress|operation (is )?in progress|another operation|resourcenotready|is not in a valid state|pending deletion|failedprecondition.*(in use|being)|deleteconflict|invalid\w*state\b|already being deleted|still members? of|in the current (status|state)|has node ?groups attached",
         ),
         Transient,
     ),
@@ -340,7 +352,7 @@ const BUILTIN: &[BuiltinRow] = &[
         "server-error",
         None,
         Some(
-            r"\b50[0234]\b|internalerror|internal ?server ?error|internal error|serviceunavailable|service ?unavailable|bad gateway|gateway time-?out|backend ?error|serverbusy|server is busy|temporarily unavailable|try again later|retryable|please retry|unavailable",
+            r"\b50[0234]\b|internal\w*error|internal ?server ?error|internal error|serviceunavailable|service ?unavailable|bad gateway|gateway time-?out|backend ?error|serverbusy|server is busy|temporarily unavailable|try again later|retryable|please retry|unavailable",
         ),
         Transient,
     ),
@@ -348,7 +360,7 @@ const BUILTIN: &[BuiltinRow] = &[
         "timeout",
         None,
         Some(
-            r"context deadline exceeded|i/o timeout|timeout while waiting|timed out|timeout exceeded|tls handshake timeout|connection reset|connection refused|broken pipe|eof\b|no such host|net/http: request canceled|client\.timeout|deadline exceeded|timeout waiting|waiting for .* timeout",
+            r"context deadline exceeded|i/o timeout|timeout while waiting|timed out|timeout exceeded|tls handshake timeout|connection reset|connection refused|broken pipe|\beof\b|no such host|net/http: request canceled|client\.timeout|deadline exceeded|timeout waiting|waiting for .* timeout",
         ),
         Transient,
     ),

@@ -635,6 +635,7 @@ impl Ctx<'_> {
             };
             self.g.outcome = None;
         }
+        let mut fresh_after_block = false;
         if self.g.phase == Phase::Blocked {
             let this_run = self
                 .g
@@ -660,9 +661,7 @@ impl Ctx<'_> {
                 last_requested_sent_at: self.g.last_requested_sent_at,
                 ..Progress::default()
             };
-            if o.deleting {
-                return self.retry_now(0, "new guard run after a block: retrying the destroy");
-            }
+            fresh_after_block = o.deleting;
         }
         if self.g.phase == Phase::ForceRemoving {
             // The strip did not finish (guard killed, API error): do it again (idempotent).
@@ -676,6 +675,9 @@ impl Ctx<'_> {
         // Budget end: nothing may wait any longer.
         if self.now >= force_point(&self.i.timing, self.t) {
             return self.final_escalation(Escalation::BudgetExhausted);
+        }
+        if fresh_after_block {
+            return self.retry_now(0, "new guard run after a block: retrying the destroy");
         }
         if o.deleting {
             self.deleting()
@@ -783,7 +785,8 @@ impl Ctx<'_> {
             return true;
         }
         match (self.g.last_requested_sent_at, self.o.last_status_change_at) {
-            (Some(sent), Some(changed)) => changed >= sent,
+            // Strictly after: a transition stamped at the moment we asked predates the ask.
+            (Some(sent), Some(changed)) => changed > sent,
             (None, _) => true, // nothing asked yet: nothing to hold against it
             _ => false,
         }
@@ -1425,3 +1428,7 @@ impl Ctx<'_> {
         )
     }
 }
+
+#[cfg(test)]
+#[path = "machine_tests.rs"]
+mod tests;

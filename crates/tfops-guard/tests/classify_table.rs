@@ -92,7 +92,15 @@ fn catalog_rules_override_the_table() {
     assert_eq!(got.class, FailureClass::Transient);
     assert_eq!(got.rule_name(), "catalog[0]");
     // Other rows are unaffected.
-    for r in rows().iter().filter(|r| !r.message.contains("BucketNotEmpty")) {
-        assert_eq!(c.classify(&r.reason, &r.message).class, r.class, "{}", r.source);
+    for r in rows()
+        .iter()
+        .filter(|r| !r.message.contains("BucketNotEmpty"))
+    {
+        assert_eq!(
+            c.classify(&r.reason, &r.message).class,
+            r.class,
+            "{}",
+            r.source
+        );
     }
 }

@@ -1,0 +1,1222 @@
+//! Tests of `machine`: one table row per situation of the deletion flow, then property tests
+//! over the whole input space (determinism, ledger-before-release, no force while progressing,
+//! nothing waits past the budget).
+
+use super::*;
+use crate::classify::Classifier;
+use crate::policy::{OnFailure, Policy, UninstallPolicy};
+use crate::progress::{Phase, Progress};
+use chrono::TimeZone;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
+}
+
+fn at(secs: i64) -> DateTime<Utc> {
+    t0() + chrono::Duration::seconds(secs)
+}
+
+/// A mutable test world: one CR and everything around it.
+#[derive(Clone)]
+struct World {
+    o: Observation,
+    e: Environment,
+    p: Policy,
+    g: Progress,
+    timing: Timing,
+    t: Tunables,
+    c: Classifier,
+}
+
+impl World {
+    /// A healthy applied CR, not yet deleted; budget 240s from t0.
+    fn new() -> Self {
+        World {
+            o: Observation {
+                name: "db".into(),
+                namespace: "team-a".into(),
+                exists: true,
+                deleting: false,
+                finalizers: vec![TF_FINALIZER.into()],
+                suspend: false,
+                destroy_resources_on_deletion: true,
+                ready: Some(ReadyCondition {
+                    status: ConditionStatus::True,
+                    reason: "TerraformAppliedSucceed".into(),
+                    message: "Applied successfully".into(),
+                    last_transition_time: Some(at(-3600)),
+                }),
+                last_status_change_at: Some(at(-3600)),
+                ..Observation::default()
+            },
+            e: Environment {
+                source: SourceState::Ready,
+                runner_service_account: Presence::Present,
+                vars_from: Presence::Present,
+                namespace_terminating: false,
+                lock_holder: Presence::Unknown,
+                controller: Presence::Unknown,
+            },
+            p: Policy::default(),
+            g: Progress::default(),
+            timing: Timing {
+                now: t0(),
+                run_started_at: t0(),
+                share_deadline: at(230),
+                budget_deadline: at(240),
+            },
+            t: Tunables::default(),
+            c: Classifier::builtin(),
+        }
+    }
+
+    fn step(&self) -> Step {
+        decide(&Input {
+            observation: &self.o,
+            environment: &self.e,
+            policy: &self.p,
+            progress: &self.g,
+            timing: self.timing,
+            tunables: &self.t,
+            classifier: &self.c,
+        })
+    }
+
+    /// Decide and adopt the returned progress (what the runtime does).
+    fn apply(&mut self) -> Decision {
+        let s = self.step();
+        self.g = s.progress;
+        s.decision
+    }
+
+    fn at(&mut self, secs: i64) -> &mut Self {
+        self.timing.now = at(secs);
+        self
+    }
+
+    /// The CR got deleted (deletionTimestamp) and the controller started on it.
+    fn deleted(&mut self) -> &mut Self {
+        self.o.deleting = true;
+        self
+    }
+
+    /// The controller handled our last request and reports this Ready condition.
+    fn controller_reports(&mut self, status: ConditionStatus, reason: &str, message: &str) {
+        self.o.last_handled_reconcile_at = self.g.last_requested_at.clone();
+        self.o.ready = Some(ReadyCondition {
+            status,
+            reason: reason.into(),
+            message: message.into(),
+            last_transition_time: Some(self.timing.now),
+        });
+        self.o.last_status_change_at = Some(self.timing.now);
+    }
+
+    fn fail(&mut self, reason: &str, message: &str) {
+        self.controller_reports(ConditionStatus::False, reason, message);
+    }
+
+    fn progressing(&mut self) {
+        self.controller_reports(
+            ConditionStatus::Unknown,
+            "Progressing",
+            "Deletion in progress",
+        );
+    }
+
+    fn gone(&mut self) {
+        self.o.exists = false;
+    }
+}
+
+const THROTTLED: &str = "error deleting DB Instance: Throttling: Rate exceeded\n\tstatus code: 400";
+const DENIED: &str = "operation error RDS: DeleteDBInstance, https response error StatusCode: 403, api error AccessDenied: User is not authorized to perform: rds:DeleteDBInstance";
+
+fn is_wait(d: &Decision, what: WaitFor) -> bool {
+    matches!(d, Decision::Wait { waiting_for, .. } if *waiting_for == what)
+}
+
+fn ledger_of(d: &Decision) -> &LedgerRecord {
+    d.requires_ledger()
+        .expect("decision carries a ledger record")
+}
+
+// ----- happy paths ------------------------------------------------------------------------
+
+#[test]
+fn clean_destroy_deletes_waits_and_reports_destroyed() {
+    let mut w = World::new();
+    let d = w.apply();
+    let token = match &d {
+        Decision::Delete { requested_at } => requested_at.clone(),
+        other => panic!("expected delete, got {other:?}"),
+    };
+    assert_eq!(token, request_token(t0()));
+    assert_eq!(w.g.phase, Phase::Deleting);
+    assert_eq!(w.g.started_at, Some(t0()));
+    assert_eq!(w.g.last_requested_at.as_deref(), Some(token.as_str()));
+    assert_eq!(
+        w.g.escalates_at,
+        Some(at(230)),
+        "share deadline caps the 10m timeout"
+    );
+    assert!(!w.g.nothing_to_destroy);
+
+    w.deleted().at(2).progressing();
+    let d = w.apply();
+    assert!(is_wait(&d, WaitFor::Destroy), "{d:?}");
+    if let Decision::Wait { until, .. } = d {
+        assert!(until > at(2) && until <= at(2 + 30));
+    }
+
+    w.at(60).gone();
+    assert_eq!(w.apply(), Decision::Done(Outcome::Destroyed));
+    assert_eq!(w.g.phase, Phase::Done);
+    assert_eq!(w.g.outcome, Some(Outcome::Destroyed));
+    // Idempotent once done.
+    assert_eq!(w.apply(), Decision::Done(Outcome::Destroyed));
+}
+
+#[test]
+fn nothing_to_destroy_is_recognised_from_the_plan_condition() {
+    let mut w = World::new();
+    w.apply();
+    w.deleted().at(3).progressing();
+    w.o.plan_nothing_to_destroy = true;
+    assert!(is_wait(&w.apply(), WaitFor::Destroy));
+    assert!(w.g.nothing_to_destroy);
+    w.at(5).gone();
+    assert_eq!(w.apply(), Decision::Done(Outcome::NothingToDestroy));
+}
+
+#[test]
+fn a_cr_the_controller_never_took_over_has_nothing_to_destroy() {
+    let mut w = World::new();
+    w.o.finalizers.clear();
+    assert!(matches!(w.apply(), Decision::Delete { .. }));
+    assert!(w.g.nothing_to_destroy);
+    w.gone();
+    assert_eq!(w.apply(), Decision::Done(Outcome::NothingToDestroy));
+}
+
+#[test]
+fn deleting_cr_held_only_by_foreign_finalizers_is_done_for_the_guard() {
+    let mut w = World::new();
+    w.apply();
+    w.deleted().at(4);
+    w.o.finalizers = vec!["example.com/keep".into()];
+    assert_eq!(w.apply(), Decision::Done(Outcome::Destroyed));
+}
+
+#[test]
+fn suspended_cr_is_unsuspended_before_and_after_deletion() {
+    let mut w = World::new();
+    w.o.suspend = true;
+    assert_eq!(w.apply(), Decision::Unsuspend);
+    w.deleted();
+    assert_eq!(w.apply(), Decision::Unsuspend);
+    w.o.suspend = false;
+    w.progressing();
+    assert!(is_wait(&w.apply(), WaitFor::Destroy));
+}
+
+// ----- dependencies -----------------------------------------------------------------------
+
+#[test]
+fn dependency_waits_for_dependants_before_being_deleted() {
+    let mut w = World::new();
+    w.o.dependants_present = vec!["app".into(), "app".into()];
+    let d = w.apply();
+    assert_eq!(
+        d,
+        Decision::Wait {
+            until: at(30),
+            waiting_for: WaitFor::Dependants(vec!["app".into()])
+        }
+    );
+    assert_eq!(w.g.phase, Phase::Pending, "the clock has not started");
+    w.o.dependants_present.clear();
+    assert!(matches!(w.apply(), Decision::Delete { .. }));
+}
+
+#[test]
+fn stale_dependency_finalizers_are_dropped_but_live_ones_wait() {
+    let mut w = World::new();
+    w.apply();
+    w.deleted().at(1);
+    w.o.finalizers = vec![
+        TF_FINALIZER.into(),
+        format!("{TF_DEPENDENCY_OF_PREFIX}gone-app"),
+        format!("{TF_DEPENDENCY_OF_PREFIX}live-app"),
+    ];
+    w.o.dependants_present = vec!["live-app".into()];
+    let d = w.apply();
+    assert_eq!(
+        d,
+        Decision::DropStaleDependencyFinalizers {
+            finalizers: vec![format!("{TF_DEPENDENCY_OF_PREFIX}gone-app")]
+        }
+    );
+    assert!(!d.strips_controller_finalizer() && d.requires_ledger().is_none());
+    w.o.finalizers.remove(1);
+    assert!(is_wait(
+        &w.apply(),
+        WaitFor::Dependants(vec!["live-app".into()])
+    ));
+}
+
+#[test]
+fn dependants_that_never_leave_escalate_at_the_deadline_with_force() {
+    let mut w = World::new();
+    w.apply();
+    w.deleted().at(1);
+    w.o.dependants_present = vec!["app".into()];
+    w.o.finalizers.push(format!("{TF_DEPENDENCY_OF_PREFIX}app"));
+    // This CR's share of the budget ends at 100s, well before the budget's force point.
+    w.timing.share_deadline = at(100);
+    w.at(99);
+    assert!(is_wait(&w.apply(), WaitFor::Dependants(vec!["app".into()])));
+    w.at(100);
+    let d = w.apply();
+    // Orphaning is impossible while dependants hold it: straight to force.
+    let l = ledger_of(&d);
+    assert!(matches!(d, Decision::ForceRemove { .. }), "{d:?}");
+    assert_eq!(l.reason, "dependants-remain");
+}
+
+// ----- retain / destroy disabled ------------------------------------------------------------
+
+#[test]
+fn retain_orphans_with_a_ledger_entry_then_deletes() {
+    let mut w = World::new();
+    w.p.uninstall = UninstallPolicy::Retain;
+    let d = w.apply();
+    let l = ledger_of(&d).clone();
+    assert_eq!(l.decision, LedgerDecision::Orphaned);
+    assert_eq!(l.reason, "retain-policy");
+    assert_eq!(w.g.phase, Phase::Orphaning);
+    // The runtime patched destroyResourcesOnDeletion=false.
+    w.o.destroy_resources_on_deletion = false;
+    w.at(1);
+    assert!(matches!(w.apply(), Decision::Delete { .. }));
+    assert_eq!(
+        w.g.phase,
+        Phase::Orphaning,
+        "delete keeps the orphaning phase"
+    );
+    w.deleted().at(2).progressing();
+    assert!(is_wait(&w.apply(), WaitFor::Orphan));
+    w.at(5).gone();
+    assert_eq!(w.apply(), Decision::Done(Outcome::Orphaned));
+}
+
+#[test]
+fn destroy_disabled_on_the_cr_is_orphaned_not_lost() {
+    let mut w = World::new();
+    w.o.destroy_resources_on_deletion = false;
+    let d = w.apply();
+    assert_eq!(ledger_of(&d).reason, "destroy-disabled");
+    // Deleted by someone else before the guard ran: still orphaned with a ledger entry.
+    let mut w = World::new();
+    w.o.destroy_resources_on_deletion = false;
+    w.deleted();
+    let d = w.apply();
+    assert!(matches!(d, Decision::Orphan { .. }));
+}
+
+#[test]
+fn retain_with_absent_controller_force_removes_since_nothing_would_destroy() {
+    let mut w = World::new();
+    w.p.uninstall = UninstallPolicy::Retain;
+    w.e.controller = Presence::Missing;
+    let d = w.apply();
+    assert!(matches!(d, Decision::ForceRemove { .. }), "{d:?}");
+    assert_eq!(ledger_of(&d).decision, LedgerDecision::ForceRemoved);
+    w.p.on_failure = OnFailure::Block;
+    w.g = Progress::default();
+    assert!(matches!(w.apply(), Decision::Block { .. }));
+}
+
+// ----- failures ---------------------------------------------------------------------------
+
+#[test]
+fn transient_failures_retry_with_backoff_then_escalate_after_retries() {
+    let mut w = World::new();
+    w.apply(); // delete at t0
+    w.deleted().at(20);
+    w.fail("TFExecApplyFailed", THROTTLED);
+    let s = w.step();
+    assert_eq!(
+        s.classification.as_ref().unwrap().class,
+        FailureClass::Transient
+    );
+    w.g = s.progress;
+    assert_eq!(w.g.attempts, 1);
+    assert_eq!(w.g.first_failure_at, Some(at(20)));
+    assert_eq!(
+        w.g.last_failure_reason.as_deref(),
+        Some("TFExecApplyFailed")
+    );
+    assert_eq!(
+        s.decision,
+        Decision::Wait {
+            until: at(30),
+            waiting_for: WaitFor::Backoff
+        }
+    );
+    // Same observation again before the backoff ends: no double count.
+    w.at(25);
+    assert!(is_wait(&w.apply(), WaitFor::Backoff));
+    assert_eq!(w.g.attempts, 1);
+
+    let mut expected_backoffs = vec![];
+    for (retry, when) in [(1u32, 30i64), (2, 60), (3, 110)] {
+        w.at(when);
+        let d = w.apply();
+        match &d {
+            Decision::Retry {
+                requested_at,
+                attempt,
+                of,
+                backoff,
+            } => {
+                assert_eq!(*attempt, retry);
+                assert_eq!(*of, 3);
+                assert_eq!(requested_at, &request_token(at(when)));
+                expected_backoffs.push(backoff.as_secs());
+            }
+            other => panic!("expected retry {retry} at {when}s, got {other:?}"),
+        }
+        // Old failure still shown, request not echoed yet: wait for the controller.
+        w.at(when + 1);
+        assert!(is_wait(&w.apply(), WaitFor::Controller));
+        assert_eq!(w.g.attempts, retry);
+        // The controller handles the retry and fails again.
+        w.at(when + 10);
+        w.fail("TFExecApplyFailed", THROTTLED);
+        w.apply();
+        assert_eq!(w.g.attempts, retry + 1);
+    }
+    assert_eq!(expected_backoffs, vec![10, 20, 40]);
+    // 4 failed attempts > 3 retries: the fourth failure escalated to orphan.
+    assert_eq!(w.g.phase, Phase::Orphaning);
+    assert_eq!(w.g.escalation_reason.as_deref(), Some("retries-exhausted"));
+}
+
+#[test]
+fn retries_exhausted_produces_an_orphan_with_the_full_story() {
+    let mut w = World::new();
+    w.p.retries = 0;
+    w.apply();
+    w.deleted().at(5);
+    w.fail("TFExecApplyFailed", THROTTLED);
+    let d = w.apply();
+    let l = ledger_of(&d);
+    assert!(matches!(d, Decision::Orphan { .. }));
+    assert_eq!(l.reason, "retries-exhausted");
+    assert_eq!(l.attempts, 1);
+    assert_eq!(l.class, Some(FailureClass::Transient));
+    assert_eq!(l.first_failure_at, Some(at(5)));
+    assert!(l.message.contains("Throttling"), "{}", l.message);
+}
+
+#[test]
+fn unknown_failures_are_retried_like_transient_ones() {
+    let mut w = World::new();
+    w.apply();
+    w.deleted().at(5);
+    w.fail("TFExecApplyFailed", "something odd happened");
+    let s = w.step();
+    assert_eq!(s.classification.unwrap().class, FailureClass::Unknown);
+    assert!(is_wait(&s.decision, WaitFor::Backoff));
+}
+
+#[test]
+fn permanent_failure_follows_on_failure_immediately() {
+    for (on_failure, kind) in [
+        (OnFailure::Orphan, "orphan"),
+        (OnFailure::Force, "force-remove"),
+        (OnFailure::Block, "block"),
+    ] {
+        let mut w = World::new();
+        w.p.on_failure = on_failure;
+        w.apply();
+        w.deleted().at(8);
+        w.fail("TFExecApplyFailed", DENIED);
+        let d = w.apply();
+        assert_eq!(d.kind(), kind, "{on_failure:?}: {d:?}");
+        assert_eq!(w.g.attempts, 1);
+        if let Some(l) = d.requires_ledger() {
+            assert_eq!(l.reason, "permanent-failure");
+            assert_eq!(l.class, Some(FailureClass::Permanent));
+        }
+    }
+}
+
+#[test]
+fn block_says_what_to_do_next_and_is_terminal_for_this_run_only() {
+    let mut w = World::new();
+    w.p.on_failure = OnFailure::Block;
+    w.apply();
+    w.deleted().at(8);
+    w.fail(
+        "TFExecApplyFailed",
+        "Error: Cannot destroy instance without setting deletion_protection=false and running `terraform apply`",
+    );
+    let d = w.apply();
+    let msg = match &d {
+        Decision::Block { message } => message.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(msg.contains("team-a/db"), "{msg}");
+    assert!(msg.contains("helm uninstall"), "{msg}");
+    assert!(
+        msg.contains("kubectl -n team-a annotate terraform db tfops.dev/on-failure=orphan"),
+        "{msg}"
+    );
+    assert!(msg.contains("deletion_protection"), "{msg}");
+    assert_eq!(w.g.phase, Phase::Blocked);
+    w.at(9);
+    assert_eq!(w.apply(), Decision::Done(Outcome::Blocked));
+
+    // The user fixes it and runs `helm uninstall` again: a new run retries right away.
+    let mut next = w.clone();
+    next.timing = Timing {
+        now: at(600),
+        run_started_at: at(600),
+        share_deadline: at(830),
+        budget_deadline: at(840),
+    };
+    let d = next.apply();
+    assert!(matches!(d, Decision::Retry { .. }), "{d:?}");
+    assert_eq!(next.g.attempts, 0);
+    assert_eq!(next.g.phase, Phase::Deleting);
+    assert_eq!(next.g.started_at, Some(at(600)));
+    // ... and if the controller is now gone for good, the outcome is destroyed.
+    next.at(700).gone();
+    assert_eq!(next.apply(), Decision::Done(Outcome::Destroyed));
+}
+
+#[test]
+fn missing_source_cannot_be_orphaned_so_it_is_force_removed() {
+    let mut w = World::new();
+    w.apply();
+    w.deleted().at(3);
+    w.e.source = SourceState::Missing;
+    w.fail(
+        "ArtifactFailed",
+        "GitRepository.source.toolkit.fluxcd.io \"db\" not found",
+    );
+    let d = w.apply();
+    assert!(matches!(d, Decision::ForceRemove { .. }), "{d:?}");
+    let l = ledger_of(&d);
+    assert_eq!(l.reason, "missing-dependency");
+    assert!(l.message.contains("source is missing"), "{}", l.message);
+}
+
+#[test]
+fn missing_runner_service_account_shows_nothing_in_status_but_is_detected() {
+    let mut w = World::new();
+    w.apply();
+    w.deleted().at(3);
+    w.e.runner_service_account = Presence::Missing;
+    let d = w.apply();
+    assert!(matches!(d, Decision::ForceRemove { .. }), "{d:?}");
+    assert_eq!(
+        w.g.last_failure_class,
+        Some(FailureClass::BlockedByMissingDependency)
+    );
+}
+
+#[test]
+fn missing_vars_blocks_destroy_but_orphaning_still_works() {
+    let mut w = World::new();
+    w.apply();
+    w.deleted().at(3);
+    w.e.vars_from = Presence::Missing;
+    w.fail(
+        "VarsGenerationFailed",
+        "failed to get vars: Secret \"db-vars\" not found",
+    );
+    let d = w.apply();
+    assert!(matches!(d, Decision::Orphan { .. }), "{d:?}");
+}
+
+#[test]
+fn terminating_namespace_means_no_runner_pod_so_force() {
+    let mut w = World::new();
+    w.apply();
+    w.deleted().at(3);
+    w.e.namespace_terminating = true;
+    assert!(matches!(w.apply(), Decision::ForceRemove { .. }));
+}
+
+#[test]
+fn source_without_artifact_gets_a_grace_period() {
+    let mut w = World::new();
+    w.apply();
+    w.deleted().at(3);
+    w.e.source = SourceState::NoArtifact;
+    w.fail("ArtifactFailed", "Source is not ready, artifact not found");
+    let d = w.apply();
+    assert_eq!(
+        d,
+        Decision::Wait {
+            until: at(23),
+            waiting_for: WaitFor::MissingDependency
+        }
+    );
+    w.at(23);
+    let d = w.apply();
+    assert!(matches!(d, Decision::ForceRemove { .. }), "{d:?}");
+    // It came back in time: grace cleared, destroy followed.
+    let mut w2 = World::new();
+    w2.apply();
+    w2.deleted().at(3);
+    w2.e.source = SourceState::NoArtifact;
+    w2.apply();
+    w2.e.source = SourceState::Ready;
+    w2.at(10).progressing();
+    assert!(is_wait(&w2.apply(), WaitFor::Destroy));
+    assert_eq!(w2.g.missing_dependency_since, None);
+}
+
+#[test]
+fn silent_controller_is_treated_as_absent_after_the_echo_timeout() {
+    let mut w = World::new();
+    w.apply(); // request sent at t0
+    w.deleted().at(10);
+    let d = w.apply();
+    assert_eq!(
+        d,
+        Decision::Wait {
+            until: at(40), // re-consulted at least every max_wait (30s)
+            waiting_for: WaitFor::Controller
+        }
+    );
+    w.at(44);
+    assert!(is_wait(&w.apply(), WaitFor::Controller));
+    w.at(45);
+    let d = w.apply();
+    assert!(matches!(d, Decision::ForceRemove { .. }), "{d:?}");
+    assert_eq!(ledger_of(&d).reason, "controller-absent");
+    // A probe that says the controller is running keeps the guard waiting.
+    let mut w = World::new();
+    w.apply();
+    w.deleted().at(45);
+    w.e.controller = Presence::Present;
+    assert!(is_wait(&w.apply(), WaitFor::Destroy));
+    // A probe that says it is absent escalates at once.
+    w.e.controller = Presence::Missing;
+    assert!(matches!(w.apply(), Decision::ForceRemove { .. }));
+}
+
+#[test]
+fn long_destroy_with_visible_activity_is_not_mistaken_for_absence() {
+    let mut w = World::new();
+    w.apply();
+    w.deleted().at(2);
+    // The controller moved Ready to Unknown (activity) but has not echoed yet.
+    w.o.ready = Some(ReadyCondition {
+        status: ConditionStatus::Unknown,
+        reason: "Progressing".into(),
+        message: "Deletion in progress".into(),
+        last_transition_time: Some(at(2)),
+    });
+    w.o.last_status_change_at = Some(at(2));
+    w.at(200);
+    assert!(is_wait(&w.apply(), WaitFor::Destroy));
+}
+
+#[test]
+fn timeout_while_destroying_goes_to_on_failure() {
+    let mut w = World::new();
+    w.p.timeout = Duration::from_secs(60);
+    w.apply();
+    w.deleted().at(2).progressing();
+    w.at(59);
+    assert!(is_wait(&w.apply(), WaitFor::Destroy));
+    w.at(60);
+    let d = w.apply();
+    assert!(matches!(d, Decision::Orphan { .. }), "{d:?}");
+    assert_eq!(ledger_of(&d).reason, "timeout");
+}
+
+#[test]
+fn lock_held_by_a_gone_holder_is_force_unlocked_once() {
+    let mut w = World::new();
+    w.apply();
+    w.deleted().at(5);
+    w.o.lock_pending = Some("f2ab685b-f84d-ac0b-a125-378a22877e8d".into());
+    w.fail(
+        "LockHeld",
+        "Error: Error acquiring the state lock\nLock Info:\n  ID: f2ab685b-f84d-ac0b-a125-378a22877e8d",
+    );
+    // Holder unknown: never unlock; treat as transient.
+    assert!(is_wait(&w.apply(), WaitFor::Backoff));
+    w.e.lock_holder = Presence::Missing;
+    let d = w.apply();
+    assert_eq!(
+        d,
+        Decision::ForceUnlock {
+            lock_id: "f2ab685b-f84d-ac0b-a125-378a22877e8d".into(),
+            requested_at: request_token(at(5))
+        }
+    );
+    assert_eq!(w.g.phase, Phase::Unlocking);
+    // Same lock still reported after the unlock request was handled: no second unlock.
+    w.at(10);
+    w.fail("LockHeld", "Error acquiring the state lock");
+    let d = w.apply();
+    assert!(!matches!(d, Decision::ForceUnlock { .. }), "{d:?}");
+    // Policy may forbid it.
+    let mut w = World::new();
+    w.p.force_unlock = false;
+    w.apply();
+    w.deleted().at(5);
+    w.o.lock_pending = Some("abc".into());
+    w.e.lock_holder = Presence::Missing;
+    w.fail("LockHeld", "Error acquiring the state lock");
+    assert!(is_wait(&w.apply(), WaitFor::Backoff));
+}
+
+// ----- orphaning --------------------------------------------------------------------------
+
+fn orphaning_world() -> World {
+    let mut w = World::new();
+    w.apply();
+    w.deleted().at(5);
+    w.fail("TFExecApplyFailed", DENIED);
+    let d = w.apply();
+    assert!(matches!(d, Decision::Orphan { .. }));
+    w.o.destroy_resources_on_deletion = false;
+    w
+}
+
+#[test]
+fn orphan_that_the_controller_never_picks_up_escalates_to_force() {
+    let mut w = orphaning_world();
+    w.at(20);
+    assert!(is_wait(&w.apply(), WaitFor::Orphan));
+    w.at(35); // orphan_timeout 30s after 5s
+    let d = w.apply();
+    assert!(matches!(d, Decision::ForceRemove { .. }), "{d:?}");
+    assert_eq!(ledger_of(&d).reason, "orphan-stalled");
+    assert_eq!(ledger_of(&d).decision, LedgerDecision::ForceRemoved);
+    assert_eq!(w.g.phase, Phase::ForceRemoving);
+    // The runtime died before stripping: the re-run repeats the force-remove.
+    w.at(40);
+    assert!(matches!(w.apply(), Decision::ForceRemove { .. }));
+    w.gone();
+    assert_eq!(w.apply(), Decision::Done(Outcome::ForceRemoved));
+}
+
+#[test]
+fn orphan_in_progress_is_not_forced_before_the_deadline() {
+    let mut w = orphaning_world();
+    w.at(10).progressing();
+    w.at(50);
+    let d = w.apply();
+    assert!(is_wait(&d, WaitFor::Orphan), "{d:?}");
+    w.at(230);
+    assert!(matches!(w.apply(), Decision::ForceRemove { .. }));
+}
+
+#[test]
+fn orphan_that_fails_on_a_missing_source_is_forced_at_once() {
+    let mut w = orphaning_world();
+    w.at(10);
+    w.e.source = SourceState::Missing;
+    let d = w.apply();
+    assert!(matches!(d, Decision::ForceRemove { .. }), "{d:?}");
+}
+
+#[test]
+fn stalled_orphan_under_block_policy_blocks() {
+    let mut w = World::new();
+    w.p.uninstall = UninstallPolicy::Retain;
+    w.p.on_failure = OnFailure::Block;
+    w.apply();
+    w.o.destroy_resources_on_deletion = false;
+    w.at(1).apply();
+    w.deleted().at(40);
+    let d = w.apply();
+    assert!(matches!(d, Decision::Block { .. }), "{d:?}");
+}
+
+// ----- budget -----------------------------------------------------------------------------
+
+#[test]
+fn at_the_force_point_nothing_waits() {
+    for phase_setup in 0..3 {
+        let mut w = World::new();
+        match phase_setup {
+            0 => {
+                w.o.dependants_present = vec!["app".into()];
+            }
+            1 => {
+                w.apply();
+                w.deleted().at(2).progressing();
+            }
+            _ => {
+                w.p.uninstall = UninstallPolicy::Retain;
+                w.apply();
+                w.deleted();
+            }
+        }
+        w.at(230);
+        let d = w.apply();
+        assert!(
+            matches!(d, Decision::ForceRemove { .. }),
+            "{phase_setup}: {d:?}"
+        );
+        assert_eq!(ledger_of(&d).reason, "budget-exhausted");
+    }
+}
+
+#[test]
+fn kill_and_rerun_continues_from_persisted_progress() {
+    let mut w = World::new();
+    w.apply();
+    w.deleted().at(20);
+    w.fail("TFExecApplyFailed", THROTTLED);
+    w.apply();
+    w.at(30);
+    assert!(matches!(w.apply(), Decision::Retry { .. }));
+    // The guard is killed; a new run reads the annotation back.
+    let ann: std::collections::BTreeMap<String, String> = [(
+        crate::progress::PROGRESS_ANNOTATION.to_string(),
+        w.g.to_annotation_value(),
+    )]
+    .into();
+    let restored = Progress::from_annotations(&ann).unwrap().unwrap();
+    assert_eq!(restored, w.g);
+    let mut rerun = w.clone();
+    rerun.g = restored;
+    rerun.timing.run_started_at = at(50);
+    rerun.at(50);
+    rerun.fail("TFExecApplyFailed", THROTTLED);
+    rerun.apply();
+    assert_eq!(rerun.g.attempts, 2, "continues counting");
+    assert_eq!(rerun.g.first_failure_at, Some(at(20)));
+}
+
+#[test]
+fn observation_is_read_from_a_real_shaped_terraform_object() {
+    let obj = serde_json::json!({
+        "apiVersion": "infra.contrib.fluxcd.io/v1alpha2",
+        "kind": "Terraform",
+        "metadata": {
+            "name": "db", "namespace": "team-a",
+            "deletionTimestamp": "2026-11-26T12:00:00Z",
+            "finalizers": [TF_FINALIZER, "tf.dependency.of.app"],
+            "annotations": {"reconcile.fluxcd.io/requestedAt": "x"}
+        },
+        "spec": {"destroyResourcesOnDeletion": true, "suspend": false},
+        "status": {
+            "lastHandledReconcileAt": "x",
+            "lock": {"pending": "lock-1"},
+            "inventory": {"entries": [{"name": "a"}, {"name": "b"}]},
+            "conditions": [
+                {"type": "Ready", "status": "False", "reason": "TFExecApplyFailed",
+                 "message": "boom", "lastTransitionTime": "2026-11-26T12:00:05Z"},
+                {"type": "Plan", "status": "False", "reason": "TerraformPlannedNoChanges",
+                 "message": "No objects need to be destroyed",
+                 "lastTransitionTime": "2026-11-26T12:00:07Z"}
+            ]
+        }
+    });
+    let o = Observation::from_object(&obj);
+    assert!(o.exists && o.deleting && o.destroy_resources_on_deletion && !o.suspend);
+    assert_eq!(o.name, "db");
+    assert_eq!(o.namespace, "team-a");
+    let r = o.ready.as_ref().unwrap();
+    assert_eq!(r.status, ConditionStatus::False);
+    assert_eq!(r.reason, "TFExecApplyFailed");
+    assert!(o.plan_nothing_to_destroy);
+    assert_eq!(o.last_status_change_at, Some(at(7)));
+    assert_eq!(o.lock_pending.as_deref(), Some("lock-1"));
+    assert_eq!(o.inventory_entries, Some(2));
+    assert_eq!(o.last_handled_reconcile_at.as_deref(), Some("x"));
+    assert_eq!(
+        o.dependant_finalizer_names().collect::<Vec<_>>(),
+        vec!["app"]
+    );
+    assert_eq!(o.controller_finalizers().count(), 2);
+}
+
+#[test]
+fn backoff_doubles_and_is_capped() {
+    let t = Tunables::default();
+    let b: Vec<u64> = (1..=6).map(|n| backoff(&t, n).as_secs()).collect();
+    assert_eq!(b, vec![10, 20, 40, 60, 60, 60]);
+    assert_eq!(backoff(&t, u32::MAX).as_secs(), 60);
+}
+
+// ----- properties -------------------------------------------------------------------------
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn presence() -> impl Strategy<Value = Presence> {
+        prop_oneof![
+            Just(Presence::Present),
+            Just(Presence::Missing),
+            Just(Presence::Unknown)
+        ]
+    }
+
+    fn source() -> impl Strategy<Value = SourceState> {
+        prop_oneof![
+            Just(SourceState::Ready),
+            Just(SourceState::NoArtifact),
+            Just(SourceState::Missing),
+            Just(SourceState::Unknown)
+        ]
+    }
+
+    fn phase() -> impl Strategy<Value = Phase> {
+        prop_oneof![
+            Just(Phase::Pending),
+            Just(Phase::Deleting),
+            Just(Phase::Unlocking),
+            Just(Phase::Orphaning),
+            Just(Phase::ForceRemoving),
+            Just(Phase::Blocked),
+            Just(Phase::Done),
+        ]
+    }
+
+    fn token() -> impl Strategy<Value = Option<String>> {
+        prop_oneof![
+            Just(None),
+            Just(Some("A".to_string())),
+            Just(Some("B".to_string()))
+        ]
+    }
+
+    fn time() -> impl Strategy<Value = Option<DateTime<Utc>>> {
+        prop_oneof![Just(None), (0i64..300).prop_map(|s| Some(at(s)))]
+    }
+
+    const MESSAGES: &[(&str, &str)] = &[
+        ("TFExecApplyFailed", THROTTLED),
+        ("TFExecApplyFailed", DENIED),
+        ("TFExecPlanFailed", "Error: Invalid value for variable"),
+        ("ArtifactFailed", "Source is not ready, artifact not found"),
+        ("VarsGenerationFailed", "Secret \"v\" not found"),
+        ("LockHeld", "Error acquiring the state lock"),
+        ("TFExecApplyFailed", "the moon is in the wrong phase"),
+        (
+            "DeletionBlockedByDependantsReason",
+            "Deletion in progress, but blocked.",
+        ),
+        ("Progressing", "Deletion in progress"),
+        ("TerraformAppliedSucceed", "Applied successfully"),
+    ];
+
+    prop_compose! {
+        fn ready()(
+            present in any::<bool>(),
+            status in prop_oneof![Just(ConditionStatus::True), Just(ConditionStatus::False), Just(ConditionStatus::Unknown)],
+            m in 0..MESSAGES.len(),
+            ltt in time(),
+        ) -> Option<ReadyCondition> {
+            present.then(|| ReadyCondition {
+                status,
+                reason: MESSAGES[m].0.to_string(),
+                message: MESSAGES[m].1.to_string(),
+                last_transition_time: ltt,
+            })
+        }
+    }
+
+    prop_compose! {
+        fn observation()(
+            exists in any::<bool>(),
+            deleting in any::<bool>(),
+            tf_finalizer in any::<bool>(),
+            dep_finalizer in any::<bool>(),
+            foreign in any::<bool>(),
+            suspend in any::<bool>(),
+            destroy in any::<bool>(),
+            ready in ready(),
+            ntd in any::<bool>(),
+            handled in token(),
+            changed in time(),
+            lock in prop_oneof![Just(None), Just(Some("L".to_string()))],
+            dependant_present in any::<bool>(),
+        ) -> Observation {
+            let mut finalizers = vec![];
+            if tf_finalizer { finalizers.push(TF_FINALIZER.to_string()); }
+            if dep_finalizer { finalizers.push(format!("{TF_DEPENDENCY_OF_PREFIX}app")); }
+            if foreign { finalizers.push("example.com/other".to_string()); }
+            Observation {
+                name: "db".into(),
+                namespace: "ns".into(),
+                exists,
+                deleting,
+                finalizers,
+                suspend,
+                destroy_resources_on_deletion: destroy,
+                ready,
+                plan_nothing_to_destroy: ntd,
+                last_handled_reconcile_at: handled,
+                last_status_change_at: changed,
+                lock_pending: lock,
+                inventory_entries: None,
+                dependants_present: if dependant_present { vec!["app".into()] } else { vec![] },
+            }
+        }
+    }
+
+    prop_compose! {
+        fn environment()(
+            source in source(),
+            sa in presence(),
+            vars in presence(),
+            term in any::<bool>(),
+            holder in presence(),
+            controller in presence(),
+        ) -> Environment {
+            Environment {
+                source,
+                runner_service_account: sa,
+                vars_from: vars,
+                namespace_terminating: term,
+                lock_holder: holder,
+                controller,
+            }
+        }
+    }
+
+    prop_compose! {
+        fn policy()(
+            retain in any::<bool>(),
+            of in prop_oneof![Just(OnFailure::Orphan), Just(OnFailure::Force), Just(OnFailure::Block)],
+            retries in 0u32..5,
+            timeout in 1u64..700,
+            unlock in any::<bool>(),
+        ) -> Policy {
+            Policy {
+                uninstall: if retain { UninstallPolicy::Retain } else { UninstallPolicy::Destroy },
+                on_failure: of,
+                retries,
+                timeout: Duration::from_secs(timeout),
+                force_unlock: unlock,
+            }
+        }
+    }
+
+    prop_compose! {
+        fn progress()(
+            phase in phase(),
+            attempts in 0u32..7,
+            started in time(),
+            first in time(),
+            last_fail in time(),
+            requested in token(),
+            sent in time(),
+            counted in token(),
+            orphan_at in time(),
+            blocked in time(),
+            unlocked in prop_oneof![Just(None), Just(Some("L".to_string()))],
+            missing_since in time(),
+            ntd in any::<bool>(),
+        ) -> Progress {
+            Progress {
+                phase,
+                attempts,
+                started_at: started,
+                first_failure_at: first,
+                last_failure_at: last_fail,
+                last_failure_reason: first.map(|_| "TFExecApplyFailed".to_string()),
+                last_failure_message: None,
+                last_failure_class: first.map(|_| FailureClass::Transient),
+                last_requested_at: requested,
+                last_requested_sent_at: sent,
+                counted_request: counted,
+                escalates_at: None,
+                escalation_reason: None,
+                orphan_requested_at: orphan_at,
+                force_removed_at: None,
+                blocked_at: blocked,
+                force_unlocked_lock: unlocked,
+                missing_dependency_since: missing_since,
+                nothing_to_destroy: ntd,
+                outcome: None,
+            }
+        }
+    }
+
+    prop_compose! {
+        fn timing()(now in 0i64..400, run in 0i64..300, share in 0i64..300, budget in 0i64..300) -> Timing {
+            Timing {
+                now: at(now),
+                run_started_at: at(run.min(now)),
+                share_deadline: at(share),
+                budget_deadline: at(budget),
+            }
+        }
+    }
+
+    static CLASSIFIER: std::sync::LazyLock<Classifier> =
+        std::sync::LazyLock::new(Classifier::builtin);
+
+    fn run(o: &Observation, e: &Environment, p: &Policy, g: &Progress, timing: Timing) -> Step {
+        let t = Tunables::default();
+        let c = &*CLASSIFIER;
+        decide(&Input {
+            observation: o,
+            environment: e,
+            policy: p,
+            progress: g,
+            timing,
+            tunables: &t,
+            classifier: c,
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+        /// Same input, same output.
+        #[test]
+        fn deterministic(o in observation(), e in environment(), p in policy(), g in progress(), timing in timing()) {
+            prop_assert_eq!(run(&o, &e, &p, &g, timing), run(&o, &e, &p, &g, timing));
+        }
+
+        /// Every decision that lets a CR go without a destroy carries its ledger record, and
+        /// leaves a progress phase that makes a re-run repeat the (idempotent) ledger step.
+        #[test]
+        fn ledger_before_release(o in observation(), e in environment(), p in policy(), g in progress(), timing in timing()) {
+            let s = run(&o, &e, &p, &g, timing);
+            prop_assert_eq!(s.decision.releases_without_destroy(), s.decision.requires_ledger().is_some());
+            match &s.decision {
+                Decision::Orphan { ledger, .. } => {
+                    prop_assert_eq!(ledger.decision, LedgerDecision::Orphaned);
+                    prop_assert_eq!(s.progress.phase, Phase::Orphaning);
+                }
+                Decision::ForceRemove { ledger, dependency_finalizer } => {
+                    prop_assert_eq!(ledger.decision, LedgerDecision::ForceRemoved);
+                    prop_assert_eq!(s.progress.phase, Phase::ForceRemoving);
+                    prop_assert_eq!(dependency_finalizer.as_str(), "tf.dependency.of.db");
+                }
+                Decision::DropStaleDependencyFinalizers { finalizers } => {
+                    prop_assert!(finalizers.iter().all(|f| f.starts_with(TF_DEPENDENCY_OF_PREFIX)));
+                    let live: Vec<String> = o.dependants_present.iter().map(|d| format!("{TF_DEPENDENCY_OF_PREFIX}{d}")).collect();
+                    prop_assert!(!finalizers.iter().any(|f| live.contains(f)));
+                }
+                _ => {}
+            }
+            prop_assert!(!s.decision.strips_controller_finalizer() || s.decision.requires_ledger().is_some());
+        }
+
+        /// Never orphan, force or block a CR whose destroy is visibly progressing before its
+        /// deadline.
+        #[test]
+        fn no_escalation_while_progressing(
+            mut o in observation(), g in progress(), mut p in policy(), timing in timing(),
+            status in prop_oneof![Just(ConditionStatus::Unknown), Just(ConditionStatus::True)],
+        ) {
+            let e = Environment {
+                source: SourceState::Ready,
+                runner_service_account: Presence::Present,
+                vars_from: Presence::Present,
+                namespace_terminating: false,
+                lock_holder: Presence::Unknown,
+                controller: Presence::Present,
+            };
+            p.uninstall = UninstallPolicy::Destroy;
+            o.exists = true;
+            o.deleting = true;
+            o.suspend = false;
+            o.destroy_resources_on_deletion = true;
+            o.finalizers = vec![TF_FINALIZER.to_string()];
+            o.dependants_present.clear();
+            o.ready = Some(ReadyCondition {
+                status,
+                reason: "Progressing".into(),
+                message: "Deletion in progress".into(),
+                last_transition_time: Some(timing.now),
+            });
+            let mut g = g;
+            if !matches!(g.phase, Phase::Deleting | Phase::Unlocking | Phase::Pending) {
+                g.phase = Phase::Deleting;
+            }
+            let t = Tunables::default();
+            let deadline = cr_deadline(g.started_at.unwrap_or(timing.now), &p, &timing, &t);
+            let s = run(&o, &e, &p, &g, timing);
+            if timing.now < deadline {
+                prop_assert!(matches!(s.decision, Decision::Wait { .. }), "{:?}", s.decision);
+            }
+        }
+
+        /// The guard never waits past the force point, and waits are bounded.
+        #[test]
+        fn waits_are_bounded(o in observation(), e in environment(), p in policy(), g in progress(), timing in timing()) {
+            let t = Tunables::default();
+            let s = run(&o, &e, &p, &g, timing);
+            let fp = force_point(&timing, &t);
+            if let Decision::Wait { until, .. } = s.decision {
+                prop_assert!(timing.now < fp, "waited at/after the force point");
+                prop_assert!(until > timing.now);
+                prop_assert!(until <= plus(timing.now, t.max_wait));
+                prop_assert!(until <= fp.max(plus(timing.now, Duration::from_secs(1))));
+            }
+        }
+
+        /// At/after the force point a CR the controller still holds is force-removed or
+        /// blocked (never waited on, never orphaned).
+        #[test]
+        fn budget_end_resolves_every_held_cr(mut o in observation(), e in environment(), p in policy(), mut g in progress(), timing in timing()) {
+            let t = Tunables::default();
+            o.exists = true;
+            o.finalizers.push(TF_FINALIZER.to_string());
+            if g.phase == Phase::Blocked { g.blocked_at = None; }
+            let fp = force_point(&timing, &t);
+            let s = run(&o, &e, &p, &g, timing);
+            if timing.now >= fp {
+                let ok = matches!(s.decision, Decision::ForceRemove { .. } | Decision::Block { .. });
+                prop_assert!(ok, "{:?}", s.decision);
+                if p.on_failure == OnFailure::Block && g.phase != Phase::ForceRemoving {
+                    let blocked = matches!(s.decision, Decision::Block { .. });
+                    prop_assert!(blocked);
+                }
+            }
+        }
+
+        /// Done only when the controller is through with the CR (or blocked this run).
+        #[test]
+        fn done_only_when_released(o in observation(), e in environment(), p in policy(), g in progress(), timing in timing()) {
+            let s = run(&o, &e, &p, &g, timing);
+            if let Decision::Done(outcome) = s.decision {
+                let released = !o.exists || (o.deleting && o.controller_finalizers().next().is_none());
+                prop_assert!(released || outcome == Outcome::Blocked, "{:?}", outcome);
+                if outcome == Outcome::Blocked {
+                    prop_assert_eq!(g.phase, Phase::Blocked);
+                }
+                if outcome == Outcome::Orphaned || outcome == Outcome::ForceRemoved {
+                    // Only after the ledger-writing phases.
+                    prop_assert!(matches!(g.phase, Phase::Orphaning | Phase::ForceRemoving | Phase::Done));
+                }
+            }
+        }
+
+        /// Retry numbers never exceed the policy's retries; tokens come from `now`.
+        #[test]
+        fn retries_within_policy(o in observation(), e in environment(), p in policy(), g in progress(), timing in timing()) {
+            let s = run(&o, &e, &p, &g, timing);
+            if let Some(tok) = s.decision.requested_at() {
+                let expected = request_token(timing.now);
+                prop_assert_eq!(tok, expected.as_str());
+                prop_assert_eq!(s.progress.last_requested_at.as_deref(), Some(tok));
+            }
+            if let Decision::Retry { attempt, of, .. } = s.decision {
+                prop_assert!(attempt <= of.max(1) || g.phase == Phase::Blocked);
+                prop_assert!(timing.now < force_point(&timing, &Tunables::default()));
+            }
+        }
+    }
+}
