@@ -418,6 +418,71 @@ fn bad_module_fails_on_both_versions_naming_the_chart_file_and_field() {
     }
 }
 
+/// Helm passes no namespace to a post-renderer; tfops-render resolves it as Helm does, from
+/// the helm command line that runs it: `-n`, else the kubeconfig context's namespace.
+#[test]
+fn the_release_namespace_comes_from_helm_itself() {
+    for helm in BOTH {
+        let home = installed(helm);
+        let v = helm.version();
+        let subject_namespace = |docs: &[Value]| {
+            let tf = find(docs, "Terraform", "shop-orders-db").expect("Terraform");
+            let runner = tf["spec"]["serviceAccountName"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let binding = docs
+                .iter()
+                .find(|d| {
+                    common::kind(d) == "RoleBinding" && d["subjects"][0]["name"] == runner.as_str()
+                })
+                .expect("runner RoleBinding");
+            binding["subjects"][0]["namespace"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let (docs, err) = render_ok(&home, "shop", &chart("orders-app"), &["-n", "from-flag"]);
+        assert_eq!(subject_namespace(&docs), "from-flag", "{v}");
+        assert!(!err.contains("namespace unknown"), "{v}: {err}");
+
+        let kubeconfig = home.path("kubeconfig");
+        let config = json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+            "users": [{"name": "u", "user": {"token": "t"}}],
+            "contexts": [
+                {"name": "team", "context": {"cluster": "c", "user": "u", "namespace": "from-context"}},
+                {"name": "other", "context": {"cluster": "c", "user": "u", "namespace": "other-ns"}},
+            ],
+            "current-context": "team",
+        });
+        std::fs::write(&kubeconfig, serde_saphyr::to_string(&config).unwrap()).unwrap();
+        let plain = chart("orders-app");
+        for (extra, want) in [
+            (None, "from-context"),
+            (Some("--kube-context=other"), "other-ns"),
+        ] {
+            let mut cmd = home.helm([
+                "template",
+                "shop",
+                plain.to_str().unwrap(),
+                "--post-renderer",
+                "tfops-render",
+            ]);
+            cmd.args(extra).env("KUBECONFIG", &kubeconfig);
+            let out = cmd.output().unwrap();
+            assert!(out.status.success(), "{v}: {}", stderr(&out));
+            assert_eq!(
+                subject_namespace(&parse_docs(&stdout(&out))),
+                want,
+                "{v} {extra:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_bad_catalog_config_fails_naming_the_file_and_field() {
     for helm in BOTH {

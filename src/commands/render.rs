@@ -12,6 +12,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use tfops_render::{CatalogConfig, Limits, RenderOptions};
 
+mod helm_parent;
+mod helm_stderr;
+
 /// Prefix of every line this command writes to stderr, so users can tell who is speaking.
 const WHO: &str = "tfops-render";
 
@@ -24,8 +27,8 @@ pub struct Args {
     /// Catalog configuration file.
     #[arg(long, env = "TFOPS_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Release namespace. Helm does not pass `-n` to post-renderers: give it here (or export
-    /// HELM_NAMESPACE, which Helm also reads).
+    /// Release namespace. Helm does not pass `-n` to post-renderers: default taken from the
+    /// helm command line that runs us (`-n`, else its kubeconfig context), see `helm_parent`.
     #[arg(long, env = "HELM_NAMESPACE")]
     pub namespace: Option<String>,
     /// Anything else: reported as an error by us (not by the argument parser), so that Helm
@@ -83,7 +86,10 @@ fn render(args: Args, report: &mut helm_stderr::Report) -> anyhow::Result<u8> {
     };
     let opts = RenderOptions {
         release: args.release.filter(|r| !r.is_empty()),
-        namespace: args.namespace.filter(|n| !n.is_empty()),
+        namespace: args
+            .namespace
+            .filter(|n| !n.is_empty())
+            .or_else(|| helm_parent::HelmParent::detect().map(|p| p.namespace())),
         config,
         limits,
     };
@@ -114,134 +120,9 @@ fn read_bounded(reader: impl Read, max: usize) -> std::io::Result<Vec<u8>> {
     Ok(input)
 }
 
-/// Getting our messages in front of a Helm user.
-///
-/// When helm runs us as its post-renderer we are its direct child (the Helm 4 plugin wrapper
-/// `exec`s us) and our stderr is a pipe into a buffer helm keeps to itself: Helm 4 never shows
-/// it; Helm 3 shows it inside its error message when we fail, and drops it when we succeed.
-/// So, besides our own stderr, lines are appended to helm's stderr (`/proc/<ppid>/fd/2`) when
-/// helm would not show them itself, and only when that stream is a terminal, a pipe, or a file
-/// helm opened for appending (helm writes a plain file at its own offset and would overwrite
-/// our lines). Linux only (elsewhere: our stderr only).
-mod helm_stderr {
-    use std::io::Write;
-
-    /// Which Helm runs us, if any.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum Caller {
-        /// Helm 4's plugin runtime (`HELM_PLUGIN_NAME=tfops-render`): stderr always dropped.
-        Helm4Plugin,
-        /// Helm 3's `--post-renderer <executable>`: stderr shown only on failure.
-        Helm3Exec,
-        /// Anything else (a shell, a test, …): our stderr is what the user sees.
-        Other,
-    }
-
-    /// Whether helm would hide what we wrote to stderr.
-    pub fn hidden(caller: Caller, success: bool) -> bool {
-        match caller {
-            Caller::Helm4Plugin => true,
-            Caller::Helm3Exec => success,
-            Caller::Other => false,
-        }
-    }
-
-    /// Lines written to stderr now and, at the end, to helm's stderr when helm hides ours.
-    pub struct Report {
-        lines: Vec<String>,
-    }
-
-    impl Report {
-        pub fn new() -> Self {
-            Report { lines: Vec::new() }
-        }
-
-        pub fn line(&mut self, line: &str) {
-            eprintln!("{line}");
-            self.lines.push(line.to_string());
-        }
-
-        pub fn finish(self, success: bool) {
-            if self.lines.is_empty() {
-                return;
-            }
-            let caller = detect();
-            if !hidden(caller, success) {
-                return;
-            }
-            if let Some(mut helm) = open_parent_stderr() {
-                let mut text = self.lines.join("\n");
-                text.push('\n');
-                // Best effort: the lines are on our own stderr already.
-                let _ = helm.write_all(text.as_bytes());
-            }
-        }
-    }
-
-    #[cfg(target_os = "linux")]
-    fn detect() -> Caller {
-        if std::env::var("HELM_PLUGIN_NAME").as_deref() == Ok(super::WHO) {
-            return Caller::Helm4Plugin;
-        }
-        let ppid = std::os::unix::process::parent_id();
-        match std::fs::read(format!("/proc/{ppid}/cmdline")) {
-            Ok(cmdline) if is_helm_post_rendering(&cmdline) => Caller::Helm3Exec,
-            _ => Caller::Other,
-        }
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    fn detect() -> Caller {
-        Caller::Other
-    }
-
-    /// A NUL-separated command line of a process run with `--post-renderer`.
-    pub fn is_helm_post_rendering(cmdline: &[u8]) -> bool {
-        cmdline
-            .split(|b| *b == 0)
-            .any(|arg| arg == b"--post-renderer" || arg.starts_with(b"--post-renderer="))
-    }
-
-    /// Whether a `/proc/<pid>/fdinfo/<fd>` text shows O_APPEND (octal 02000) in `flags:`.
-    pub fn fdinfo_appends(fdinfo: &str) -> bool {
-        fdinfo
-            .lines()
-            .find_map(|l| l.strip_prefix("flags:"))
-            .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
-            .is_some_and(|flags| flags & 0o2000 != 0)
-    }
-
-    #[cfg(target_os = "linux")]
-    fn open_parent_stderr() -> Option<std::fs::File> {
-        use std::os::unix::fs::{FileTypeExt, MetadataExt};
-        let ppid = std::os::unix::process::parent_id();
-        let target = format!("/proc/{ppid}/fd/2");
-        let theirs = std::fs::metadata(&target).ok()?;
-        let ours = std::fs::metadata("/proc/self/fd/2").ok()?;
-        if (theirs.dev(), theirs.ino()) == (ours.dev(), ours.ino()) {
-            return None; // the same stream: already shown
-        }
-        let kind = theirs.file_type();
-        let writable = kind.is_fifo()
-            || kind.is_char_device()
-            || (kind.is_file()
-                && std::fs::read_to_string(format!("/proc/{ppid}/fdinfo/2"))
-                    .is_ok_and(|info| fdinfo_appends(&info)));
-        if !writable {
-            return None;
-        }
-        std::fs::OpenOptions::new().append(true).open(target).ok()
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    fn open_parent_stderr() -> Option<std::fs::File> {
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::helm_stderr::{fdinfo_appends, hidden, is_helm_post_rendering, Caller};
+    use super::helm_stderr::{fdinfo_appends, hidden, Caller};
     use super::*;
 
     #[test]
@@ -260,20 +141,6 @@ mod tests {
         assert!(!hidden(Caller::Helm3Exec, false));
         assert!(!hidden(Caller::Other, true));
         assert!(!hidden(Caller::Other, false));
-    }
-
-    #[test]
-    fn helm_command_lines() {
-        assert!(is_helm_post_rendering(
-            b"helm\0template\0r\0chart\0--post-renderer\0tfops-render\0"
-        ));
-        assert!(is_helm_post_rendering(
-            b"helm\0install\0--post-renderer=tfops-render\0"
-        ));
-        assert!(!is_helm_post_rendering(
-            b"bash\0-c\0helm template x | tfops render\0"
-        ));
-        assert!(!is_helm_post_rendering(b""));
     }
 
     #[test]
