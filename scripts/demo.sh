@@ -54,15 +54,14 @@ setup_home() { # version-dir
     HELM_PLUGINS=$h/data/plugins PATH=$h/home/.local/bin:$ORIG_PATH
 }
 ORIG_PATH=$PATH
-# Helm passes no -n/--namespace to post-renderers; HELM_NAMESPACE reaches both helm and tfops.
-export HELM_NAMESPACE=tfops-demo
+ns=tfops-demo
 
 render_chart() { # helm chart release
   local helm=$1 chart=$2 release=$3 out=$work/$4-$2
-  "$helm" template "$release" "$root/charts-example/$chart" >"$out.plain.yaml"
+  "$helm" template "$release" "$root/charts-example/$chart" -n "$ns" >"$out.plain.yaml"
   # stderr opened for appending: tfops-render can add what helm keeps to itself (warnings)
   : >"$out.err"
-  if ! "$helm" template "$release" "$root/charts-example/$chart" \
+  if ! "$helm" template "$release" "$root/charts-example/$chart" -n "$ns" \
       --post-renderer tfops-render --post-renderer-args "--config=$catalog" \
       >"$out.yaml" 2>>"$out.err"; then
     echo "  ${bold}$chart${reset}: FAILED"; sed 's/^/    /' "$out.err"; return 1
