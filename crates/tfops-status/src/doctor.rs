@@ -30,7 +30,7 @@ pub enum DoctorError {
     #[error(transparent)]
     Fetch(#[from] FetchError),
     #[error(transparent)]
-    Probe(#[from] ProbeError),
+    Probe(#[from] Box<ProbeError>),
     #[error("reading listed Terraform object: {0}")]
     Decode(#[from] serde_json::Error),
     #[error("requesting a reconcile of Terraform {namespace}/{name}: {source}")]
@@ -105,7 +105,7 @@ pub async fn doctor(
     let mut envs = Vec::with_capacity(crs.len());
     for cr in &crs {
         let obj: DynamicObject = serde_json::from_value(cr.clone())?;
-        envs.push(probe_environment(client, &obj).await?);
+        envs.push(probe_environment(client, &obj).await.map_err(Box::new)?);
     }
     // Active probes run concurrently, each bounded.
     let probes: Vec<Option<ControllerProbe>> = match &probe {

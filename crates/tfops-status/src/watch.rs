@@ -61,7 +61,7 @@ impl<T> Mirror<T> {
 
 enum Change {
     Terraform(Event<((String, String), Value)>),
-    Ledger(Event<((String, String), Secret)>),
+    Ledger(Event<((String, String), Box<Secret>)>),
 }
 
 fn key_of(meta: &kube::api::ObjectMeta) -> (String, String) {
@@ -112,12 +112,17 @@ where
     let ledger_cfg = watcher::Config::default().labels(&ledger_selector(sel.release.as_deref()));
     let tf_stream = watcher::watcher(tf_api, tf_cfg)
         .map(|r| r.map(|ev| Change::Terraform(map_event(ev, dyn_to_value))));
-    let ledger_stream = watcher::watcher(secret_api, ledger_cfg)
-        .map(|r| r.map(|ev| Change::Ledger(map_event(ev, |s: Secret| (key_of(&s.metadata), s)))));
+    let ledger_stream = watcher::watcher(secret_api, ledger_cfg).map(|r| {
+        r.map(|ev| {
+            Change::Ledger(map_event(ev, |s: Secret| {
+                (key_of(&s.metadata), Box::new(s))
+            }))
+        })
+    });
     let mut events = std::pin::pin!(stream::select(tf_stream, ledger_stream));
 
     let mut tfs: Mirror<Value> = Mirror::new();
-    let mut ledger: Mirror<Secret> = Mirror::new();
+    let mut ledger: Mirror<Box<Secret>> = Mirror::new();
     while let Some(next) = events.next().await {
         let changed = match next {
             Ok(Change::Terraform(ev)) => tfs.apply(ev),
