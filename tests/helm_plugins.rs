@@ -271,3 +271,26 @@ fn without_a_binary_or_cargo_the_plugin_says_what_to_do() {
         );
     }
 }
+
+/// Both plugin.yaml files carry the crate's version, so `helm plugin list` tells which tfops
+/// a user runs; only the nested one has an apiVersion.
+#[test]
+fn plugin_manifests_match_the_crate() {
+    let read = |file: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(common::repo_root().join(file)).unwrap();
+        serde_saphyr::from_str(&text).unwrap()
+    };
+    let cli = read("plugin.yaml");
+    let render = read("plugins/tfops-render/plugin.yaml");
+    for (file, doc) in [
+        ("plugin.yaml", &cli),
+        ("plugins/tfops-render/plugin.yaml", &render),
+    ] {
+        assert_eq!(doc["version"], env!("CARGO_PKG_VERSION"), "{file}");
+    }
+    assert_eq!(cli["name"], "tfops");
+    assert!(cli.get("apiVersion").is_none());
+    assert_eq!(render["name"], "tfops-render");
+    assert_eq!(render["apiVersion"], "v1");
+    assert_eq!(render["type"], "postrenderer/v1");
+}
