@@ -220,8 +220,8 @@ impl CatalogConfig {
         if text.trim().is_empty() {
             return Ok(CatalogConfig::default());
         }
-        let value: Value =
-            crate::yaml::parse_value(text, &crate::Limits::default()).map_err(|e| err(None, e))?;
+        let value: Value = crate::yaml::parse_value(text, &crate::Limits::default())
+            .map_err(|e| err(None, format!("invalid YAML: {e}")))?;
         if value.is_null() {
             return Ok(CatalogConfig::default());
         }

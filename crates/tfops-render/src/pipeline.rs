@@ -350,8 +350,21 @@ fn parse_doc(
 ) -> Result<Value, RenderError> {
     let text = std::str::from_utf8(&input[seg.span.clone()])
         .map_err(|e| RenderError::new(ErrorKind::Encoding, e.to_string()).with_source_file(file))?;
-    yaml::parse_value(text, &opts.limits).map_err(|m| {
-        RenderError::new(ErrorKind::Yaml, format!("invalid YAML: {m}")).with_source_file(file)
+    yaml::parse_value(text, &opts.limits).map_err(|e| {
+        // saphyr counts lines from the document start; say where the document starts.
+        let start = input[..seg.span.start]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1;
+        RenderError::new(
+            ErrorKind::Yaml,
+            format!(
+                "invalid YAML in the document starting at line {start} of the stream: {}",
+                e.message
+            ),
+        )
+        .with_source_file(file)
     })
 }
 

@@ -455,3 +455,21 @@ fn bad_catalog_configs() {
         CatalogConfig::default()
     );
 }
+
+#[test]
+#[ignore = "prints the messages for a human to read: cargo test -p tfops-render --test bad_input -- --ignored --nocapture"]
+fn show_messages() {
+    let mut bomb = String::from("---\n# Source: c/templates/bomb.yaml\napiVersion: tfops.dev/v1alpha1\nkind: TerraformModule\nmetadata: {name: db}\nspec:\n  vars:\n    a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..10 {
+        let p = i - 1;
+        bomb.push_str(&format!("    a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+    }
+    for input in [
+        bomb,
+        format!("---\n# Source: {FILE}\napiVersion: tfops.dev/v1alpha1\nkind: TerraformModule\nmetadata: {{name: db\nspec: [\n"),
+        module_doc("db", &format!("{OCI}  sourc: x\n")),
+        module_doc("db", &format!("{OCI}  dependsOn: [network]\n")),
+    ] {
+        println!("{}\n", fail(&input));
+    }
+}
