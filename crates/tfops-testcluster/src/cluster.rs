@@ -149,7 +149,9 @@ impl TestCluster {
     }
 
     /// A kubeconfig (YAML) for `user` with default namespace `namespace`; context and
-    /// cluster are named `tfops-testcluster`.
+    /// cluster are named `tfops-testcluster`. The user is both the bearer token and `as`
+    /// (impersonation): Go clients (Helm) do not send bearer tokens over plain HTTP, but do
+    /// send `Impersonate-User`, so the request log names the user either way.
     pub fn kubeconfig_yaml(&self, user: &str, namespace: &str) -> Result<String, ClusterError> {
         kubeconfig_doc(&self.url(), user, namespace)
     }
@@ -204,7 +206,7 @@ fn kubeconfig_doc(url: &str, user: &str, namespace: &str) -> Result<String, Clus
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "tfops-testcluster", "cluster": {"server": url}}],
-        "users": [{"name": user, "user": {"token": user}}],
+        "users": [{"name": user, "user": {"token": user, "as": user}}],
         "contexts": [{
             "name": "tfops-testcluster",
             "context": {"cluster": "tfops-testcluster", "user": user, "namespace": namespace}

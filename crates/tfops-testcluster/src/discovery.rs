@@ -121,3 +121,103 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
         json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": rs}),
     )
 }
+
+fn gv_path(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
+}
+
+fn all_group_versions() -> Vec<(&'static str, &'static str)> {
+    let mut out: Vec<(&'static str, &'static str)> = Vec::new();
+    for r in RESOURCES {
+        for v in r.versions {
+            if !out.contains(&(r.group, *v)) {
+                out.push((r.group, v));
+            }
+        }
+    }
+    out
+}
+
+/// `/openapi/v3`: the index of per-group-version documents.
+pub fn openapi_v3_root() -> Value {
+    let mut paths = serde_json::Map::new();
+    for (g, v) in all_group_versions() {
+        let p = gv_path(g, v);
+        paths.insert(
+            p.clone(),
+            json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash=tfops-testcluster")}),
+        );
+    }
+    json!({"paths": paths})
+}
+
+/// `/openapi/v3/api/v1`, `/openapi/v3/apis/<g>/<v>`: an OpenAPI 3 document with, per kind, a
+/// permissive schema (`x-kubernetes-preserve-unknown-fields`) tagged with its GVK and the
+/// object paths whose PATCH accepts `fieldValidation` — what Helm's (kubectl's) query-param
+/// verifier looks for before sending server-side field validation.
+pub fn openapi_v3_gv(group: &str, version: &str) -> Option<Value> {
+    let rs: Vec<&ResourceType> = RESOURCES
+        .iter()
+        .filter(|r| r.group == group && r.serves(version))
+        .collect();
+    if rs.is_empty() {
+        return None;
+    }
+    let mut paths = serde_json::Map::new();
+    let mut schemas = serde_json::Map::new();
+    let query = |name: &str| json!({"name": name, "in": "query", "schema": {"type": "string"}, "uniqueItems": true});
+    for r in rs {
+        let gvk = json!({"group": group, "version": version, "kind": r.kind});
+        let schema_name = format!(
+            "{}.{}.{}",
+            if group.is_empty() {
+                "io.k8s.api.core"
+            } else {
+                group
+            },
+            version,
+            r.kind
+        );
+        schemas.insert(
+            schema_name.clone(),
+            json!({
+                "type": "object",
+                "x-kubernetes-group-version-kind": [gvk.clone()],
+                "x-kubernetes-preserve-unknown-fields": true
+            }),
+        );
+        let base = if r.namespaced {
+            format!(
+                "/{}/namespaces/{{namespace}}/{}",
+                gv_path(group, version),
+                r.resource
+            )
+        } else {
+            format!("/{}/{}", gv_path(group, version), r.resource)
+        };
+        let content = json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema_name}")}}});
+        let op = |verb: &str| {
+            json!({
+                "x-kubernetes-action": verb,
+                "x-kubernetes-group-version-kind": gvk.clone(),
+                "parameters": [query("dryRun"), query("fieldManager"), query("fieldValidation")],
+                "responses": {"200": {"description": "OK", "content": content.clone()}}
+            })
+        };
+        paths.insert(
+            format!("{base}/{{name}}"),
+            json!({"patch": op("patch"), "put": op("put")}),
+        );
+        paths.insert(base, json!({"post": op("post")}));
+    }
+    Some(json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": "v1.33.0"},
+        "paths": paths,
+        "components": {"schemas": schemas}
+    }))
+}

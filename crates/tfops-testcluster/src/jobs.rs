@@ -2,7 +2,8 @@
 //! created, run the real binary (path from `ClusterOptions::job_bin`) as that Job — its
 //! command tail, args and literal env, `KUBECONFIG` pointing at this cluster as the Job's
 //! ServiceAccount — then set the Job's status (`Complete` / `Failed` conditions) so Helm's hook
-//! wait finishes. `activeDeadlineSeconds` is enforced (`DeadlineExceeded`).
+//! wait finishes. `activeDeadlineSeconds` is enforced (`DeadlineExceeded`); like the real Job
+//! controller, nothing runs while the Job's ServiceAccount is missing.
 
 use crate::clock::Clock;
 use crate::registry;
@@ -95,7 +96,6 @@ pub(crate) fn spawn(store: Store, bin: PathBuf, runs: JobRuns, kubeconfig_for: K
                 let Some(container) = tfops_container(&job) else {
                     continue;
                 };
-                started.insert(uid);
                 let ns = job
                     .pointer("/metadata/namespace")
                     .and_then(Value::as_str)
@@ -110,6 +110,15 @@ pub(crate) fn spawn(store: Store, bin: PathBuf, runs: JobRuns, kubeconfig_for: K
                     .pointer("/spec/template/spec/serviceAccountName")
                     .and_then(Value::as_str)
                     .unwrap_or("default");
+                // Like the real Job controller: no pod (so no run) while the ServiceAccount is
+                // missing; re-checked on every store change.
+                let sa_exists = sa == "default"
+                    || registry::lookup("v1", "serviceaccounts")
+                        .is_some_and(|sart| store.get_in(sart, &ns, sa).is_ok());
+                if !sa_exists {
+                    continue;
+                }
+                started.insert(uid);
                 let user = format!("system:serviceaccount:{ns}:{sa}");
                 let mut argv: Vec<String> = strings(container.get("command"))
                     .into_iter()

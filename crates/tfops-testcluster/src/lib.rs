@@ -22,6 +22,7 @@ pub mod error;
 pub mod faults;
 pub mod jobs;
 pub mod patch;
+pub mod protobuf;
 pub mod registry;
 pub mod requests;
 pub mod scenario;

@@ -5,6 +5,7 @@ use crate::discovery;
 use crate::error::{reason_for_code, ApiError};
 use crate::faults::{FaultAction, FaultRequest, Faults};
 use crate::patch::{self, PatchKind};
+use crate::protobuf;
 use crate::registry::{self, ResourceType};
 use crate::requests::{RequestLog, RequestRecord, Verb};
 use crate::selector::{FieldSelector, LabelSelector};
@@ -73,6 +74,17 @@ pub(crate) fn parse_path(path: &str) -> Route {
                 .unwrap_or(Route::NotFound)
         }
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
+        ["openapi", "v3"] => return Route::Discovery(discovery::openapi_v3_root()),
+        ["openapi", "v3", "api", v] => {
+            return discovery::openapi_v3_gv("", v)
+                .map(Route::Discovery)
+                .unwrap_or(Route::NotFound)
+        }
+        ["openapi", "v3", "apis", g, v] => {
+            return discovery::openapi_v3_gv(g, v)
+                .map(Route::Discovery)
+                .unwrap_or(Route::NotFound)
+        }
         _ => return Route::NotFound,
     };
     let mk = |rt: &'static ResourceType, ns: &str, name: &str, sub: &str| {
@@ -119,14 +131,19 @@ pub(crate) fn parse_path(path: &str) -> Route {
     }
 }
 
-fn bearer(headers: &HeaderMap) -> String {
-    headers
+/// The requesting user: the bearer token, else the `Impersonate-User` header (Go clients do
+/// not send bearer tokens over plain HTTP), else "".
+fn user_of(headers: &HeaderMap) -> String {
+    let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("")
-        .trim()
-        .to_string()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let impersonated = headers
+        .get("impersonate-user")
+        .and_then(|v| v.to_str().ok());
+    bearer.or(impersonated).unwrap_or("").to_string()
 }
 
 fn json_response(code: u16, body: &Value) -> Response {
@@ -173,7 +190,7 @@ fn truthy(q: &HashMap<String, String>, k: &str) -> bool {
 
 async fn handle(State(s): State<ServerState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let user = bearer(&parts.headers);
+    let user = user_of(&parts.headers);
     let path = parts.uri.path().to_string();
     let query: HashMap<String, String> = Query::try_from_uri(&parts.uri)
         .map(|Query(q)| q)
@@ -310,7 +327,16 @@ fn at_version(rp: &ResourcePath, mut obj: Value) -> Value {
     obj
 }
 
-fn parse_json_body(body: &Bytes) -> Result<Value, ApiError> {
+/// Parse a create/update body: JSON, or Kubernetes protobuf for the kinds [`protobuf`] knows.
+fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if ct.starts_with(protobuf::CONTENT_TYPE) {
+        return protobuf::decode(body)
+            .map_err(|e| ApiError::new(415, "UnsupportedMediaType", e.to_string()));
+    }
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
@@ -360,7 +386,7 @@ fn dispatch(
             if !rp.subresource.is_empty() {
                 return Err(not_found_path());
             }
-            let obj = parse_json_body(body)?;
+            let obj = parse_body(headers, body)?;
             if dry_run {
                 return Ok((201, at_version(rp, obj)));
             }
@@ -369,7 +395,7 @@ fn dispatch(
         }
         Verb::Update => {
             let mode = write_mode(rp)?;
-            let obj = parse_json_body(body)?;
+            let obj = parse_body(headers, body)?;
             if dry_run {
                 return Ok((200, at_version(rp, obj)));
             }

@@ -42,6 +42,20 @@ fn job(name: &str, deadline: Option<u64>) -> Job {
     .unwrap()
 }
 
+async fn cluster_with(bin: PathBuf) -> TestCluster {
+    let c = TestCluster::start(ClusterOptions {
+        job_bin: Some(bin),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    c.store()
+        .create(json!({"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": "shop-tfops-guard", "namespace": "shop"}}))
+        .unwrap();
+    c
+}
+
 /// Wait (on store change notifications, no polling sleeps) until the Job has a terminal condition.
 async fn terminal_condition(store: &Store, ns: &str, name: &str) -> (String, String) {
     let mut changes = store.subscribe();
@@ -77,12 +91,7 @@ async fn tfops_job_runs_the_binary_and_completes() {
             o = out.display()
         ),
     );
-    let c = TestCluster::start(ClusterOptions {
-        job_bin: Some(bin),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let c = cluster_with(bin).await;
     let api: Api<Job> = Api::namespaced(c.client("helm").unwrap(), "shop");
     api.create(&PostParams::default(), &job("shop-tfops-guard", Some(270)))
         .await
@@ -117,12 +126,7 @@ async fn failing_job_gets_failed_condition() {
         dir.path(),
         "echo 'blocked: run helm tfops orphans' >&2; exit 3",
     );
-    let c = TestCluster::start(ClusterOptions {
-        job_bin: Some(bin),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let c = cluster_with(bin).await;
     let api: Api<Job> = Api::namespaced(c.client("helm").unwrap(), "shop");
     api.create(&PostParams::default(), &job("g", None))
         .await
@@ -140,12 +144,7 @@ async fn failing_job_gets_failed_condition() {
 async fn job_past_its_active_deadline_is_killed() {
     let dir = tempfile::tempdir().unwrap();
     let bin = script(dir.path(), "exec sleep 30");
-    let c = TestCluster::start(ClusterOptions {
-        job_bin: Some(bin),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let c = cluster_with(bin).await;
     let api: Api<Job> = Api::namespaced(c.client("helm").unwrap(), "shop");
     api.create(&PostParams::default(), &job("slow", Some(1)))
         .await
@@ -161,12 +160,7 @@ async fn job_past_its_active_deadline_is_killed() {
 async fn other_jobs_are_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let bin = script(dir.path(), "exit 0");
-    let c = TestCluster::start(ClusterOptions {
-        job_bin: Some(bin),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let c = cluster_with(bin).await;
     let mut j = job("other", None);
     j.spec
         .as_mut()
@@ -186,4 +180,33 @@ async fn other_jobs_are_left_alone() {
     terminal_condition(c.store(), "shop", "guard").await;
     assert!(api.get("other").await.unwrap().status.is_none());
     assert_eq!(c.job_runs().len(), 1);
+}
+
+#[tokio::test]
+async fn job_waits_for_its_service_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = script(dir.path(), "exit 0");
+    let c = cluster_with(bin).await;
+    let mut j = job("needs-sa", None);
+    j.spec
+        .as_mut()
+        .unwrap()
+        .template
+        .spec
+        .as_mut()
+        .unwrap()
+        .service_account_name = Some("later".into());
+    let api: Api<Job> = Api::namespaced(c.client("helm").unwrap(), "shop");
+    api.create(&PostParams::default(), &j).await.unwrap();
+    // unrelated writes do not start it
+    c.store()
+        .create(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "shop"}}))
+        .unwrap();
+    assert!(api.get("needs-sa").await.unwrap().status.is_none());
+    assert!(c.job_runs().is_empty());
+    c.store()
+        .create(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "later", "namespace": "shop"}}))
+        .unwrap();
+    let (ty, _) = terminal_condition(c.store(), "shop", "needs-sa").await;
+    assert_eq!(ty, "Complete");
 }
