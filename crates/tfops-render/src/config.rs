@@ -2,7 +2,34 @@
 //! naming patterns, runner and backend settings, guard settings and overlays.
 //!
 //! Strings may be handlebars expressions over `{release, module, namespace, chart}` (strict
-//! mode, no HTML escaping); they are rendered per object by [`crate::template`].
+//! mode, no HTML escaping); they are rendered per object by [`crate::template`]. Every field
+//! is optional; unknown fields are errors. Full example (`tests/fixtures/catalog.yaml`):
+//!
+//! ```yaml
+//! defaults:                      # module intent → these → built-in (10m, auto, destroy, orphan, 3, 10m)
+//!   interval: 30m
+//!   approvePlan: auto            # auto | manual | detect-drift
+//!   uninstall: {policy: destroy, onFailure: orphan, retries: 3, timeout: 10m}
+//! naming:                        # DNS-1123, shortened to ≤ 63 with a sha256 suffix
+//!   source: "{{release}}-{{module}}"
+//!   terraform: "{{release}}-{{module}}"
+//!   runnerServiceAccount: "{{release}}-{{module}}-tf-runner"
+//!   outputsSecret: "{{release}}-{{module}}-outputs"
+//! runner:
+//!   serviceAccount: {create: true, name: null}   # create: false = the catalog provides it
+//!   clusterRole: tf-runner-role
+//! backend:                       # copied into every Terraform spec (templated)
+//!   backendConfig: {secretSuffix: "{{release}}-{{module}}", inClusterConfig: true}
+//!   backendConfigsFrom: null
+//! guard:
+//!   image: ghcr.io/helm-tfops/tfops:v0.1.0
+//!   budget: 240s
+//!   ledgerNamespace: null
+//!   classifierRules: [{pattern: "quota exceeded", reason: null, class: transient}]
+//! overlays:                      # JSON merge patches, in order, before the module's `terraform`
+//!   - target: {kind: Terraform, name: "shop-*", module: orders-db}
+//!     mergePatch: {spec: {runnerPodTemplate: {spec: {tolerations: [{key: infra, operator: Exists}]}}}}
+//! ```
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -306,6 +306,12 @@ fn malformed_yaml_in_a_terraform_document() {
     let e = fail(&format!("---\n# Source: {FILE}\napiVersion: tfops.dev/v1alpha1\nkind: TerraformModule\nmetadata: {{name: db\nspec: [\n"));
     assert_eq!(e.kind(), ErrorKind::Yaml, "{e}");
     assert_eq!(e.source_file(), Some(FILE));
+    assert!(
+        e.to_string()
+            .contains("document starting at line 1 of the stream"),
+        "{e}"
+    );
+    assert!(!e.to_string().contains('\n'), "one line: {e}");
     let e = fail("---\n# Source: c/templates/cr.yaml\napiVersion: infra.contrib.fluxcd.io/v1alpha2\nkind: Terraform\nmetadata:\n  name: a\n   bad: indent\n");
     assert_eq!(e.kind(), ErrorKind::Yaml, "{e}");
     assert_eq!(e.source_file(), Some("c/templates/cr.yaml"));
