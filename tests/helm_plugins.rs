@@ -294,3 +294,19 @@ fn plugin_manifests_match_the_crate() {
     assert_eq!(render["apiVersion"], "v1");
     assert_eq!(render["type"], "postrenderer/v1");
 }
+
+/// The checkout moved: the old `tfops-render` link dangles; setup replaces it.
+#[test]
+fn helm4_setup_replaces_a_dangling_link_from_a_moved_checkout() {
+    let home = HelmHome::new(Helm::V4);
+    home.ok(["plugin", "install", common::repo_root().to_str().unwrap()]);
+    let stale = home.plugins_dir().join("tfops-render");
+    std::os::unix::fs::symlink(home.path("gone/plugins/tfops-render"), &stale).unwrap();
+    let setup = home.ok(["tfops", "setup"]);
+    assert!(setup.contains("removed the dangling link"), "{setup}");
+    assert!(
+        setup.contains("registered the Helm 4 post-renderer plugin"),
+        "{setup}"
+    );
+    assert!(stale.join("plugin.yaml").is_file());
+}

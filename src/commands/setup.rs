@@ -82,6 +82,20 @@ fn setup_helm4(args: &Args, plugin_dirs: &[PathBuf]) -> anyhow::Result<u8> {
         let first_dir = plugin_dirs
             .first()
             .context("helm reports an empty HELM_PLUGINS")?;
+        // A link left by an earlier setup whose checkout moved away: Helm lists nothing for it
+        // but refuses to install over it.
+        for dir in plugin_dirs.iter().chain(std::iter::once(&data_plugins)) {
+            let stale = dir.join(RENDER_ARGV0);
+            if is_dangling_symlink(&stale) {
+                if args.dry_run {
+                    println!("would remove the dangling link {}", stale.display());
+                } else {
+                    std::fs::remove_file(&stale)
+                        .with_context(|| format!("cannot remove {}", stale.display()))?;
+                    println!("removed the dangling link {}", stale.display());
+                }
+            }
+        }
         if plugin_dirs.iter().any(|d| same_dir(d, &data_plugins)) {
             install_with_helm(args, &source)?;
         } else {
@@ -150,6 +164,11 @@ fn install_with_helm(args: &Args, source: &Path) -> anyhow::Result<()> {
         bail!("`{shown}` failed ({status})");
     }
     Ok(())
+}
+
+fn is_dangling_symlink(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+        && std::fs::metadata(path).is_err()
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {
