@@ -2,7 +2,9 @@
 # Post-renderer throughput: tfops-render core vs `kubectl kustomize` adding one label, on the
 # largest corpus charts. Builds --release, prints MB/s and the speed ratio.
 #   scripts/bench-render.sh [FILE...]      (default: the 3 largest files of ../shared/corpus/charts)
-# Env: RUNS (process runs per tool, default 10), ITER (in-memory iterations, default 50).
+# Env: RUNS (process runs per tool, default 10), ITER (in-memory iterations, default 50),
+#      TFOPS_BIN (a release `tfops` binary; default target/release/tfops when it exists) adds a
+#      column timing the real `tfops render` command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -22,12 +24,14 @@ TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import js
 BIN="$TARGET_DIR/release/examples/bench_render"
 
 KUBECTL=${KUBECTL:-$(command -v kubectl || true)}
+TFOPS_BIN=${TFOPS_BIN:-$TARGET_DIR/release/tfops}
+[ -x "$TFOPS_BIN" ] || TFOPS_BIN=""
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
 
 now_ns() { date +%s%N; }
 mbps() { python3 -c "import sys; b,ns=int(sys.argv[1]),int(sys.argv[2]); print(f'{b*$RUNS/1e6/(ns/1e9):.1f}')" "$1" "$2"; }
 
-printf '%-32s %8s %14s %14s %14s %8s\n' file MB "core MB/s" "tfops proc" "kustomize" ratio
+printf '%-32s %8s %12s %12s %14s %12s %8s\n' file MB "core MB/s" "core proc" "tfops render" "kustomize" ratio
 for f in "${FILES[@]}"; do
   bytes=$(stat -c %s "$f")
   core=$("$BIN" "$f" --iterations "$ITER" --release bench | sed -E 's/.* ([0-9.]+) MB\/s.*/\1/')
@@ -35,6 +39,12 @@ for f in "${FILES[@]}"; do
   t0=$(now_ns); for _ in $(seq "$RUNS"); do "$BIN" - --release bench <"$f" >"$TMP/out.yaml"; done; t1=$(now_ns)
   cmp -s "$f" "$TMP/out.yaml" || { echo "FAIL: $f not byte-identical"; exit 1; }
   ours=$(mbps "$bytes" $((t1 - t0)))
+  cmdcol="(no binary)"
+  if [ -n "$TFOPS_BIN" ]; then
+    t0=$(now_ns); for _ in $(seq "$RUNS"); do "$TFOPS_BIN" render --release bench <"$f" >"$TMP/out2.yaml" 2>/dev/null; done; t1=$(now_ns)
+    cmp -s "$f" "$TMP/out2.yaml" || { echo "FAIL: tfops render changed $f"; exit 1; }
+    cmdcol=$(mbps "$bytes" $((t1 - t0)))
+  fi
   if [ -n "$KUBECTL" ]; then
     mkdir -p "$TMP/k"; cp "$f" "$TMP/k/all.yaml"
     printf 'resources: [all.yaml]\nlabels:\n- pairs: {tfops.dev/bench: "1"}\n' >"$TMP/k/kustomization.yaml"
@@ -44,6 +54,7 @@ for f in "${FILES[@]}"; do
   else
     kz="(no kubectl)"; ratio="-"
   fi
-  printf '%-32s %8.2f %14s %14s %14s %8s\n' "$(basename "$f")" "$(python3 -c "print($bytes/1e6)")" "$core" "$ours" "$kz" "$ratio"
+  printf '%-32s %8.2f %12s %12s %14s %12s %8s\n' "$(basename "$f")" "$(python3 -c "print($bytes/1e6)")" "$core" "$ours" "$cmdcol" "$kz" "$ratio"
 done
-echo "core = in-memory render (pass-through path); tfops proc / kustomize = whole process runs (MB/s), ratio = tfops proc / kustomize"
+echo "MB/s. core = in-memory tfops_render::render (pass-through path); core proc = example binary stdin->stdout;"
+echo "tfops render = the real command (TFOPS_BIN); kustomize = kubectl kustomize adding one label; ratio = core proc / kustomize"
