@@ -479,3 +479,19 @@ fn show_messages() {
         println!("{}\n", fail(&input));
     }
 }
+
+#[test]
+fn alias_count_is_bounded_by_the_limit() {
+    let refs = vec!["*a"; 50].join(", ");
+    let doc = module_doc(
+        "db",
+        &format!("{OCI}  vars:\n    x: &a v\n    many: [{refs}]\n"),
+    );
+    // Under the default limit this parses (50 aliases).
+    assert!(render(doc.as_bytes(), &opts(Some("shop"), Some("prod"))).is_ok());
+    let mut o = opts(Some("shop"), Some("prod"));
+    o.limits.max_aliases = 10;
+    let e = fail_with(&doc, &o);
+    assert_eq!(e.kind(), ErrorKind::Yaml, "{e}");
+    assert!(e.to_string().to_lowercase().contains("alias"), "{e}");
+}
