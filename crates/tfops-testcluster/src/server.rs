@@ -440,6 +440,9 @@ fn dispatch(
                     .pointer("/preconditions/resourceVersion")
                     .and_then(Value::as_str)
                     .map(str::to_string),
+                orphan_dependents: opts.get("propagationPolicy").and_then(Value::as_str)
+                    == Some("Orphan")
+                    || q.get("propagationPolicy").map(String::as_str) == Some("Orphan"),
             };
             if dry_run {
                 return store

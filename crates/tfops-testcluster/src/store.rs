@@ -93,13 +93,17 @@ impl Filter {
     }
 }
 
-/// DELETE preconditions.
+/// DELETE options: preconditions and propagation.
 #[derive(Debug, Clone, Default)]
 pub struct Preconditions {
     /// Required current uid.
     pub uid: Option<String>,
     /// Required current resourceVersion.
     pub resource_version: Option<String>,
+    /// `propagationPolicy: Orphan`: dependents lose their ownerReference instead of being
+    /// garbage-collected (Background and Foreground both collect them; Foreground is not
+    /// ordered here).
+    pub orphan_dependents: bool,
 }
 
 /// Store behaviour knobs (from `ClusterOptions`).
@@ -131,6 +135,10 @@ struct State {
     /// Namespaces being deleted with cascade (DELETE namespace).
     cascading: BTreeSet<String>,
     uid_counter: u64,
+    /// uids of objects removed since the last garbage collection, with "orphan dependents".
+    removed: Vec<(String, bool)>,
+    /// uids whose deletion asked for orphaning (applied when they are finally removed).
+    orphan_on_removal: BTreeSet<String>,
 }
 
 struct Inner {
@@ -257,6 +265,12 @@ impl State {
         object: Value,
         previous: Option<Value>,
     ) {
+        if event == EventType::Deleted {
+            if let Some(uid) = object.pointer("/metadata/uid").and_then(Value::as_str) {
+                let orphan = self.orphan_on_removal.remove(uid);
+                self.removed.push((uid.to_string(), orphan));
+            }
+        }
         self.history.push_back(HistoryEntry {
             rv: self.rv,
             event,
@@ -287,6 +301,8 @@ impl Store {
                     compacted_through: 0,
                     cascading: BTreeSet::new(),
                     uid_counter: 0,
+                    removed: Vec::new(),
+                    orphan_on_removal: BTreeSet::new(),
                 }),
                 notify,
                 clock: Clock::start(),
@@ -721,6 +737,11 @@ impl Store {
             }
         }
         let limit = self.inner.config.history_limit;
+        if pre.orphan_dependents {
+            if let Some(uid) = meta_str(&current, "uid") {
+                st.orphan_on_removal.insert(uid.to_string());
+            }
+        }
         let is_namespace = rt.kind == "Namespace" && rt.group.is_empty();
         if is_namespace {
             st.cascading.insert(name.to_string());
@@ -774,8 +795,69 @@ impl Store {
         Ok(obj)
     }
 
+    /// Garbage collector: dependents (ownerReferences) of removed objects are deleted once
+    /// none of their owners exists (background propagation), or lose the reference (orphan).
+    fn collect_garbage(&self, st: &mut State) {
+        while let Some((uid, orphan)) = st.removed.pop() {
+            let dependents: Vec<Key> = st
+                .objects
+                .iter()
+                .filter(|(_, o)| {
+                    o.pointer("/metadata/ownerReferences")
+                        .and_then(Value::as_array)
+                        .is_some_and(|refs| {
+                            refs.iter().any(|r| r["uid"].as_str() == Some(uid.as_str()))
+                        })
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in dependents {
+                let Some(rt) = registry::RESOURCES
+                    .iter()
+                    .find(|r| r.group == k.0 && r.resource == k.1)
+                else {
+                    continue;
+                };
+                let Some(obj) = st.objects.get(&k).cloned() else {
+                    continue;
+                };
+                let refs: Vec<Value> = obj
+                    .pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let remaining: Vec<Value> = refs
+                    .iter()
+                    .filter(|r| r["uid"].as_str() != Some(uid.as_str()))
+                    .cloned()
+                    .collect();
+                let live_owner = remaining.iter().any(|r| {
+                    let ruid = r["uid"].as_str().unwrap_or("");
+                    st.objects
+                        .values()
+                        .any(|o| meta_str(o, "uid") == Some(ruid))
+                });
+                if orphan || live_owner {
+                    let mut next = obj.clone();
+                    let m = meta_mut(&mut next);
+                    if remaining.is_empty() {
+                        m.remove("ownerReferences");
+                    } else {
+                        m.insert("ownerReferences".into(), Value::Array(remaining));
+                    }
+                    m.remove("resourceVersion");
+                    let _ = self.update_locked(st, rt, &k.2, &k.3, next, WriteMode::Admin);
+                } else if !is_deleting(&obj) {
+                    let _ = self.delete_locked(st, rt, &k.2, &k.3, &Preconditions::default());
+                }
+            }
+        }
+    }
+
     fn finish(&self, mut st: MutexGuard<'_, State>) {
+        self.collect_garbage(&mut st);
         self.reconcile_namespaces(&mut st);
+        self.collect_garbage(&mut st);
         let rv = st.rv;
         drop(st);
         self.notify(rv);
@@ -1401,6 +1483,67 @@ mod tests {
         assert_eq!(types, vec![EventType::Added, EventType::Deleted]);
         s.compact_history();
         assert_eq!(s.events_after(rt, start, &filter).unwrap_err().code, 410);
+    }
+
+    #[tokio::test]
+    async fn owner_references_are_garbage_collected() {
+        let s = store();
+        let owner = s.create(tf("a", &["f"])).unwrap();
+        let uid = owner["metadata"]["uid"].clone();
+        let dep = |name: &str, uids: Vec<Value>| {
+            let refs: Vec<Value> = uids
+                .into_iter()
+                .map(|u| json!({"apiVersion": "infra.contrib.fluxcd.io/v1alpha2", "kind": "Terraform", "name": "a", "uid": u}))
+                .collect();
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "ns1", "ownerReferences": refs}})
+        };
+        s.create(dep("outputs", vec![uid.clone()])).unwrap();
+        let other = s.create(tf("b", &[])).unwrap();
+        s.create(dep(
+            "shared",
+            vec![uid.clone(), other["metadata"]["uid"].clone()],
+        ))
+        .unwrap();
+        // deletion pending on a finalizer: dependents stay
+        s.delete("infra.contrib.fluxcd.io/v1alpha2", "Terraform", "ns1", "a")
+            .unwrap();
+        assert!(s.get("v1", "Secret", "ns1", "outputs").is_some());
+        // owner gone: sole dependent collected, the one with another live owner loses the ref
+        s.patch_merge(
+            "infra.contrib.fluxcd.io/v1alpha2",
+            "Terraform",
+            "ns1",
+            "a",
+            &json!({"metadata": {"finalizers": null}}),
+        )
+        .unwrap();
+        assert!(s.get("v1", "Secret", "ns1", "outputs").is_none());
+        let shared = s.get("v1", "Secret", "ns1", "shared").unwrap();
+        assert_eq!(
+            shared["metadata"]["ownerReferences"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn orphan_propagation_keeps_dependents() {
+        let s = store();
+        let owner = s.create(tf("a", &[])).unwrap();
+        let uid = owner["metadata"]["uid"].clone();
+        s.create(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "outputs", "namespace": "ns1",
+            "ownerReferences": [{"apiVersion": "infra.contrib.fluxcd.io/v1alpha2", "kind": "Terraform", "name": "a", "uid": uid}]}}))
+            .unwrap();
+        let rt = tfrt();
+        let pre = Preconditions {
+            orphan_dependents: true,
+            ..Default::default()
+        };
+        s.delete_in(rt, "ns1", "a", &pre).unwrap();
+        let out = s.get("v1", "Secret", "ns1", "outputs").unwrap();
+        assert!(out["metadata"].get("ownerReferences").is_none());
     }
 
     #[tokio::test]

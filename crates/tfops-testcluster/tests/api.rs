@@ -568,3 +568,38 @@ async fn discovery_documents() {
     let d = kube::Discovery::new(client).run().await.unwrap();
     assert!(d.has_group("source.toolkit.fluxcd.io"));
 }
+
+#[tokio::test]
+async fn owner_references_garbage_collected_unless_orphaned() {
+    let c = cluster().await;
+    let client = c.client("guard").unwrap();
+    let tfs: Api<DynamicObject> = Api::namespaced_with(client.clone(), "ns1", &tf_ar());
+    let secrets: Api<Secret> = Api::namespaced(client, "ns1");
+    for name in ["net", "db"] {
+        let owner = tfs
+            .create(&PostParams::default(), &tf_obj(name, &[]))
+            .await
+            .unwrap();
+        let s: Secret = serde_json::from_value(json!({
+            "metadata": {"name": format!("{name}-outputs"), "ownerReferences": [{
+                "apiVersion": "infra.contrib.fluxcd.io/v1alpha2", "kind": "Terraform",
+                "name": name, "uid": owner.metadata.uid, "controller": true}]},
+            "data": {"id": "eA=="}
+        }))
+        .unwrap();
+        secrets.create(&PostParams::default(), &s).await.unwrap();
+    }
+    tfs.delete("net", &DeleteParams::background())
+        .await
+        .unwrap();
+    assert!(
+        secrets.get_opt("net-outputs").await.unwrap().is_none(),
+        "collected with its owner"
+    );
+    tfs.delete("db", &DeleteParams::orphan()).await.unwrap();
+    let kept = secrets.get("db-outputs").await.unwrap();
+    assert!(
+        kept.metadata.owner_references.is_none(),
+        "orphaned: reference removed"
+    );
+}
