@@ -1,2 +1,482 @@
-//! `explain` — what the guard would do with a given failure (pure; behind `tfops explain`).
-//! Work in progress.
+//! `explain` — what the guard would do with a given failure: classifies (reason, message) and
+//! runs the real state machine on a synthetic observation of a CR that just failed its destroy
+//! with that condition, then describes the next step and the escalation that follows.
+//! Pure; `tfops explain` is its thin CLI edge.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::Serialize;
+
+use crate::classify::{Classification, Classifier, FailureClass};
+use crate::duration::format_duration;
+use crate::machine::{
+    self, ConditionStatus, Decision, Environment, Input, Observation, Presence, ReadyCondition,
+    SourceState, Timing, Tunables, WaitFor, TF_FINALIZER,
+};
+use crate::policy::{OnFailure, Policy, UninstallPolicy};
+use crate::progress::{Phase, Progress};
+
+/// What to explain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Ready condition reason (may be empty).
+    pub reason: String,
+    /// Ready condition message.
+    pub message: String,
+    pub policy: Policy,
+    /// Failed destroy attempts so far, including the one that produced this message (≥ 1).
+    pub attempts: u32,
+    /// Time since the guard started on this CR (deleted it).
+    pub elapsed: Duration,
+    /// The guard budget, when it should be taken into account (else only the CR timeout).
+    pub budget: Option<Duration>,
+}
+
+/// The next step, in words and as data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NextStep {
+    /// `retry`, `wait`, `orphan`, `force-remove`, `block`, …
+    pub action: String,
+    /// In how long (absent = now).
+    #[serde(
+        rename = "in",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_opt_duration"
+    )]
+    pub after: Option<Duration>,
+    pub summary: String,
+}
+
+fn ser_opt_duration<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_str(&format_duration(*d)),
+        None => s.serialize_none(),
+    }
+}
+
+/// The explanation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Explanation {
+    pub class: FailureClass,
+    /// Name of the matched rule, or `no rule matched`.
+    pub rule: String,
+    pub classification: Classification,
+    pub policy: Policy,
+    pub attempts: u32,
+    #[serde(serialize_with = "crate::duration::serde_go::serialize")]
+    pub elapsed: Duration,
+    pub next: NextStep,
+    /// What happens after that if the failure persists.
+    pub later: String,
+    /// The state machine's own decision for this situation.
+    pub decision: Decision,
+    /// One-line summary: `<class> (rule: <rule>) → <next>; <later>`.
+    pub summary: String,
+}
+
+impl Explanation {
+    /// Human-readable, several lines.
+    pub fn to_text(&self) -> String {
+        let p = &self.policy;
+        format!(
+            "{summary}\n\nclass:    {class} (rule: {rule})\nnext:     {next}\nlater:    {later}\npolicy:   uninstall-policy={u} on-failure={f} retries={r} timeout={t}\nattempts: {a} failed, {e} elapsed\n",
+            summary = self.summary,
+            class = self.class,
+            rule = self.rule,
+            next = self.next.summary,
+            later = self.later,
+            u = p.uninstall,
+            f = p.on_failure,
+            r = p.retries,
+            t = format_duration(p.timeout),
+            a = self.attempts,
+            e = format_duration(self.elapsed),
+        )
+    }
+}
+
+/// Why a request cannot be explained.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExplainError {
+    #[error("--attempts must be at least 1 (the failure being explained is one)")]
+    NoAttempts,
+}
+
+fn on_failure_text(p: &Policy, t: &Tunables) -> String {
+    match p.on_failure {
+        OnFailure::Orphan => format!(
+            "orphan: ledger entry, then destroyResourcesOnDeletion=false (force-remove if the controller cannot release it within {})",
+            format_duration(t.orphan_timeout)
+        ),
+        OnFailure::Force => {
+            "force-remove: ledger entry, then strip the tofu-controller finalizers".to_string()
+        }
+        OnFailure::Block => {
+            "block: the guard fails the uninstall and says what to do next".to_string()
+        }
+    }
+}
+
+fn dur_between(from: DateTime<Utc>, to: DateTime<Utc>) -> Duration {
+    (to - from).to_std().unwrap_or(Duration::ZERO)
+}
+
+/// Explain what the guard would do with this failure.
+pub fn explain(req: &Request, classifier: &Classifier) -> Result<Explanation, ExplainError> {
+    if req.attempts == 0 {
+        return Err(ExplainError::NoAttempts);
+    }
+    let t = Tunables::default();
+    let p = &req.policy;
+    // A fixed clock keeps the output deterministic; only differences are shown.
+    let started = Utc
+        .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default();
+    let elapsed = chrono::TimeDelta::from_std(req.elapsed).unwrap_or(chrono::TimeDelta::MAX);
+    let now = started.checked_add_signed(elapsed).unwrap_or(started);
+    let far = now + chrono::TimeDelta::days(3650);
+    let (share_deadline, budget_deadline) = match req.budget {
+        Some(b) => {
+            let end = started
+                .checked_add_signed(
+                    chrono::TimeDelta::from_std(b).unwrap_or(chrono::TimeDelta::MAX),
+                )
+                .unwrap_or(far);
+            (end, end)
+        }
+        None => (far, far),
+    };
+    let previous_token = (req.attempts > 1).then(|| "previous".to_string());
+    let token = "explain".to_string();
+    let progress = Progress {
+        phase: Phase::Deleting,
+        attempts: req.attempts - 1,
+        started_at: Some(started),
+        first_failure_at: (req.attempts > 1).then_some(started),
+        last_requested_at: Some(token.clone()),
+        last_requested_sent_at: Some(now),
+        counted_request: previous_token,
+        ..Progress::default()
+    };
+    let observation = Observation {
+        name: "<name>".to_string(),
+        namespace: "<namespace>".to_string(),
+        exists: true,
+        deleting: true,
+        finalizers: vec![TF_FINALIZER.to_string()],
+        destroy_resources_on_deletion: p.uninstall == UninstallPolicy::Destroy,
+        ready: Some(ReadyCondition {
+            status: ConditionStatus::False,
+            reason: req.reason.clone(),
+            message: req.message.clone(),
+            last_transition_time: Some(now),
+        }),
+        last_handled_reconcile_at: Some(token),
+        last_status_change_at: Some(now),
+        ..Observation::default()
+    };
+    let environment = Environment {
+        source: SourceState::Ready,
+        runner_service_account: Presence::Present,
+        vars_from: Presence::Present,
+        namespace_terminating: false,
+        lock_holder: Presence::Unknown,
+        controller: Presence::Present,
+    };
+    let step = machine::decide(&Input {
+        observation: &observation,
+        environment: &environment,
+        policy: p,
+        progress: &progress,
+        timing: Timing {
+            now,
+            run_started_at: started,
+            share_deadline,
+            budget_deadline,
+        },
+        tunables: &t,
+        classifier,
+    });
+    let classification = step
+        .classification
+        .clone()
+        .unwrap_or_else(|| classifier.classify(&req.reason, &req.message));
+    let class = classification.class;
+    let rule = classification.rule_name().to_string();
+    let escalation = on_failure_text(p, &t);
+    let total = p.retries.saturating_add(1);
+
+    let deadline = machine::cr_deadline(
+        started,
+        p,
+        &Timing {
+            now,
+            run_started_at: started,
+            share_deadline,
+            budget_deadline,
+        },
+        &t,
+    );
+    let deadline_text = format_duration(dur_between(started, deadline));
+    let next = match &step.decision {
+        Decision::Wait {
+            waiting_for: WaitFor::Backoff,
+            ..
+        } => {
+            // The wait itself is capped (the machine is re-consulted at least every
+            // max_wait); the retry happens after the full backoff or at the deadline.
+            let after =
+                machine::backoff(&t, step.progress.attempts).min(dur_between(now, deadline));
+            NextStep {
+                action: "retry".to_string(),
+                after: Some(after),
+                summary: format!(
+                    "retry {}/{} in {} (fresh reconcile.fluxcd.io/requestedAt)",
+                    step.progress.attempts,
+                    p.retries,
+                    format_duration(after)
+                ),
+            }
+        }
+        Decision::Retry { attempt, of, .. } => NextStep {
+            action: "retry".to_string(),
+            after: None,
+            summary: format!("retry {attempt}/{of} now (fresh reconcile.fluxcd.io/requestedAt)"),
+        },
+        Decision::Wait {
+            until,
+            waiting_for: WaitFor::MissingDependency,
+        } => {
+            let after = dur_between(now, *until);
+            NextStep {
+                action: "wait".to_string(),
+                after: Some(after),
+                summary: format!(
+                    "wait up to {} for the missing dependency to come back",
+                    format_duration(after)
+                ),
+            }
+        }
+        Decision::Wait { until, .. } => {
+            let after = dur_between(now, *until);
+            NextStep {
+                action: "wait".to_string(),
+                after: Some(after),
+                summary: format!("wait (re-check in {})", format_duration(after)),
+            }
+        }
+        Decision::Orphan { ledger, .. } => NextStep {
+            action: "orphan".to_string(),
+            after: None,
+            summary: format!(
+                "orphan now ({}): ledger entry, then destroyResourcesOnDeletion=false",
+                ledger.reason
+            ),
+        },
+        Decision::ForceRemove { ledger, .. } => NextStep {
+            action: "force-remove".to_string(),
+            after: None,
+            summary: format!(
+                "force-remove now ({}): ledger entry, then strip the tofu-controller finalizers",
+                ledger.reason
+            ),
+        },
+        Decision::Block { .. } => NextStep {
+            action: "block".to_string(),
+            after: None,
+            summary: "block now: the guard fails the uninstall and says what to do next"
+                .to_string(),
+        },
+        other => NextStep {
+            action: other.kind().to_string(),
+            after: None,
+            summary: step.why.clone(),
+        },
+    };
+
+    let later = if p.uninstall == UninstallPolicy::Retain {
+        format!(
+            "uninstall-policy retain: never destroyed; if the controller cannot release it within {} → force-remove (ledger entry first)",
+            format_duration(t.orphan_timeout)
+        )
+    } else {
+        match (&step.decision, class) {
+            (Decision::Orphan { .. }, _) => format!(
+                "if the controller cannot release it within {} → force-remove (the ledger entry is kept)",
+                format_duration(t.orphan_timeout)
+            ),
+            (Decision::ForceRemove { .. }, _) => "done: the CR is gone, its ledger entry records what was left behind".to_string(),
+            (Decision::Block { .. }, _) => "nothing until someone acts: fix the cause and run `helm uninstall` again, or set tfops.dev/on-failure=orphan".to_string(),
+            (_, FailureClass::BlockedByMissingDependency) => format!(
+                "still missing after {} → {escalation} (orphaning also needs the source artifact and the runner ServiceAccount; without them → force-remove)",
+                format_duration(t.missing_dependency_grace)
+            ),
+            _ => format!(
+                "after {total} failed attempts (1 + {} retries) or at {deadline_text} → {escalation}",
+                p.retries
+            ),
+        }
+    };
+    let summary = format!("{class} (rule: {rule}) → {}; {later}", next.summary);
+    Ok(Explanation {
+        class,
+        rule,
+        classification,
+        policy: p.clone(),
+        attempts: req.attempts,
+        elapsed: req.elapsed,
+        next,
+        later,
+        decision: step.decision,
+        summary,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(reason: &str, message: &str) -> Request {
+        Request {
+            reason: reason.to_string(),
+            message: message.to_string(),
+            policy: Policy::default(),
+            attempts: 1,
+            elapsed: Duration::from_secs(20),
+            budget: None,
+        }
+    }
+
+    fn run(r: &Request) -> Explanation {
+        explain(r, &Classifier::builtin()).unwrap()
+    }
+
+    #[test]
+    fn transient_failure_is_retried_with_backoff() {
+        let e = run(&req("TFExecApplyFailed", "Throttling: Rate exceeded"));
+        assert_eq!(e.class, FailureClass::Transient);
+        assert_eq!(e.rule, "throttling");
+        assert_eq!(e.next.action, "retry");
+        assert_eq!(e.next.after, Some(Duration::from_secs(10)));
+        assert!(
+            e.next.summary.starts_with("retry 1/3 in 10s"),
+            "{}",
+            e.next.summary
+        );
+        assert!(e.later.contains("after 4 failed attempts"), "{}", e.later);
+        assert!(e.later.contains("10m"), "{}", e.later);
+        assert!(e
+            .later
+            .contains("orphan: ledger entry, then destroyResourcesOnDeletion=false"));
+        assert!(e
+            .summary
+            .starts_with("transient (rule: throttling) → retry 1/3 in 10s"));
+    }
+
+    #[test]
+    fn later_attempts_back_off_longer_and_then_escalate() {
+        let mut r = req("TFExecApplyFailed", "Throttling: Rate exceeded");
+        r.attempts = 3;
+        let e = run(&r);
+        assert_eq!(e.next.after, Some(Duration::from_secs(40)));
+        assert!(
+            e.next.summary.starts_with("retry 3/3"),
+            "{}",
+            e.next.summary
+        );
+        r.attempts = 4;
+        let e = run(&r);
+        assert_eq!(e.next.action, "orphan");
+        assert!(
+            e.next.summary.contains("retries-exhausted"),
+            "{}",
+            e.next.summary
+        );
+    }
+
+    #[test]
+    fn timeout_is_taken_from_elapsed() {
+        let mut r = req("TFExecApplyFailed", "Throttling: Rate exceeded");
+        r.elapsed = Duration::from_secs(600);
+        let e = run(&r);
+        assert_eq!(e.next.action, "orphan");
+        assert!(e.next.summary.contains("timeout"), "{}", e.next.summary);
+        // A guard budget shorter than the timeout wins.
+        let mut r = req("TFExecApplyFailed", "Throttling: Rate exceeded");
+        r.budget = Some(Duration::from_secs(240));
+        let e = run(&r);
+        assert!(e.later.contains("at 3m50s"), "{}", e.later);
+    }
+
+    #[test]
+    fn permanent_failure_follows_the_on_failure_policy() {
+        let denied = "AccessDenied: User is not authorized to perform: rds:DeleteDBInstance";
+        let e = run(&req("TFExecApplyFailed", denied));
+        assert_eq!(e.class, FailureClass::Permanent);
+        assert_eq!(e.next.action, "orphan");
+        let mut r = req("TFExecApplyFailed", denied);
+        r.policy.on_failure = OnFailure::Force;
+        assert_eq!(run(&r).next.action, "force-remove");
+        r.policy.on_failure = OnFailure::Block;
+        let e = run(&r);
+        assert_eq!(e.next.action, "block");
+        assert!(matches!(e.decision, Decision::Block { .. }));
+    }
+
+    #[test]
+    fn missing_dependency_waits_briefly_then_escalates() {
+        let e = run(&req(
+            "ArtifactFailed",
+            "Source is not ready, artifact not found",
+        ));
+        assert_eq!(e.class, FailureClass::BlockedByMissingDependency);
+        assert_eq!(e.next.action, "wait");
+        assert_eq!(e.next.after, Some(Duration::from_secs(20)));
+        assert!(e.later.contains("force-remove"), "{}", e.later);
+    }
+
+    #[test]
+    fn retain_policy_orphans() {
+        let mut r = req("TFExecApplyFailed", "Throttling: Rate exceeded");
+        r.policy.uninstall = UninstallPolicy::Retain;
+        let e = run(&r);
+        assert_eq!(e.next.action, "orphan");
+        assert!(e.later.contains("retain"), "{}", e.later);
+    }
+
+    #[test]
+    fn unknown_and_zero_attempts() {
+        let e = run(&req("", "the moon is in the wrong phase"));
+        assert_eq!(e.class, FailureClass::Unknown);
+        assert_eq!(e.rule, "no rule matched");
+        assert_eq!(e.next.action, "retry");
+        let mut r = req("", "x");
+        r.attempts = 0;
+        assert_eq!(
+            explain(&r, &Classifier::builtin()),
+            Err(ExplainError::NoAttempts)
+        );
+    }
+
+    #[test]
+    fn json_shape() {
+        let e = run(&req("TFExecApplyFailed", "Throttling: Rate exceeded"));
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["class"], "transient");
+        assert_eq!(v["rule"], "throttling");
+        assert_eq!(v["next"]["action"], "retry");
+        assert_eq!(v["next"]["in"], "10s");
+        assert_eq!(v["elapsed"], "20s");
+        assert_eq!(v["policy"]["onFailure"], "orphan");
+        assert_eq!(v["decision"]["action"], "wait");
+        let text = e.to_text();
+        assert!(
+            text.contains("class:    transient (rule: throttling)"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,198 @@
+//! `tfops explain` end to end through the real binary: classification, next step, escalation,
+//! JSON output, catalog rules from the environment, and clear errors on bad input.
+
+use std::process::{Command, Output};
+
+fn tfops(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tfops"));
+    cmd.arg("explain")
+        .args(args)
+        .env_remove("TFOPS_CLASSIFIER_RULES");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run tfops")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn transient_failure_prints_retry_then_escalation() {
+    let o = tfops(
+        &[
+            "--reason",
+            "TFExecApplyFailed",
+            "--message",
+            "Error: deleting RDS DB Instance: Throttling: Rate exceeded\n\tstatus code: 400",
+            "--attempts",
+            "2",
+            "--elapsed",
+            "1m",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let first = out.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("transient (rule: throttling) → retry 2/3 in 20s"),
+        "{out}"
+    );
+    assert!(first.contains("after 4 failed attempts"), "{out}");
+    assert!(
+        first.contains("at 10m → orphan: ledger entry, then destroyResourcesOnDeletion=false"),
+        "{out}"
+    );
+    assert!(out.contains("attempts: 2 failed, 1m elapsed"), "{out}");
+}
+
+#[test]
+fn permanent_failure_with_force_policy_as_json() {
+    let o = tfops(
+        &[
+            "--reason",
+            "TFExecApplyFailed",
+            "--message",
+            "Error: Cannot destroy instance without setting deletion_protection=false and running `terraform apply`",
+            "--on-failure",
+            "force",
+            "-o",
+            "json",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json output");
+    assert_eq!(v["class"], "permanent");
+    assert_eq!(v["rule"], "deletion-protection");
+    assert_eq!(v["next"]["action"], "force-remove");
+    assert_eq!(v["decision"]["action"], "force-remove");
+    assert_eq!(v["decision"]["ledger"]["decision"], "force-removed");
+    assert_eq!(v["decision"]["ledger"]["reason"], "permanent-failure");
+    assert_eq!(v["policy"]["onFailure"], "force");
+}
+
+#[test]
+fn retries_exhausted_and_timeout_escalate_now() {
+    let o = tfops(
+        &[
+            "--message",
+            "context deadline exceeded",
+            "--retries",
+            "1",
+            "--attempts",
+            "2",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("transient (rule: timeout) → orphan now (retries-exhausted)"),
+        "{}",
+        stdout(&o)
+    );
+    let o = tfops(
+        &[
+            "--message",
+            "context deadline exceeded",
+            "--elapsed",
+            "5m",
+            "--timeout",
+            "5m",
+        ],
+        &[],
+    );
+    assert!(
+        stdout(&o).contains("orphan now (timeout)"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn block_policy_and_retain_policy() {
+    let o = tfops(
+        &[
+            "--reason",
+            "TFExecApplyFailed",
+            "--message",
+            "AccessDenied",
+            "--on-failure",
+            "block",
+        ],
+        &[],
+    );
+    assert!(o.status.success());
+    assert!(stdout(&o).contains("→ block now"), "{}", stdout(&o));
+    let o = tfops(
+        &[
+            "--message",
+            "Throttling: Rate exceeded",
+            "--policy",
+            "retain",
+        ],
+        &[],
+    );
+    assert!(
+        stdout(&o).contains("orphan now (retain-policy)"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn catalog_rules_from_the_environment_come_first() {
+    let rules = r#"[{"pattern": "QuotaExceeded: too many snapshots", "class": "permanent"}]"#;
+    let o = tfops(
+        &[
+            "--message",
+            "QuotaExceeded: too many snapshots, rate exceeded",
+            "-o",
+            "json",
+        ],
+        &[("TFOPS_CLASSIFIER_RULES", rules)],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["class"], "permanent");
+    assert_eq!(v["rule"], "catalog[0]");
+    assert_eq!(v["classification"]["rule"]["origin"], "catalog");
+}
+
+#[test]
+fn bad_input_fails_clearly_with_nothing_on_stdout() {
+    let o = tfops(&["--message", "x", "--elapsed", "ten minutes"], &[]);
+    assert!(!o.status.success());
+    assert!(o.stdout.is_empty());
+    assert!(stderr(&o).contains("--elapsed"), "{}", stderr(&o));
+
+    let o = tfops(&["--message", "x", "--policy", "keep"], &[]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("destroy or retain"), "{}", stderr(&o));
+
+    let o = tfops(&["--message", "x", "--attempts", "0"], &[]);
+    assert!(!o.status.success());
+    assert!(o.stdout.is_empty());
+    assert!(stderr(&o).contains("--attempts"), "{}", stderr(&o));
+
+    let o = tfops(
+        &["--message", "x"],
+        &[(
+            "TFOPS_CLASSIFIER_RULES",
+            r#"[{"pattern": "(", "class": "transient"}]"#,
+        )],
+    );
+    assert!(!o.status.success());
+    assert!(o.stdout.is_empty());
+    let e = stderr(&o);
+    assert!(
+        e.contains("TFOPS_CLASSIFIER_RULES") && e.contains("pattern"),
+        "{e}"
+    );
+}
