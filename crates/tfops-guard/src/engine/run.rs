@@ -571,24 +571,9 @@ impl Engine {
             .collect();
         let ord = order::deletion_order(&nodes);
         self.dependants = ord.dependants.clone();
-        // Levels: a CR's level is 1 + the max level of its dependants (dependants first).
-        let mut level: BTreeMap<Key, usize> = BTreeMap::new();
-        for k in &ord.order {
-            let l = ord
-                .dependants_of(k)
-                .filter_map(|d| level.get(d))
-                .max()
-                .map_or(0, |m| m + 1);
-            level.insert(k.clone(), l);
-        }
-        let levels = level.values().max().map_or(1, |m| m + 1);
-        let usable = self
-            .opts
-            .budget
-            .saturating_sub(self.opts.tunables.force_reserve);
+        let shares = crate::plan::shares(&ord, self.opts.budget, self.opts.tunables.force_reserve);
         for (k, cr) in self.crs.iter_mut() {
-            let l = level.get(k).copied().unwrap_or(0);
-            let share = usable.mul_f64((l + 1) as f64 / levels as f64);
+            let share = shares.get(k).map_or(self.opts.budget, |s| s.deadline);
             cr.share_deadline = self.clock.at(share);
             for e in &cr.policy_errors {
                 tracing::warn!(cr = %k.1, "{e}");
