@@ -1,10 +1,95 @@
-//! `tfops guard` (work in progress).
+//! `tfops guard` — the Helm 4 pre-delete hook runtime: deletes the release's `Terraform` CRs
+//! dependants first and drives each to a terminal outcome within the budget. Thin glue over
+//! `tfops_guard::engine`.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use tfops_guard::classify::Classifier;
+use tfops_guard::clock::Clock;
+use tfops_guard::engine::{run_guard, GuardOptions};
+use tfops_guard::policy::OnFailure;
+
+use crate::kubeenv::KubeEnv;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  every Terraform CR of the release is gone: destroyed, nothing to destroy, or orphaned /
+     force-removed with a ledger entry (Secret tfops-ledger-*, `helm tfops orphans list`)
+  1  error before anything was changed (no cluster, bad flags, bad TFOPS_CLASSIFIER_RULES)
+  2  blocked on purpose: a CR with on-failure=block could not be destroyed; the message says
+     what to do, then run the uninstall again
+  3  unfinished: the budget ended with CRs still present that could not be released safely
+     (e.g. the ledger could not be written); nothing was released without a ledger entry
+
+Environment: TFOPS_CLASSIFIER_RULES (JSON array of {pattern, reason?, class}), KUBECONFIG /
+HELM_KUBECONTEXT / in-cluster service account.";
 
 /// Arguments of `tfops guard`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = EXIT_CODES)]
+pub struct Args {
+    /// Helm release whose Terraform CRs to delete (label tfops.dev/release).
+    #[arg(long)]
+    pub release: String,
+    /// Release namespace (default: HELM_NAMESPACE, then the kubeconfig context's).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// The whole run ends within this (Go duration); keep it below Helm's --timeout.
+    #[arg(long, default_value = "240s", value_parser = parse_duration)]
+    pub budget: Duration,
+    /// Namespace for ledger Secrets (default: the release namespace).
+    #[arg(long)]
+    pub ledger_namespace: Option<String>,
+    /// on-failure for CRs without the tfops.dev/on-failure annotation: orphan, force or block.
+    #[arg(long)]
+    pub default_on_failure: Option<OnFailure>,
+    /// Retries for CRs without the tfops.dev/retries annotation.
+    #[arg(long)]
+    pub default_retries: Option<u32>,
+    /// Per-CR timeout for CRs without the tfops.dev/timeout annotation.
+    #[arg(long, value_parser = parse_duration)]
+    pub default_timeout: Option<Duration>,
+    /// Output: text or json.
+    #[arg(short = 'o', long, default_value = "text", value_parser = ["text", "json"])]
+    pub output: String,
+}
+
+/// Go/Helm-style duration for clap.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    tfops_guard::duration::parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// Classifier with the catalog's extra rules from `TFOPS_CLASSIFIER_RULES`.
+pub fn classifier_from_env() -> anyhow::Result<Classifier> {
+    match std::env::var("TFOPS_CLASSIFIER_RULES") {
+        Ok(json) => Classifier::from_json(&json, "env TFOPS_CLASSIFIER_RULES")
+            .context("reading the classifier rules"),
+        Err(_) => Ok(Classifier::builtin()),
+    }
+}
 
 /// Run `tfops guard`.
-pub async fn run(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("tfops guard: not implemented yet")
+pub async fn run(args: Args) -> anyhow::Result<u8> {
+    let classifier = classifier_from_env()?;
+    let env = KubeEnv::from_env(args.namespace.as_deref()).await?;
+    let mut opts = GuardOptions::new(&args.release, &env.namespace, args.budget);
+    opts.ledger_namespace = args.ledger_namespace;
+    opts.classifier = classifier;
+    if let Some(v) = args.default_on_failure {
+        opts.defaults.on_failure = v;
+    }
+    if let Some(v) = args.default_retries {
+        opts.defaults.retries = v;
+    }
+    if let Some(v) = args.default_timeout {
+        opts.defaults.timeout = v;
+    }
+    let report = run_guard(env.client, opts, Clock::start()).await?;
+    if args.output == "json" {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(report.exit_code())
 }

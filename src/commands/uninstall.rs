@@ -1,10 +1,164 @@
-//! `tfops uninstall` (work in progress).
+//! `tfops uninstall` (`helm tfops uninstall RELEASE`) — the client-side uninstall for Helm 3
+//! and for releases installed without the guard hook: runs the guard engine (budget = Helm's
+//! `--timeout` minus a margin), then `$HELM_BIN uninstall`. `--dry-run` prints what the guard
+//! would do and changes nothing. Thin glue over `tfops_guard::{engine, plan, probe}`.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context;
+use tfops_guard::clock::Clock;
+use tfops_guard::engine::discover::discover;
+use tfops_guard::engine::{run_guard, terraform_refs_from_manifest, GuardOptions, ManifestRef};
+use tfops_guard::machine::Tunables;
+use tfops_guard::policy::Policy;
+use tfops_guard::{plan, probe};
+
+use super::guard::{classifier_from_env, parse_duration};
+use crate::kubeenv::KubeEnv;
+
+const EXIT_CODES: &str = "\
+Exit codes: the exit code of `helm uninstall` once the guard finished; otherwise
+  1  error before anything was changed
+  2  blocked on purpose by on-failure=block (helm uninstall NOT run; fix, then re-run)
+  3  guard unfinished within its budget (helm uninstall NOT run; fix, then re-run)
+With --dry-run: 0, nothing changed.
+
+Environment: HELM_BIN (set by Helm for plugins; default `helm`), HELM_NAMESPACE,
+HELM_KUBECONTEXT, KUBECONFIG, TFOPS_CLASSIFIER_RULES.";
 
 /// Arguments of `tfops uninstall`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = EXIT_CODES)]
+pub struct Args {
+    /// Release to uninstall.
+    pub release: String,
+    /// Release namespace (default: HELM_NAMESPACE, then the kubeconfig context's).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Helm's --timeout for `helm uninstall` (the guard budget is derived from it).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Guard budget (default: timeout minus min(60s, timeout/5)).
+    #[arg(long, value_parser = parse_duration)]
+    pub budget: Option<Duration>,
+    /// Namespace for ledger Secrets (default: the release namespace).
+    #[arg(long)]
+    pub ledger_namespace: Option<String>,
+    /// Print what the guard would do, in order, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output of --dry-run and of the guard summary: text or json.
+    #[arg(short = 'o', long, default_value = "text", value_parser = ["text", "json"])]
+    pub output: String,
+    /// Extra arguments passed to `helm uninstall` (after `--`).
+    #[arg(last = true)]
+    pub helm_args: Vec<String>,
+}
+
+/// The guard budget for a Helm timeout: leave min(60s, timeout/5) for `helm uninstall`.
+pub fn budget_for(timeout: Duration) -> Duration {
+    timeout.saturating_sub(Duration::from_secs(60).min(timeout / 5))
+}
+
+fn helm_bin() -> String {
+    std::env::var("HELM_BIN")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "helm".to_owned())
+}
+
+/// The Terraform CRs named by the release manifest (`helm get manifest`), if Helm knows it.
+async fn manifest_refs(release: &str, namespace: &str) -> anyhow::Result<Vec<ManifestRef>> {
+    let out = tokio::process::Command::new(helm_bin())
+        .args(["get", "manifest", release, "-n", namespace])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .with_context(|| format!("running `{} get manifest {release}`", helm_bin()))?;
+    if !out.status.success() {
+        eprintln!(
+            "warning: `{} get manifest {release} -n {namespace}` failed ({}); using the tfops.dev/release label only",
+            helm_bin(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        return Ok(Vec::new());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(terraform_refs_from_manifest(&text)?)
+}
 
 /// Run `tfops uninstall`.
-pub async fn run(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("tfops uninstall: not implemented yet")
+pub async fn run(args: Args) -> anyhow::Result<u8> {
+    let classifier = classifier_from_env()?;
+    let env = KubeEnv::from_env(args.namespace.as_deref()).await?;
+    let ns = env.namespace.clone();
+    let budget = args.budget.unwrap_or_else(|| budget_for(args.timeout));
+    let extra = manifest_refs(&args.release, &ns).await?;
+
+    if args.dry_run {
+        let crs = discover(&env.client, &ns, &args.release, &extra).await?;
+        let mut probed = Vec::with_capacity(crs.len());
+        for cr in crs {
+            let envr = probe::probe_environment(&env.client, &cr).await?;
+            probed.push((cr, Some(envr)));
+        }
+        let p = plan::plan(
+            &probed,
+            &Policy::default(),
+            budget,
+            Tunables::default().force_reserve,
+        );
+        if args.output == "json" {
+            println!("{}", serde_json::to_string_pretty(&p)?);
+        } else {
+            print!("{}", p.render(&args.release));
+        }
+        return Ok(0);
+    }
+
+    let mut opts = GuardOptions::new(&args.release, &ns, budget);
+    opts.ledger_namespace = args.ledger_namespace.clone();
+    opts.classifier = classifier;
+    opts.extra = extra;
+    let report = run_guard(env.client.clone(), opts, Clock::start()).await?;
+    if args.output == "json" {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    let code = report.exit_code();
+    if code != 0 {
+        eprintln!("helm uninstall was NOT run: the guard did not finish (exit {code})");
+        return Ok(code);
+    }
+    let timeout = tfops_guard::duration::format_duration(args.timeout);
+    let status = tokio::process::Command::new(helm_bin())
+        .args(["uninstall", &args.release, "-n", &ns, "--timeout", &timeout])
+        .args(&args.helm_args)
+        .status()
+        .await
+        .with_context(|| format!("running `{} uninstall {}`", helm_bin(), args.release))?;
+    Ok(status
+        .code()
+        .and_then(|c| u8::try_from(c).ok())
+        .unwrap_or(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_leaves_room_for_helm() {
+        assert_eq!(
+            budget_for(Duration::from_secs(300)),
+            Duration::from_secs(240)
+        );
+        assert_eq!(budget_for(Duration::from_secs(60)), Duration::from_secs(48));
+        assert_eq!(
+            budget_for(Duration::from_secs(3600)),
+            Duration::from_secs(3540)
+        );
+    }
 }
