@@ -1432,3 +1432,7 @@ impl Ctx<'_> {
 #[cfg(test)]
 #[path = "machine_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "machine_sim_tests.rs"]
+mod sim_tests;
