@@ -95,19 +95,20 @@ pub fn annotations_patch(annotations: &[(&str, Option<&str>)], spec: Option<Valu
     Value::Object(root)
 }
 
-/// DELETE with background propagation. `false` when already gone.
+/// DELETE with background propagation. Returns the object when it stays (finalizers hold it,
+/// deletionTimestamp set), `None` when it is gone (or was already).
 pub async fn delete(
     api: &Api<DynamicObject>,
     namespace: &str,
     name: &str,
-) -> Result<bool, OpError> {
+) -> Result<Option<DynamicObject>, OpError> {
     let dp = DeleteParams {
         propagation_policy: Some(PropagationPolicy::Background),
         ..DeleteParams::default()
     };
     match api.delete(name, &dp).await {
-        Ok(_) => Ok(true),
-        Err(e) if status_code(&e) == Some(404) => Ok(false),
+        Ok(either) => Ok(either.left()),
+        Err(e) if status_code(&e) == Some(404) => Ok(None),
         Err(source) => Err(OpError::Api {
             op: "deleting",
             namespace: namespace.to_owned(),

@@ -54,15 +54,13 @@ use crate::tfobj::{self, TfView};
 
 /// Longest single sleep of the event loop.
 const TICK: Duration = Duration::from_secs(1);
-/// Sleep granularity right after API traffic (see [`SETTLE`]).
-const FAST_TICK: Duration = Duration::from_micros(200);
-/// For this much REAL time after API traffic the loop sleeps in [`FAST_TICK`]s. In
-/// production this costs a few hundred cheap wake-ups per burst. Under a paused test clock
-/// it bounds how far virtual time can run ahead while bytes are still in flight on real
-/// sockets (the first chunk of a new watch response can take ~40 ms of real time because of
-/// Nagle + delayed ACK on loopback; a paused clock would otherwise jump straight to the next
-/// timer). It changes no decision: every decision still comes from the machine.
-const SETTLE: Duration = Duration::from_millis(300);
+/// Longest REAL time the loop waits (without letting a timer fire) for the watch to echo the
+/// guard's own last write. The echo normally arrives within a millisecond; waiting for it
+/// keeps the next decision from being taken on a view older than our own write. Under a paused
+/// test clock it also stops virtual time from running ahead while bytes are in flight on real
+/// sockets (the first chunk of a new watch response can take ~40 ms of real time on loopback:
+/// Nagle + delayed ACK), which a paused clock would otherwise skip by jumping to the next timer.
+const ECHO_WAIT: Duration = Duration::from_millis(100);
 
 /// Everything a guard run needs besides the client and the clock.
 #[derive(Debug, Clone)]
@@ -316,8 +314,9 @@ struct Engine {
     /// Namespaces whose first initial list completed.
     listed: BTreeSet<String>,
     started: bool,
-    /// Real time of the last API traffic (see [`SETTLE`]).
-    last_io: std::time::Instant,
+    /// resourceVersion of our own last write not yet echoed by the watch, and since when (real
+    /// time; see [`ECHO_WAIT`]).
+    awaiting_echo: Option<(u64, std::time::Instant)>,
 }
 
 /// Run the guard for `opts.release` until every CR is terminal or the budget ends.
@@ -363,7 +362,7 @@ pub async fn run_guard(
         wanted,
         listed: BTreeSet::new(),
         started: false,
-        last_io: std::time::Instant::now(),
+        awaiting_echo: None,
         opts,
     };
     let mut last_watch_error: Option<String> = None;
@@ -383,22 +382,18 @@ pub async fn run_guard(
             .min()
             .unwrap_or(eng.deadline)
             .min(eng.deadline)
-            // Local tick (no API traffic): bounds how far a paused test clock can jump while
-            // HTTP I/O is in flight, and re-checks due timers at least once a second.
-            .min(
-                now + if eng.last_io.elapsed() < SETTLE {
-                    FAST_TICK
-                } else {
-                    TICK
-                },
-            );
+            // Local tick (no API traffic): re-checks due timers at least once a second.
+            .min(now + TICK);
+        let echo_pending = eng
+            .awaiting_echo
+            .is_some_and(|(_, since)| since.elapsed() < ECHO_WAIT);
         tokio::select! {
+            biased;
             ev = stream.next() => {
                 match ev {
                     Some((ns, Ok(e))) => {
                         last_watch_error = None;
                         eng.on_watch(&ns, e).await;
-                        eng.last_io = std::time::Instant::now();
                     }
                     Some((ns, Err(e))) => {
                         tracing::warn!(namespace = %ns, error = %e, "watch error; resuming");
@@ -407,14 +402,16 @@ pub async fn run_guard(
                     None => break,
                 }
             }
-            _ = tokio::time::sleep_until(next_wake) => {
+            // Our own write is not echoed yet: yield (the runtime stays busy, no timer fires)
+            // and look at the watch again.
+            _ = tokio::task::yield_now(), if echo_pending => {}
+            _ = tokio::time::sleep_until(next_wake), if !echo_pending => {
                 let now = Instant::now();
                 let due: Vec<Key> = eng.crs.iter()
                     .filter(|(_, c)| c.outcome.is_none() && c.wake_at.is_some_and(|w| w <= now))
                     .map(|(k, _)| k.clone()).collect();
                 for k in due {
                     eng.step(&k).await;
-                    eng.last_io = std::time::Instant::now();
                 }
             }
         }
@@ -462,6 +459,13 @@ impl Engine {
     }
 
     async fn on_watch(&mut self, ns: &str, e: WEvent<DynamicObject>) {
+        if let WEvent::Apply(o) | WEvent::Delete(o) | WEvent::InitApply(o) = &e {
+            if let (Some(rv), Some((want, _))) = (rv_num(o), self.awaiting_echo) {
+                if rv >= want {
+                    self.awaiting_echo = None;
+                }
+            }
+        }
         match e {
             WEvent::Init => {
                 self.init_buf.insert(ns.to_owned(), Vec::new());
@@ -1013,6 +1017,10 @@ impl Engine {
 
     /// Take a server response as the newest view of the CR.
     fn absorb(&mut self, key: &Key, o: Option<DynamicObject>, p: &Progress) {
+        if let Some(rv) = o.as_ref().and_then(rv_num) {
+            let want = self.awaiting_echo.map_or(rv, |(w, _)| w.max(rv));
+            self.awaiting_echo = Some((want, std::time::Instant::now()));
+        }
         let Some(cr) = self.crs.get_mut(key) else {
             return;
         };
@@ -1046,26 +1054,15 @@ impl Engine {
     }
 
     async fn delete(&mut self, key: &Key, api: &kube::Api<DynamicObject>) -> Result<bool, OpError> {
-        ops::delete(api, &key.0, &key.1).await?;
-        // The DELETE response is not always the object (Status when it is gone at once);
-        // mark deletion locally so the next decision sees it, the watch confirms.
-        if let Some(cr) = self.crs.get_mut(key) {
-            if let Some(o) = cr.obj.as_mut() {
-                if o.metadata.deletion_timestamp.is_none() {
-                    let ts = k8s_openapi::jiff::Timestamp::from_nanosecond(i128::from(
-                        self.clock.now().timestamp_nanos_opt().unwrap_or_default(),
-                    ))
-                    .unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
-                    o.metadata.deletion_timestamp =
-                        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(ts));
-                }
-                if o.metadata.finalizers.as_ref().is_none_or(|f| f.is_empty()) {
-                    cr.obj = None;
-                }
-            }
-        }
-        // Wait for the watch to show the controller's reaction.
-        Ok(false)
+        let remaining = ops::delete(api, &key.0, &key.1).await?;
+        let p = self
+            .crs
+            .get(key)
+            .map(|c| c.progress.clone())
+            .unwrap_or_default();
+        // The object as the DELETE left it (deletionTimestamp set), or gone: decide again on it.
+        self.absorb(key, remaining, &p);
+        Ok(true)
     }
 
     async fn write_ledger(
@@ -1158,10 +1155,8 @@ impl Engine {
         self.absorb(key, o, progress);
         // 4. Delete it if it was not being deleted.
         if exists && !deleting {
-            ops::delete(api, &key.0, &key.1).await?;
-            if let Some(cr) = self.crs.get_mut(key) {
-                cr.obj = None;
-            }
+            let remaining = ops::delete(api, &key.0, &key.1).await?;
+            self.absorb(key, remaining, progress);
         }
         Ok(true)
     }
