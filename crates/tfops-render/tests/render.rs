@@ -404,3 +404,26 @@ fn real_helm4_input() {
         }
     }
 }
+
+/// Strings that YAML 1.1 readers (Kubernetes' Go YAML) would turn into booleans, numbers or
+/// null must come out quoted in what we serialise.
+#[test]
+fn ambiguous_strings_are_quoted_in_generated_yaml() {
+    let input = "apiVersion: tfops.dev/v1alpha1\nkind: TerraformModule\nmetadata: {name: db}\nspec:\n  source: {oci: {url: oci://r/x, tag: \"1.0\"}}\n  vars: {a: \"on\", b: \"0644\", c: \"yes\", d: \"1e3\", e: \"null\", f: \"~\", g: \"off\", h: \"y\", i: \"N\", j: \"0x1F\", k: \"12:30\", l: \"\"}\n";
+    let r = render(input.as_bytes(), &opts(Some("rel"), Some("ns"))).unwrap();
+    let text = String::from_utf8(r.output).unwrap();
+    for v in [
+        "on", "0644", "yes", "1e3", "null", "~", "off", "y", "N", "0x1F", "12:30",
+    ] {
+        let quoted_d = format!("value: \"{v}\"");
+        let quoted_s = format!("value: '{v}'");
+        assert!(
+            text.contains(&quoted_d) || text.contains(&quoted_s),
+            "{v} not quoted:\n{text}"
+        );
+    }
+    assert!(
+        text.contains("tag: \"1.0\"") || text.contains("tag: '1.0'"),
+        "{text}"
+    );
+}
