@@ -293,6 +293,13 @@ impl CatalogConfig {
                     "must not be empty".into(),
                 ));
             }
+            // The guard compiles these with the `regex` crate at uninstall time: fail now.
+            regex::Regex::new(&rule.pattern).map_err(|e| {
+                (
+                    format!("guard.classifierRules[{i}].pattern"),
+                    format!("invalid regular expression: {e}"),
+                )
+            })?;
         }
         for (i, overlay) in self.overlays.iter().enumerate() {
             if !overlay.merge_patch.is_object() {

@@ -444,6 +444,11 @@ fn bad_catalog_configs() {
             Some("runner.serviceAccount.create"),
             "maybe",
         ),
+        (
+            "guard: {classifierRules: [{pattern: \"quota (exceeded\", class: transient}]}\n",
+            Some("guard.classifierRules[0].pattern"),
+            "invalid regular expression",
+        ),
         ("[1, 2]\n", None, "must be a mapping"),
     ] {
         let e = CatalogConfig::from_yaml(yaml.as_bytes(), "catalog.yaml").unwrap_err();
