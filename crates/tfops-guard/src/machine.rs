@@ -306,8 +306,9 @@ pub enum Decision {
         waiting_for: WaitFor,
     },
     /// Patch annotation `reconcile.fluxcd.io/requestedAt: <requested_at>` (fresh token) so
-    /// the controller re-runs the destroy now. `attempt` = retry number (1-based), `of` =
-    /// policy retries, `backoff` = the delay waited before it (informational).
+    /// the controller re-runs the destroy now. `attempt` = retry number (1-based; 0 = a first
+    /// request with no failure counted yet), `of` = policy retries, `backoff` = the delay
+    /// waited before it (informational).
     Retry {
         requested_at: String,
         attempt: u32,
@@ -677,7 +678,7 @@ impl Ctx<'_> {
             return self.final_escalation(Escalation::BudgetExhausted);
         }
         if fresh_after_block {
-            return self.retry_now(0, "new guard run after a block: retrying the destroy");
+            return self.retry_now(0, 0, "new guard run after a block: retrying the destroy");
         }
         if o.deleting {
             self.deleting()
@@ -893,10 +894,11 @@ impl Ctx<'_> {
 
     // ----- decisions --------------------------------------------------------------------
 
-    fn retry_now(&mut self, waited: u64, why: &str) -> (Decision, String) {
+    /// Retry `attempt` (0 = a first request with no failure counted yet: after a block in a
+    /// previous run, or for a CR deleted by someone else before the guard asked anything).
+    fn retry_now(&mut self, attempt: u32, waited: u64, why: &str) -> (Decision, String) {
         let token = self.token();
         self.record_request(&token);
-        let attempt = self.g.attempts.max(1);
         self.g.escalates_at = Some(self.deadline());
         (
             Decision::Retry {
@@ -1253,6 +1255,16 @@ impl Ctx<'_> {
         }
         self.g.missing_dependency_since = None;
 
+        // Deleted by someone else and never asked anything by the guard: ask once, so that
+        // any failure shown is fresh and the controller's response can be measured.
+        if self.g.last_requested_at.is_none() && self.now < deadline {
+            return self.retry_now(
+                0,
+                0,
+                "deleted before the guard asked anything: requesting a fresh reconcile",
+            );
+        }
+
         if self.controller_absent() {
             return self.escalate(
                 Escalation::ControllerAbsent,
@@ -1408,7 +1420,9 @@ impl Ctx<'_> {
         let retry_at = plus(self.g.last_failure_at.unwrap_or(self.now), wait_for);
         if self.now >= retry_at {
             self.g.phase = Phase::Deleting;
+            let attempt = self.g.attempts;
             return self.retry_now(
+                attempt,
                 wait_for.as_secs(),
                 &format!(
                     "{class} failure (rule {rule}), retry {}/{}",
