@@ -110,9 +110,21 @@ impl Env {
         self.tf(name).is_null()
     }
 
-    /// Poll (1 s of virtual time per step) until `cond` holds or `max_secs` pass.
+    /// The CR once its Ready reason is `reason` (retries flip Ready to Progressing while a
+    /// destroy attempt runs, so a single sample can land in between).
+    async fn settled(&self, name: &str, reason: &str) -> Value {
+        let ok = self
+            .wait(|| ready_reason(&self.tf(name)) == reason, 1200)
+            .await;
+        let tf = self.tf(name);
+        assert!(ok, "{name} never settled on {reason}: {:#}", tf["status"]);
+        tf
+    }
+
+    /// Poll once per virtual second until `cond` holds; gives up after `4 * max_secs` polls
+    /// (headroom: paused time also advances while the runtime waits on socket I/O).
     async fn wait(&self, cond: impl Fn() -> bool, max_secs: u64) -> bool {
-        for _ in 0..max_secs {
+        for _ in 0..max_secs * 4 {
             if cond() {
                 return true;
             }
@@ -121,9 +133,13 @@ impl Env {
         cond()
     }
 
-    /// Let `secs` of virtual time pass.
+    /// Let `secs` of virtual time pass, one second at a time: with paused time the clock
+    /// auto-advances to the next timer whenever the runtime waits on socket I/O, so one long
+    /// sleep could end before the controller's in-flight HTTP round trips are done.
     async fn idle(&self, secs: u64) {
-        tokio::time::sleep(Duration::from_secs(secs)).await;
+        for _ in 0..secs {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
 }
 
@@ -231,7 +247,7 @@ async fn source_deleted_first_blocks_forever_with_artifact_failed() {
         .unwrap();
     env.delete_tf("bucket");
     env.idle(1800).await;
-    let tf = env.tf("bucket");
+    let tf = env.settled("bucket", "ArtifactFailed").await;
     assert!(!tf.is_null());
     assert!(finalizers(&tf).contains(&"finalizers.tf.contrib.fluxcd.io".to_string()));
     let (st, reason, msg) = condition(&tf, "Ready").unwrap();
@@ -244,6 +260,17 @@ async fn source_deleted_first_blocks_forever_with_artifact_failed() {
     assert_eq!(env.sim.stats(NS, "bucket").destroy_attempts, 0);
     // it keeps retrying every retryInterval (15 s): many reconciles, never giving up
     assert!(env.sim.stats(NS, "bucket").reconciles > 60);
+    // the Warning events are aggregated like client-go does: one object, a growing count
+    let events: Vec<Value> = env
+        .cluster
+        .store()
+        .list("v1", "Event", NS)
+        .into_iter()
+        .filter(|e| e["involvedObject"]["name"] == "bucket" && e["reason"] == "ArtifactFailed")
+        .collect();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["type"], "Warning");
+    assert!(events[0]["count"].as_u64().unwrap() > 60);
 }
 
 #[tokio::test(start_paused = true)]
@@ -315,7 +342,7 @@ async fn vars_from_missing_blocks_with_vars_generation_failed() {
         .unwrap();
     env.delete_tf("bucket");
     env.idle(900).await;
-    let tf = env.tf("bucket");
+    let tf = env.settled("bucket", "VarsGenerationFailed").await;
     assert!(!tf.is_null());
     let (st, reason, msg) = condition(&tf, "Ready").unwrap();
     assert_eq!(
@@ -376,7 +403,7 @@ async fn permanent_failure_retries_forever_without_counting() {
     );
     env.delete_tf("db");
     env.idle(3600).await;
-    let tf = env.tf("db");
+    let tf = env.settled("db", "TFExecApplyFailed").await;
     assert!(!tf.is_null());
     let (st, reason, msg) = condition(&tf, "Ready").unwrap();
     assert_eq!(
@@ -406,7 +433,7 @@ async fn plan_failure_from_annotation_behaviour() {
     );
     env.delete_tf("creds");
     env.idle(300).await;
-    let tf = env.tf("creds");
+    let tf = env.settled("creds", "TFExecPlanFailed").await;
     let (st, reason, msg) = condition(&tf, "Ready").unwrap();
     assert_eq!(
         (st.as_str(), reason.as_str()),
@@ -452,7 +479,7 @@ async fn lock_held_forever_until_force_unlock() {
     );
     env.delete_tf("bucket");
     env.idle(1200).await;
-    let tf = env.tf("bucket");
+    let tf = env.settled("bucket", "TFExecPlanFailed").await;
     assert!(!tf.is_null());
     assert_eq!(tf["status"]["lock"]["pending"], lock.id.as_str());
     let (st, reason, msg) = condition(&tf, "StateLocked").unwrap();
@@ -657,7 +684,9 @@ async fn depends_on_blocks_dependency_until_dependant_is_gone() {
     assert!(finalizers(&env.tf("vpc")).contains(&"tf.dependency.of.app".to_string()));
     env.delete_tf("vpc");
     env.idle(300).await;
-    let vpc = env.tf("vpc");
+    let vpc = env
+        .settled("vpc", "DeletionBlockedByDependantsReason")
+        .await;
     assert!(!vpc.is_null());
     let (st, reason, msg) = condition(&vpc, "Ready").unwrap();
     assert_eq!(
@@ -734,9 +763,14 @@ async fn manual_approval_waits_with_plan_pending() {
             &json!({"spec": {"approvePlan": "plan-latest-3b1f5e2d9c"}}),
         )
         .unwrap();
+    let ok = env
+        .wait(|| ready(&env.tf("manual")) == Some("True".into()), 300)
+        .await;
     assert!(
-        env.wait(|| ready(&env.tf("manual")) == Some("True".into()), 300)
-            .await
+        ok,
+        "{:?} {:#}",
+        env.sim.stats(NS, "manual"),
+        env.tf("manual")["status"]
     );
     assert_eq!(env.tf("manual")["status"]["lastAppliedRevision"], REV);
 }

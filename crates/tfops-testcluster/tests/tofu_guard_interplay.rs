@@ -71,8 +71,18 @@ impl Env {
             .unwrap();
     }
 
+    /// Let `secs` of virtual time pass one second at a time (paused time auto-advances while
+    /// the runtime waits on socket I/O; short steps keep the controller's round trips inside).
+    async fn idle(&self, secs: u64) {
+        for _ in 0..secs {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Poll once per virtual second until `cond` holds; gives up after `4 * max_secs` polls
+    /// (headroom: paused time also advances while the runtime waits on socket I/O).
     async fn wait(&self, cond: impl Fn() -> bool, max_secs: u64) -> bool {
-        for _ in 0..max_secs {
+        for _ in 0..max_secs * 4 {
             if cond() {
                 return true;
             }
@@ -146,7 +156,7 @@ async fn requested_at_retries_at_once_during_a_long_backoff() {
             destroy: vec![DestroyAttempt::Fail {
                 stage: FailStage::Apply,
                 message: samples::GCP_RESOURCE_IN_USE.into(),
-                times: 15,
+                times: 20,
                 forever: false,
             }],
             destroy_duration: Duration::from_secs(1),
@@ -157,9 +167,9 @@ async fn requested_at_retries_at_once_during_a_long_backoff() {
         .store()
         .delete(TF, "Terraform", NS, "net")
         .unwrap();
-    // 15 failures push controller-runtime's per-item backoff to 5ms*2^14 ≈ 82 s
+    // 20 failures push controller-runtime's per-item backoff to 5ms*2^19 ≈ 44 min
     assert!(
-        env.wait(|| env.sim.stats(NS, "net").destroy_attempts >= 15, 900)
+        env.wait(|| env.sim.stats(NS, "net").destroy_attempts >= 20, 2000)
             .await
     );
     let before = env.sim.stats(NS, "net").reconciles;
@@ -168,7 +178,7 @@ async fn requested_at_retries_at_once_during_a_long_backoff() {
         json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "retry-1"}}}),
     );
     // a new requestedAt passes the predicate and is reconciled at once, not after the backoff
-    let ok = env.wait(|| env.tf("net").is_null(), 30).await;
+    let ok = env.wait(|| env.tf("net").is_null(), 600).await;
     assert!(ok, "{:?} {:#}", env.sim.stats(NS, "net"), env.tf("net"));
     assert!(env.sim.stats(NS, "net").reconciles > before);
 }
@@ -190,7 +200,7 @@ async fn finalizer_strip_mid_destroy_lets_the_cr_go_and_the_controller_copes() {
     env.patch("cache", json!({"metadata": {"finalizers": null}}));
     assert!(env.wait(|| env.tf("cache").is_null(), 60).await);
     // the simulated controller's in-flight reconcile ends on 404 without recreating anything
-    tokio::time::sleep(Duration::from_secs(600)).await;
+    env.idle(600).await;
     assert!(env.tf("cache").is_null());
 }
 
@@ -264,7 +274,7 @@ async fn force_unlock_of_an_already_released_lock_fails_until_the_request_is_wit
         "q",
         json!({"spec": {"tfstate": {"forceUnlock": "yes", "lockIdentifier": lock.id}}}),
     );
-    tokio::time::sleep(Duration::from_secs(1200)).await;
+    env.idle(1200).await;
     assert!(!env.tf("q").is_null());
     assert_eq!(
         env.sim.stats(NS, "q").last_row,

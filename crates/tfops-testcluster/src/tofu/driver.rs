@@ -63,6 +63,9 @@ struct Memory {
     lock_seeded: bool,
 }
 
+/// (namespace, object, reason, message) of an aggregated event.
+type EventKey = (String, String, String, String);
+
 struct Shared {
     client: kube::Client,
     config: SimConfig,
@@ -72,6 +75,9 @@ struct Shared {
     overrides: Mutex<HashMap<Key, Behavior>>,
     memory: Mutex<HashMap<Key, Memory>>,
     seen: Mutex<HashMap<Key, (i64, Option<String>)>>,
+    /// Recorded events by (namespace, object, reason, message) → (event name, count), for
+    /// client-go style aggregation (a repeat bumps `count` instead of creating an object).
+    events: Mutex<HashMap<EventKey, (String, u64)>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -182,6 +188,7 @@ impl TofuSim {
             overrides: Mutex::new(HashMap::new()),
             memory: Mutex::new(HashMap::new()),
             seen: Mutex::new(HashMap::new()),
+            events: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
         });
         let w = tokio::spawn(watch_loop(shared.clone()));
@@ -526,8 +533,27 @@ async fn exists(api: &Api<DynamicObject>, name: &str) -> Result<Option<Value>, k
     }
 }
 
-/// Read everything the controller looks at besides the CR.
+/// Whether the core decides before reading anything outside the CR (rows 1, 3, 5).
+fn decided_without_world(tf: &Value) -> bool {
+    let finalizers: Vec<&str> = tf["metadata"]["finalizers"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let deleting = !str_at(tf, &["metadata", "deletionTimestamp"]).is_empty();
+    !finalizers.contains(&super::TERRAFORM_FINALIZER)
+        || tf["spec"]["suspend"].as_bool().unwrap_or(false)
+        || (deleting
+            && finalizers
+                .iter()
+                .any(|f| f.starts_with(super::DEPENDENCY_OF_PREFIX)))
+}
+
+/// Read what the controller looks at besides the CR, in the controller's order, stopping
+/// where the controller would stop (source not ready, runner not creatable).
 async fn observe(shared: &Shared, tf: &Value) -> Result<World, kube::Error> {
+    if decided_without_world(tf) {
+        return Ok(World::only_source(SourceState::Missing));
+    }
     let ns = str_at(tf, &["metadata", "namespace"]).to_string();
     let client = shared.client.clone();
     let secrets: Api<DynamicObject> =
@@ -555,32 +581,8 @@ async fn observe(shared: &Shared, tf: &Value) -> Result<World, kube::Error> {
         }
     };
 
-    let sas: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        &ns,
-        &core_ar("ServiceAccount", "serviceaccounts"),
-    );
-    let runner_sa_present = exists(&sas, &runner_service_account(tf)).await?.is_some();
-    let namespaces: Api<DynamicObject> =
-        Api::all_with(client.clone(), &core_ar("Namespace", "namespaces"));
-    let namespace_terminating = exists(&namespaces, &ns).await?.is_some_and(|n| {
-        !str_at(&n, &["metadata", "deletionTimestamp"]).is_empty()
-            || str_at(&n, &["status", "phase"]) == "Terminating"
-    });
-
-    let mut missing_vars_from = Vec::new();
-    if let Some(items) = tf["spec"]["varsFrom"].as_array() {
-        let cms: Api<DynamicObject> =
-            Api::namespaced_with(client.clone(), &ns, &core_ar("ConfigMap", "configmaps"));
-        for vf in items {
-            let kind = str_at(vf, &["kind"]);
-            let name = str_at(vf, &["name"]);
-            let optional = vf["optional"].as_bool().unwrap_or(false);
-            let api = if kind == "ConfigMap" { &cms } else { &secrets };
-            if !optional && exists(api, name).await?.is_none() {
-                missing_vars_from.push((kind.to_string(), name.to_string()));
-            }
-        }
+    if !matches!(source, SourceState::Ready { .. }) {
+        return Ok(World::only_source(source));
     }
 
     let mut dependencies = Vec::new();
@@ -606,6 +608,42 @@ async fn observe(shared: &Shared, tf: &Value) -> Result<World, kube::Error> {
                 object,
                 outputs_secret_present,
             });
+        }
+    }
+
+    let sas: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &ns,
+        &core_ar("ServiceAccount", "serviceaccounts"),
+    );
+    let runner_sa_present = exists(&sas, &runner_service_account(tf)).await?.is_some();
+    let namespaces: Api<DynamicObject> =
+        Api::all_with(client.clone(), &core_ar("Namespace", "namespaces"));
+    let namespace_terminating = exists(&namespaces, &ns).await?.is_some_and(|n| {
+        !str_at(&n, &["metadata", "deletionTimestamp"]).is_empty()
+            || str_at(&n, &["status", "phase"]) == "Terminating"
+    });
+    if !runner_sa_present || namespace_terminating {
+        return Ok(World {
+            runner_sa_present,
+            namespace_terminating,
+            dependencies,
+            ..World::only_source(source)
+        });
+    }
+
+    let mut missing_vars_from = Vec::new();
+    if let Some(items) = tf["spec"]["varsFrom"].as_array() {
+        let cms: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), &ns, &core_ar("ConfigMap", "configmaps"));
+        for vf in items {
+            let kind = str_at(vf, &["kind"]);
+            let name = str_at(vf, &["name"]);
+            let optional = vf["optional"].as_bool().unwrap_or(false);
+            let api = if kind == "ConfigMap" { &cms } else { &secrets };
+            if !optional && exists(api, name).await?.is_none() {
+                missing_vars_from.push((kind.to_string(), name.to_string()));
+            }
         }
     }
 
@@ -845,9 +883,31 @@ async fn record_event(shared: &Shared, tf: &Value, type_: &str, reason: &str, me
     });
     let api: Api<DynamicObject> =
         Api::namespaced_with(shared.client.clone(), ns, &core_ar("Event", "events"));
+    let agg_key = (
+        ns.to_string(),
+        name.to_string(),
+        reason.to_string(),
+        message.to_string(),
+    );
+    let previous = lock(&shared.events).get(&agg_key).cloned();
+    if let Some((ev_name, count)) = previous {
+        let patch = json!({"count": count + 1, "lastTimestamp": now});
+        if api
+            .patch(&ev_name, &pp(), &Patch::Merge(&patch))
+            .await
+            .is_ok()
+        {
+            lock(&shared.events).insert(agg_key, (ev_name, count + 1));
+            return;
+        }
+    }
+    let ev_name = format!("{name}.{micros:x}");
     if let Ok(obj) = serde_json::from_value::<DynamicObject>(ev) {
-        if let Err(e) = api.create(&PostParams::default(), &obj).await {
-            tracing::debug!(error = %e, "tofu-sim: recording an event failed");
+        match api.create(&PostParams::default(), &obj).await {
+            Ok(_) => {
+                lock(&shared.events).insert(agg_key, (ev_name, 1));
+            }
+            Err(e) => tracing::debug!(error = %e, "tofu-sim: recording an event failed"),
         }
     }
 }

@@ -76,4 +76,21 @@ impl World {
             state_resources: Some(1),
         }
     }
+
+    /// A world in which only `source` was observed: everything read after the source is
+    /// "absent". The core never reads those fields when it stops earlier (used by the driver
+    /// to skip GETs the real controller would not make either).
+    pub fn only_source(source: SourceState) -> Self {
+        Self {
+            source,
+            runner_sa_present: false,
+            namespace_terminating: false,
+            missing_vars_from: Vec::new(),
+            dependencies: Vec::new(),
+            lock: None,
+            plan_secret_present: false,
+            outputs_secret_present: false,
+            state_resources: None,
+        }
+    }
 }
