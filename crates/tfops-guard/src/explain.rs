@@ -162,12 +162,26 @@ pub fn explain(req: &Request, classifier: &Classifier) -> Result<Explanation, Ex
         counted_request: previous_token,
         ..Progress::default()
     };
+    let blocked_by_dependants = req.reason == "DeletionBlockedByDependantsReason";
+    let dependant = "<dependant>".to_string();
     let observation = Observation {
         name: "<name>".to_string(),
         namespace: "<namespace>".to_string(),
         exists: true,
         deleting: true,
-        finalizers: vec![TF_FINALIZER.to_string()],
+        finalizers: if blocked_by_dependants {
+            vec![
+                TF_FINALIZER.to_string(),
+                format!("{}{dependant}", machine::TF_DEPENDENCY_OF_PREFIX),
+            ]
+        } else {
+            vec![TF_FINALIZER.to_string()]
+        },
+        dependants_present: if blocked_by_dependants {
+            vec![dependant]
+        } else {
+            Vec::new()
+        },
         destroy_resources_on_deletion: p.uninstall == UninstallPolicy::Destroy,
         ready: Some(ReadyCondition {
             status: ConditionStatus::False,
@@ -261,6 +275,14 @@ pub fn explain(req: &Request, classifier: &Classifier) -> Result<Explanation, Ex
                 ),
             }
         }
+        Decision::Wait {
+            waiting_for: WaitFor::Dependants(_),
+            ..
+        } => NextStep {
+            action: "wait".to_string(),
+            after: None,
+            summary: "wait for its dependants to be deleted first (the controller holds it until they are gone)".to_string(),
+        },
         Decision::Wait { until, .. } => {
             let after = dur_between(now, *until);
             NextStep {
@@ -311,12 +333,24 @@ pub fn explain(req: &Request, classifier: &Classifier) -> Result<Explanation, Ex
             ),
             (Decision::ForceRemove { .. }, _) => "done: the CR is gone, its ledger entry records what was left behind".to_string(),
             (Decision::Block { .. }, _) => "nothing until someone acts: fix the cause and run `helm uninstall` again, or set tfops.dev/on-failure=orphan".to_string(),
+            (Decision::Wait { waiting_for: WaitFor::Dependants(_), .. }, _) => format!(
+                "dependants still present at {deadline_text} → {} (orphaning is impossible while dependants hold it)",
+                match p.on_failure {
+                    OnFailure::Block => "block: the guard fails the uninstall and says what to do next".to_string(),
+                    _ => "force-remove: ledger entry, then strip the tofu-controller finalizers".to_string(),
+                }
+            ),
             (_, FailureClass::BlockedByMissingDependency) => format!(
                 "still missing after {} → {escalation} (orphaning also needs the source artifact and the runner ServiceAccount; without them → force-remove)",
                 format_duration(t.missing_dependency_grace)
             ),
             _ => format!(
-                "after {total} failed attempts (1 + {} retries) or at {deadline_text} → {escalation}",
+                "{}after {total} failed attempts (1 + {} retries) or at {deadline_text} → {escalation}",
+                if req.reason == "LockHeld" && p.force_unlock {
+                    "if the lock holder is gone: force-unlock once (spec.tfstate.forceUnlock); "
+                } else {
+                    ""
+                },
                 p.retries
             ),
         }
@@ -437,6 +471,25 @@ mod tests {
         assert_eq!(e.next.action, "wait");
         assert_eq!(e.next.after, Some(Duration::from_secs(20)));
         assert!(e.later.contains("force-remove"), "{}", e.later);
+    }
+
+    #[test]
+    fn dependants_and_locks() {
+        let e = run(&req(
+            "DeletionBlockedByDependantsReason",
+            "Deletion in progress, but blocked. Please delete app to resume ...",
+        ));
+        assert_eq!(e.next.action, "wait");
+        assert!(e.next.summary.contains("dependants"), "{}", e.next.summary);
+        assert!(e.later.contains("at 10m → force-remove"), "{}", e.later);
+        let e = run(&req("LockHeld", "Error acquiring the state lock"));
+        assert_eq!(e.next.action, "retry");
+        assert!(
+            e.later
+                .starts_with("if the lock holder is gone: force-unlock once"),
+            "{}",
+            e.later
+        );
     }
 
     #[test]
