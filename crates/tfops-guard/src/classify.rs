@@ -474,6 +474,18 @@ mod tests {
         assert!(r.rule.is_none());
     }
 
+    proptest::proptest! {
+        /// Any input classifies without panicking, deterministically, and a class other than
+        /// unknown always names its rule.
+        #[test]
+        fn classify_is_total_and_deterministic(reason in "\\PC{0,20}", message in "\\PC{0,200}") {
+            static C: std::sync::LazyLock<Classifier> = std::sync::LazyLock::new(Classifier::builtin);
+            let a = C.classify(&reason, &message);
+            proptest::prop_assert_eq!(&a, &C.classify(&reason, &message));
+            proptest::prop_assert_eq!(a.rule.is_none(), a.class == FailureClass::Unknown);
+        }
+    }
+
     #[test]
     fn class_spellings_round_trip() {
         for c in [

@@ -849,6 +849,19 @@ fn observation_is_read_from_a_real_shaped_terraform_object() {
 }
 
 #[test]
+fn observation_of_a_bare_object_has_safe_defaults() {
+    let o = Observation::from_object(&serde_json::json!({"metadata": {"name": "x"}}));
+    assert!(o.exists && !o.deleting && !o.suspend && !o.destroy_resources_on_deletion);
+    assert!(o.ready.is_none() && o.finalizers.is_empty() && o.lock_pending.is_none());
+    let o = Observation::from_object(&serde_json::json!({
+        "metadata": {"name": "x", "deletionTimestamp": null},
+        "status": {"lock": {"pending": ""}, "conditions": [{"type": "Ready", "status": "Weird"}]}
+    }));
+    assert!(!o.deleting && o.lock_pending.is_none());
+    assert_eq!(o.ready.unwrap().status, ConditionStatus::Unknown);
+}
+
+#[test]
 fn backoff_doubles_and_is_capped() {
     let t = Tunables::default();
     let b: Vec<u64> = (1..=6).map(|n| backoff(&t, n).as_secs()).collect();
