@@ -285,3 +285,22 @@ async fn force_unlock_of_an_already_released_lock_fails_until_the_request_is_wit
     env.patch("q", json!({"spec": {"tfstate": null}}));
     assert!(env.wait(|| env.tf("q").is_null(), 1200).await);
 }
+
+#[tokio::test(start_paused = true)]
+async fn controller_requests_for_one_clean_destroy_stay_small() {
+    let env = Env::seeded(&["bucket"]).await;
+    // let the controller's first (no-op) reconcile of the seeded CR finish
+    env.idle(30).await;
+    let before = env.cluster.requests().count_user(CONTROLLER_USER);
+    env.cluster
+        .store()
+        .delete(TF, "Terraform", NS, "bucket")
+        .unwrap();
+    assert!(env.wait(|| env.tf("bucket").is_null(), 600).await);
+    env.idle(5).await;
+    let used = env.cluster.requests().count_user(CONTROLLER_USER) - before;
+    eprintln!("tofu-controller requests for one clean destroy: {used}");
+    // world GETs (source, SA, namespace, lease, 3 Secrets) + status patches + Secret writes
+    // + finalizer patch + one aggregated event
+    assert!(used <= 30, "{used} requests");
+}

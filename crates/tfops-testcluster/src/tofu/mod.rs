@@ -41,6 +41,42 @@
 //!
 //! The simulation adds no behaviour of its own beyond the [`behavior::Behavior`] script that
 //! stands in for terraform and the cloud (outcomes, messages, durations, lock holders).
+//!
+//! # Using it
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use tfops_testcluster::tofu::behavior::{Behavior, DestroyAttempt, FailStage};
+//! use tfops_testcluster::tofu::{messages::samples, SimConfig, TofuSim, CONTROLLER_USER};
+//! use tfops_testcluster::{ClusterOptions, TestCluster};
+//!
+//! let cluster = TestCluster::start(ClusterOptions::default()).await?;
+//! let sim = TofuSim::start(cluster.client(CONTROLLER_USER)?, SimConfig::default());
+//! // destroy of shop/db fails twice with an AWS throttling error, then succeeds; 40 s each
+//! sim.set_behavior("shop", "db", Behavior {
+//!     destroy: vec![DestroyAttempt::Fail {
+//!         stage: FailStage::Apply,
+//!         message: samples::AWS_THROTTLING.into(),
+//!         times: 2,
+//!         forever: false,
+//!     }],
+//!     destroy_duration: Duration::from_secs(40),
+//!     ..Behavior::default()
+//! });
+//! sim.stop(); // controller absent from now on
+//! # Ok(()) }
+//! ```
+//!
+//! The same script as a CR annotation (scenario files):
+//! `sim.tfops.dev/behavior: '{"destroy":[{"outcome":"fail","message":"...","times":2}],"destroyDuration":"40s"}'`
+//! (`lock: {id, who, releaseAfter}`, `nothingToDestroy`, `paused`, `reconcileLatency`, …).
+//! [`fixtures::as_applied`] seeds a CR + Secrets exactly as an applied module looks.
+//!
+//! Paused-time note for tests: the tokio clock auto-advances whenever the runtime waits on
+//! socket I/O, so let virtual time pass in short steps (e.g. 1 s sleeps in a loop) rather than
+//! one long sleep, and wait for a state rather than sampling it once (Ready flips to
+//! `Progressing` while a retry runs).
 
 pub mod behavior;
 pub mod clock;
