@@ -1,0 +1,530 @@
+//! Randomized fault schedules for the guard, on paused (virtual) tokio time, against the real
+//! in-process API server and the tofu-controller simulation. Each schedule gets its own
+//! namespace and guard user in one shared cluster: 1–4 CRs with random `dependsOn`, random
+//! destroy behaviour (success, transient failures, permanent failure, nothing to destroy,
+//! slow destroy, foreign lock, controller ignoring the CR), random environment damage (source,
+//! runner ServiceAccount, varsFrom Secret deleted), random policies and budget, and random API
+//! faults for the guard (5xx, 409, 429, dropped watches).
+//!
+//! Invariants checked on every schedule:
+//! 1. the guard ends within its budget (virtual time);
+//! 2. every CR that left without a destroy (per the simulation, not the guard's report) has a
+//!    ledger entry whose Secret was created before the CR's controller finalizer went;
+//! 3. no finalizer is stripped while the controller is making progress within budget: a CR
+//!    whose destroy succeeds quickly, with everything it needs present, is destroyed, never
+//!    orphaned or force-removed;
+//! 4. a re-run after a finished run is idempotent: it finds nothing and writes nothing.
+//!
+//! Count: env `TFOPS_SCHEDULES` (default 500); seed: env `TFOPS_SCHEDULE_SEED` (default fixed).
+//! `make soak` runs 10 000 in release mode. Run with `--nocapture` to see counts and time.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::{
+    b64, finalizer_removed_at, ledger_created_at, relay_client, source, start_relay, TF,
+    TF_FINALIZER,
+};
+use tfops_guard::clock::Clock;
+use tfops_guard::engine::{run_guard, GuardOptions, GuardReport, RunStatus};
+use tfops_testcluster::tofu::behavior::{Behavior, DestroyAttempt, FailStage, LockSpec};
+use tfops_testcluster::tofu::messages::samples;
+use tfops_testcluster::tofu::reconcile::Row;
+use tfops_testcluster::tofu::{SimConfig, TofuSim, BEHAVIOR_ANNOTATION, CONTROLLER_USER};
+use tfops_testcluster::{ClusterOptions, FaultRule, TestCluster, Verb};
+
+const REV: &str = "latest@sha256:3b1f5e2d9c7a4b6e8f0a1c3d5e7f9b2a4c6e8d0f1a3b5c7d9e1f3a5b7c9d1e3f";
+const RELEASE: &str = "shop";
+/// Schedules run concurrently (one runtime, one cluster, one simulation).
+const PARALLEL: usize = 8;
+
+
+/// SplitMix64: small, seeded, reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+#[derive(Debug, Clone)]
+struct CrPlan {
+    name: String,
+    depends_on: Vec<String>,
+    behavior: Behavior,
+    on_failure: &'static str,
+    retries: u32,
+    timeout_secs: u64,
+    source_deleted: bool,
+    vars_deleted: bool,
+    /// Destroy succeeds at once and quickly, nothing missing: must end destroyed.
+    healthy: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Schedule {
+    index: usize,
+    ns: String,
+    user: String,
+    budget: Duration,
+    runner_sa_deleted: bool,
+    crs: Vec<CrPlan>,
+    faults: Vec<FaultRule>,
+}
+
+fn make_schedule(index: usize, seed: u64) -> Schedule {
+    let mut r = Rng(seed ^ (index as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
+    let ns = format!("s{index}");
+    let user = format!("guard-{index}");
+    let budget = Duration::from_secs(60 + r.below(181));
+    let n = 1 + r.below(4) as usize;
+    let runner_sa_deleted = r.chance(5);
+    let mut crs: Vec<CrPlan> = Vec::new();
+    for i in 0..n {
+        let name = format!("m{i}");
+        let mut depends_on = Vec::new();
+        for j in 0..i {
+            if r.chance(35) {
+                depends_on.push(format!("m{j}"));
+            }
+        }
+        let mut behavior = Behavior::default();
+        let mut healthy = true;
+        match r.below(10) {
+            0..=4 => {}
+            5 | 6 => {
+                behavior.destroy = vec![DestroyAttempt::Fail {
+                    stage: FailStage::Apply,
+                    message: r
+                        .pick(&[
+                            samples::AWS_THROTTLING,
+                            samples::GCP_RATE_LIMIT,
+                            samples::AZURE_THROTTLED,
+                        ])
+                        .to_string(),
+                    times: 1 + r.below(4) as u32,
+                    forever: false,
+                }];
+                healthy = false;
+            }
+            7 => {
+                behavior.destroy = vec![DestroyAttempt::Fail {
+                    stage: *r.pick(&[FailStage::Apply, FailStage::Plan]),
+                    message: r
+                        .pick(&[
+                            samples::AWS_ACCESS_DENIED,
+                            samples::AWS_DELETION_PROTECTION,
+                            samples::PLAN_INVALID_CONFIG,
+                        ])
+                        .to_string(),
+                    times: 1,
+                    forever: true,
+                }];
+                healthy = false;
+            }
+            8 => behavior.nothing_to_destroy = true,
+            _ => {
+                behavior.destroy_duration = Duration::from_secs(20 + r.below(300));
+                healthy = false;
+            }
+        }
+        if r.chance(8) {
+            behavior.lock = Some(LockSpec {
+                id: format!("lock-{index}-{i}"),
+                who: "runner@crashed-tf-runner".into(),
+                operation: "OperationTypeApply".into(),
+                release_after: r.chance(50).then(|| Duration::from_secs(5 + r.below(60))),
+            });
+            healthy = false;
+        }
+        if r.chance(5) {
+            behavior.paused = true; // the controller ignores this CR (absent for it)
+            healthy = false;
+        }
+        let source_deleted = r.chance(8);
+        let vars_deleted = r.chance(5);
+        if source_deleted || vars_deleted || runner_sa_deleted {
+            healthy = false;
+        }
+        crs.push(CrPlan {
+            name,
+            depends_on,
+            behavior,
+            on_failure: *r.pick(&["orphan", "orphan", "force", "block"]),
+            retries: r.below(4) as u32,
+            timeout_secs: 30 + r.below(600),
+            source_deleted,
+            vars_deleted,
+            healthy,
+        });
+    }
+    // Health is transitive over dependants (a dependency waits for them).
+    for i in (0..crs.len()).rev() {
+        let dependants_unhealthy = crs
+            .iter()
+            .any(|c| c.depends_on.contains(&crs[i].name) && !c.healthy);
+        if dependants_unhealthy {
+            crs[i].healthy = false;
+        }
+    }
+    let mut faults = Vec::new();
+    if r.chance(30) {
+        faults.push(
+            FaultRule::status(*r.pick(&[500, 503, 429]))
+                .user(&user)
+                .verb(*r.pick(&[
+                    Verb::Patch,
+                    Verb::Delete,
+                    Verb::Create,
+                    Verb::Get,
+                    Verb::List,
+                ]))
+                .times(1 + r.below(3) as usize),
+        );
+    }
+    if r.chance(20) {
+        faults.push(
+            FaultRule::status(409)
+                .user(&user)
+                .verb(Verb::Patch)
+                .times(1 + r.below(2) as usize),
+        );
+    }
+    if r.chance(25) {
+        faults.push(
+            FaultRule::drop_watch_after(1 + r.below(4) as usize)
+                .user(&user)
+                .times(1 + r.below(3) as usize),
+        );
+    }
+    Schedule {
+        index,
+        ns,
+        user,
+        budget,
+        runner_sa_deleted,
+        crs,
+        faults,
+    }
+}
+
+/// A CR as the controller leaves it after a successful apply, plus its state and outputs.
+fn seed(cluster: &TestCluster, s: &Schedule) {
+    let st = cluster.store();
+    if !s.runner_sa_deleted {
+        st.create(json!({"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": "tf-runner", "namespace": s.ns}}))
+            .unwrap();
+    }
+    for c in &s.crs {
+        if !c.source_deleted {
+            let mut src = source(&format!("{}-src", c.name));
+            src["metadata"]["namespace"] = json!(s.ns);
+            st.create(src).unwrap();
+        }
+        if !c.vars_deleted {
+            st.create(json!({"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": format!("{}-vars", c.name), "namespace": s.ns},
+                "data": {"region": "ZXUtd2VzdC0x"}}))
+                .unwrap();
+        }
+        st.create(json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": format!("tfstate-default-{}", c.name), "namespace": s.ns,
+                "labels": {"app.kubernetes.io/managed-by": "terraform", "tfstate": "true"}},
+            "data": {"tfstate": "H4sIAAAAAAAA/6tWKkktLlGyUlAqS8wpTtVRSs7PS8tMBwA+6Rd5GAAAAA=="}}))
+            .unwrap();
+        st.create(json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": format!("{}-outputs", c.name), "namespace": s.ns},
+            "data": {"id": "YnVja2V0"}}))
+            .unwrap();
+        let mut spec = json!({
+            "interval": "10m", "approvePlan": "auto", "path": "./modules/bucket",
+            "sourceRef": {"kind": "OCIRepository", "name": format!("{}-src", c.name)},
+            "destroyResourcesOnDeletion": true, "enableInventory": true,
+            "writeOutputsToSecret": {"name": format!("{}-outputs", c.name)},
+            "varsFrom": [{"kind": "Secret", "name": format!("{}-vars", c.name)}],
+        });
+        if !c.depends_on.is_empty() {
+            spec["dependsOn"] = json!(c
+                .depends_on
+                .iter()
+                .map(|d| json!({"name": d}))
+                .collect::<Vec<_>>());
+        }
+        let finalizers: Vec<String> = std::iter::once(TF_FINALIZER.to_string())
+            .chain(
+                s.crs
+                    .iter()
+                    .filter(|d| d.depends_on.contains(&c.name))
+                    .map(|d| format!("tf.dependency.of.{}", d.name)),
+            )
+            .collect();
+        st.create(json!({
+            "apiVersion": TF, "kind": "Terraform",
+            "metadata": {
+                "name": c.name, "namespace": s.ns, "finalizers": finalizers,
+                "labels": {"tfops.dev/release": RELEASE, "tfops.dev/module": c.name},
+                "annotations": {
+                    "tfops.dev/uninstall-policy": "destroy",
+                    "tfops.dev/on-failure": c.on_failure,
+                    "tfops.dev/retries": c.retries.to_string(),
+                    "tfops.dev/timeout": format!("{}s", c.timeout_secs),
+                    "tfops.dev/guard": "hook",
+                    BEHAVIOR_ANNOTATION: serde_json::to_string(&c.behavior).unwrap(),
+                }
+            },
+            "spec": spec,
+            "status": {
+                "lastAppliedRevision": REV, "lastAttemptedRevision": REV, "observedGeneration": 1,
+                "inventory": {"entries": [{"name": "this", "type": "aws_s3_bucket", "identifier": format!("{}-bucket", c.name)}]},
+                "conditions": [{"type": "Ready", "status": "True", "reason": "TerraformOutputsWritten",
+                    "message": format!("Outputs written: {REV}"), "lastTransitionTime": "2026-11-26T20:00:00Z"}]
+            }
+        }))
+        .unwrap();
+    }
+}
+
+fn ledger_names(cluster: &TestCluster, ns: &str) -> Vec<String> {
+    cluster
+        .store()
+        .list_selected("v1", "Secret", ns, "tfops.dev/ledger=v1")
+        .unwrap()
+        .iter()
+        .filter_map(|s| {
+            let e: Value = serde_json::from_slice(&b64(s["data"]["entry.json"].as_str()?)).ok()?;
+            Some(e["name"].as_str()?.to_string())
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct Tally {
+    schedules: usize,
+    crs: usize,
+    outcomes: BTreeMap<String, usize>,
+    statuses: BTreeMap<String, usize>,
+    reruns_checked: usize,
+    max_elapsed_over_budget: f64,
+}
+
+async fn run_schedule(
+    cluster: &TestCluster,
+    relay: std::net::SocketAddr,
+    sim: &TofuSim,
+    s: Schedule,
+) -> Result<(GuardReport, bool), String> {
+    seed(cluster, &s);
+    for f in &s.faults {
+        cluster.faults().add(f.clone().namespace(&s.ns));
+    }
+    let client = relay_client(relay, &s.user);
+    let start = tokio::time::Instant::now();
+    let real_start = std::time::Instant::now();
+    let opts = GuardOptions::new(RELEASE, &s.ns, s.budget);
+    let report = run_guard(client, opts, Clock::start())
+        .await
+        .map_err(|e| format!("schedule {}: guard error {e}", s.index))?;
+    let elapsed = start.elapsed();
+    if std::env::var_os("TFOPS_SCHEDULE_TRACE").is_some() {
+        println!(
+            "schedule {}: {} CRs, {:?}, virtual {:?} of {:?}, real {:?}, faults {}",
+            s.index,
+            s.crs.len(),
+            report.status,
+            elapsed,
+            s.budget,
+            real_start.elapsed(),
+            s.faults.len()
+        );
+    }
+    let ctx = || format!("schedule {} {:#?}\n{}", s.index, s, report.render());
+    // 1. Within budget (a request in flight at the deadline may add a moment of virtual time).
+    if elapsed > s.budget + Duration::from_secs(1) {
+        return Err(format!(
+            "ran {elapsed:?} > budget {:?}\n{}",
+            s.budget,
+            ctx()
+        ));
+    }
+    let history = cluster.store().history();
+    for c in &s.crs {
+        let gone = cluster
+            .store()
+            .get(TF, "Terraform", &s.ns, &c.name)
+            .is_none();
+        let stats = sim.stats(&s.ns, &c.name);
+        let destroyed = matches!(
+            stats.last_row,
+            Some(Row::Destroyed) | Some(Row::NothingToDestroy)
+        );
+        let outcome = report
+            .crs
+            .iter()
+            .find(|r| r.name == c.name)
+            .and_then(|r| r.outcome);
+        // 2. Left without a destroy → ledger first.
+        let left_without_destroy = gone && !destroyed;
+        let relevant: Vec<_> = history
+            .iter()
+            .filter(|h| h.namespace == s.ns)
+            .cloned()
+            .collect();
+        if left_without_destroy {
+            let l = ledger_created_at(&relevant, &c.name).ok_or_else(|| {
+                format!(
+                    "{} left without destroy and without ledger\n{}",
+                    c.name,
+                    ctx()
+                )
+            })?;
+            let f = finalizer_removed_at(&relevant, &c.name)
+                .ok_or_else(|| format!("{}: no finalizer removal in history\n{}", c.name, ctx()))?;
+            if l >= f {
+                return Err(format!(
+                    "{}: ledger at {l} after finalizer removal at {f}\n{}",
+                    c.name,
+                    ctx()
+                ));
+            }
+        }
+        // 3. A healthy destroy is never cut short.
+        if c.healthy && s.faults.is_empty() {
+            use tfops_guard::machine::Outcome::*;
+            if !matches!(outcome, Some(Destroyed) | Some(NothingToDestroy)) {
+                return Err(format!("healthy {} ended {outcome:?}\n{}", c.name, ctx()));
+            }
+        }
+        if c.healthy && matches!(outcome, Some(tfops_guard::machine::Outcome::ForceRemoved)) {
+            return Err(format!("healthy {} was force-removed\n{}", c.name, ctx()));
+        }
+    }
+    // 4. Re-run after a finished run: finds nothing, writes nothing.
+    let mut rerun_checked = false;
+    if report.status == RunStatus::Finished {
+        let ledgers = ledger_names(cluster, &s.ns);
+        let user2 = format!("{}-rerun", s.user);
+        let client = relay_client(relay, &user2);
+        let again = run_guard(
+            client,
+            GuardOptions::new(RELEASE, &s.ns, Duration::from_secs(30)),
+            Clock::start(),
+        )
+        .await
+        .map_err(|e| format!("rerun: {e}"))?;
+        if !again.crs.is_empty() || again.status != RunStatus::Finished {
+            return Err(format!(
+                "re-run not idempotent: {}\n{}",
+                again.render(),
+                ctx()
+            ));
+        }
+        let writes: usize = [Verb::Patch, Verb::Delete, Verb::Create, Verb::Update]
+            .iter()
+            .map(|v| cluster.requests().count(&user2, *v))
+            .sum();
+        if writes != 0 || ledger_names(cluster, &s.ns) != ledgers {
+            return Err(format!("re-run wrote {writes} times\n{}", ctx()));
+        }
+        rerun_checked = true;
+    }
+    Ok((report, rerun_checked))
+}
+
+#[tokio::test(start_paused = true)]
+async fn randomized_fault_schedules_keep_the_invariants() {
+    let count: usize = std::env::var("TFOPS_SCHEDULES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    let seed: u64 = std::env::var("TFOPS_SCHEDULE_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x5eed_7f0e);
+    let real = std::time::Instant::now();
+    // A short history keeps the per-schedule history copy cheap; it still spans every schedule
+    // of a batch (watch resumes and the ledger-order check only need recent changes).
+    let cluster = TestCluster::start(ClusterOptions {
+        history_limit: 5_000,
+        ..ClusterOptions::default()
+    })
+    .await
+    .unwrap();
+    let relay = start_relay(cluster.addr()).await;
+    let sim = TofuSim::start(
+        relay_client(relay, CONTROLLER_USER),
+        SimConfig {
+            namespace: None,
+            no_events: true,
+            ..SimConfig::default()
+        },
+    );
+    let mut tally = Tally::default();
+    let mut next = 0usize;
+    while next < count {
+        let parallel: usize = std::env::var("TFOPS_SCHEDULES_PARALLEL")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(PARALLEL);
+        let batch: Vec<Schedule> = (next..(next + parallel).min(count))
+            .map(|i| make_schedule(i, seed))
+            .collect();
+        next += batch.len();
+        let budgets: Vec<Duration> = batch.iter().map(|s| s.budget).collect();
+        let results = futures::future::join_all(
+            batch
+                .into_iter()
+                .map(|s| run_schedule(&cluster, relay, &sim, s)),
+        )
+        .await;
+        for (res, budget) in results.into_iter().zip(budgets) {
+            let (report, rerun) = res.unwrap_or_else(|e| panic!("{e}"));
+            tally.schedules += 1;
+            tally.crs += report.crs.len();
+            tally.reruns_checked += usize::from(rerun);
+            *tally
+                .statuses
+                .entry(format!("{:?}", report.status))
+                .or_default() += 1;
+            for c in &report.crs {
+                *tally
+                    .outcomes
+                    .entry(
+                        c.outcome
+                            .map_or("unfinished".to_string(), |o| o.to_string()),
+                    )
+                    .or_default() += 1;
+            }
+            let over = report.elapsed.as_secs_f64() - budget.as_secs_f64();
+            tally.max_elapsed_over_budget = tally.max_elapsed_over_budget.max(over);
+        }
+    }
+    println!(
+        "schedules: {} (seed {seed:#x}), CRs: {}, outcomes: {:?}, runs: {:?}, idempotent re-runs checked: {}, max(elapsed - budget): {:.3}s, real time: {:.1?}",
+        tally.schedules,
+        tally.crs,
+        tally.outcomes,
+        tally.statuses,
+        tally.reruns_checked,
+        tally.max_elapsed_over_budget,
+        real.elapsed()
+    );
+    assert_eq!(tally.schedules, count);
+}
