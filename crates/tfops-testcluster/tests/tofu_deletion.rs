@@ -824,3 +824,30 @@ async fn terminating_namespace_blocks_the_runner_forever() {
     env.idle(600).await;
     assert!(!env.gone("bucket"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn custom_backend_keeps_state_out_of_the_cluster() {
+    let env = Env::start().await;
+    env.module(
+        "remote",
+        json!({"backendConfig": {"customConfiguration": "backend \"s3\" {\n  bucket = \"acme-tfstate\"\n  key = \"remote.tfstate\"\n}"}}),
+    )
+    .await;
+    assert!(env.secret("tfstate-default-remote").is_none());
+    env.delete_tf("remote");
+    assert!(env.wait(|| env.gone("remote"), 600).await);
+    assert_eq!(env.sim.stats(NS, "remote").destroy_attempts, 1);
+    assert!(env.secret("tfstate-default-remote").is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn secret_suffix_names_the_state_secret() {
+    let env = Env::start().await;
+    env.module(
+        "orders-db",
+        json!({"backendConfig": {"secretSuffix": "shop-orders-db", "inClusterConfig": true}}),
+    )
+    .await;
+    assert!(env.secret("tfstate-default-shop-orders-db").is_some());
+    assert!(env.secret("tfstate-default-orders-db").is_none());
+}

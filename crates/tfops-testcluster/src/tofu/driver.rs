@@ -59,6 +59,8 @@ struct Memory {
     /// uid of the CR this memory belongs to (a re-created CR starts afresh).
     uid: String,
     stats: CrStats,
+    /// Resources in an out-of-cluster state (custom backend / cloud), once written.
+    remote_resources: Option<usize>,
     first_seen: Option<Instant>,
     lock_seeded: bool,
 }
@@ -679,6 +681,36 @@ async fn observe(shared: &Shared, tf: &Value) -> Result<World, kube::Error> {
         Some(n) => exists(&secrets, &n).await?.is_some(),
         None => false,
     };
+    if !reconcile::state_in_cluster(tf) {
+        let key = (ns.clone(), str_at(tf, &["metadata", "name"]).to_string());
+        let remembered = self::lock(&shared.memory)
+            .get(&key)
+            .and_then(|m| m.remote_resources);
+        let state_resources = remembered.or_else(|| {
+            let entries = tf["status"]["inventory"]["entries"]
+                .as_array()
+                .map(Vec::len)
+                .unwrap_or(0);
+            if entries > 0 {
+                Some(entries)
+            } else if !str_at(tf, &["status", "lastAppliedRevision"]).is_empty() {
+                Some(1)
+            } else {
+                None
+            }
+        });
+        return Ok(World {
+            source,
+            runner_sa_present,
+            namespace_terminating,
+            missing_vars_from,
+            dependencies,
+            lock,
+            plan_secret_present,
+            outputs_secret_present,
+            state_resources,
+        });
+    }
     let state_resources = exists(&secrets, &tfstate_secret_name(tf)).await?.map(|s| {
         s["data"]["tfstate"]
             .as_str()
@@ -844,6 +876,11 @@ async fn apply_actions(
                 }
             }
             Action::Sleep(d) => tokio::time::sleep(*d).await,
+            Action::WriteRemoteState { resources } => {
+                if let Some(m) = lock(&shared.memory).get_mut(key) {
+                    m.remote_resources = Some(*resources);
+                }
+            }
             Action::CountDestroyAttempt => {
                 if let Some(m) = lock(&shared.memory).get_mut(key) {
                     m.stats.destroy_attempts += 1;

@@ -84,6 +84,8 @@ pub enum Action {
     ApplySecret(Value),
     /// Delete a Secret in the CR's namespace (absent is fine).
     DeleteSecret(String),
+    /// The state lives outside the cluster (custom backend / cloud): remember its size.
+    WriteRemoteState { resources: usize },
     /// Force-unlock the state: clear the lock Lease's holder.
     ForceUnlock { id: String },
     /// Record a Kubernetes Event on the CR.
@@ -243,6 +245,20 @@ pub fn tfstate_secret_name(tf: &Value) -> String {
         suffix
     };
     format!("tfstate-{}-{}", workspace(tf), suffix)
+}
+
+/// Whether the state lives in a tfstate Secret (the default kubernetes backend): not with
+/// `spec.cloud`, `backendConfig.disable` or `backendConfig.customConfiguration`.
+pub fn state_in_cluster(tf: &Value) -> bool {
+    if s(tf, &["spec", "cloud"]).is_some_and(|c| !c.is_null()) {
+        return false;
+    }
+    if bool_at(tf, &["spec", "backendConfig", "disable"]) {
+        return false;
+    }
+    str_at(tf, &["spec", "backendConfig", "customConfiguration"])
+        .trim()
+        .is_empty()
 }
 
 /// Name of the lock Lease (`lock-tfstate-<workspace>-<suffix>`).
@@ -581,6 +597,18 @@ impl<'a> Run<'a> {
             o["controller"] = json!(true);
         }
         o
+    }
+
+    /// Persist the state: the tfstate Secret for the in-cluster kubernetes backend, otherwise
+    /// (custom backend / Terraform Cloud) only the driver's memory.
+    fn write_state(&self, resources: &[super::behavior::InventoryEntry], serial: u64) -> Action {
+        if state_in_cluster(self.tf) {
+            Action::ApplySecret(self.tfstate_secret(resources, serial))
+        } else {
+            Action::WriteRemoteState {
+                resources: resources.len(),
+            }
+        }
     }
 
     /// The tfstate Secret the kubernetes backend writes (plain JSON state, not gzipped).
@@ -1053,8 +1081,7 @@ impl<'a> Run<'a> {
                 }
                 // success: the state is now empty (the Secret stays).
                 let serial = 2 + u64::from(self.attempts);
-                self.actions
-                    .push(Action::ApplySecret(self.tfstate_secret(&[], serial)));
+                self.actions.push(self.write_state(&[], serial));
                 self.event(
                     EventType::Normal,
                     reasons::APPLY_SUCCEED,
@@ -1270,8 +1297,7 @@ impl<'a> Run<'a> {
                     .push(Action::Sleep(self.behavior.apply_duration));
             }
             let entries = self.behavior.inventory_for(&self.name);
-            self.actions
-                .push(Action::ApplySecret(self.tfstate_secret(&entries, 1)));
+            self.actions.push(self.write_state(&entries, 1));
             self.event(
                 EventType::Normal,
                 reasons::APPLY_SUCCEED,

@@ -879,3 +879,42 @@ fn deletion_path_properties_over_random_worlds() {
         "the generator reaches the release rows ({released})"
     );
 }
+
+#[test]
+fn state_outside_the_cluster_writes_no_tfstate_secret() {
+    let mut t = tf(true);
+    t["spec"]["backendConfig"] =
+        json!({"customConfiguration": "backend \"s3\" {\n  bucket = \"acme-tfstate\"\n}"});
+    let o = run(&t, &World::healthy(REV), &Behavior::default(), 0);
+    assert_eq!(o.row, Row::Destroyed);
+    assert!(o
+        .actions
+        .contains(&Action::WriteRemoteState { resources: 0 }));
+    assert!(!o.actions.iter().any(|a| matches!(a, Action::ApplySecret(s) if s["metadata"]["name"].as_str().unwrap_or("").starts_with("tfstate-"))));
+    assert!(!super::reconcile::state_in_cluster(&t));
+    t["spec"]["backendConfig"] = json!({"secretSuffix": "shop-bucket", "inClusterConfig": true});
+    assert!(super::reconcile::state_in_cluster(&t));
+    t["spec"]["cloud"] = json!({"organization": "acme", "workspaces": {"name": "w"}});
+    assert!(!super::reconcile::state_in_cluster(&t));
+}
+
+#[test]
+fn secret_suffix_names_the_tfstate_secret_and_the_lock_lease() {
+    use super::reconcile::{lock_lease_name, tfstate_secret_name};
+    let mut t = tf(false);
+    assert_eq!(tfstate_secret_name(&t), "tfstate-default-bucket");
+    t["spec"]["backendConfig"] = json!({"secretSuffix": "shop-orders-db", "inClusterConfig": true});
+    t["spec"]["workspace"] = json!("prod");
+    assert_eq!(tfstate_secret_name(&t), "tfstate-prod-shop-orders-db");
+    assert_eq!(lock_lease_name(&t), "lock-tfstate-prod-shop-orders-db");
+    let o = run(
+        &t,
+        &World {
+            state_resources: None,
+            ..World::healthy(REV)
+        },
+        &Behavior::default(),
+        0,
+    );
+    assert!(o.actions.iter().any(|a| matches!(a, Action::ApplySecret(s) if s["metadata"]["name"] == "tfstate-prod-shop-orders-db" && s["metadata"]["labels"]["tfstateSecretSuffix"] == "shop-orders-db")));
+}
