@@ -1,10 +1,15 @@
-//! End to end on Helm 4.1.4, everything real but the cluster: the plugins installed from this
-//! checkout, `helm install` of charts-example/bucket-iam through the `tfops-render`
-//! post-renderer into the project's in-process API server, the tofu-controller simulation
-//! applying both modules, then a plain `helm uninstall`: Helm runs the injected pre-delete Job,
-//! the test cluster's Job runner executes it with the real `tfops guard`, the guard deletes
-//! the dependant (bucket-iam) before the bucket, the simulation destroys both, and Helm then
-//! removes the rest. Nothing stays behind: no Terraform CR, no finalizer deadlock, no ledger.
+//! End to end, everything real but the cluster: the plugins installed from this checkout,
+//! `helm install` of charts-example/bucket-iam through the `tfops-render` post-renderer into
+//! the project's in-process API server, the tofu-controller simulation applying both modules,
+//! then the uninstall a user runs:
+//! - Helm 4.1.4: a plain `helm uninstall`. Helm runs the injected pre-delete Job, the test
+//!   cluster's Job runner executes it with the real `tfops guard`;
+//! - Helm 3.16.1: `helm tfops uninstall` (Helm 3 runs no hook a post-renderer adds), the guard
+//!   engine client-side, then `helm uninstall`.
+//!
+//! Either way the guard deletes the dependant (bucket-iam) before the bucket, the simulation
+//! destroys both, and Helm removes the rest. Nothing stays behind: no Terraform CR, no
+//! finalizer deadlock, no ledger entry.
 
 mod common;
 
@@ -58,6 +63,15 @@ async fn wait_for(cluster: &TestCluster, what: &str, done: impl Fn(&TestCluster)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helm4_uninstall_runs_the_injected_guard_and_leaves_nothing_behind() {
+    lifecycle(Helm::V4).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm3_tfops_uninstall_runs_the_guard_client_side_and_leaves_nothing_behind() {
+    lifecycle(Helm::V3).await;
+}
+
+async fn lifecycle(version: Helm) {
     let cluster = TestCluster::start(ClusterOptions {
         job_bin: Some(common::tfops_bin()),
         ..ClusterOptions::default()
@@ -72,8 +86,8 @@ async fn helm4_uninstall_runs_the_injected_guard_and_leaves_nothing_behind() {
             ..SimConfig::default()
         },
     );
-    let home = tokio::task::spawn_blocking(|| {
-        let home = HelmHome::new(Helm::V4);
+    let home = tokio::task::spawn_blocking(move || {
+        let home = HelmHome::new(version);
         home.install_plugins();
         home
     })
@@ -149,15 +163,19 @@ async fn helm4_uninstall_runs_the_injected_guard_and_leaves_nothing_behind() {
     })
     .await;
 
-    let out = output(helm(&[
-        "uninstall",
-        "reports",
-        "-n",
-        NS,
-        "--timeout",
-        "120s",
-    ]))
-    .await;
+    let uninstall: &[&str] = match version {
+        Helm::V4 => &["uninstall", "reports", "-n", NS, "--timeout", "120s"],
+        Helm::V3 => &[
+            "tfops",
+            "uninstall",
+            "reports",
+            "-n",
+            NS,
+            "--timeout",
+            "120s",
+        ],
+    };
+    let out = output(helm(uninstall)).await;
     assert!(
         out.status.success(),
         "uninstall: {}{}\njob runs: {:#?}",
@@ -167,18 +185,30 @@ async fn helm4_uninstall_runs_the_injected_guard_and_leaves_nothing_behind() {
     );
 
     let runs = cluster.job_runs();
-    assert_eq!(runs.len(), 1, "the guard hook ran once: {runs:#?}");
-    let run = &runs[0];
-    assert_eq!(run.exit_code, Some(0), "{run:#?}");
-    assert_eq!(run.name, "reports-tfops-guard");
-    assert!(run.argv.iter().any(|a| a == "guard"), "{:?}", run.argv);
+    let guard_user = match version {
+        Helm::V4 => {
+            assert_eq!(runs.len(), 1, "the guard hook ran once: {runs:#?}");
+            let run = &runs[0];
+            assert_eq!(run.exit_code, Some(0), "{run:#?}");
+            assert_eq!(run.name, "reports-tfops-guard");
+            assert!(run.argv.iter().any(|a| a == "guard"), "{:?}", run.argv);
+            // As the Job's ServiceAccount.
+            format!("system:serviceaccount:{NS}:reports-tfops-guard")
+        }
+        Helm::V3 => {
+            assert!(runs.is_empty(), "Helm 3 ran a hook: {runs:#?}");
+            "developer".to_string()
+        }
+    };
 
-    // The guard (as the Job's ServiceAccount) deleted the dependant first.
-    let guard_user = format!("system:serviceaccount:{NS}:reports-tfops-guard");
+    // The guard deleted the dependant first (later 404s are Helm's own deletes).
     let deletes: Vec<String> = cluster
         .requests()
         .filter(|r| {
-            r.user == guard_user && r.verb == Some(Verb::Delete) && r.resource == "terraforms"
+            r.user == guard_user
+                && r.verb == Some(Verb::Delete)
+                && r.resource == "terraforms"
+                && r.status < 300
         })
         .into_iter()
         .map(|r| r.name)
@@ -186,7 +216,8 @@ async fn helm4_uninstall_runs_the_injected_guard_and_leaves_nothing_behind() {
     assert_eq!(
         deletes,
         ["reports-bucket-iam", "reports-bucket"],
-        "{run:#?}"
+        "{}",
+        stdout(&out)
     );
     for cr in ["reports-bucket", "reports-bucket-iam"] {
         assert!(
