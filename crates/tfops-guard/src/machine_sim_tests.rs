@@ -199,9 +199,19 @@ struct SimEnd {
     outcome: Option<Outcome>,
     blocked: bool,
     end: i64,
+    run_start: i64,
 }
 
-fn simulate(ctl: &Ctl, policy: &Policy, suspended: bool, finalizer: bool, log: &mut Log) -> SimEnd {
+/// `kill_at`: the guard dies at that second and a new run starts 5 s later from the progress
+/// persisted on the CR (annotation round trip), with a fresh budget.
+fn simulate(
+    ctl: &Ctl,
+    policy: &Policy,
+    suspended: bool,
+    finalizer: bool,
+    kill_at: Option<i64>,
+    log: &mut Log,
+) -> SimEnd {
     static CLASSIFIER: std::sync::LazyLock<Classifier> =
         std::sync::LazyLock::new(Classifier::builtin);
     let tun = Tunables::default();
@@ -245,20 +255,41 @@ fn simulate(ctl: &Ctl, policy: &Policy, suspended: bool, finalizer: bool, log: &
     let mut progress = Progress::default();
     let mut changed = true;
     let mut wake: i64 = 0;
-    for now in 0..=(BUDGET + 60) {
+    let mut run_start: i64 = 0;
+    for now in 0..=(2 * BUDGET + 60) {
         // Controller first (it may finish a destroy this second).
         let c = cr.controller_tick(now, ctl);
         changed |= c;
-        if !changed && now < wake {
+        if kill_at == Some(now) {
+            // Killed: only what was persisted on the CR survives (if it still exists).
+            let ann: std::collections::BTreeMap<String, String> = [(
+                crate::progress::PROGRESS_ANNOTATION.to_string(),
+                progress.to_annotation_value(),
+            )]
+            .into();
+            if cr.exists {
+                progress = match Progress::from_annotations(&ann) {
+                    Ok(Some(p)) => p,
+                    other => {
+                        log.violations
+                            .push(format!("progress did not round-trip: {other:?}"));
+                        Progress::default()
+                    }
+                };
+            }
+            run_start = now + 5;
+            changed = true;
+        }
+        if now < run_start || (!changed && now < wake) {
             continue;
         }
         changed = false;
         let obs = cr.observation();
         let timing = Timing {
             now: t(now),
-            run_started_at: t(0),
-            share_deadline: t(BUDGET),
-            budget_deadline: t(BUDGET),
+            run_started_at: t(run_start),
+            share_deadline: t(run_start + BUDGET),
+            budget_deadline: t(run_start + BUDGET),
         };
         let step = decide(&Input {
             observation: &obs,
@@ -282,6 +313,7 @@ fn simulate(ctl: &Ctl, policy: &Policy, suspended: bool, finalizer: bool, log: &
                     outcome: Some(o),
                     blocked: o == Outcome::Blocked,
                     end: now,
+                    run_start,
                 }
             }
             Decision::Block { .. } => {
@@ -289,6 +321,7 @@ fn simulate(ctl: &Ctl, policy: &Policy, suspended: bool, finalizer: bool, log: &
                     outcome: None,
                     blocked: true,
                     end: now,
+                    run_start,
                 }
             }
             Decision::Wait { until, .. } => {
@@ -341,7 +374,7 @@ fn simulate(ctl: &Ctl, policy: &Policy, suspended: bool, finalizer: bool, log: &
                     .push("no dependency finalizers in this model".into());
             }
         }
-        if now > BUDGET {
+        if now > run_start + BUDGET {
             log.violations
                 .push(format!("still deciding at {now}, past the budget"));
             break;
@@ -350,7 +383,8 @@ fn simulate(ctl: &Ctl, policy: &Policy, suspended: bool, finalizer: bool, log: &
     SimEnd {
         outcome: None,
         blocked: false,
-        end: BUDGET + 60,
+        end: 2 * BUDGET + 60,
+        run_start,
     }
 }
 
@@ -387,7 +421,11 @@ prop_compose! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+    // 1000 closed-loop runs by default; `TFOPS_MACHINE_SIM_CASES=N` for a longer soak.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("TFOPS_MACHINE_SIM_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn closed_loop_invariants(
@@ -395,13 +433,17 @@ proptest! {
         p in policy(),
         suspended in prop::bool::weighted(0.2),
         finalizer in prop::bool::weighted(0.95),
+        kill_at in prop::option::weighted(0.3, 0i64..200),
     ) {
         let mut log = Log::default();
-        let r = simulate(&ctl, &p, suspended, finalizer, &mut log);
+        let r = simulate(&ctl, &p, suspended, finalizer, kill_at, &mut log);
         prop_assert!(log.violations.is_empty(), "{:?}", log.violations);
         // Finishes within the budget, one way or the other.
         prop_assert!(r.outcome.is_some() || r.blocked, "no outcome by {}", r.end);
-        prop_assert!(r.end <= BUDGET, "ended at {} > budget {}", r.end, BUDGET);
+        prop_assert!(
+            r.end <= r.run_start + BUDGET,
+            "ended at {} > run start {} + budget {}", r.end, r.run_start, BUDGET
+        );
         if r.blocked {
             prop_assert_eq!(p.on_failure, OnFailure::Block);
         }
@@ -457,7 +499,7 @@ fn healthy() -> Ctl {
 
 fn run(ctl: &Ctl, p: &Policy) -> (SimEnd, Log) {
     let mut log = Log::default();
-    let r = simulate(ctl, p, false, true, &mut log);
+    let r = simulate(ctl, p, false, true, None, &mut log);
     assert!(log.violations.is_empty(), "{:?}", log.violations);
     (r, log)
 }
