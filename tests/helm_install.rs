@@ -4,12 +4,9 @@
 //! - Helm 3.16.1: a full install; the generated Flux source, Terraform CR and runner RBAC are
 //!   created, no hook is registered, the CR says uninstall goes through `helm tfops uninstall`,
 //!   and the user reads that warning.
-//! - Helm 4.1.4: `--dry-run=server`.
-//!   Helm 4's release storage posts its Secret as protobuf (client-go typed clients default to
-//!   protobuf for built-in types since kubernetes/kubernetes#125314), which the test API server
-//!   does not decode, so a stored install cannot run here; the dry run goes through the same
-//!   install action and prints the release Helm would store:
-//!   the guard Job registered as its pre-delete hook, the guard RBAC as ordinary objects.
+//! - Helm 4.1.4: a full install (its release storage posts the release Secret as protobuf,
+//!   which the test API server decodes); the guard Job is registered as the release's
+//!   pre-delete hook — stored, not created — while the guard RBAC are ordinary objects.
 
 mod common;
 
@@ -138,7 +135,7 @@ async fn helm3_install_creates_the_generated_objects_and_no_hook() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helm4_install_registers_the_guard_job_as_pre_delete_hook() {
     let (cluster, home, kubeconfig) = prepare(Helm::V4).await;
-    let mut install = home.helm(install_args(&["--dry-run=server"]));
+    let mut install = home.helm(install_args(&[]));
     install.env("KUBECONFIG", &kubeconfig);
     let out = output(install).await;
     assert!(
@@ -173,14 +170,34 @@ async fn helm4_install_registers_the_guard_job_as_pre_delete_hook() {
     let tf = common::find(&manifest, "Terraform", "shop-orders-db").expect("Terraform");
     assert_eq!(annotation(tf, "tfops.dev/guard"), Some("hook"));
 
-    // A dry run: nothing was created.
-    assert!(cluster
-        .store()
+    // Installed: the Terraform CR and the guard RBAC exist; the hook Job waits for uninstall.
+    let store = cluster.store();
+    assert!(store
         .get(
             "infra.contrib.fluxcd.io/v1alpha2",
             "Terraform",
             "shop",
             "shop-orders-db"
         )
+        .is_some());
+    assert!(store
+        .get(
+            "rbac.authorization.k8s.io/v1",
+            "Role",
+            "shop",
+            "shop-tfops-guard"
+        )
+        .is_some());
+    assert!(store
+        .get("batch/v1", "Job", "shop", "shop-tfops-guard")
         .is_none());
+
+    // And Helm stored it with the release.
+    let mut hooks = home.helm(["get", "hooks", "shop", "--namespace", "shop"]);
+    hooks.env("KUBECONFIG", &kubeconfig);
+    let hooks = output(hooks).await;
+    assert!(hooks.status.success(), "{}", stderr(&hooks));
+    let stored = common::parse_docs(&stdout(&hooks));
+    let job = common::find(&stored, "Job", "shop-tfops-guard").expect("stored hook");
+    assert_eq!(annotation(job, "helm.sh/hook"), Some("pre-delete"));
 }
