@@ -128,5 +128,7 @@ if [ "$status" = 0 ]; then
 else
   echo "demo: some charts failed to render (see above)" >&2
 fi
-echo "Uninstall on a real cluster (kind + Flux + tofu-controller v0.16.5): scripts/real-cluster.sh up && scripts/real-cluster.sh demo"
+echo "The guard at work (real Helm 4 and 3, the plugins, in-process API server, simulated tofu-controller):"
+echo "  cargo test --test helm_uninstall    # helm uninstall (Helm 4 hook) / helm tfops uninstall (Helm 3)"
+echo "On a real cluster (kind + Flux + tofu-controller v0.16.5): scripts/real-cluster.sh up && scripts/real-cluster.sh demo"
 exit "$status"
