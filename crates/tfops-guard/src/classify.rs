@@ -162,7 +162,8 @@ pub enum ClassifierError {
     },
 }
 
-/// The failure classifier: catalog rules first, then the built-in table.
+/// The failure classifier: catalog rules first, then the built-in table. Build it once per
+/// process (compiling the table takes a few milliseconds) and share it.
 #[derive(Debug, Clone)]
 pub struct Classifier {
     rules: Vec<Rule>,

@@ -1219,6 +1219,10 @@ impl Ctx<'_> {
         let o = self.o;
         let deadline = self.deadline();
         self.g.escalates_at = Some(deadline);
+        if self.g.phase == Phase::Unlocking && self.echoed() {
+            // The force-unlock request was handled; back to following the destroy.
+            self.g.phase = Phase::Deleting;
+        }
 
         // Dependants first: the controller holds this CR until they are gone.
         let dependants = self.live_dependants();

@@ -672,6 +672,11 @@ fn lock_held_by_a_gone_holder_is_force_unlocked_once() {
     w.fail("LockHeld", "Error acquiring the state lock");
     let d = w.apply();
     assert!(!matches!(d, Decision::ForceUnlock { .. }), "{d:?}");
+    assert_eq!(
+        w.g.phase,
+        Phase::Deleting,
+        "unlock handled: following the destroy again"
+    );
     // Policy may forbid it.
     let mut w = World::new();
     w.p.force_unlock = false;
