@@ -1,6 +1,6 @@
 //! Randomized fault schedules for the guard, on paused (virtual) tokio time, against the real
 //! in-process API server and the tofu-controller simulation. Each schedule gets its own
-//! namespace and guard user in one shared cluster: 1–4 CRs with random `dependsOn`, random
+//! namespace in one shared cluster: 1–3 CRs with random `dependsOn`, random
 //! destroy behaviour (success, transient failures, permanent failure, nothing to destroy,
 //! slow destroy, foreign lock, controller ignoring the CR), random environment damage (source,
 //! runner ServiceAccount, varsFrom Secret deleted), random policies and budget, and random API
@@ -40,7 +40,6 @@ const REV: &str = "latest@sha256:3b1f5e2d9c7a4b6e8f0a1c3d5e7f9b2a4c6e8d0f1a3b5c7
 const RELEASE: &str = "shop";
 /// Schedules run concurrently (one runtime, one cluster, one simulation).
 const PARALLEL: usize = 8;
-
 
 /// SplitMix64: small, seeded, reproducible.
 struct Rng(u64);
@@ -82,7 +81,6 @@ struct CrPlan {
 struct Schedule {
     index: usize,
     ns: String,
-    user: String,
     budget: Duration,
     runner_sa_deleted: bool,
     crs: Vec<CrPlan>,
@@ -92,9 +90,8 @@ struct Schedule {
 fn make_schedule(index: usize, seed: u64) -> Schedule {
     let mut r = Rng(seed ^ (index as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
     let ns = format!("s{index}");
-    let user = format!("guard-{index}");
     let budget = Duration::from_secs(60 + r.below(181));
-    let n = 1 + r.below(4) as usize;
+    let n = 1 + r.below(3) as usize;
     let runner_sa_deleted = r.chance(5);
     let mut crs: Vec<CrPlan> = Vec::new();
     for i in 0..n {
@@ -188,7 +185,6 @@ fn make_schedule(index: usize, seed: u64) -> Schedule {
     if r.chance(30) {
         faults.push(
             FaultRule::status(*r.pick(&[500, 503, 429]))
-                .user(&user)
                 .verb(*r.pick(&[
                     Verb::Patch,
                     Verb::Delete,
@@ -202,22 +198,18 @@ fn make_schedule(index: usize, seed: u64) -> Schedule {
     if r.chance(20) {
         faults.push(
             FaultRule::status(409)
-                .user(&user)
                 .verb(Verb::Patch)
                 .times(1 + r.below(2) as usize),
         );
     }
     if r.chance(25) {
         faults.push(
-            FaultRule::drop_watch_after(1 + r.below(4) as usize)
-                .user(&user)
-                .times(1 + r.below(3) as usize),
+            FaultRule::drop_watch_after(1 + r.below(4) as usize).times(1 + r.below(3) as usize),
         );
     }
     Schedule {
         index,
         ns,
-        user,
         budget,
         runner_sa_deleted,
         crs,
@@ -287,7 +279,9 @@ fn seed(cluster: &TestCluster, s: &Schedule) {
                     "tfops.dev/retries": c.retries.to_string(),
                     "tfops.dev/timeout": format!("{}s", c.timeout_secs),
                     "tfops.dev/guard": "hook",
-                    BEHAVIOR_ANNOTATION: serde_json::to_string(&c.behavior).unwrap(),
+                    // Seeded already applied: the simulation ignores it until the schedule
+                    // starts (see `run_schedule`), so no apply cycle is simulated for nothing.
+                    BEHAVIOR_ANNOTATION: serde_json::to_string(&Behavior { paused: true, ..Behavior::default() }).unwrap(),
                 }
             },
             "spec": spec,
@@ -325,20 +319,41 @@ struct Tally {
     max_elapsed_over_budget: f64,
 }
 
+/// What every schedule shares: one guard client, one re-run client, one compiled classifier.
+struct Shared {
+    guard: kube::Client,
+    rerun: kube::Client,
+    template: GuardOptions,
+}
+
+const GUARD_USER: &str = "guard";
+const RERUN_USER: &str = "guard-rerun";
+
 async fn run_schedule(
     cluster: &TestCluster,
-    relay: std::net::SocketAddr,
+    shared: &Shared,
     sim: &TofuSim,
     s: Schedule,
 ) -> Result<(GuardReport, bool), String> {
+    let t0 = std::time::Instant::now();
+    let req0 = cluster.requests().all().len();
     seed(cluster, &s);
-    for f in &s.faults {
-        cluster.faults().add(f.clone().namespace(&s.ns));
+    for c in &s.crs {
+        sim.set_behavior(&s.ns, &c.name, c.behavior.clone());
     }
-    let client = relay_client(relay, &s.user);
+    let t_seed = t0.elapsed();
+    // Faults hit only this schedule's guard requests (its user, in its namespace).
+    for f in &s.faults {
+        cluster
+            .faults()
+            .add(f.clone().user(GUARD_USER).namespace(&s.ns));
+    }
+    let client = shared.guard.clone();
     let start = tokio::time::Instant::now();
     let real_start = std::time::Instant::now();
-    let opts = GuardOptions::new(RELEASE, &s.ns, s.budget);
+    let mut opts = shared.template.clone();
+    opts.namespace = s.ns.clone();
+    opts.budget = s.budget;
     let report = run_guard(client, opts, Clock::start())
         .await
         .map_err(|e| format!("schedule {}: guard error {e}", s.index))?;
@@ -364,7 +379,13 @@ async fn run_schedule(
             ctx()
         ));
     }
-    let history = cluster.store().history();
+    let t_guard = t0.elapsed();
+    let relevant: Vec<_> = cluster
+        .store()
+        .history()
+        .into_iter()
+        .filter(|h| h.namespace == s.ns)
+        .collect();
     for c in &s.crs {
         let gone = cluster
             .store()
@@ -382,11 +403,6 @@ async fn run_schedule(
             .and_then(|r| r.outcome);
         // 2. Left without a destroy → ledger first.
         let left_without_destroy = gone && !destroyed;
-        let relevant: Vec<_> = history
-            .iter()
-            .filter(|h| h.namespace == s.ns)
-            .cloned()
-            .collect();
         if left_without_destroy {
             let l = ledger_created_at(&relevant, &c.name).ok_or_else(|| {
                 format!(
@@ -416,19 +432,28 @@ async fn run_schedule(
             return Err(format!("healthy {} was force-removed\n{}", c.name, ctx()));
         }
     }
+    let t_checks = t0.elapsed();
+    if std::env::var_os("TFOPS_SCHEDULE_TRACE").is_some() {
+        let reqs = cluster.requests().all();
+        let mine = &reqs[req0.min(reqs.len())..];
+        let by = |u: &str| mine.iter().filter(|r| r.user == u).count();
+        println!(
+            "  phases: seed {t_seed:?} guard {t_guard:?} checks {t_checks:?}; requests: {} (guard {}, controller {})",
+            mine.len(),
+            by(GUARD_USER),
+            by(CONTROLLER_USER)
+        );
+    }
     // 4. Re-run after a finished run: finds nothing, writes nothing.
     let mut rerun_checked = false;
     if report.status == RunStatus::Finished {
         let ledgers = ledger_names(cluster, &s.ns);
-        let user2 = format!("{}-rerun", s.user);
-        let client = relay_client(relay, &user2);
-        let again = run_guard(
-            client,
-            GuardOptions::new(RELEASE, &s.ns, Duration::from_secs(30)),
-            Clock::start(),
-        )
-        .await
-        .map_err(|e| format!("rerun: {e}"))?;
+        let mut opts = shared.template.clone();
+        opts.namespace = s.ns.clone();
+        opts.budget = Duration::from_secs(30);
+        let again = run_guard(shared.rerun.clone(), opts, Clock::start())
+            .await
+            .map_err(|e| format!("rerun: {e}"))?;
         if !again.crs.is_empty() || again.status != RunStatus::Finished {
             return Err(format!(
                 "re-run not idempotent: {}\n{}",
@@ -436,10 +461,17 @@ async fn run_schedule(
                 ctx()
             ));
         }
-        let writes: usize = [Verb::Patch, Verb::Delete, Verb::Create, Verb::Update]
-            .iter()
-            .map(|v| cluster.requests().count(&user2, *v))
-            .sum();
+        let writes = cluster
+            .requests()
+            .filter(|r| {
+                r.user == RERUN_USER
+                    && r.namespace == s.ns
+                    && matches!(
+                        r.verb,
+                        Some(Verb::Patch | Verb::Delete | Verb::Create | Verb::Update)
+                    )
+            })
+            .len();
         if writes != 0 || ledger_names(cluster, &s.ns) != ledgers {
             return Err(format!("re-run wrote {writes} times\n{}", ctx()));
         }
@@ -476,6 +508,11 @@ async fn randomized_fault_schedules_keep_the_invariants() {
             ..SimConfig::default()
         },
     );
+    let shared = Shared {
+        guard: relay_client(relay, GUARD_USER),
+        rerun: relay_client(relay, RERUN_USER),
+        template: GuardOptions::new(RELEASE, "unset", Duration::from_secs(60)),
+    };
     let mut tally = Tally::default();
     let mut next = 0usize;
     while next < count {
@@ -491,7 +528,7 @@ async fn randomized_fault_schedules_keep_the_invariants() {
         let results = futures::future::join_all(
             batch
                 .into_iter()
-                .map(|s| run_schedule(&cluster, relay, &sim, s)),
+                .map(|s| run_schedule(&cluster, &shared, &sim, s)),
         )
         .await;
         for (res, budget) in results.into_iter().zip(budgets) {
