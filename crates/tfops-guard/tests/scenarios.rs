@@ -37,15 +37,27 @@ fn fail_forever(msg: &str) -> Behavior {
 #[tokio::test(start_paused = true)]
 async fn clean_uninstall_destroys_everything_with_few_requests() {
     let rig = Rig::start().await;
-    rig.release(&[Module::new("db"), Module::new("bucket"), Module::new("queue")])
-        .await;
+    rig.release(&[
+        Module::new("db"),
+        Module::new("bucket"),
+        Module::new("queue"),
+    ])
+    .await;
     let before = rig.guard_requests();
     let (report, took) = rig.guard(opts(240)).await;
     assert_eq!(report.status, RunStatus::Finished, "{}", report.render());
     for n in ["db", "bucket", "queue"] {
-        assert_eq!(outcome(&report, n), Some(Outcome::Destroyed), "{}", report.render());
+        assert_eq!(
+            outcome(&report, n),
+            Some(Outcome::Destroyed),
+            "{}",
+            report.render()
+        );
         assert!(rig.gone(n));
-        assert!(rig.ledger_entry(NS, n).is_none(), "no ledger for a destroyed CR");
+        assert!(
+            rig.ledger_entry(NS, n).is_none(),
+            "no ledger for a destroyed CR"
+        );
         assert!(rig
             .guard_events(n)
             .iter()
@@ -55,7 +67,16 @@ async fn clean_uninstall_destroys_everything_with_few_requests() {
     let requests = rig.guard_requests() - before;
     println!("clean uninstall: {requests} guard requests for 3 CRs, {took:?} virtual");
     // ≤ 3 per CR + constant (LIST + WATCH).
-    assert!(requests <= 3 * 3 + 2, "{requests} requests: {:#?}", rig.cluster.requests().all().into_iter().filter(|r| r.user == GUARD_USER).collect::<Vec<_>>());
+    assert!(
+        requests <= 3 * 3 + 2,
+        "{requests} requests: {:#?}",
+        rig.cluster
+            .requests()
+            .all()
+            .into_iter()
+            .filter(|r| r.user == GUARD_USER)
+            .collect::<Vec<_>>()
+    );
     assert_eq!(report.exit_code(), 0);
 }
 
@@ -71,7 +92,12 @@ async fn depends_on_chain_is_deleted_dependants_first() {
     let (report, took) = rig.guard(opts(240)).await;
     assert_eq!(report.status, RunStatus::Finished, "{}", report.render());
     for n in ["vpc", "db", "app"] {
-        assert_eq!(outcome(&report, n), Some(Outcome::Destroyed), "{}", report.render());
+        assert_eq!(
+            outcome(&report, n),
+            Some(Outcome::Destroyed),
+            "{}",
+            report.render()
+        );
     }
     // DELETE order in the request log: app, db, vpc.
     let deletes: Vec<String> = rig
@@ -100,7 +126,12 @@ async fn transient_failure_is_retried_until_it_succeeds() {
     })])
     .await;
     let (report, took) = rig.guard(opts(240)).await;
-    assert_eq!(outcome(&report, "db"), Some(Outcome::Destroyed), "{}", report.render());
+    assert_eq!(
+        outcome(&report, "db"),
+        Some(Outcome::Destroyed),
+        "{}",
+        report.render()
+    );
     assert!(rig.ledger_entry(NS, "db").is_none());
     assert!(took <= Duration::from_secs(240));
     assert_eq!(report.exit_code(), 0);
@@ -112,7 +143,12 @@ async fn permanent_failure_orphans_with_a_ledger_entry_first() {
     rig.release(&[Module::new("db").behavior(fail_forever(samples::AWS_ACCESS_DENIED))])
         .await;
     let (report, took) = rig.guard(opts(240)).await;
-    assert_eq!(outcome(&report, "db"), Some(Outcome::Orphaned), "{}", report.render());
+    assert_eq!(
+        outcome(&report, "db"),
+        Some(Outcome::Orphaned),
+        "{}",
+        report.render()
+    );
     assert!(rig.gone("db"));
     let entry = rig.ledger_entry(NS, "db").expect("ledger entry");
     assert_eq!(entry["decision"], "orphaned");
@@ -138,7 +174,12 @@ async fn permanent_failure_with_policy_force_strips_finalizers_after_the_ledger(
         .on_failure("force")])
         .await;
     let (report, took) = rig.guard(opts(240)).await;
-    assert_eq!(outcome(&report, "db"), Some(Outcome::ForceRemoved), "{}", report.render());
+    assert_eq!(
+        outcome(&report, "db"),
+        Some(Outcome::ForceRemoved),
+        "{}",
+        report.render()
+    );
     assert!(rig.gone("db"));
     let entry = rig.ledger_entry(NS, "db").expect("ledger entry");
     assert_eq!(entry["decision"], "force-removed");
@@ -149,8 +190,16 @@ async fn permanent_failure_with_policy_force_strips_finalizers_after_the_ledger(
         .into_iter()
         .find(|s| s["metadata"]["labels"]["tfops.dev/cr-namespace"] == NS)
         .unwrap();
-    assert!(ledger["data"].as_object().unwrap().keys().any(|k| k.starts_with("outputs.")));
-    assert!(ledger["data"].as_object().unwrap().keys().any(|k| k.starts_with("tfstate.")));
+    assert!(ledger["data"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .any(|k| k.starts_with("outputs.")));
+    assert!(ledger["data"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .any(|k| k.starts_with("tfstate.")));
     assert!(rig
         .guard_events("db")
         .iter()
@@ -167,7 +216,12 @@ async fn permanent_failure_with_policy_block_fails_with_a_next_step() {
         .on_failure("block")])
         .await;
     let (report, took) = rig.guard(opts(240)).await;
-    assert_eq!(outcome(&report, "db"), Some(Outcome::Blocked), "{}", report.render());
+    assert_eq!(
+        outcome(&report, "db"),
+        Some(Outcome::Blocked),
+        "{}",
+        report.render()
+    );
     assert_eq!(report.status, RunStatus::Blocked);
     assert_eq!(report.exit_code(), 2);
     // Nothing was released: the CR and its finalizer stay, no ledger entry.
@@ -211,7 +265,12 @@ async fn source_deleted_first_force_removes_with_ledger() {
         .unwrap();
     let (report, took) = rig.guard(opts(240)).await;
     // Neither destroy nor orphan can run without the source: force, after the ledger.
-    assert_eq!(outcome(&report, "db"), Some(Outcome::ForceRemoved), "{}", report.render());
+    assert_eq!(
+        outcome(&report, "db"),
+        Some(Outcome::ForceRemoved),
+        "{}",
+        report.render()
+    );
     assert_ledger_before_release(&rig, "db");
     let entry = rig.ledger_entry(NS, "db").unwrap();
     assert_eq!(entry["reason"], "missing-dependency");
@@ -228,7 +287,12 @@ async fn runner_service_account_missing_force_removes_with_ledger() {
         .delete("v1", "ServiceAccount", NS, "tf-runner")
         .unwrap();
     let (report, took) = rig.guard(opts(240)).await;
-    assert_eq!(outcome(&report, "db"), Some(Outcome::ForceRemoved), "{}", report.render());
+    assert_eq!(
+        outcome(&report, "db"),
+        Some(Outcome::ForceRemoved),
+        "{}",
+        report.render()
+    );
     assert_ledger_before_release(&rig, "db");
     assert!(took <= Duration::from_secs(240));
 }
@@ -237,10 +301,18 @@ async fn runner_service_account_missing_force_removes_with_ledger() {
 async fn vars_from_missing_orphans_with_ledger() {
     let rig = Rig::start().await;
     rig.release(&[Module::new("db").vars_from("db-vars")]).await;
-    rig.cluster.store().delete("v1", "Secret", NS, "db-vars").unwrap();
+    rig.cluster
+        .store()
+        .delete("v1", "Secret", NS, "db-vars")
+        .unwrap();
     let (report, took) = rig.guard(opts(240)).await;
     // The destroy needs the vars; releasing without destroy does not.
-    assert_eq!(outcome(&report, "db"), Some(Outcome::Orphaned), "{}", report.render());
+    assert_eq!(
+        outcome(&report, "db"),
+        Some(Outcome::Orphaned),
+        "{}",
+        report.render()
+    );
     assert_ledger_before_release(&rig, "db");
     assert!(took <= Duration::from_secs(240));
 }
@@ -264,7 +336,12 @@ async fn lock_held_by_a_dead_holder_is_force_unlocked_then_destroyed() {
         },
     );
     let (report, took) = rig.guard(opts(240)).await;
-    assert_eq!(outcome(&report, "db"), Some(Outcome::Destroyed), "{}", report.render());
+    assert_eq!(
+        outcome(&report, "db"),
+        Some(Outcome::Destroyed),
+        "{}",
+        report.render()
+    );
     assert!(rig
         .guard_events("db")
         .iter()
@@ -279,9 +356,17 @@ async fn controller_absent_force_removes_with_ledger() {
     rig.release(&[Module::new("db")]).await;
     rig.sim.take().unwrap().stop();
     let (report, took) = rig.guard(opts(240)).await;
-    assert_eq!(outcome(&report, "db"), Some(Outcome::ForceRemoved), "{}", report.render());
+    assert_eq!(
+        outcome(&report, "db"),
+        Some(Outcome::ForceRemoved),
+        "{}",
+        report.render()
+    );
     assert_ledger_before_release(&rig, "db");
-    assert_eq!(rig.ledger_entry(NS, "db").unwrap()["reason"], "controller-absent");
+    assert_eq!(
+        rig.ledger_entry(NS, "db").unwrap()["reason"],
+        "controller-absent"
+    );
     assert!(took <= Duration::from_secs(240));
 }
 
@@ -297,7 +382,12 @@ async fn namespace_terminating_uses_the_ledger_namespace() {
     let mut o = opts(240);
     o.ledger_namespace = Some("tfops-ledger".into());
     let (report, took) = rig.guard(o).await;
-    assert_eq!(outcome(&report, "db"), Some(Outcome::ForceRemoved), "{}", report.render());
+    assert_eq!(
+        outcome(&report, "db"),
+        Some(Outcome::ForceRemoved),
+        "{}",
+        report.render()
+    );
     assert!(rig.ledger_entry("tfops-ledger", "db").is_some());
     assert_ledger_before_release(&rig, "db");
     assert!(took <= Duration::from_secs(240));
@@ -334,7 +424,12 @@ async fn suspended_cr_is_unsuspended_then_destroyed() {
     m.suspend = true;
     rig.release(&[m]).await;
     let (report, took) = rig.guard(opts(240)).await;
-    assert_eq!(outcome(&report, "db"), Some(Outcome::Destroyed), "{}", report.render());
+    assert_eq!(
+        outcome(&report, "db"),
+        Some(Outcome::Destroyed),
+        "{}",
+        report.render()
+    );
     assert!(rig
         .guard_events("db")
         .iter()
@@ -346,15 +441,27 @@ async fn suspended_cr_is_unsuspended_then_destroyed() {
 async fn api_faults_5xx_409_and_watch_drops_are_survived() {
     use tfops_testcluster::{FaultRule, Verb};
     let rig = Rig::start().await;
-    rig.release(&[
-        Module::new("vpc"),
-        Module::new("db").depends_on(&["vpc"]),
-    ])
-    .await;
+    rig.release(&[Module::new("vpc"), Module::new("db").depends_on(&["vpc"])])
+        .await;
     let f = rig.cluster.faults();
-    f.add(FaultRule::status(503).user(GUARD_USER).verb(Verb::Delete).times(2));
-    f.add(FaultRule::status(409).user(GUARD_USER).verb(Verb::Patch).times(2));
-    f.add(FaultRule::status(500).user(GUARD_USER).verb(Verb::List).times(1));
+    f.add(
+        FaultRule::status(503)
+            .user(GUARD_USER)
+            .verb(Verb::Delete)
+            .times(2),
+    );
+    f.add(
+        FaultRule::status(409)
+            .user(GUARD_USER)
+            .verb(Verb::Patch)
+            .times(2),
+    );
+    f.add(
+        FaultRule::status(500)
+            .user(GUARD_USER)
+            .verb(Verb::List)
+            .times(1),
+    );
     f.add(FaultRule::drop_watch_after(1).user(GUARD_USER).times(3));
     let (report, took) = rig.guard(opts(240)).await;
     assert_eq!(report.status, RunStatus::Finished, "{}", report.render());
@@ -370,7 +477,7 @@ async fn guard_killed_midway_continues_on_rerun_and_is_idempotent() {
     rig.release(&[Module::new("db")
         .behavior(fail_forever(samples::AWS_THROTTLING))
         .annotate("tfops.dev/retries", "2")])
-    .await;
+        .await;
     // First run: killed after 25 s of virtual time (mid-retry).
     let client = rig.guard_client();
     let task = tokio::spawn(tfops_guard::engine::run_guard(
@@ -393,7 +500,12 @@ async fn guard_killed_midway_continues_on_rerun_and_is_idempotent() {
     assert!(!rig.gone("db"));
     // Second run continues (attempts carried over) and finishes: retries exhausted → orphan.
     let (report, took) = rig.guard(opts(240)).await;
-    assert_eq!(outcome(&report, "db"), Some(Outcome::Orphaned), "{}", report.render());
+    assert_eq!(
+        outcome(&report, "db"),
+        Some(Outcome::Orphaned),
+        "{}",
+        report.render()
+    );
     let entry = rig.ledger_entry(NS, "db").unwrap();
     assert!(entry["attempts"].as_u64().unwrap() >= attempts_before);
     assert_eq!(entry["reason"], "retries-exhausted");
@@ -405,4 +517,76 @@ async fn guard_killed_midway_continues_on_rerun_and_is_idempotent() {
     assert!(report.crs.is_empty());
     assert_eq!(report.exit_code(), 0);
     assert_eq!(rig.ledger_entries(NS).len(), ledgers);
+}
+
+/// Guard overhead beyond the simulated destroy time, in virtual time: one CR whose destroy
+/// takes 60 s. Printed (no timing assertion); the outcome is asserted.
+#[tokio::test(start_paused = true)]
+async fn overhead_beyond_a_slow_destroy_in_virtual_time() {
+    let rig = Rig::start().await;
+    rig.release(&[Module::new("db").behavior(Behavior {
+        destroy_duration: Duration::from_secs(60),
+        ..Behavior::default()
+    })])
+    .await;
+    let (report, took) = rig.guard(opts(240)).await;
+    assert_eq!(
+        outcome(&report, "db"),
+        Some(Outcome::Destroyed),
+        "{}",
+        report.render()
+    );
+    println!(
+        "virtual: destroy 60s, guard run {:?}, overhead {:?}",
+        took,
+        took.saturating_sub(Duration::from_secs(60))
+    );
+}
+
+/// Guard overhead in REAL wall time (clock not paused), 5 CRs with instant destroys:
+/// overhead = (first DELETE seen by the store − guard start) + (guard end − last CR gone);
+/// the time in between is the simulated controller's own work. Printed; outcome asserted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overhead_in_real_wall_time() {
+    let rig = Rig::start().await;
+    let modules: Vec<Module> = (0..5).map(|i| Module::new(&format!("m{i}"))).collect();
+    rig.release(&modules).await;
+    let store = rig.cluster.store().clone();
+    let mut changes = store.subscribe();
+    let watcher = tokio::spawn(async move {
+        let mut first_delete = None;
+        loop {
+            if changes.changed().await.is_err() {
+                return (first_delete, None);
+            }
+            let crs = store.list(TF, "Terraform", NS);
+            let now = std::time::Instant::now();
+            if first_delete.is_none()
+                && crs
+                    .iter()
+                    .any(|c| !c["metadata"]["deletionTimestamp"].is_null())
+            {
+                first_delete = Some(now);
+            }
+            if crs.is_empty() {
+                return (first_delete, Some(now));
+            }
+        }
+    });
+    let start = std::time::Instant::now();
+    let (report, _) = rig.guard(opts(240)).await;
+    let end = std::time::Instant::now();
+    assert_eq!(report.status, RunStatus::Finished, "{}", report.render());
+    let (first_delete, all_gone) = watcher.await.unwrap();
+    let (first_delete, all_gone) = (first_delete.unwrap(), all_gone.unwrap());
+    let before = first_delete.duration_since(start);
+    let after = end.duration_since(all_gone);
+    println!(
+        "real: guard run {:?} over 5 CRs; guard overhead {:?} (start→first DELETE {:?}, last CR gone→exit {:?}); controller work {:?}",
+        end - start,
+        before + after,
+        before,
+        after,
+        all_gone.duration_since(first_delete)
+    );
 }
