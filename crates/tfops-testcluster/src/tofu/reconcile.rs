@@ -11,7 +11,12 @@ use serde_json::{json, Map, Value};
 use super::behavior::{parse_go_duration, AttemptOutcome, Behavior, FailStage};
 use super::clock::kube_time;
 use super::conditions as cond;
+pub use super::encoding::{base64_decode, base64_encode};
 use super::messages;
+pub use super::names::{
+    lock_lease_name, outputs_secret_name, plan_id, plan_secret_name, retry_interval,
+    runner_service_account, state_in_cluster, tfstate_secret_name, workspace,
+};
 use super::world::{SourceState, World};
 use super::{DEPENDENCY_OF_PREFIX, REQUESTED_AT_ANNOTATION, TERRAFORM_FINALIZER};
 
@@ -203,109 +208,6 @@ fn str_at<'v>(v: &'v Value, path: &[&str]) -> &'v str {
 
 fn bool_at(v: &Value, path: &[&str]) -> bool {
     s(v, path).and_then(Value::as_bool).unwrap_or(false)
-}
-
-/// `plan-<branch>-<hash10>` from a Flux revision (`api/planid`).
-pub fn plan_id(revision: &str) -> String {
-    match revision.split_once('@') {
-        Some((branch, rest)) => {
-            let hash = rest.split_once(':').map(|(_, h)| h).unwrap_or(rest);
-            let hash: String = hash.chars().take(10).collect();
-            format!("plan-{branch}-{hash}")
-        }
-        None => match revision.split_once('/') {
-            Some((branch, hash)) => {
-                let hash: String = hash.chars().take(10).collect();
-                format!("plan-{branch}-{hash}")
-            }
-            None => {
-                let hash: String = revision.chars().take(10).collect();
-                format!("plan-{hash}")
-            }
-        },
-    }
-}
-
-/// Workspace name (`spec.workspace` or `default`).
-pub fn workspace(tf: &Value) -> String {
-    let ws = str_at(tf, &["spec", "workspace"]);
-    if ws.is_empty() {
-        "default".to_string()
-    } else {
-        ws.to_string()
-    }
-}
-
-/// Name of the tfstate Secret (`tfstate-<workspace>-<secret suffix or name>`).
-pub fn tfstate_secret_name(tf: &Value) -> String {
-    let suffix = str_at(tf, &["spec", "backendConfig", "secretSuffix"]);
-    let suffix = if suffix.is_empty() {
-        str_at(tf, &["metadata", "name"])
-    } else {
-        suffix
-    };
-    format!("tfstate-{}-{}", workspace(tf), suffix)
-}
-
-/// Whether the state lives in a tfstate Secret (the default kubernetes backend): not with
-/// `spec.cloud`, `backendConfig.disable` or `backendConfig.customConfiguration`.
-pub fn state_in_cluster(tf: &Value) -> bool {
-    if s(tf, &["spec", "cloud"]).is_some_and(|c| !c.is_null()) {
-        return false;
-    }
-    if bool_at(tf, &["spec", "backendConfig", "disable"]) {
-        return false;
-    }
-    str_at(tf, &["spec", "backendConfig", "customConfiguration"])
-        .trim()
-        .is_empty()
-}
-
-/// Name of the lock Lease (`lock-tfstate-<workspace>-<suffix>`).
-pub fn lock_lease_name(tf: &Value) -> String {
-    format!("lock-{}", tfstate_secret_name(tf))
-}
-
-/// Name of the (legacy, single) plan Secret.
-pub fn plan_secret_name(tf: &Value) -> String {
-    format!(
-        "tfplan-{}-{}",
-        workspace(tf),
-        str_at(tf, &["metadata", "name"])
-    )
-}
-
-/// `spec.writeOutputsToSecret.name`, if set.
-pub fn outputs_secret_name(tf: &Value) -> Option<String> {
-    let n = str_at(tf, &["spec", "writeOutputsToSecret", "name"]);
-    (!n.is_empty()).then(|| n.to_string())
-}
-
-/// The runner ServiceAccount name.
-pub fn runner_service_account(tf: &Value) -> String {
-    let n = str_at(tf, &["spec", "serviceAccountName"]);
-    if n.is_empty() {
-        "tf-runner".to_string()
-    } else {
-        n.to_string()
-    }
-}
-
-/// `GetRetryInterval` (`retryInterval`, default 15 s; `ExponentialBackoff` doubles per failure).
-pub fn retry_interval(tf: &Value) -> Duration {
-    let base = parse_go_duration(str_at(tf, &["spec", "retryInterval"]))
-        .unwrap_or(Duration::from_secs(15));
-    if str_at(tf, &["spec", "retryStrategy"]) == "ExponentialBackoff" {
-        let failures = s(tf, &["status", "reconciliationFailures"])
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-            .min(40) as u32;
-        let max = parse_go_duration(str_at(tf, &["spec", "maxRetryInterval"]))
-            .unwrap_or(Duration::from_secs(24 * 3600));
-        let scaled = base.saturating_mul(2u32.saturating_pow(failures.min(31)));
-        return scaled.min(max);
-    }
-    base
 }
 
 impl<'a> Run<'a> {
@@ -1417,56 +1319,4 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .ok()
         .map(|t| t.with_timezone(&Utc))
-}
-
-/// Standard base64 (Secret `data`).
-pub fn base64_encode(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        out.push(T[(n >> 18) as usize & 63] as char);
-        out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 {
-            T[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if chunk.len() > 2 {
-            T[n as usize & 63] as char
-        } else {
-            '='
-        });
-    }
-    out
-}
-
-/// Standard base64 decode (lenient about whitespace); `None` on bad input.
-pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut buf = 0u32;
-    let mut bits = 0;
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' | b'\n' | b'\r' | b' ' => continue,
-            _ => return None,
-        };
-        buf = (buf << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-        }
-    }
-    Some(out)
 }
