@@ -310,3 +310,34 @@ fn helm4_setup_replaces_a_dangling_link_from_a_moved_checkout() {
     );
     assert!(stale.join("plugin.yaml").is_file());
 }
+
+/// `tfops-render` still linked into another (older) checkout: setup re-links it to this one,
+/// whose scripts run this tfops.
+#[test]
+fn helm4_setup_relinks_a_plugin_from_another_checkout() {
+    let home = HelmHome::new(Helm::V4);
+    let old = home.path("old-checkout");
+    copy_plugin_files(&common::repo_root(), &old);
+    home.ok([
+        "plugin",
+        "install",
+        old.join("plugins/tfops-render").to_str().unwrap(),
+    ]);
+    home.ok(["plugin", "install", common::repo_root().to_str().unwrap()]);
+    let dry = home.ok(["tfops", "setup", "--dry-run"]);
+    assert!(dry.contains("would replace"), "{dry}");
+    let setup = home.ok(["tfops", "setup"]);
+    assert!(setup.contains("a link into another checkout"), "{setup}");
+    assert_eq!(
+        home.plugins_dir()
+            .join("tfops-render")
+            .canonicalize()
+            .unwrap(),
+        common::repo_root()
+            .join("plugins/tfops-render")
+            .canonicalize()
+            .unwrap()
+    );
+    let again = home.ok(["tfops", "setup"]);
+    assert!(again.contains("already registered"), "{again}");
+}

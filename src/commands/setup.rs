@@ -63,7 +63,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 fn setup_helm4(args: &Args, plugin_dirs: &[PathBuf]) -> anyhow::Result<u8> {
     let listing = helm_output(&args.helm_bin, ["plugin", "list"])?;
     let plugins = parse_plugin_list(&listing);
-    if let Some(found) = plugins.iter().find(|p| p.name == RENDER_ARGV0) {
+    let registered = plugins.iter().find(|p| p.name == RENDER_ARGV0);
+    if let Some(found) = registered {
         if found.kind.as_deref() != Some("postrenderer/v1") {
             bail!(
                 "a plugin named {RENDER_ARGV0} is installed but its type is {}, not postrenderer/v1; remove it with `{} plugin uninstall {RENDER_ARGV0}` and run setup again",
@@ -71,8 +72,32 @@ fn setup_helm4(args: &Args, plugin_dirs: &[PathBuf]) -> anyhow::Result<u8> {
                 args.helm_bin.display()
             );
         }
+    }
+    // Already registered from this checkout (or from one we cannot tell): nothing to do. A
+    // link into another checkout (an older clone) is replaced: it would run that one's tfops.
+    let stale = match (registered, render_plugin_source(args)) {
+        (None, _) => None,
+        (Some(_), Ok(source)) => plugin_dirs
+            .iter()
+            .map(|dir| dir.join(RENDER_ARGV0))
+            .find(|link| is_link_elsewhere(link, &source)),
+        (Some(_), Err(_)) => None,
+    };
+    if registered.is_some() && stale.is_none() {
         println!("ok: the Helm 4 post-renderer plugin {RENDER_ARGV0} is already registered");
     } else {
+        if let Some(link) = &stale {
+            if args.dry_run {
+                println!(
+                    "would replace {} (a link into another checkout)",
+                    link.display()
+                );
+            } else {
+                std::fs::remove_file(link)
+                    .with_context(|| format!("cannot remove {}", link.display()))?;
+                println!("removed {} (a link into another checkout)", link.display());
+            }
+        }
         let source = render_plugin_source(args)?;
         // Helm 4.1.4 installs a local folder as a link in $HELM_DATA_HOME/plugins even when
         // HELM_PLUGINS points elsewhere (and then cannot find it): then we link it into the
@@ -164,6 +189,12 @@ fn install_with_helm(args: &Args, source: &Path) -> anyhow::Result<()> {
         bail!("`{shown}` failed ({status})");
     }
     Ok(())
+}
+
+/// A symlink whose target is not `source` (both resolved).
+fn is_link_elsewhere(link: &Path, source: &Path) -> bool {
+    std::fs::symlink_metadata(link).is_ok_and(|m| m.file_type().is_symlink())
+        && link.canonicalize().ok().as_deref() != Some(source)
 }
 
 fn is_dangling_symlink(path: &Path) -> bool {
