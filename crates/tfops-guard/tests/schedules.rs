@@ -164,7 +164,7 @@ fn make_schedule(index: usize, seed: u64) -> Schedule {
             name,
             depends_on,
             behavior,
-            on_failure: *r.pick(&["orphan", "orphan", "force", "block"]),
+            on_failure: ["orphan", "orphan", "force", "block"][r.below(4) as usize],
             retries: r.below(4) as u32,
             timeout_secs: 30 + r.below(600),
             source_deleted,
