@@ -2,9 +2,13 @@
 //! against the project's in-process Kubernetes API server (real HTTP, kubeconfig in a temp
 //! file) with the tofu-controller simulation running in the test process.
 //!
-//! `tfops uninstall` runs with `HELM_BIN` pointing at a small recorded-arguments script (it
-//! answers `get manifest` with a manifest naming an unlabelled Terraform CR and records every
-//! call), so the test checks exactly what the command asks Helm to do.
+//! `tfops uninstall` runs once with `HELM_BIN` pointing at a small recorded-arguments script
+//! (it answers `get manifest` with a manifest naming an unlabelled Terraform CR and records
+//! every call), so the test checks exactly what the command asks Helm to do; and once end to
+//! end through the real Helm 3.16.1 binary: `helm install` with the post-renderer, then
+//! `helm tfops uninstall` (Helm sets HELM_BIN for the plugin), against the test API server.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -124,9 +128,15 @@ async fn tfops_guard_destroys_the_release_and_exits_zero() {
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(t.contains("team-a/db (module db): destroyed"), "{t}");
-    assert!(t.contains("team-a/bucket (module bucket): destroyed"), "{t}");
+    assert!(
+        t.contains("team-a/bucket (module bucket): destroyed"),
+        "{t}"
+    );
     for n in ["db", "bucket"] {
-        assert!(cluster.store().get(TF, "Terraform", NS, n).is_none(), "{n} still there");
+        assert!(
+            cluster.store().get(TF, "Terraform", NS, n).is_none(),
+            "{n} still there"
+        );
     }
     // Constant LIST + WATCH, then ≤ 3 requests per CR.
     let n = cluster.requests().count_user(USER);
@@ -153,9 +163,18 @@ async fn tfops_uninstall_dry_run_prints_the_plan_and_changes_nothing() {
     .await;
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
-    assert!(t.contains("--dry-run: 2 Terraform CR(s), guard budget 4m"), "{t}");
-    assert!(t.contains("team-a/db (module db): at risk of force-remove"), "{t}");
-    assert!(t.contains("source OCIRepository team-a/src is missing"), "{t}");
+    assert!(
+        t.contains("--dry-run: 2 Terraform CR(s), guard budget 4m"),
+        "{t}"
+    );
+    assert!(
+        t.contains("team-a/db (module db): at risk of force-remove"),
+        "{t}"
+    );
+    assert!(
+        t.contains("source OCIRepository team-a/src is missing"),
+        "{t}"
+    );
     // Nothing written: no PATCH / DELETE / CREATE by the CLI user, and helm uninstall not run.
     for verb in [Verb::Patch, Verb::Delete, Verb::Create] {
         assert_eq!(cluster.requests().count(USER, verb), 0, "{verb:?}\n{t}");
@@ -213,7 +232,10 @@ async fn tfops_uninstall_runs_the_guard_then_helm_uninstall() {
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     for n in ["db", "bucket", "legacy"] {
-        assert!(t.contains(&format!("team-a/{n} (module {n}): destroyed")), "{t}");
+        assert!(
+            t.contains(&format!("team-a/{n} (module {n}): destroyed")),
+            "{t}"
+        );
         assert!(cluster.store().get(TF, "Terraform", NS, n).is_none());
     }
     let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
@@ -226,4 +248,154 @@ async fn tfops_uninstall_runs_the_guard_then_helm_uninstall() {
         ],
         "{t}"
     );
+}
+
+/// Wait (on store change notifications, bounded) until `cond` holds.
+async fn until(cluster: &TestCluster, what: &str, cond: impl Fn() -> bool) {
+    let mut changes = cluster.store().subscribe();
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while !cond() {
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(waited.is_ok() && cond(), "timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm3_install_then_helm_tfops_uninstall_end_to_end() {
+    use common::{chart, stderr, stdout, Helm, HelmHome};
+    let cluster = TestCluster::start(ClusterOptions::default())
+        .await
+        .expect("test cluster");
+    let home = HelmHome::new(Helm::V3);
+    let kubeconfig = home.path("kubeconfig");
+    cluster
+        .write_kubeconfig(&kubeconfig, "helm-user", "shop")
+        .expect("kubeconfig");
+    let home = tokio::task::spawn_blocking(move || {
+        home.install_plugins();
+        home
+    })
+    .await
+    .expect("join");
+    let _sim = TofuSim::start(
+        cluster.client(CONTROLLER_USER).unwrap(),
+        SimConfig {
+            namespace: Some("shop".into()),
+            no_events: true,
+            ..SimConfig::default()
+        },
+    );
+    let helm = |args: Vec<String>| {
+        let mut cmd = home.helm(args);
+        cmd.env("KUBECONFIG", &kubeconfig);
+        cmd
+    };
+    let install = helm(
+        [
+            "install",
+            "shop",
+            chart("orders-app").to_str().unwrap(),
+            "--namespace",
+            "shop",
+            "--post-renderer",
+            "tfops-render",
+            "--post-renderer-args",
+            "--namespace=shop",
+            "--disable-openapi-validation",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        let mut install = install;
+        install.output().expect("helm install")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "helm install: {}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    // Stand in for source-controller: give the generated OCIRepository an artifact, then let
+    // the simulated tofu-controller apply the module.
+    let store = cluster.store();
+    let src = store
+        .get(
+            "source.toolkit.fluxcd.io/v1",
+            "OCIRepository",
+            "shop",
+            "shop-orders-db",
+        )
+        .expect("generated OCIRepository");
+    let mut src = src;
+    src["status"] = json!({"artifact": {"revision": REV, "digest": "sha256:3b1f5e2d9c7a4b6e8f0a1c3d5e7f9b2a4c6e8d0f1a3b5c7d9e1f3a5b7c9d1e3f",
+        "path": "x.tar.gz", "url": "http://source-controller/x.tar.gz", "lastUpdateTime": "2026-11-26T20:00:00Z"}});
+    store.update(src).unwrap();
+    let tf_ready = || {
+        store
+            .get(TF, "Terraform", "shop", "shop-orders-db")
+            .is_some_and(|t| {
+                t["status"]["conditions"].as_array().is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
+            })
+    };
+    // The controller reacts to the source only on its next reconcile: request one.
+    store
+        .patch_merge(
+            TF,
+            "Terraform",
+            "shop",
+            "shop-orders-db",
+            &json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "now"}}}),
+        )
+        .unwrap();
+    until(&cluster, "the module to be applied", tf_ready).await;
+
+    let uninstall = helm(
+        [
+            "tfops",
+            "uninstall",
+            "shop",
+            "-n",
+            "shop",
+            "--timeout",
+            "2m",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        let mut uninstall = uninstall;
+        uninstall.output().expect("helm tfops uninstall")
+    })
+    .await
+    .unwrap();
+    let t = format!("{}\n{}", stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("shop/shop-orders-db (module orders-db): destroyed"),
+        "{t}"
+    );
+    assert!(t.contains("release \"shop\" uninstalled"), "{t}");
+    assert!(store
+        .get(TF, "Terraform", "shop", "shop-orders-db")
+        .is_none());
+    assert!(store
+        .get("apps/v1", "Deployment", "shop", "shop-orders")
+        .is_none());
+    // Nothing left behind without a record: no ledger entry needed for a destroyed module.
+    assert!(store
+        .list_selected("v1", "Secret", "shop", "tfops.dev/ledger=v1")
+        .unwrap()
+        .is_empty());
 }
