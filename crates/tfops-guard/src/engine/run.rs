@@ -21,7 +21,18 @@
 //! Requests on a clean uninstall: constant LIST + WATCH per namespace, then per CR one merge
 //! patch (reconcile request + progress) and one DELETE, plus one Event (3 per CR). The
 //! environment is probed only for a CR that is not progressing (no status change for
-//! `probe_after`, or a failure condition), at most once per `reprobe_every`.
+//! `probe_after`, or a failure condition), at most once per `reprobe_every`. Events are
+//! emitted for every action decision (not for waits, nor for a plain destroyed /
+//! nothing-to-destroy end, which tofu-controller reports itself) and once per CR for invalid
+//! policy annotations.
+//!
+//! Lock holder: the guard cannot see runner pods (least privilege), so a state lock whose id
+//! stays pending in `status.lock.pending` for `lock_stale_after` (default 30 s) while the
+//! destroy keeps failing on it is treated as abandoned ("holder gone"); the machine then
+//! force-unlocks if the policy allows (`tfops.dev/force-unlock`).
+//!
+//! Exit: when every CR is terminal (or held back because a dependant is blocked), or at the
+//! budget deadline — whichever comes first. Timers are local (no polling of the API).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -582,6 +593,16 @@ impl Engine {
             for e in &cr.policy_errors {
                 tracing::warn!(cr = %k.1, "{e}");
             }
+        }
+        let with_errors: Vec<(Key, String)> = self
+            .crs
+            .values()
+            .filter(|c| !c.policy_errors.is_empty())
+            .map(|c| (c.key.clone(), c.policy_errors.join("; ")))
+            .collect();
+        for (k, msg) in with_errors {
+            self.emit_reason(&k, "TfopsGuardInvalidPolicy", Severity::Warning, &msg)
+                .await;
         }
         for k in ord.order {
             self.step(&k).await;
@@ -1162,6 +1183,11 @@ impl Engine {
     }
 
     async fn emit(&mut self, key: &Key, decision: &Decision, message: &str) {
+        let (reason, sev) = event_reason(decision);
+        self.emit_reason(key, reason, sev, message).await;
+    }
+
+    async fn emit_reason(&mut self, key: &Key, reason: &str, sev: Severity, message: &str) {
         let Some(cr) = self.crs.get_mut(key) else {
             return;
         };
@@ -1173,7 +1199,6 @@ impl Engine {
             o.metadata.uid = Some(cr.uid.clone());
             o
         });
-        let (reason, sev) = event_reason(decision);
         let ev = events::build(&obj, reason, message, sev, &self.clock, seq);
         if let Err(e) = events::emit(&self.client, &ev).await {
             tracing::debug!(cr = %key.1, error = %e, "event not recorded");
