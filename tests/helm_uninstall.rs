@@ -15,9 +15,13 @@ mod common;
 
 use std::time::Duration;
 
+use std::path::PathBuf;
+
 use common::{chart, stderr, stdout, Helm, HelmHome};
 use serde_json::{json, Value};
-use tfops_testcluster::tofu::{SimConfig, TofuSim, CONTROLLER_USER};
+use tfops_testcluster::tofu::{
+    Behavior, DestroyAttempt, FailStage, SimConfig, TofuSim, CONTROLLER_USER,
+};
 use tfops_testcluster::{ClusterOptions, TestCluster, Verb};
 
 const NS: &str = "shop";
@@ -71,7 +75,48 @@ async fn helm3_tfops_uninstall_runs_the_guard_client_side_and_leaves_nothing_beh
     lifecycle(Helm::V3).await;
 }
 
-async fn lifecycle(version: Helm) {
+/// A release installed through the plugins with both modules applied by the simulation.
+struct Installed {
+    cluster: TestCluster,
+    sim: TofuSim,
+    home: HelmHome,
+    kubeconfig: PathBuf,
+}
+
+impl Installed {
+    /// `helm` of this home against the test cluster.
+    fn helm(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = self.home.helm(args);
+        cmd.env("KUBECONFIG", &self.kubeconfig);
+        cmd
+    }
+
+    /// `helm uninstall` as the user of each version runs it.
+    async fn uninstall(&self) -> std::process::Output {
+        let args: &[&str] = match self.home.helm {
+            Helm::V4 => &["uninstall", "reports", "-n", NS, "--timeout", "120s"],
+            Helm::V3 => &[
+                "tfops",
+                "uninstall",
+                "reports",
+                "-n",
+                NS,
+                "--timeout",
+                "120s",
+            ],
+        };
+        output(self.helm(args)).await
+    }
+}
+
+/// Install charts-example/bucket-iam as release `reports` with `catalog` as the catalog
+/// configuration (its guard budget set to 60s, well inside the uninstall --timeout), then let
+/// the simulated controllers apply both modules.
+async fn install_and_apply(
+    version: Helm,
+    mut catalog: Value,
+    behaviors: &[(&str, Behavior)],
+) -> Installed {
     let cluster = TestCluster::start(ClusterOptions {
         job_bin: Some(common::tfops_bin()),
         ..ClusterOptions::default()
@@ -86,6 +131,9 @@ async fn lifecycle(version: Helm) {
             ..SimConfig::default()
         },
     );
+    for (cr, behavior) in behaviors {
+        sim.set_behavior(NS, cr, behavior.clone());
+    }
     let home = tokio::task::spawn_blocking(move || {
         let home = HelmHome::new(version);
         home.install_plugins();
@@ -97,21 +145,18 @@ async fn lifecycle(version: Helm) {
     cluster
         .write_kubeconfig(&kubeconfig, "developer", NS)
         .expect("kubeconfig");
-    // A guard budget well inside the uninstall --timeout below.
-    let catalog = home.path("catalog.yaml");
-    std::fs::write(
-        &catalog,
-        serde_saphyr::to_string(&json!({"guard": {"budget": "60s"}})).unwrap(),
-    )
-    .unwrap();
-    let config_arg = format!("--config={}", catalog.display());
-    let helm = |args: &[&str]| {
-        let mut cmd = home.helm(args);
-        cmd.env("KUBECONFIG", &kubeconfig);
-        cmd
+    catalog["guard"]["budget"] = json!("60s");
+    let catalog_file = home.path("catalog.yaml");
+    std::fs::write(&catalog_file, serde_saphyr::to_string(&catalog).unwrap()).unwrap();
+    let installed = Installed {
+        cluster,
+        sim,
+        home,
+        kubeconfig,
     };
 
-    let out = output(helm(&[
+    let config_arg = format!("--config={}", catalog_file.display());
+    let out = output(installed.helm(&[
         "install",
         "reports",
         chart("bucket-iam").to_str().unwrap(),
@@ -133,7 +178,7 @@ async fn lifecycle(version: Helm) {
     );
 
     // source-controller's part: both Git sources get an artifact.
-    let store = cluster.store();
+    let store = installed.cluster.store();
     for source in ["reports-bucket", "reports-platform-modules"] {
         store
             .patch_merge(
@@ -152,9 +197,9 @@ async fn lifecycle(version: Helm) {
             .unwrap_or_else(|e| panic!("{source}: {e}"));
     }
     for cr in ["reports-bucket", "reports-bucket-iam"] {
-        sim.enqueue(NS, cr);
+        installed.sim.enqueue(NS, cr);
     }
-    wait_for(&cluster, "both modules are applied", |c| {
+    wait_for(&installed.cluster, "both modules are applied", |c| {
         ["reports-bucket", "reports-bucket-iam"].iter().all(|n| {
             c.store()
                 .get(TF, "Terraform", NS, n)
@@ -162,30 +207,13 @@ async fn lifecycle(version: Helm) {
         })
     })
     .await;
+    installed
+}
 
-    let uninstall: &[&str] = match version {
-        Helm::V4 => &["uninstall", "reports", "-n", NS, "--timeout", "120s"],
-        Helm::V3 => &[
-            "tfops",
-            "uninstall",
-            "reports",
-            "-n",
-            NS,
-            "--timeout",
-            "120s",
-        ],
-    };
-    let out = output(helm(uninstall)).await;
-    assert!(
-        out.status.success(),
-        "uninstall: {}{}\njob runs: {:#?}",
-        stdout(&out),
-        stderr(&out),
-        cluster.job_runs()
-    );
-
-    let runs = cluster.job_runs();
-    let guard_user = match version {
+/// Who the guard is in the request log, after checking how it ran.
+fn guard_user(installed: &Installed) -> String {
+    let runs = installed.cluster.job_runs();
+    match installed.home.helm {
         Helm::V4 => {
             assert_eq!(runs.len(), 1, "the guard hook ran once: {runs:#?}");
             let run = &runs[0];
@@ -199,34 +227,26 @@ async fn lifecycle(version: Helm) {
             assert!(runs.is_empty(), "Helm 3 ran a hook: {runs:#?}");
             "developer".to_string()
         }
-    };
+    }
+}
 
-    // The guard deleted the dependant first (later 404s are Helm's own deletes).
-    let deletes: Vec<String> = cluster
+/// Successful DELETEs of Terraform CRs by `user`, in order.
+fn terraform_deletes(cluster: &TestCluster, user: &str) -> Vec<String> {
+    cluster
         .requests()
         .filter(|r| {
-            r.user == guard_user
+            r.user == user
                 && r.verb == Some(Verb::Delete)
                 && r.resource == "terraforms"
                 && r.status < 300
         })
         .into_iter()
         .map(|r| r.name)
-        .collect();
-    assert_eq!(
-        deletes,
-        ["reports-bucket-iam", "reports-bucket"],
-        "{}",
-        stdout(&out)
-    );
-    for cr in ["reports-bucket", "reports-bucket-iam"] {
-        assert!(
-            sim.stats(NS, cr).destroy_attempts >= 1,
-            "{cr} was not destroyed"
-        );
-    }
+        .collect()
+}
 
-    // Nothing behind: no CR, no source, no release record, no orphan ledger, no guard Job.
+/// Uninstall finished: no CR, no source, no release record, no guard Job.
+fn assert_release_gone(store: &tfops_testcluster::Store) {
     assert!(store.list(TF, "Terraform", NS).is_empty());
     assert!(store.list(GIT, "GitRepository", NS).is_empty());
     assert!(store
@@ -234,10 +254,108 @@ async fn lifecycle(version: Helm) {
         .unwrap()
         .is_empty());
     assert!(store
+        .get("batch/v1", "Job", NS, "reports-tfops-guard")
+        .is_none());
+}
+
+async fn lifecycle(version: Helm) {
+    let installed = install_and_apply(version, json!({}), &[]).await;
+    let out = installed.uninstall().await;
+    assert!(
+        out.status.success(),
+        "uninstall: {}{}\njob runs: {:#?}",
+        stdout(&out),
+        stderr(&out),
+        installed.cluster.job_runs()
+    );
+
+    // The guard deleted the dependant first (later 404s are Helm's own deletes).
+    let user = guard_user(&installed);
+    assert_eq!(
+        terraform_deletes(&installed.cluster, &user),
+        ["reports-bucket-iam", "reports-bucket"],
+        "{}",
+        stdout(&out)
+    );
+    for cr in ["reports-bucket", "reports-bucket-iam"] {
+        assert!(
+            installed.sim.stats(NS, cr).destroy_attempts >= 1,
+            "{cr} was not destroyed"
+        );
+    }
+    let store = installed.cluster.store();
+    assert_release_gone(store);
+    assert!(store
         .list_selected("v1", "Secret", "", "tfops.dev/ledger")
         .unwrap()
         .is_empty());
-    assert!(store
-        .get("batch/v1", "Job", NS, "reports-tfops-guard")
-        .is_none());
+}
+
+/// The bucket cannot be destroyed (not empty): the catalog's classifier rule (charts-example
+/// catalog.yaml, injected into the guard Job as TFOPS_CLASSIFIER_RULES) makes it permanent, the
+/// module says onFailure orphan: the guard records it in the ledger and lets it go; Helm 4's
+/// plain `helm uninstall` still finishes, and the ledger entry survives the release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm4_a_bucket_that_cannot_be_destroyed_is_orphaned_into_the_ledger() {
+    let catalog_text = std::fs::read_to_string(chart("catalog.yaml")).unwrap();
+    let catalog: Value = serde_saphyr::from_str(&catalog_text).unwrap();
+    let not_empty = Behavior {
+        destroy: vec![DestroyAttempt::Fail {
+            stage: FailStage::Apply,
+            message: "deleting Storage Bucket \"reports-760cbee9\": googleapi: Error 409: The bucket you tried to delete is not empty., conflict".into(),
+            times: 1,
+            forever: true,
+        }],
+        ..Behavior::default()
+    };
+    let installed = install_and_apply(Helm::V4, catalog, &[("reports-bucket", not_empty)]).await;
+    let out = installed.uninstall().await;
+    assert!(
+        out.status.success(),
+        "uninstall: {}{}\njob runs: {:#?}",
+        stdout(&out),
+        stderr(&out),
+        installed.cluster.job_runs()
+    );
+    let user = guard_user(&installed);
+    let run = &installed.cluster.job_runs()[0];
+    assert!(
+        run.stdout.contains("orphan") || run.stderr.contains("orphan"),
+        "{run:#?}"
+    );
+    assert_eq!(
+        terraform_deletes(&installed.cluster, &user),
+        ["reports-bucket-iam", "reports-bucket"]
+    );
+    let store = installed.cluster.store();
+    assert_release_gone(store);
+
+    let ledger = store
+        .list_selected("v1", "Secret", NS, "tfops.dev/ledger=v1")
+        .unwrap();
+    assert_eq!(ledger.len(), 1, "{ledger:#?}");
+    let entry = &ledger[0];
+    let labels = &entry["metadata"]["labels"];
+    assert_eq!(labels["tfops.dev/release"], "reports");
+    assert_eq!(labels["tfops.dev/module"], "bucket");
+    assert_eq!(labels["tfops.dev/decision"], "orphaned");
+    assert_eq!(entry["type"], "tfops.dev/ledger");
+    assert!(entry["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .starts_with("tfops-ledger-reports-bucket-"));
+    // The entry: a permanent failure by the catalog's rule, decided as orphaned.
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(entry.clone()).unwrap();
+    let data = secret.data.unwrap_or_default();
+    let record: Value = serde_json::from_slice(&data["entry.json"].0).unwrap();
+    assert_eq!(record["decision"], "orphaned", "{record:#}");
+    assert_eq!(record["class"], "permanent", "{record:#}");
+    assert_eq!(record["module"], "bucket");
+    assert!(
+        record["message"]
+            .as_str()
+            .unwrap()
+            .contains("rule catalog[0]"),
+        "not classified by the catalog's rule: {record:#}"
+    );
 }
