@@ -1,7 +1,7 @@
 //! Fault injection: rules that match requests (user / verb / resource / namespace / name /
 //! subresource) and, N times or always, answer with an error status (500/503/409/429 with
 //! `Retry-After`, …), add latency (tokio sleep, so paused virtual time works) or end a watch
-//! stream after K events.
+//! stream after K events; [`Faults::drop_watches_now`] ends every open watch at once.
 
 use crate::requests::Verb;
 use std::sync::{Arc, Mutex};
@@ -178,12 +178,32 @@ struct FaultState {
 }
 
 /// Shared handle on the fault rules.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Faults {
     inner: Arc<Mutex<FaultState>>,
+    drops: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            inner: Arc::default(),
+            drops: Arc::new(tokio::sync::watch::channel(0).0),
+        }
+    }
 }
 
 impl Faults {
+    /// End every watch stream open right now (clients see the stream close and must resume).
+    pub fn drop_watches_now(&self) {
+        self.drops.send_modify(|n| *n += 1);
+    }
+
+    /// Notifications for [`Self::drop_watches_now`] (used by watch streams).
+    pub fn watch_drops(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.drops.subscribe()
+    }
+
     /// Install a rule; rules are checked in installation order.
     pub fn add(&self, rule: FaultRule) -> FaultId {
         let mut st = self.inner.lock().unwrap_or_else(|e| e.into_inner());

@@ -502,6 +502,7 @@ fn watch_response(
         timeout,
         drop_after,
         bookmark_interval: s.bookmark_interval,
+        drops: s.faults.watch_drops(),
     };
     let body = watch::watch_body(s.store.clone(), rp.rt, rp.version.clone(), filter, params);
     let mut r = Response::new(body);

@@ -896,10 +896,11 @@ impl Store {
     /// List objects of `rt` selected by `filter`, with the list's resourceVersion.
     pub fn list_in(&self, rt: &'static ResourceType, filter: &Filter) -> (Vec<Value>, u64) {
         let st = self.lock();
+        let start: Key = (rt.group, rt.resource, String::new(), String::new());
         let items = st
             .objects
-            .iter()
-            .filter(|(k, _)| k.0 == rt.group && k.1 == rt.resource)
+            .range(start..)
+            .take_while(|(k, _)| k.0 == rt.group && k.1 == rt.resource)
             .filter(|(k, v)| filter.matches(&k.2, v))
             .map(|(_, v)| v.clone())
             .collect();

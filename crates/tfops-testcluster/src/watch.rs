@@ -25,6 +25,8 @@ pub struct WatchParams {
     pub drop_after: Option<usize>,
     /// Interval between periodic bookmarks.
     pub bookmark_interval: Duration,
+    /// Ends the stream when it changes (fault injection: drop all watches now).
+    pub drops: tokio::sync::watch::Receiver<u64>,
 }
 
 fn line(v: &Value) -> Bytes {
@@ -61,7 +63,7 @@ async fn run(
     rt: &'static ResourceType,
     version: String,
     filter: Filter,
-    params: WatchParams,
+    mut params: WatchParams,
     tx: mpsc::Sender<Bytes>,
 ) {
     let av = rt.api_version(&version);
@@ -196,6 +198,7 @@ async fn run(
                 }
             }
             _ = tx.closed() => return,
+            _ = params.drops.changed() => return,
         }
     }
 }

@@ -276,3 +276,36 @@ async fn watch_without_resource_version_starts_with_current_state() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn drop_watches_now_ends_open_streams_and_watcher_resumes() {
+    let (c, api) = setup().await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let consumer = tokio::spawn(async move {
+        let mut stream = watcher::watcher(api, watcher::Config::default()).boxed();
+        while let Some(ev) = stream.try_next().await.unwrap() {
+            if let Event::Apply(o) = ev {
+                if tx.send(o.metadata.name.unwrap()).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    // wait until the watch is open, then cut it
+    while c.requests().count("w", Verb::Watch) == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    c.faults().drop_watches_now();
+    let writer: Api<DynamicObject> =
+        Api::namespaced_with(c.client("writer").unwrap(), "ns1", &tf_ar());
+    writer
+        .create(&PostParams::default(), &tf("after-drop", "r1"))
+        .await
+        .unwrap();
+    assert_eq!(rx.recv().await.as_deref(), Some("after-drop"));
+    assert!(
+        c.requests().count("w", Verb::Watch) >= 2,
+        "re-watched after the drop"
+    );
+    consumer.abort();
+}
