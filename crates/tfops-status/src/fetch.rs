@@ -3,7 +3,7 @@
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams};
-use kube::{Api, Client};
+use kube::{Api, Client, Resource};
 use serde_json::Value;
 
 use crate::ledger::{selector as ledger_selector, LedgerError, LedgerItem};
@@ -86,32 +86,39 @@ fn scope_name(ns: &Namespaces) -> String {
     }
 }
 
-/// LIST the selection's `Terraform` CRs (one request).
+/// LIST the selection's `Terraform` CRs (one request), decoded straight into JSON values.
 pub async fn list_terraforms(client: &Client, sel: &Selection) -> Result<Vec<Value>, FetchError> {
     let ar = terraform_resource();
-    let api: Api<DynamicObject> = match &sel.namespaces {
-        Namespaces::One(ns) => Api::namespaced_with(client.clone(), ns, &ar),
-        Namespaces::All => Api::all_with(client.clone(), &ar),
+    let ns = match &sel.namespaces {
+        Namespaces::One(ns) => Some(ns.as_str()),
+        Namespaces::All => None,
     };
-    let list = api
+    let err = |source| match &source {
+        kube::Error::Api(s) if s.code == 404 => FetchError::NoCrd,
+        _ => FetchError::ListTerraform {
+            scope: scope_name(&sel.namespaces),
+            source,
+        },
+    };
+    let request = kube::core::Request::new(DynamicObject::url_path(&ar, ns))
         .list(&ListParams::default().labels(&sel.terraform_selector()))
-        .await
-        .map_err(|source| match &source {
-            kube::Error::Api(s) if s.code == 404 => FetchError::NoCrd,
-            _ => FetchError::ListTerraform {
-                scope: scope_name(&sel.namespaces),
-                source,
-            },
-        })?;
-    let mut out = Vec::with_capacity(list.items.len());
-    for mut obj in list.items {
-        obj.types.get_or_insert_with(|| kube::api::TypeMeta {
-            api_version: format!("{TF_GROUP}/{TF_VERSION}"),
-            kind: "Terraform".to_owned(),
-        });
-        out.push(serde_json::to_value(obj)?);
-    }
-    Ok(out)
+        .map_err(|e| err(kube::Error::BuildRequest(e)))?;
+    let mut list: Value = client.request(request).await.map_err(err)?;
+    let items = match list.get_mut("items").map(Value::take) {
+        Some(Value::Array(items)) => items,
+        _ => Vec::new(),
+    };
+    Ok(items
+        .into_iter()
+        .map(|mut obj| {
+            // Lists omit apiVersion/kind on items.
+            if obj.get("kind").is_none() {
+                obj["apiVersion"] = Value::from(format!("{TF_GROUP}/{TF_VERSION}"));
+                obj["kind"] = Value::from("Terraform");
+            }
+            obj
+        })
+        .collect())
 }
 
 /// LIST ledger Secrets of the selection in `ns` (or everywhere) (one request).

@@ -209,6 +209,16 @@ fn message(item: &StatusItem, now: DateTime<Utc>, wide: bool) -> String {
                 format!("blocked by {by}: {raw}")
             }
         }
+        State::Destroying => match item.destroy.as_ref().and_then(|d| d.phase.as_deref()) {
+            Some(phase @ ("orphaning" | "force-removing" | "unlocking")) => {
+                if raw.is_empty() {
+                    format!("guard: {phase}")
+                } else {
+                    format!("guard: {phase}; {raw}")
+                }
+            }
+            _ => raw,
+        },
         State::Failed | State::Stalled => with_reason(""),
         // Our own text with the command to run: never truncated.
         State::Orphaned | State::ForceRemoved => first_line(&item.message).to_owned(),

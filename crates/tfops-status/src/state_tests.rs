@@ -311,3 +311,33 @@ fn shell_quoting() {
     assert_eq!(shell_quote("it's"), r"'it'\''s'");
     assert_eq!(shell_quote(""), "''");
 }
+
+#[test]
+fn destroying_shows_the_guard_phase() {
+    let mut v = cr(State::Destroying);
+    v["metadata"]["annotations"]["tfops.dev/guard-progress"] =
+        json!(json!({"attempts": 0, "phase": "orphaning"}).to_string());
+    let report = crate::report::build(
+        &[v],
+        &[],
+        crate::report::Scope {
+            namespaces: Some(vec!["apps".into()]),
+            release: Some("shop".into()),
+        },
+        at(),
+    );
+    assert_eq!(report.items[0].state, State::Destroying);
+    let text = crate::render::render(
+        &report,
+        &crate::render::RenderOptions {
+            format: crate::render::Format::Table,
+            color: false,
+            now: at(),
+        },
+    )
+    .unwrap_or_default();
+    assert!(
+        text.contains("guard: orphaning; Reconciliation in progress"),
+        "{text}"
+    );
+}

@@ -212,26 +212,36 @@ impl<'a> TerraformView<'a> {
             .unwrap_or(0)
     }
 
-    pub fn conditions(&self) -> Vec<Condition> {
+    fn raw_conditions(&self) -> &'a [Value] {
         self.status()
             .and_then(|s| s.get("conditions"))
             .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .map(|c| Condition {
-                        type_: str_at(c, &["type"]).unwrap_or_default().to_owned(),
-                        status: str_at(c, &["status"]).unwrap_or_default().to_owned(),
-                        reason: str_at(c, &["reason"]).unwrap_or_default().to_owned(),
-                        message: str_at(c, &["message"]).unwrap_or_default().to_owned(),
-                        last_transition_time: time_at(c, &["lastTransitionTime"]),
-                    })
-                    .collect()
-            })
+            .map(Vec::as_slice)
             .unwrap_or_default()
     }
 
+    fn to_condition(c: &Value) -> Condition {
+        Condition {
+            type_: str_at(c, &["type"]).unwrap_or_default().to_owned(),
+            status: str_at(c, &["status"]).unwrap_or_default().to_owned(),
+            reason: str_at(c, &["reason"]).unwrap_or_default().to_owned(),
+            message: str_at(c, &["message"]).unwrap_or_default().to_owned(),
+            last_transition_time: time_at(c, &["lastTransitionTime"]),
+        }
+    }
+
+    pub fn conditions(&self) -> Vec<Condition> {
+        self.raw_conditions()
+            .iter()
+            .map(Self::to_condition)
+            .collect()
+    }
+
     pub fn condition(&self, type_: &str) -> Option<Condition> {
-        self.conditions().into_iter().find(|c| c.type_ == type_)
+        self.raw_conditions()
+            .iter()
+            .find(|c| str_at(c, &["type"]) == Some(type_))
+            .map(Self::to_condition)
     }
 
     pub fn pending_plan(&self) -> &'a str {
