@@ -24,6 +24,9 @@ pub enum ClusterError {
     /// The server URL did not parse.
     #[error("invalid server URL {0}")]
     Url(String),
+    /// A CRD file could not be read or stored.
+    #[error("seeding CRDs: {0}")]
+    Crd(String),
     /// Serialising the kubeconfig failed.
     #[error("serialising kubeconfig: {0}")]
     Yaml(String),
@@ -45,6 +48,26 @@ pub struct ClusterOptions {
     /// None (default) leaves Jobs pending. The standalone binary takes it from
     /// `--job-bin` / env `TFOPS_TESTCLUSTER_JOB_BIN`.
     pub job_bin: Option<PathBuf>,
+    /// Seed every CustomResourceDefinition (`*.yaml`) in this directory at start, so writes of
+    /// those resources are pruned and validated against the real schemas (see [`crate::crd`]).
+    /// None (default): no schema validation.
+    pub crds_dir: Option<PathBuf>,
+}
+
+impl ClusterOptions {
+    /// The workspace's shared real CRDs (`<workspace>/../shared/crds`: tofu-controller v0.16.5
+    /// Terraform, Flux sources), when that folder exists.
+    pub fn shared_crds_dir() -> Option<PathBuf> {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/crds");
+        p.is_dir().then_some(p)
+    }
+
+    /// These options with [`Self::crds_dir`] set to [`Self::shared_crds_dir`] (unchanged when
+    /// the folder is absent — check `crds_dir.is_some()` to skip).
+    pub fn with_shared_crds(mut self) -> Self {
+        self.crds_dir = Self::shared_crds_dir();
+        self
+    }
 }
 
 impl Default for ClusterOptions {
@@ -55,6 +78,7 @@ impl Default for ClusterOptions {
             bookmark_interval: Duration::from_secs(60),
             port: 0,
             job_bin: None,
+            crds_dir: None,
         }
     }
 }
@@ -76,6 +100,9 @@ impl TestCluster {
             auto_create_namespaces: opts.auto_create_namespaces,
             history_limit: opts.history_limit,
         });
+        if let Some(dir) = &opts.crds_dir {
+            seed_crds(&store, dir)?;
+        }
         let faults = Faults::default();
         let log = RequestLog::default();
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port)).await?;
@@ -199,6 +226,29 @@ impl TestCluster {
             let _ = tx.send(());
         }
     }
+}
+
+/// Seed every `*.yaml` CRD document of `dir` into the store.
+fn seed_crds(store: &Store, dir: &Path) -> Result<(), ClusterError> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().and_then(|x| x.to_str()) == Some("yaml"))
+        .collect();
+    files.sort();
+    for f in files {
+        let text = std::fs::read_to_string(&f)?;
+        let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text)
+            .map_err(|e| ClusterError::Crd(format!("{}: {e}", f.display())))?;
+        for d in docs
+            .into_iter()
+            .filter(|d| d["kind"] == "CustomResourceDefinition")
+        {
+            store
+                .create(d)
+                .map_err(|e| ClusterError::Crd(format!("{}: {e}", f.display())))?;
+        }
+    }
+    Ok(())
 }
 
 fn kubeconfig_doc(url: &str, user: &str, namespace: &str) -> Result<String, ClusterError> {

@@ -17,6 +17,7 @@
 
 pub mod clock;
 pub mod cluster;
+pub mod crd;
 pub mod discovery;
 pub mod error;
 pub mod faults;

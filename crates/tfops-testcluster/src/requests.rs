@@ -80,6 +80,8 @@ pub struct RequestRecord {
     pub status: u16,
     /// Whether this was a watch.
     pub is_watch: bool,
+    /// The `Status` message of a failed request handled by the store ("" otherwise).
+    pub error: String,
 }
 
 /// Shared, append-only request log.

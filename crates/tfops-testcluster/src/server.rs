@@ -207,6 +207,7 @@ async fn handle(State(s): State<ServerState>, req: Request) -> Response {
         name: String::new(),
         status: 200,
         is_watch: false,
+        error: String::new(),
     };
     let rp = match parse_path(&path) {
         Route::Discovery(doc) => {
@@ -297,7 +298,10 @@ async fn handle(State(s): State<ServerState>, req: Request) -> Response {
         },
         Some(v) => match dispatch(&s, v, &rp, &query, &parts.headers, &body) {
             Ok((code, v)) => json_response(code, &v),
-            Err(e) => error_response(&e),
+            Err(e) => {
+                rec.error = e.message.clone();
+                error_response(&e)
+            }
         },
         None => error_response(&ApiError::new(
             405,
@@ -359,7 +363,13 @@ fn dispatch(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<(u16, Value), ApiError> {
-    let store = &s.store;
+    let strict_store;
+    let store = if q.get("fieldValidation").map(String::as_str) == Some("Strict") {
+        strict_store = s.store.strict();
+        &strict_store
+    } else {
+        &s.store
+    };
     let dry_run = q.get("dryRun").is_some_and(|v| v == "All");
     match verb {
         Verb::Get => {

@@ -8,6 +8,7 @@
 //! bypass HTTP; the HTTP layer uses the `*_in` methods with explicit [`WriteMode`]s.
 
 use crate::clock::Clock;
+use crate::crd;
 use crate::error::ApiError;
 use crate::patch::{self, PatchKind};
 use crate::registry::{self, ResourceType};
@@ -16,7 +17,7 @@ use crate::validate;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use std::collections::hash_map::RandomState;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -134,6 +135,8 @@ struct State {
     compacted_through: u64,
     /// Namespaces being deleted with cascade (DELETE namespace).
     cascading: BTreeSet<String>,
+    /// Compiled CRD schemas by (group, plural, version).
+    crds: HashMap<(String, String, String), Arc<crd::VersionSchema>>,
     uid_counter: u64,
     /// uids of objects removed since the last garbage collection, with "orphan dependents".
     removed: Vec<(String, bool)>,
@@ -153,6 +156,9 @@ struct Inner {
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
+    /// `fieldValidation=Strict`: unknown fields of CRD-backed objects are an error instead of
+    /// being pruned (see [`Store::strict`]).
+    strict: bool,
 }
 
 fn meta(obj: &Value) -> Option<&Map<String, Value>> {
@@ -265,6 +271,17 @@ impl State {
         object: Value,
         previous: Option<Value>,
     ) {
+        if event == EventType::Deleted && rt.kind == "CustomResourceDefinition" {
+            let group = object
+                .pointer("/spec/group")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let plural = object
+                .pointer("/spec/names/plural")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            self.crds.retain(|k, _| !(k.0 == group && k.1 == plural));
+        }
         if event == EventType::Deleted {
             if let Some(uid) = object.pointer("/metadata/uid").and_then(Value::as_str) {
                 let orphan = self.orphan_on_removal.remove(uid);
@@ -300,6 +317,7 @@ impl Store {
                     history: VecDeque::new(),
                     compacted_through: 0,
                     cascading: BTreeSet::new(),
+                    crds: HashMap::new(),
                     uid_counter: 0,
                     removed: Vec::new(),
                     orphan_on_removal: BTreeSet::new(),
@@ -309,7 +327,69 @@ impl Store {
                 config,
                 random: RandomState::new(),
             }),
+            strict: false,
         }
+    }
+
+    /// This handle with `fieldValidation=Strict` semantics: writes of CRD-backed objects with
+    /// fields unknown to the CRD schema fail (422) instead of being pruned.
+    pub fn strict(&self) -> Store {
+        Store {
+            inner: self.inner.clone(),
+            strict: true,
+        }
+    }
+
+    /// Prune and validate `obj` of `rt` against a stored CRD schema, if there is one; and
+    /// (re)compile schemas when `obj` is itself a CRD.
+    fn apply_crd_schema(
+        &self,
+        st: &mut State,
+        rt: &'static ResourceType,
+        name: &str,
+        obj: &mut Value,
+    ) -> Result<(), ApiError> {
+        if rt.kind == "CustomResourceDefinition" {
+            let compiled = crd::compile(obj).map_err(|m| ApiError::invalid(rt.kind, name, m))?;
+            let group = obj
+                .pointer("/spec/group")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let plural = obj
+                .pointer("/spec/names/plural")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            st.crds.retain(|k, _| !(k.0 == group && k.1 == plural));
+            st.crds.extend(compiled);
+            return Ok(());
+        }
+        if st.crds.is_empty() {
+            return Ok(());
+        }
+        let version = obj
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .map(|av| registry::split_api_version(av).1.to_string())
+            .unwrap_or_default();
+        let key = (rt.group.to_string(), rt.resource.to_string(), version);
+        let Some(vs) = st.crds.get(&key).cloned() else {
+            return Ok(());
+        };
+        let unknown = crd::prune(obj, &vs.schema);
+        if self.strict && !unknown.is_empty() {
+            let list: Vec<String> = unknown
+                .iter()
+                .map(|u| format!("unknown field \"{u}\""))
+                .collect();
+            return Err(ApiError::bad_request(format!(
+                "strict decoding error: {}",
+                list.join(", ")
+            )));
+        }
+        crd::validate(obj, &vs).map_err(|errs| {
+            ApiError::invalid(&format!("{}.{}", rt.kind, rt.group), name, errs.join(", "))
+                .with_details(name, rt.group, rt.resource)
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -517,7 +597,6 @@ impl Store {
         }
         let uid = self.new_uid(st);
         let now = self.inner.clock.now_rfc3339();
-        let rv = st.bump();
         let m = meta_mut(&mut obj);
         m.insert("name".into(), json!(name));
         if rt.namespaced {
@@ -526,12 +605,14 @@ impl Store {
             m.remove("namespace");
         }
         m.insert("uid".into(), json!(uid));
-        m.insert("resourceVersion".into(), json!(rv.to_string()));
         m.insert("creationTimestamp".into(), json!(now));
         m.insert("generation".into(), json!(1));
         m.remove("deletionTimestamp");
         m.remove("deletionGracePeriodSeconds");
         m.remove("managedFields");
+        self.apply_crd_schema(st, rt, &name, &mut obj)?;
+        let rv = st.bump();
+        meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
         st.objects.insert(key.clone(), obj.clone());
         let limit = self.inner.config.history_limit;
         st.record(limit, EventType::Added, rt, &key, obj.clone(), None);
@@ -645,6 +726,7 @@ impl Store {
             m.remove("managedFields");
         }
         validate::validate_metadata(rt.kind, name, &merged)?;
+        self.apply_crd_schema(st, rt, name, &mut merged)?;
         if is_deleting(&current) {
             let old: BTreeSet<String> = finalizers(&current).into_iter().collect();
             let added: Vec<String> = finalizers(&merged)
