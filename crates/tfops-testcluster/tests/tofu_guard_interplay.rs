@@ -202,6 +202,9 @@ async fn finalizer_strip_mid_destroy_lets_the_cr_go_and_the_controller_copes() {
     // the simulated controller's in-flight reconcile ends on 404 without recreating anything
     env.idle(600).await;
     assert!(env.tf("cache").is_null());
+    let stats = env.sim.stats(NS, "cache");
+    assert!(stats.interrupted >= 1, "{stats:?}");
+    assert_ne!(stats.last_row, Some(Row::Destroyed), "{stats:?}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -50,8 +50,11 @@ pub struct CrStats {
     pub reconciles: u32,
     /// Destroy attempts made (plan or apply of a destroy plan).
     pub destroy_attempts: u32,
-    /// The row that decided the last reconcile.
+    /// The row of the last reconcile whose actions were all applied.
     pub last_row: Option<Row>,
+    /// Reconciles cut short: the CR vanished mid-way (e.g. finalizers stripped during a
+    /// destroy) or an API call failed (retried with backoff).
+    pub interrupted: u32,
 }
 
 #[derive(Default)]
@@ -414,14 +417,27 @@ async fn reconcile_key(shared: &Arc<Shared>, key: &Key) -> Requeue {
         now: shared.clock.now(),
     });
     tracing::debug!(namespace = %key.0, name = %key.1, row = ?outcome.row, "tofu-sim: reconciled");
-    if let Some(m) = lock(&shared.memory).get_mut(key) {
-        m.stats.last_row = Some(outcome.row);
-    }
-    match apply_actions(shared, key, &tf, &outcome.actions).await {
-        Ok(Applied::Done) => outcome.requeue,
-        Ok(Applied::Gone) => Requeue::None,
+    let applied = apply_actions(shared, key, &tf, &outcome.actions).await;
+    let mut mem = lock(&shared.memory);
+    let stats = mem.get_mut(key).map(|m| &mut m.stats);
+    match applied {
+        Ok(Applied::Done) => {
+            if let Some(st) = stats {
+                st.last_row = Some(outcome.row);
+            }
+            outcome.requeue
+        }
+        Ok(Applied::Gone) => {
+            if let Some(st) = stats {
+                st.interrupted += 1;
+            }
+            Requeue::None
+        }
         Err(e) => {
             tracing::debug!(error = %e, "tofu-sim: applying actions failed");
+            if let Some(st) = stats {
+                st.interrupted += 1;
+            }
             Requeue::RateLimited
         }
     }
