@@ -35,9 +35,11 @@ async fn env(exit_code: i32) -> Env {
     )
     .unwrap();
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // The real CRDs (when ../shared/crds exists): Helm's Terraform CR is validated like on a
+    // real cluster (Helm sends fieldValidation=Strict).
     let cluster = TestCluster::start(ClusterOptions {
         job_bin: Some(bin),
-        ..Default::default()
+        ..ClusterOptions::default().with_shared_crds()
     })
     .await
     .unwrap();
@@ -91,9 +93,8 @@ async fn lifecycle(version: &str) {
             "-n",
             "shop",
             "--create-namespace",
-            "--wait",
-            "--timeout",
-            "60s",
+            // no --wait: with the real CRD the Terraform CR is only "ready" for Helm once a
+            // controller reconciled it (see helm4_wait_needs_the_controller).
         ],
     )
     .await;
@@ -125,14 +126,10 @@ async fn lifecycle(version: &str) {
         &e,
         &helm,
         &[
-            "upgrade",
+            "upgrade", "shop", chart, "-n",
             "shop",
-            chart,
-            "-n",
-            "shop",
-            "--wait",
-            "--timeout",
-            "60s",
+            // no --wait: with the real CRD the Terraform CR is only "ready" for Helm once a
+            // controller reconciled it (see helm4_wait_needs_the_controller).
         ],
     )
     .await;
@@ -241,4 +238,54 @@ async fn failing_guard_hook_fails_the_uninstall_and_keeps_the_release() {
         .get("batch/v1", "Job", "shop", "shop-tfops-guard")
         .unwrap();
     assert_eq!(job["status"]["failed"], 1);
+}
+
+/// With the real Terraform CRD, a new CR has `status.observedGeneration: -1` (the schema's
+/// status default), so Helm 4's `--wait` (kstatus) waits for tofu-controller to reconcile it:
+/// without a controller the install times out, exactly as on a real cluster.
+#[tokio::test]
+async fn helm4_wait_needs_the_controller() {
+    let Some(helm) = helm("v4.1.4") else {
+        eprintln!("SKIP: helm v4.1.4 not in .cache/helm");
+        return;
+    };
+    if ClusterOptions::shared_crds_dir().is_none() {
+        eprintln!("SKIP: ../shared/crds absent");
+        return;
+    }
+    let e = env(0).await;
+    let chart = chart();
+    let (ok, out) = run_helm(
+        &e,
+        &helm,
+        &[
+            "install",
+            "shop",
+            chart.to_str().unwrap(),
+            "-n",
+            "shop",
+            "--create-namespace",
+            "--wait",
+            "--timeout",
+            "2s",
+        ],
+    )
+    .await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("Terraform/shop/shop-network not ready"),
+        "{out}"
+    );
+    assert!(out.contains("latest observed generation is -1"), "{out}");
+    let tf = e
+        .cluster
+        .store()
+        .get(
+            "infra.contrib.fluxcd.io/v1alpha2",
+            "Terraform",
+            "shop",
+            "shop-network",
+        )
+        .unwrap();
+    assert_eq!(tf["status"]["observedGeneration"], -1);
 }

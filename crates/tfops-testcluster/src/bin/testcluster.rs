@@ -37,6 +37,10 @@ struct Args {
     /// Print every API request (user, verb, resource, namespace/name, status) to stderr.
     #[arg(long)]
     log_requests: bool,
+    /// Seed the CRDs in this directory (e.g. ../shared/crds) so Terraform / Flux source writes
+    /// are defaulted, pruned and validated against the real schemas.
+    #[arg(long)]
+    crds: Option<PathBuf>,
     /// Binary to run for Jobs whose container command is `tfops …` (Helm hooks); default:
     /// env TFOPS_TESTCLUSTER_JOB_BIN, else Jobs are left pending.
     #[arg(long, env = "TFOPS_TESTCLUSTER_JOB_BIN")]
@@ -58,6 +62,7 @@ async fn main() -> anyhow::Result<()> {
         port: args.port,
         auto_create_namespaces: !args.no_auto_namespaces,
         job_bin: args.job_bin.clone(),
+        crds_dir: args.crds.clone(),
         ..Default::default()
     })
     .await
