@@ -29,32 +29,42 @@ TFOPS_BIN=${TFOPS_BIN:-$TARGET_DIR/release/tfops}
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
 
 now_ns() { date +%s%N; }
-mbps() { python3 -c "import sys; b,ns=int(sys.argv[1]),int(sys.argv[2]); print(f'{b*$RUNS/1e6/(ns/1e9):.1f}')" "$1" "$2"; }
+mbps() { python3 -c "import sys; b,ns=int(sys.argv[1]),int(sys.argv[2]); print(f'{b/1e6/(ns/1e9):.1f}')" "$1" "$2"; }
+# best_of CMD...: run CMD $RUNS times (stdin from $IN, stdout to $OUT), print the fastest run in
+# ns. The machine is shared, so the minimum is the least disturbed measurement.
+best_of() {
+  local best=0 t0 t1 d
+  for _ in $(seq "$RUNS"); do
+    t0=$(now_ns); "$@" <"$IN" >"$OUT" 2>/dev/null; t1=$(now_ns)
+    d=$((t1 - t0)); if [ "$best" = 0 ] || [ "$d" -lt "$best" ]; then best=$d; fi
+  done
+  echo "$best"
+}
 
 printf '%-32s %8s %12s %12s %14s %12s %8s\n' file MB "core MB/s" "core proc" "tfops render" "kustomize" ratio
 for f in "${FILES[@]}"; do
   bytes=$(stat -c %s "$f")
   core=$("$BIN" "$f" --iterations "$ITER" --release bench | sed -E 's/.* ([0-9.]+) MB\/s.*/\1/')
   # Whole process runs: read file, render, write stdout.
-  t0=$(now_ns); for _ in $(seq "$RUNS"); do "$BIN" - --release bench <"$f" >"$TMP/out.yaml"; done; t1=$(now_ns)
+  IN=$f OUT=$TMP/out.yaml
+  ours=$(mbps "$bytes" "$(best_of "$BIN" - --release bench)")
   cmp -s "$f" "$TMP/out.yaml" || { echo "FAIL: $f not byte-identical"; exit 1; }
-  ours=$(mbps "$bytes" $((t1 - t0)))
   cmdcol="(no binary)"
   if [ -n "$TFOPS_BIN" ]; then
-    t0=$(now_ns); for _ in $(seq "$RUNS"); do "$TFOPS_BIN" render --release bench <"$f" >"$TMP/out2.yaml" 2>/dev/null; done; t1=$(now_ns)
+    IN=$f OUT=$TMP/out2.yaml
+    cmdcol=$(mbps "$bytes" "$(best_of "$TFOPS_BIN" render --release bench)")
     cmp -s "$f" "$TMP/out2.yaml" || { echo "FAIL: tfops render changed $f"; exit 1; }
-    cmdcol=$(mbps "$bytes" $((t1 - t0)))
   fi
   if [ -n "$KUBECTL" ]; then
     mkdir -p "$TMP/k"; cp "$f" "$TMP/k/all.yaml"
     printf 'resources: [all.yaml]\nlabels:\n- pairs: {tfops.dev/bench: "1"}\n' >"$TMP/k/kustomization.yaml"
-    t0=$(now_ns); for _ in $(seq "$RUNS"); do "$KUBECTL" kustomize "$TMP/k" >/dev/null; done; t1=$(now_ns)
-    kz=$(mbps "$bytes" $((t1 - t0)))
+    IN=/dev/null OUT=/dev/null
+    kz=$(mbps "$bytes" "$(best_of "$KUBECTL" kustomize "$TMP/k")")
     ratio=$(python3 -c "print(f'{$ours/$kz:.0f}x')")
   else
     kz="(no kubectl)"; ratio="-"
   fi
   printf '%-32s %8.2f %12s %12s %14s %12s %8s\n' "$(basename "$f")" "$(python3 -c "print($bytes/1e6)")" "$core" "$ours" "$cmdcol" "$kz" "$ratio"
 done
-echo "MB/s. core = in-memory tfops_render::render (pass-through path); core proc = example binary stdin->stdout;"
+echo "MB/s, best of $RUNS runs (shared machine). core = in-memory tfops_render::render (pass-through path); core proc = example binary stdin->stdout;"
 echo "tfops render = the real command (TFOPS_BIN); kustomize = kubectl kustomize adding one label; ratio = core proc / kustomize"
