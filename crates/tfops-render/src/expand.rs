@@ -212,18 +212,58 @@ pub fn module_names(
     })
 }
 
-/// Check `dependsOn` of all modules: unknown targets, self-references and cycles.
+/// A `Terraform` CR adopted from the chart, as a node of the dependency graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdoptedNode {
+    /// Its `metadata.name`.
+    pub name: String,
+    /// Its `spec.dependsOn[].name` (CR names; those outside the chart are ignored).
+    pub depends_on: Vec<String>,
+}
+
+/// Check `dependsOn` of all modules: targets must be modules of the release or `Terraform` CRs
+/// adopted from the chart; no self-references; no cycles (also through adopted CRs, whose own
+/// `spec.dependsOn` is followed). `terraform_names` maps module names to their CR names.
 /// `Err((module index, error))`.
-pub fn check_dependencies(modules: &[&TerraformModule]) -> Result<(), (usize, ExpandError)> {
-    let index: BTreeMap<&str, usize> = modules
+pub fn check_dependencies(
+    modules: &[&TerraformModule],
+    adopted: &[AdoptedNode],
+    terraform_names: &BTreeMap<String, String>,
+) -> Result<(), (usize, ExpandError)> {
+    let m = modules.len();
+    let module_index: BTreeMap<&str, usize> = modules
         .iter()
         .enumerate()
-        .map(|(i, m)| (m.metadata.name.as_str(), i))
+        .map(|(i, md)| (md.metadata.name.as_str(), i))
         .collect();
-    for (i, m) in modules.iter().enumerate() {
-        for (j, dep) in m.spec.depends_on.iter().enumerate() {
+    let adopted_index: BTreeMap<&str, usize> = adopted
+        .iter()
+        .enumerate()
+        .map(|(k, a)| (a.name.as_str(), m + k))
+        .collect();
+    // CR name → node, for following adopted CRs' own dependsOn.
+    let mut cr_index: BTreeMap<&str, usize> = adopted_index.clone();
+    for md in modules {
+        if let (Some(cr), Some(&i)) = (
+            terraform_names.get(&md.metadata.name),
+            module_index.get(md.metadata.name.as_str()),
+        ) {
+            cr_index.insert(cr.as_str(), i);
+        }
+    }
+    let label = |n: usize| -> String {
+        if n < m {
+            modules[n].metadata.name.clone()
+        } else {
+            format!("Terraform {:?}", adopted[n - m].name)
+        }
+    };
+    // Adjacency: (target node, dependsOn index in the source document).
+    let mut edges: Vec<Vec<(usize, usize)>> = vec![Vec::new(); m + adopted.len()];
+    for (i, md) in modules.iter().enumerate() {
+        for (j, dep) in md.spec.depends_on.iter().enumerate() {
             let field = format!("spec.dependsOn[{j}]");
-            if dep == &m.metadata.name {
+            if dep == &md.metadata.name {
                 return Err((
                     i,
                     err(
@@ -233,8 +273,12 @@ pub fn check_dependencies(modules: &[&TerraformModule]) -> Result<(), (usize, Ex
                     ),
                 ));
             }
-            if !index.contains_key(dep.as_str()) {
-                let known: Vec<&str> = index.keys().copied().collect();
+            let target = module_index
+                .get(dep.as_str())
+                .or_else(|| adopted_index.get(dep.as_str()));
+            let Some(&target) = target else {
+                let mut known: Vec<String> = module_index.keys().map(|k| k.to_string()).collect();
+                known.extend(adopted.iter().map(|a| format!("Terraform {:?}", a.name)));
                 return Err((
                     i,
                     err(
@@ -246,32 +290,37 @@ pub fn check_dependencies(modules: &[&TerraformModule]) -> Result<(), (usize, Ex
                         ),
                     ),
                 ));
+            };
+            edges[i].push((target, j));
+        }
+    }
+    for (k, a) in adopted.iter().enumerate() {
+        for (j, dep) in a.depends_on.iter().enumerate() {
+            if let Some(&target) = cr_index.get(dep.as_str()) {
+                edges[m + k].push((target, j));
             }
         }
     }
-    // Cycle detection: iterative DFS with colours, reporting the cycle path.
+    // Cycle detection: iterative DFS with colours, reporting the cycle path on a module.
     #[derive(Clone, Copy, PartialEq)]
     enum Colour {
         White,
         Grey,
         Black,
     }
-    let mut colour = vec![Colour::White; modules.len()];
-    for root in 0..modules.len() {
+    let mut colour = vec![Colour::White; edges.len()];
+    for root in 0..edges.len() {
         if colour[root] != Colour::White {
             continue;
         }
         let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
         colour[root] = Colour::Grey;
         while let Some((node, next)) = stack.last().copied() {
-            let deps = &modules[node].spec.depends_on;
-            if next < deps.len() {
+            if next < edges[node].len() {
                 if let Some(top) = stack.last_mut() {
                     top.1 += 1;
                 }
-                let Some(&child) = index.get(deps[next].as_str()) else {
-                    continue;
-                };
+                let (child, _) = edges[node][next];
                 match colour[child] {
                     Colour::White => {
                         colour[child] = Colour::Grey;
@@ -279,19 +328,22 @@ pub fn check_dependencies(modules: &[&TerraformModule]) -> Result<(), (usize, Ex
                     }
                     Colour::Grey => {
                         let start = stack.iter().position(|(n, _)| *n == child).unwrap_or(0);
-                        let mut path: Vec<&str> = stack[start..]
-                            .iter()
-                            .map(|(n, _)| modules[*n].metadata.name.as_str())
-                            .collect();
-                        path.push(modules[child].metadata.name.as_str());
-                        return Err((
-                            node,
-                            err(
-                                ErrorKind::Dependency,
-                                format!("spec.dependsOn[{next}]"),
-                                format!("dependency cycle: {}", path.join(" -> ")),
-                            ),
-                        ));
+                        let cycle = &stack[start..];
+                        let mut path: Vec<String> = cycle.iter().map(|(n, _)| label(*n)).collect();
+                        path.push(label(child));
+                        // Report on the first module of the cycle, at the edge it takes.
+                        if let Some((at, taken)) = cycle.iter().find(|(n, _)| *n < m) {
+                            let field_index = edges[*at][taken - 1].1;
+                            return Err((
+                                *at,
+                                err(
+                                    ErrorKind::Dependency,
+                                    format!("spec.dependsOn[{field_index}]"),
+                                    format!("dependency cycle: {}", path.join(" -> ")),
+                                ),
+                            ));
+                        }
+                        // A cycle among adopted CRs only is the chart's own affair.
                     }
                     Colour::Black => {}
                 }
@@ -589,19 +641,19 @@ mod tests {
     #[test]
     fn dependency_checks() {
         let (a, b, c) = (module("a", &["b"]), module("b", &["c"]), module("c", &[]));
-        assert!(check_dependencies(&[&a, &b, &c]).is_ok());
+        assert!(check_dependencies(&[&a, &b, &c], &[], &BTreeMap::new()).is_ok());
         let c2 = module("c", &["a"]);
-        let (_, e) = check_dependencies(&[&a, &b, &c2]).unwrap_err();
+        let (_, e) = check_dependencies(&[&a, &b, &c2], &[], &BTreeMap::new()).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Dependency);
         assert!(e.message.contains("a -> b -> c -> a"), "{}", e.message);
         let selfdep = module("a", &["a"]);
-        assert!(check_dependencies(&[&selfdep])
+        assert!(check_dependencies(&[&selfdep], &[], &BTreeMap::new())
             .unwrap_err()
             .1
             .message
             .contains("itself"));
         let unknown = module("a", &["zz"]);
-        let (i, e) = check_dependencies(&[&c, &unknown]).unwrap_err();
+        let (i, e) = check_dependencies(&[&c, &unknown], &[], &BTreeMap::new()).unwrap_err();
         assert_eq!((i, e.field.as_str()), (1, "spec.dependsOn[0]"));
         // Diamond: no cycle.
         let (d1, d2, d3, d4) = (
@@ -610,7 +662,40 @@ mod tests {
             module("d3", &["d4"]),
             module("d4", &[]),
         );
-        assert!(check_dependencies(&[&d1, &d2, &d3, &d4]).is_ok());
+        assert!(check_dependencies(&[&d1, &d2, &d3, &d4], &[], &BTreeMap::new()).is_ok());
+    }
+
+    #[test]
+    fn dependencies_on_adopted_crs() {
+        let a = module("a", &["legacy"]);
+        let names: BTreeMap<String, String> = [("a".to_string(), "shop-a".to_string())].into();
+        let legacy = AdoptedNode {
+            name: "legacy".into(),
+            depends_on: vec!["outside".into()],
+        };
+        assert!(check_dependencies(&[&a], &[legacy], &names).is_ok());
+        // legacy depends back on a's CR: a cycle through the adopted CR, reported on module a.
+        let legacy = AdoptedNode {
+            name: "legacy".into(),
+            depends_on: vec!["shop-a".into()],
+        };
+        let (i, e) = check_dependencies(&[&a], &[legacy], &names).unwrap_err();
+        assert_eq!((i, e.field.as_str()), (0, "spec.dependsOn[0]"));
+        assert!(
+            e.message.contains("a -> Terraform \"legacy\" -> a"),
+            "{}",
+            e.message
+        );
+        // Cycles among adopted CRs alone are not ours to judge.
+        let x = AdoptedNode {
+            name: "x".into(),
+            depends_on: vec!["y".into()],
+        };
+        let y = AdoptedNode {
+            name: "y".into(),
+            depends_on: vec!["x".into()],
+        };
+        assert!(check_dependencies(&[], &[x, y], &BTreeMap::new()).is_ok());
     }
 
     #[test]

@@ -206,10 +206,37 @@ pub(crate) fn run(input: &[u8], opts: &RenderOptions) -> Result<Rendered, Render
         terraform_names.insert(m.metadata.name.clone(), n.terraform.clone());
         names.push(n);
     }
-    expand::check_dependencies(&module_refs).map_err(|(k, e)| {
-        let (file, doc) = module_ctx(k);
-        located(e, file, &doc)
-    })?;
+    let adopted_nodes: Vec<expand::AdoptedNode> = parsed
+        .iter()
+        .filter_map(|p| match p {
+            Some(Parsed::Terraform(v)) => Some(expand::AdoptedNode {
+                name: meta::name(v).unwrap_or("").to_string(),
+                depends_on: v
+                    .pointer("/spec/dependsOn")
+                    .and_then(Value::as_array)
+                    .map(|deps| {
+                        deps.iter()
+                            .filter_map(|d| d.get("name").and_then(Value::as_str))
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }),
+            _ => None,
+        })
+        .collect();
+    // A module may depend on a Terraform CR adopted from the chart: its CR name is used as is.
+    for a in &adopted_nodes {
+        if !a.name.is_empty() && !terraform_names.contains_key(&a.name) {
+            terraform_names.insert(a.name.clone(), a.name.clone());
+        }
+    }
+    expand::check_dependencies(&module_refs, &adopted_nodes, &terraform_names).map_err(
+        |(k, e)| {
+            let (file, doc) = module_ctx(k);
+            located(e, file, &doc)
+        },
+    )?;
 
     // Build actions.
     let mut actions: Vec<Action> = (0..segments.len()).map(|_| Action::Pass).collect();

@@ -427,3 +427,23 @@ fn ambiguous_strings_are_quoted_in_generated_yaml() {
         "{text}"
     );
 }
+
+#[test]
+fn a_module_may_depend_on_an_adopted_terraform_cr() {
+    let input = "---\n# Source: c/templates/legacy.yaml\napiVersion: infra.contrib.fluxcd.io/v1alpha2\nkind: Terraform\nmetadata: {name: legacy-net}\nspec: {interval: 1h, path: ./, sourceRef: {kind: GitRepository, name: g}}\n---\n# Source: c/templates/db.yaml\napiVersion: tfops.dev/v1alpha1\nkind: TerraformModule\nmetadata: {name: db}\nspec:\n  source: {oci: {url: oci://r/x, tag: \"1\"}}\n  dependsOn: [legacy-net]\n";
+    let r = render(input.as_bytes(), &opts(Some("shop"), Some("prod"))).unwrap();
+    let out = docs(&r.output);
+    assert_eq!(
+        find(&out, "Terraform", "shop-db")["spec"]["dependsOn"],
+        json!([{"name": "legacy-net"}])
+    );
+    // And a cycle through it is caught.
+    let cyclic = input.replace(
+        "sourceRef: {kind: GitRepository, name: g}}",
+        "sourceRef: {kind: GitRepository, name: g}, dependsOn: [{name: shop-db}]}",
+    );
+    let e = render(cyclic.as_bytes(), &opts(Some("shop"), Some("prod"))).unwrap_err();
+    assert_eq!(e.kind(), tfops_render::ErrorKind::Dependency);
+    assert_eq!(e.source_file(), Some("c/templates/db.yaml"));
+    assert!(e.to_string().contains("cycle"), "{e}");
+}
