@@ -69,7 +69,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     };
     let stdout = std::io::stdout();
     let tty = stdout.is_terminal();
-    let color = tty && std::env::var_os("NO_COLOR").is_none();
+    let color = tfops_status::render::use_colour(tty, std::env::var_os("NO_COLOR").as_deref());
     let opts = RenderOptions {
         format: args.output,
         color,

@@ -48,6 +48,12 @@ pub struct RenderOptions {
     pub now: DateTime<Utc>,
 }
 
+/// Colour only on a terminal, and never when `NO_COLOR` is set to a non-empty value
+/// (<https://no-color.org>).
+pub fn use_colour(stdout_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stdout_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 /// Longest message shown in `table` format (wide shows it whole).
 const TABLE_MESSAGE_MAX: usize = 100;
 
@@ -406,6 +412,15 @@ mod tests {
         assert_eq!(short_revision("main/4f0e1b2c3d4e"), "main/4f0e1b2");
         assert_eq!(short_revision(""), "-");
         assert_eq!(short_revision("v1.2.3"), "v1.2.3");
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(use_colour(true, None));
+        assert!(use_colour(true, Some(OsStr::new(""))));
+        assert!(!use_colour(true, Some(OsStr::new("1"))));
+        assert!(!use_colour(false, None));
     }
 
     #[test]

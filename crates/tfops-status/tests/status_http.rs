@@ -257,3 +257,57 @@ async fn watch_re_renders_on_events() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn ledger_entries_in_a_configured_ledger_namespace() {
+    let c = cluster().await;
+    let (crs, mut ledger) = tfops_status::fixtures::release("apps", "shop", Utc::now());
+    for item in &mut ledger {
+        item.secret_namespace = "tfops-ledger".into();
+    }
+    common::seed(&c, &crs, &ledger);
+    let client = c.client("status").unwrap_or_else(|e| panic!("{e}"));
+    let mut s = sel(Some("apps"), Some("shop"));
+    let without = report_of(
+        &fetch(&client, &s).await.unwrap_or_else(|e| panic!("{e}")),
+        &s,
+        Utc::now(),
+    );
+    assert_eq!(
+        without.items.len(),
+        11,
+        "entries elsewhere are not seen without the option"
+    );
+    s.ledger_namespace = Some("tfops-ledger".into());
+    c.requests().clear();
+    let with = report_of(
+        &fetch(&client, &s).await.unwrap_or_else(|e| panic!("{e}")),
+        &s,
+        Utc::now(),
+    );
+    assert_eq!(with.items.len(), 13);
+    let orphaned = with.items.iter().find(|i| i.state == State::Orphaned);
+    assert_eq!(
+        orphaned
+            .and_then(|i| i.ledger.as_ref())
+            .map(|l| l.namespace.as_str()),
+        Some("tfops-ledger")
+    );
+    assert_eq!(
+        c.requests()
+            .count_resource("status", Verb::List, "terraforms"),
+        1
+    );
+    assert_eq!(
+        c.requests().count_resource("status", Verb::List, "secrets"),
+        2
+    );
+    // -A sees them with one cluster-wide ledger LIST.
+    let all = sel(None, Some("shop"));
+    let r = report_of(
+        &fetch(&client, &all).await.unwrap_or_else(|e| panic!("{e}")),
+        &all,
+        Utc::now(),
+    );
+    assert_eq!(r.items.len(), 13);
+}
