@@ -218,6 +218,12 @@ fn stream_without_terraform_content_is_identical_and_adds_nothing() {
     // A document that merely mentions our API group is parsed but left alone.
     let mention = b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {doc: \"see tfops.dev/v1alpha1 and infra.contrib.fluxcd.io\"}\n";
     assert_eq!(render(mention, &opts(None, None)).unwrap().output, mention);
+    // Comment-only documents mentioning them parse to nothing and pass through.
+    let comments = b"# about tfops.dev/v1alpha1\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n# infra.contrib.fluxcd.io\n";
+    assert_eq!(
+        render(comments, &opts(None, None)).unwrap().output,
+        comments
+    );
 }
 
 #[test]
