@@ -1,6 +1,8 @@
 //! Bounded watch of one object until a condition holds. The watch stream stays open for the
 //! whole bound and the deadline is checked on a 1 s tick, so a (virtual) clock that jumps ahead
-//! while a request is in flight never cuts the watch short by more than one tick.
+//! while a request is in flight never cuts the watch short by more than one tick. On a quiet
+//! tick the object is also read once (GET), so a watch that silently stalls or drops events
+//! costs at most one second, not the whole bound.
 
 use std::time::Duration;
 
@@ -25,7 +27,7 @@ where
     C: Condition<K>,
 {
     let start = tokio::time::Instant::now();
-    let mut stream = std::pin::pin!(watch_object(api, name));
+    let mut stream = std::pin::pin!(watch_object(api.clone(), name));
     loop {
         let left = bound.saturating_sub(start.elapsed());
         if left.is_zero() {
@@ -41,7 +43,11 @@ where
                 tracing::debug!("watch of {name}: {e} (retrying)");
             }
             Ok(None) => return Ok(None),
-            Err(_) => {}
+            Err(_) => match api.get_opt(name).await {
+                Ok(obj) if cond.matches_object(obj.as_ref()) => return Ok(Some(obj)),
+                Ok(_) => {}
+                Err(e) => tracing::debug!("reading {name}: {e} (retrying)"),
+            },
         }
     }
 }
