@@ -13,7 +13,7 @@ use crate::kubeenv::KubeEnv;
 const EXIT_CODES: &str = "\
 Exit codes:
   0  every Terraform piece is Ready (ledger entries already cleaned up count as Ready)
-  1  error (cluster unreachable, Terraform CRD missing, bad flags)
+  1  error (cluster unreachable, Terraform CRD missing)
   2  something is unhealthy or needs a person: PlanPending, Drifted, Failed, DestroyFailed,
      Blocked, Orphaned, ForceRemoved, Stalled, Suspended
   3  no Terraform piece found for the release / namespace
@@ -24,6 +24,7 @@ and suspended, dependants left, source / varsFrom missing, state lock held, guar
 DestroyFailed, Destroying, Suspended, Stalled, Drifted, Blocked (lock held / dependency not
 ready), Failed, PlanPending (with the approve command), Planning, Ready, Reconciling.
 
+Usage errors (unknown flags) are reported by the argument parser with its own exit code 2.
 Honours KUBECONFIG, HELM_KUBECONTEXT and HELM_NAMESPACE. Colours only on a terminal and never
 when NO_COLOR is set.";
 
