@@ -49,7 +49,18 @@ pub fn main_with_args(mut args: Vec<OsString>) -> ExitCode {
     if invoked_as == RENDER_ARGV0 || invoked_as.starts_with(&format!("{RENDER_ARGV0}.")) {
         args.insert(1, OsString::from("render"));
     }
-    let cli = Cli::parse_from(args);
+    // Usage errors exit 1 like every other error: exit codes ≥ 2 carry meaning for scripts
+    // (`status`, `doctor`, `orphans`, `guard` document theirs), and clap's default 2 would
+    // collide with "unhealthy".
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() { 1 } else { 0 };
+            // Printing can only fail on a closed stdout/stderr; nothing more to report then.
+            let _ = err.print();
+            return ExitCode::from(code);
+        }
+    };
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

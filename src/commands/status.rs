@@ -24,7 +24,7 @@ and suspended, dependants left, source / varsFrom missing, state lock held, guar
 DestroyFailed, Destroying, Suspended, Stalled, Drifted, Blocked (lock held / dependency not
 ready), Failed, PlanPending (with the approve command), Planning, Ready, Reconciling.
 
-Usage errors (unknown flags) are reported by the argument parser with its own exit code 2.
+Usage errors (unknown flags, missing values) exit 1, like any other error.
 Honours KUBECONFIG, HELM_KUBECONTEXT and HELM_NAMESPACE. Colours only on a terminal and never
 when NO_COLOR is set.";
 
