@@ -303,8 +303,8 @@ async fn controller_requests_for_one_clean_destroy_stay_small() {
     env.idle(5).await;
     let used = env.cluster.requests().count_user(CONTROLLER_USER) - before;
     eprintln!("tofu-controller requests for one clean destroy: {used}");
-    // 18 today: GET CR, 7 world GETs (source, SA, namespace, lease, 3 Secrets), 3 status
-    // patches (one per stretch of simulated time), 2 Secret writes, 2 deletes, GET+PATCH of
-    // the finalizer list, 1 event
+    // 18 when measured: GET of the CR, 7 world GETs (source, SA, namespace, lease, 3
+    // Secrets), status patches (folded per stretch of simulated time), 2 Secret writes, 2
+    // Secret deletes, GET+PATCH of the finalizer list, 1 event
     assert!(used <= 24, "{used} requests");
 }
