@@ -42,6 +42,14 @@
 //! The simulation adds no behaviour of its own beyond the [`behavior::Behavior`] script that
 //! stands in for terraform and the cloud (outcomes, messages, durations, lock holders).
 //!
+//! Simplifications (none changes a deletion outcome): no runner Pod object (creatability =
+//! ServiceAccount present and namespace not terminating); no watch on Flux sources (a missing
+//! source is retried every `retryInterval` as upstream does when the revision is unchanged);
+//! no `--concurrent` limit; status patches not separated by simulated time are folded into one;
+//! the tfstate Secret holds plain JSON state (real: gzip); the foreign lock is always a Lease
+//! `lock-tfstate-<ws>-<suffix>`, whatever the backend; drift/health-check/webhook/break-glass
+//! paths of the normal reconcile are reduced to what status needs.
+//!
 //! # Using it
 //!
 //! ```no_run
