@@ -597,11 +597,22 @@ async fn retain_policy_orphans_with_a_ledger_entry_and_no_destroy() {
     rig.release(&[Module::new("db").annotate("tfops.dev/uninstall-policy", "retain")])
         .await;
     let (report, took) = rig.guard(opts(240)).await;
-    assert_eq!(outcome(&report, "db"), Some(Outcome::Orphaned), "{}", report.render());
-    assert_eq!(rig.ledger_entry(NS, "db").unwrap()["reason"], "retain-policy");
+    assert_eq!(
+        outcome(&report, "db"),
+        Some(Outcome::Orphaned),
+        "{}",
+        report.render()
+    );
+    assert_eq!(
+        rig.ledger_entry(NS, "db").unwrap()["reason"],
+        "retain-policy"
+    );
     assert_ledger_before_release(&rig, "db");
     // The cloud resources were kept: the simulation never ran a destroy.
-    assert_eq!(rig.sim.as_ref().unwrap().stats(NS, "db").destroy_attempts, 0);
+    assert_eq!(
+        rig.sim.as_ref().unwrap().stats(NS, "db").destroy_attempts,
+        0
+    );
     assert!(took <= Duration::from_secs(240));
 }
 
@@ -611,7 +622,12 @@ async fn invalid_policy_annotation_is_reported_and_a_safe_fallback_used() {
     rig.release(&[Module::new("db").annotate("tfops.dev/on-failure", "explode")])
         .await;
     let (report, _) = rig.guard(opts(240)).await;
-    assert_eq!(outcome(&report, "db"), Some(Outcome::Destroyed), "{}", report.render());
+    assert_eq!(
+        outcome(&report, "db"),
+        Some(Outcome::Destroyed),
+        "{}",
+        report.render()
+    );
     let events = rig.guard_events("db");
     assert!(
         events
