@@ -222,6 +222,33 @@ fn without_rv(obj: &Value) -> Value {
     v
 }
 
+/// Secret `data` (and ConfigMap `binaryData`) values must be base64 strings: the real API
+/// server fails to decode anything else (400).
+fn check_base64(obj: &Value, field: &str) -> Result<(), ApiError> {
+    let Some(data) = obj.get(field) else {
+        return Ok(());
+    };
+    if data.is_null() {
+        return Ok(());
+    }
+    let Some(map) = data.as_object() else {
+        return Err(ApiError::bad_request(format!(
+            "{field}: expected a map of base64 strings"
+        )));
+    };
+    for (k, v) in map {
+        let ok = v
+            .as_str()
+            .is_some_and(|s| base64::engine::general_purpose::STANDARD.decode(s).is_ok());
+        if !ok {
+            return Err(ApiError::bad_request(format!(
+                "{field}.{k}: illegal base64 data (values must be base64-encoded strings)"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Secret `stringData` is merged into base64 `data` on write, as the real API server does.
 fn fold_string_data(obj: &mut Value) {
     let Some(sd) = obj.as_object_mut().and_then(|m| m.remove("stringData")) else {
@@ -577,10 +604,14 @@ impl Store {
         obj["apiVersion"] = json!(api_version);
         obj["kind"] = json!(rt.kind);
         if rt.kind == "Secret" && rt.group.is_empty() {
+            check_base64(&obj, "data")?;
             fold_string_data(&mut obj);
             if obj.get("type").is_none() {
                 obj["type"] = json!("Opaque");
             }
+        }
+        if rt.kind == "ConfigMap" && rt.group.is_empty() {
+            check_base64(&obj, "binaryData")?;
         }
         if rt.status && mode != WriteMode::Admin {
             if let Some(m) = obj.as_object_mut() {
@@ -698,7 +729,11 @@ impl Store {
         merged["apiVersion"] = current.get("apiVersion").cloned().unwrap_or(Value::Null);
         merged["kind"] = json!(rt.kind);
         if rt.kind == "Secret" && rt.group.is_empty() {
+            check_base64(&merged, "data")?;
             fold_string_data(&mut merged);
+        }
+        if rt.kind == "ConfigMap" && rt.group.is_empty() {
+            check_base64(&merged, "binaryData")?;
         }
         // Immutable / server-owned metadata.
         let cur_meta = meta(&current).cloned().unwrap_or_default();
@@ -1529,6 +1564,19 @@ mod tests {
         )
         .unwrap();
         assert!(s.get("v1", "Namespace", "", "ns1").is_none());
+    }
+
+    #[tokio::test]
+    async fn secret_data_must_be_base64() {
+        let s = store();
+        let bad = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x", "namespace": "n"}, "data": {"k": "not base64!"}});
+        assert_eq!(s.create(bad).unwrap_err().code, 400);
+        let ok = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x", "namespace": "n"}, "data": {"k": "dg=="}});
+        s.create(ok).unwrap();
+        let e = s
+            .patch_merge("v1", "Secret", "n", "x", &json!({"data": {"k": 5}}))
+            .unwrap_err();
+        assert_eq!(e.code, 400);
     }
 
     #[tokio::test]
