@@ -603,3 +603,48 @@ async fn owner_references_garbage_collected_unless_orphaned() {
         "orphaned: reference removed"
     );
 }
+
+/// Throughput figure (not an assertion): `cargo test -p tfops-testcluster --release --test api
+/// -- --ignored --nocapture throughput`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn throughput() {
+    let c = cluster().await;
+    let api: Api<DynamicObject> = Api::namespaced_with(c.client("bench").unwrap(), "ns1", &tf_ar());
+    for i in 0..200 {
+        api.create(&PostParams::default(), &tf_obj(&format!("m{i}"), &[]))
+            .await
+            .unwrap();
+    }
+    let n = 2000;
+    let t0 = std::time::Instant::now();
+    for i in 0..n {
+        api.get(&format!("m{}", i % 200)).await.unwrap();
+    }
+    let get = t0.elapsed();
+    let t1 = std::time::Instant::now();
+    for i in 0..n {
+        let p = json!({"metadata": {"annotations": {"n": i.to_string()}}});
+        api.patch(
+            &format!("m{}", i % 200),
+            &PatchParams::default(),
+            &Patch::Merge(&p),
+        )
+        .await
+        .unwrap();
+    }
+    let patch = t1.elapsed();
+    let t2 = std::time::Instant::now();
+    for _ in 0..100 {
+        api.list(&ListParams::default().labels("tfops.dev/release=r1"))
+            .await
+            .unwrap();
+    }
+    let list = t2.elapsed();
+    println!(
+        "GET {:.0}/s, merge PATCH {:.0}/s, LIST of 200 with selector {:.1} ms each",
+        n as f64 / get.as_secs_f64(),
+        n as f64 / patch.as_secs_f64(),
+        list.as_secs_f64() * 10.0
+    );
+}
