@@ -22,7 +22,7 @@ struct Args {
     /// Port on 127.0.0.1 (default: ephemeral).
     #[arg(long, default_value_t = 0)]
     port: u16,
-    /// Where to write the kubeconfig (default: <tmp>/tfops-testcluster-<port>.kubeconfig).
+    /// Where to write the kubeconfig (default: `$TMPDIR/tfops-testcluster-PORT.kubeconfig`).
     #[arg(long)]
     kubeconfig_out: Option<PathBuf>,
     /// Kubeconfig user (bearer token); overrides the scenario's `user`.
