@@ -500,9 +500,12 @@ fn watch_response(
     drop_after: Option<usize>,
 ) -> Result<Response, ApiError> {
     let filter = filter_from(rp, q)?;
+    // timeoutSeconds absent or 0: the server's own default (like the real minimum request
+    // timeout); kube's watcher sends 0 to disable its client-side idle timeout.
     let timeout = q
         .get("timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
+        .filter(|t| *t > 0)
         .map(Duration::from_secs)
         .unwrap_or(Duration::from_secs(1800));
     let params = WatchParams {

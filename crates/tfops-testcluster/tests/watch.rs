@@ -309,3 +309,37 @@ async fn drop_watches_now_ends_open_streams_and_watcher_resumes() {
     );
     consumer.abort();
 }
+
+/// KNOWN ISSUE (kept ignored, run with `--ignored`): under a paused tokio clock, a watch whose
+/// first event is already available when the stream opens is not seen by the client before the
+/// next timer fires. tokio's auto-advance polls I/O once with a zero timeout and then advances
+/// the clock even when that poll delivered the loopback bytes, so a client timer (here the
+/// test's 100 s timeout; in `kube::runtime::watcher` its 295 s idle timeout, which then
+/// re-watches from the old resourceVersion) can win the race. Real time is unaffected (see
+/// `watch_resumes_from_resource_version_in_order`). Fix candidates: an in-memory (duplex)
+/// transport for `TestCluster::client`, or watchers with `watcher::Config::timeout(0)` (no
+/// client idle timer; the server then uses its default timeout).
+#[tokio::test(start_paused = true)]
+#[ignore]
+async fn known_issue_paused_time_first_event_of_a_resumed_watch() {
+    let (_c, api) = setup().await;
+    let o = api
+        .create(&PostParams::default(), &tf("a", "r1"))
+        .await
+        .unwrap();
+    let rv = rv_of(&o);
+    let p = json!({"spec": {"path": "./changed"}});
+    api.patch("a", &PatchParams::default(), &Patch::Merge(&p))
+        .await
+        .unwrap();
+    let mut s = api
+        .watch(&WatchParams::default().timeout(290), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let first = tokio::time::timeout(Duration::from_secs(100), s.try_next()).await;
+    assert!(
+        first.is_ok(),
+        "first event not received before the client's timer"
+    );
+}
