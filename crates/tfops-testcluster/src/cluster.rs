@@ -90,6 +90,7 @@ pub struct TestCluster {
     faults: Faults,
     log: RequestLog,
     job_runs: JobRuns,
+    app: axum::Router,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -107,13 +108,14 @@ impl TestCluster {
         let log = RequestLog::default();
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port)).await?;
         let addr = listener.local_addr()?;
-        let app = server::router(ServerState {
+        let app: axum::Router = server::router(ServerState {
             store: store.clone(),
             faults: faults.clone(),
             log: log.clone(),
             bookmark_interval: opts.bookmark_interval,
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let app_for_clients = app.clone();
         tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
                 let _ = rx.await;
@@ -128,6 +130,7 @@ impl TestCluster {
             faults,
             log,
             job_runs: JobRuns::default(),
+            app: app_for_clients,
             shutdown: Some(tx),
         };
         if let Some(bin) = opts.job_bin {
@@ -153,15 +156,27 @@ impl TestCluster {
         self.addr
     }
 
-    /// A `kube::Client` talking real HTTP to this cluster as `user` (bearer token = user
-    /// name), default namespace "default". Client-side timeouts are disabled so paused
-    /// virtual time cannot fire them; kube's default retry of 429/503/504 stays on.
+    /// A `kube::Client` talking real HTTP/1.1 to this cluster as `user` (bearer token = user
+    /// name), default namespace "default", over an in-memory connection (see
+    /// [`Self::client_in_memory`]; robust under paused virtual time). kube's default retry of
+    /// 429/503/504 is on. [`Self::client_over_tcp`] goes through the loopback socket instead.
     pub fn client(&self, user: &str) -> Result<kube::Client, ClusterError> {
-        self.client_in(user, "default")
+        Ok(self.client_in_memory(user, "default"))
     }
 
     /// Like [`Self::client`] with another default namespace.
     pub fn client_in(&self, user: &str, namespace: &str) -> Result<kube::Client, ClusterError> {
+        Ok(self.client_in_memory(user, namespace))
+    }
+
+    /// A `kube::Client` over the loopback TCP socket (what a kubeconfig gives), as `user`.
+    /// Client-side timeouts are disabled so paused virtual time cannot fire them; kube's
+    /// default retry stays on. Under a paused clock prefer [`Self::client`].
+    pub fn client_over_tcp(
+        &self,
+        user: &str,
+        namespace: &str,
+    ) -> Result<kube::Client, ClusterError> {
         let uri: http::Uri = self
             .url()
             .parse()
@@ -173,6 +188,20 @@ impl TestCluster {
         cfg.read_timeout = None;
         cfg.write_timeout = None;
         Ok(kube::Client::try_from(cfg)?)
+    }
+
+    /// Like [`Self::client_in`] but over an in-memory HTTP/1.1 transport (no loopback socket):
+    /// robust under a paused test clock, where a socket's in-flight bytes can lose the race
+    /// against tokio's auto-advance (e.g. a watcher's idle timeout). Same request log, faults
+    /// and kube default retry policy (429/503/504).
+    pub fn client_in_memory(&self, user: &str, namespace: &str) -> kube::Client {
+        let svc = crate::transport::InMemory {
+            app: self.app.clone(),
+            bearer: http::HeaderValue::from_str(&format!("Bearer {user}")).ok(),
+        };
+        let retry = tower::retry::RetryLayer::new(kube::client::retry::RetryPolicy::server_retry());
+        let svc = tower::ServiceBuilder::new().layer(retry).service(svc);
+        kube::Client::new(svc, namespace.to_string())
     }
 
     /// A kubeconfig (YAML) for `user` with default namespace `namespace`; context and

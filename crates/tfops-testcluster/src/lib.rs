@@ -62,6 +62,7 @@ pub mod scenario;
 pub mod selector;
 mod server;
 pub mod store;
+mod transport;
 pub mod validate;
 mod watch;
 

@@ -138,3 +138,22 @@ async fn service_unavailable_without_retry_after_is_retried_too() {
         .unwrap();
     assert_eq!(c.requests().count("guard", Verb::Create), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn in_memory_client_keeps_kube_retry_and_request_log() {
+    let c = TestCluster::start(ClusterOptions::default()).await.unwrap();
+    c.faults()
+        .add(FaultRule::status(429).verb(Verb::Get).times(2));
+    let api: Api<Secret> = Api::namespaced(c.client_in_memory("guard", "ns1"), "ns1");
+    api.create(&PostParams::default(), &secret("a"))
+        .await
+        .unwrap();
+    api.get("a").await.unwrap();
+    let gets: Vec<u16> = c
+        .requests()
+        .filter(|r| r.user == "guard" && r.verb == Some(Verb::Get))
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(gets, [429, 429, 200]);
+}
