@@ -489,7 +489,28 @@ async fn run_schedule(
         }
         rerun_checked = true;
     }
+    cleanup(cluster, &s.ns);
     Ok((report, rerun_checked))
+}
+
+/// Remove everything the schedule left in its namespace (held CRs included), so the store
+/// stays small however many schedules run.
+fn cleanup(cluster: &TestCluster, ns: &str) {
+    let kinds = [
+        (TF, "Terraform"),
+        ("v1", "Secret"),
+        ("source.toolkit.fluxcd.io/v1", "OCIRepository"),
+        ("v1", "ServiceAccount"),
+        ("v1", "Event"),
+        ("coordination.k8s.io/v1", "Lease"),
+    ];
+    for (av, kind) in kinds {
+        for o in cluster.store().list(av, kind, ns) {
+            if let Some(name) = o["metadata"]["name"].as_str() {
+                let _ = cluster.store().force_remove(av, kind, ns, name);
+            }
+        }
+    }
 }
 
 #[tokio::test(start_paused = true)]
