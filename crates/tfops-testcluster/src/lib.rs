@@ -5,7 +5,7 @@
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use tfops_testcluster::{ClusterOptions, TestCluster};
 //! let cluster = TestCluster::start(ClusterOptions::default()).await?;
-//! let client = cluster.client("guard")?; // bearer token "guard", recorded per request
+//! let client = cluster.client("guard")?; // user "guard", recorded per request
 //! cluster.store().create(serde_json::json!({
 //!     "apiVersion": "v1", "kind": "Secret",
 //!     "metadata": {"name": "s", "namespace": "ns1"}, "stringData": {"k": "v"}
@@ -44,8 +44,11 @@
 //! deletion is not ordered, list pagination (`limit`/`continue`) returns everything at once,
 //! core/v1 and events.k8s.io/v1 Events are stored separately.
 //!
-//! Clients from [`TestCluster::client`] have no client-side timeouts (paused virtual time cannot
-//! fire them) and keep kube's default retry of 429/503/504 — count requests accordingly.
+//! Clients from [`TestCluster::client`] speak HTTP/1.1 to the server over an in-memory pipe
+//! (safe under a paused clock: with a loopback socket, tokio's auto-advance can fire a client
+//! timer while response bytes are in flight) and keep kube's default retry of 429/503/504 —
+//! count requests accordingly. Kubeconfigs ([`TestCluster::write_kubeconfig`]) and
+//! [`TestCluster::client_over_tcp`] use the real socket (subprocesses, Helm, `tfops`).
 
 pub mod clock;
 pub mod cluster;
