@@ -119,15 +119,16 @@ pub struct TerraformSnapshot {
     pub spec: serde_json::Value,
 }
 
-/// One `status.inventory.entries[]` item of a tofu-controller `Terraform` CR.
+/// One `status.inventory.entries[]` item of a tofu-controller `Terraform` CR. The CRD keys
+/// them `n`, `t`, `id` (read as aliases); the ledger stores the readable names.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InventoryEntry {
-    #[serde(default)]
+    #[serde(default, alias = "n")]
     pub name: String,
-    #[serde(default, rename = "type")]
+    #[serde(default, rename = "type", alias = "t")]
     pub type_: String,
-    #[serde(default)]
+    #[serde(default, alias = "id")]
     pub identifier: String,
 }
 

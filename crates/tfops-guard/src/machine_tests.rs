@@ -824,7 +824,7 @@ fn observation_is_read_from_a_real_shaped_terraform_object() {
         "status": {
             "lastHandledReconcileAt": "x",
             "lock": {"pending": "lock-1"},
-            "inventory": {"entries": [{"name": "a"}, {"name": "b"}]},
+            "inventory": {"entries": [{"n": "a", "t": "null_resource", "id": "a"}, {"n": "b", "t": "null_resource", "id": "b"}]},
             "conditions": [
                 {"type": "Ready", "status": "False", "reason": "TFExecApplyFailed",
                  "message": "boom", "lastTransitionTime": "2026-11-26T12:00:05Z"},

@@ -287,7 +287,7 @@ fn seed(cluster: &TestCluster, s: &Schedule) {
             "spec": spec,
             "status": {
                 "lastAppliedRevision": REV, "lastAttemptedRevision": REV, "observedGeneration": 1,
-                "inventory": {"entries": [{"name": "this", "type": "aws_s3_bucket", "identifier": format!("{}-bucket", c.name)}]},
+                "inventory": {"entries": [{"n": "this", "t": "aws_s3_bucket", "id": format!("{}-bucket", c.name)}]},
                 "conditions": [{"type": "Ready", "status": "True", "reason": "TerraformOutputsWritten",
                     "message": format!("Outputs written: {REV}"), "lastTransitionTime": "2026-11-26T20:00:00Z"}]
             }

@@ -91,7 +91,7 @@ pub fn into_state(obj: &mut Value, state: State) {
         "lastAppliedRevision": REV, "lastAttemptedRevision": REV, "lastPlannedRevision": REV,
         "lastPlanAt": "2026-11-26T10:30:00Z",
         "plan": {"lastApplied": "plan-main-4f0e1b2c3d"},
-        "inventory": {"entries": [{"name": "this", "type": "aws_s3_bucket", "identifier": "bucket-1"}]},
+        "inventory": {"entries": [{"n": "this", "t": "aws_s3_bucket", "id": "bucket-1"}]},
         "conditions": [
             cond("Ready", "True", "TerraformOutputsWritten", &format!("Outputs written: {REV}"), T),
             cond("Apply", "True", "TerraformAppliedSucceed", "Applied successfully", T),

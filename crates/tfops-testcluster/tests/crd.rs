@@ -136,16 +136,9 @@ async fn simulated_controller_status_survives_the_real_schema() {
     )
     .await
     .unwrap();
-    // NOTE: the real v0.16.5 schema keys inventory entries as {n, t, id}; the simulation
-    // currently writes {name, type, identifier}, which the real schema rejects (422). Until that
-    // is aligned, this run uses an empty inventory so the rest of the status is exercised.
-    let cfg = SimConfig {
-        default_behavior: tfops_testcluster::tofu::Behavior {
-            inventory: Some(Vec::new()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    // The simulation's status (inventory entries keyed {n, t, id} included) must pass the real
+    // v0.16.5 schema.
+    let cfg = SimConfig::default();
     let _sim = TofuSim::start(c.client(CONTROLLER_USER).unwrap(), cfg);
     for _ in 0..300 {
         let o = api.get("net").await.unwrap();
@@ -159,6 +152,11 @@ async fn simulated_controller_status_survives_the_real_schema() {
             });
         if ready {
             assert!(o.data.pointer("/status/lastAppliedRevision").is_some());
+            assert!(
+                o.data.pointer("/status/inventory/entries/0/id").is_some(),
+                "inventory written with the CRD's keys: {:#}",
+                o.data
+            );
             return;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;

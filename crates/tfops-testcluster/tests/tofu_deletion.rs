@@ -193,7 +193,7 @@ async fn normal_reconcile_applies_and_writes_status_and_secrets() {
     assert_eq!(tf["status"]["lastAttemptedRevision"], REV);
     assert_eq!(tf["status"]["lastPlannedRevision"], REV);
     assert_eq!(
-        tf["status"]["inventory"]["entries"][0]["type"],
+        tf["status"]["inventory"]["entries"][0]["t"],
         "aws_s3_bucket"
     );
     assert_eq!(ready_reason(&tf), "TerraformOutputsWritten");

@@ -107,13 +107,15 @@ pub struct Behavior {
     pub drift: bool,
 }
 
-/// One `status.inventory.entries` item.
+/// One `status.inventory.entries` item, serialised with the v0.16.5 CRD's keys
+/// (`n`, `t`, `id`); behaviour scripts may also spell them `name`, `type`, `identifier`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct InventoryEntry {
+    #[serde(rename = "n", alias = "name")]
     pub name: String,
-    #[serde(rename = "type")]
+    #[serde(rename = "t", alias = "type")]
     pub kind: String,
+    #[serde(rename = "id", alias = "identifier")]
     pub identifier: String,
 }
 

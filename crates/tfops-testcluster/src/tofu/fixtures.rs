@@ -170,7 +170,7 @@ mod tests {
         );
         assert!(cond::is_true(&a.terraform["status"], cond::READY));
         assert_eq!(
-            a.terraform["status"]["inventory"]["entries"][0]["type"],
+            a.terraform["status"]["inventory"]["entries"][0]["t"],
             "aws_s3_bucket"
         );
         let names: Vec<_> = a

@@ -48,7 +48,7 @@ fn tf(deleting: bool) -> Value {
                 "message": format!("Outputs written: {REV}"), "lastTransitionTime": "2026-11-26T20:00:00Z",
                 "observedGeneration": 1
             }],
-            "inventory": {"entries": [{"name": "this", "type": "aws_s3_bucket", "identifier": "bucket-bucket"}]},
+            "inventory": {"entries": [{"n": "this", "t": "aws_s3_bucket", "id": "bucket-bucket"}]},
         }
     });
     if deleting {
@@ -590,7 +590,7 @@ fn row23_normal_reconcile_plans_and_applies_with_auto() {
     assert_eq!(cond::get(&st, cond::READY).unwrap().0, "True");
     assert_eq!(st["lastAppliedRevision"], REV);
     assert_eq!(st["lastPlannedRevision"], REV);
-    assert_eq!(st["inventory"]["entries"][0]["identifier"], "bucket-bucket");
+    assert_eq!(st["inventory"]["entries"][0]["id"], "bucket-bucket");
     assert!(st["lastSuccessfulReconcileAt"].is_string());
     assert!(o.actions.iter().any(
         |a| matches!(a, Action::ApplySecret(s) if s["metadata"]["name"] == "tfstate-default-bucket")
