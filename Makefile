@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all build helm test demo bench soak lint fmt clean
+.PHONY: all build helm test demo bench soak testcluster lint fmt clean
 
 all: build
 
@@ -21,12 +21,22 @@ test: helm
 demo: helm build
 	scripts/demo.sh
 
+# Figures only (no test asserts timings): post-renderer vs kubectl kustomize, status -A.
 bench: helm build
 	scripts/bench.sh
 
-# Long randomized fault-schedule run of the guard (default test run does fewer).
+# Long randomized runs (the default test run does fewer): the guard against the test API server
+# and the tofu-controller simulation (10,000 fault schedules), the state machine against a model
+# of the controller's deletion flow, and the simulation under API faults.
 soak:
 	TFOPS_SCHEDULES=10000 $(CARGO) test --release -p tfops-guard --test schedules -- --nocapture
+	TFOPS_MACHINE_SIM_CASES=30000 $(CARGO) test --release -p tfops-guard --lib sim_tests
+	TFOPS_SIM_SCHEDULES=1000 $(CARGO) test --release -p tfops-testcluster --test tofu_fault_schedules
+
+# The test API server + tofu-controller simulation as a standalone process (prints a kubeconfig).
+SCENARIO ?= crates/tfops-testcluster/scenarios/clean-uninstall.yaml
+testcluster: build
+	$(CARGO) run -p tfops-testcluster --bin testcluster -- --scenario $(SCENARIO) --job-bin target/release/tfops
 
 lint:
 	$(CARGO) fmt --all -- --check
