@@ -422,6 +422,10 @@ pub async fn run_guard(
                     .filter(|(_, c)| c.outcome.is_none() && c.wake_at.is_some_and(|w| w <= now))
                     .map(|(k, _)| k.clone()).collect();
                 for k in due {
+                    // A due timer is consumed; `step` sets the next one if the CR waits.
+                    if let Some(cr) = eng.crs.get_mut(&k) {
+                        cr.wake_at = None;
+                    }
                     eng.step(&k).await;
                 }
             }
@@ -751,7 +755,14 @@ impl Engine {
 
     /// Decide and execute for one CR until the machine waits or is done (bounded).
     async fn step(&mut self, key: &Key) {
-        if !self.started || self.held_by_block(key) {
+        if !self.started {
+            return;
+        }
+        if self.held_by_block(key) {
+            // Never started on purpose: no timer may keep waking the loop for it.
+            if let Some(cr) = self.crs.get_mut(key) {
+                cr.wake_at = None;
+            }
             return;
         }
         for _ in 0..8 {
@@ -811,6 +822,12 @@ impl Engine {
             let again = self.execute(key, step).await;
             if !again {
                 return;
+            }
+        }
+        // Eight actions in a row without a wait: look again in a moment rather than never.
+        if let Some(cr) = self.crs.get_mut(key) {
+            if cr.outcome.is_none() && cr.wake_at.is_none() {
+                cr.wake_at = Some(Instant::now() + TICK);
             }
         }
     }
