@@ -912,12 +912,20 @@ impl Engine {
                     ],
                     None,
                 );
-                match self
-                    .patch(key, &api, "requesting reconcile of", &patch, &progress)
-                    .await
-                {
-                    Ok(true) => self.delete(key, &api).await,
-                    other => other,
+                // DELETE first, then the reconcile request: the echo of `requested_at` must
+                // come from a reconcile that saw the deletion. (Patching first lets the
+                // controller answer it with a pre-deletion failure, e.g. DependencyNotReady,
+                // which would then be counted as a failed destroy.)
+                match self.delete(key, &api).await {
+                    Ok(_) if self.crs.get(key).is_some_and(|c| c.obj.is_some()) => self
+                        .patch(key, &api, "requesting reconcile of", &patch, &progress)
+                        .await
+                        .map(|_| true),
+                    Ok(_) => {
+                        self.set_progress(key, progress.clone(), false);
+                        Ok(true)
+                    }
+                    Err(e) => Err(e),
                 }
             }
             Decision::Retry { requested_at, .. } => {
