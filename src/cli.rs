@@ -13,7 +13,11 @@ use crate::commands;
 pub const RENDER_ARGV0: &str = "tfops-render";
 
 #[derive(Debug, Parser)]
-#[command(name = "tfops", version, about = "Terraform modules for Flux tofu-controller in Helm releases, and uninstalls that always finish")]
+#[command(
+    name = "tfops",
+    version,
+    about = "Terraform modules for Flux tofu-controller in Helm releases, and uninstalls that always finish"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
