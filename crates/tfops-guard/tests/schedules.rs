@@ -511,6 +511,7 @@ fn cleanup(cluster: &TestCluster, ns: &str) {
             }
         }
     }
+    let _ = cluster.store().force_remove("v1", "Namespace", "", ns);
 }
 
 #[tokio::test(start_paused = true)]
