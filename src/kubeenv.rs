@@ -27,7 +27,9 @@ impl KubeEnv {
     /// Build from Helm's plugin environment. `namespace_override` (a `-n` flag) wins over
     /// `HELM_NAMESPACE`, which wins over the kubeconfig context's namespace.
     pub async fn from_env(namespace_override: Option<&str>) -> Result<Self, KubeEnvError> {
-        let context = std::env::var("HELM_KUBECONTEXT").ok().filter(|s| !s.is_empty());
+        let context = std::env::var("HELM_KUBECONTEXT")
+            .ok()
+            .filter(|s| !s.is_empty());
         let config = if std::env::var_os("KUBECONFIG").is_some() || context.is_some() {
             let kubeconfig = Kubeconfig::read()?;
             let options = KubeConfigOptions {
@@ -40,7 +42,11 @@ impl KubeEnv {
         };
         let namespace = namespace_override
             .map(str::to_owned)
-            .or_else(|| std::env::var("HELM_NAMESPACE").ok().filter(|s| !s.is_empty()))
+            .or_else(|| {
+                std::env::var("HELM_NAMESPACE")
+                    .ok()
+                    .filter(|s| !s.is_empty())
+            })
             .unwrap_or_else(|| config.default_namespace.clone());
         let client = Client::try_from(config)?;
         Ok(Self { client, namespace })
