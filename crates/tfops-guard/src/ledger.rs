@@ -257,10 +257,11 @@ pub fn secret_name(cr_name: &str, uid: &str) -> String {
     format!("{NAME_PREFIX}{short}-{uid8}")
 }
 
-/// `tfstate-<workspace or "default">-<name>` — tofu-controller's in-cluster state Secret.
-pub fn tfstate_secret_name(workspace: Option<&str>, cr_name: &str) -> String {
+/// `tfstate-<workspace or "default">-<secret suffix>` — tofu-controller's in-cluster state
+/// Secret; the suffix is `spec.backendConfig.secretSuffix`, else the CR's name.
+pub fn tfstate_secret_name(workspace: Option<&str>, secret_suffix: &str) -> String {
     let ws = workspace.filter(|w| !w.is_empty()).unwrap_or("default");
-    format!("tfstate-{ws}-{cr_name}")
+    format!("tfstate-{ws}-{secret_suffix}")
 }
 
 fn to_bytes<'a>(

@@ -158,6 +158,14 @@ impl<'a> TfView<'a> {
             .and_then(|s| str_at(s, &["writeOutputsToSecret", "name"]))
             .filter(|s| !s.is_empty())
     }
+    /// Suffix of the in-cluster tfstate Secret: `spec.backendConfig.secretSuffix`, else the
+    /// CR's name (tofu-controller's kubernetes backend `secret_suffix`).
+    pub fn state_secret_suffix(&self) -> &'a str {
+        self.spec()
+            .and_then(|s| str_at(s, &["backendConfig", "secretSuffix"]))
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| self.name())
+    }
     /// Whether the state lives in-cluster (no `backendConfig` with custom config / cloud).
     pub fn state_in_cluster(&self) -> bool {
         let Some(spec) = self.spec() else { return true };
@@ -271,5 +279,54 @@ impl<'a> TfView<'a> {
             .and_then(|i| i.get("entries"))
             .and_then(|e| serde_json::from_value(e.clone()).ok())
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tf(spec: serde_json::Value, status: serde_json::Value) -> DynamicObject {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "infra.contrib.fluxcd.io/v1alpha2",
+            "kind": "Terraform",
+            "metadata": {"name": "shop-db", "namespace": "shop"},
+            "spec": spec,
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn tfstate_secret_follows_workspace_and_secret_suffix() {
+        let plain = tf(serde_json::json!({}), serde_json::json!({}));
+        let v = TfView(&plain);
+        assert_eq!(
+            crate::ledger::tfstate_secret_name(v.workspace(), v.state_secret_suffix()),
+            "tfstate-default-shop-db"
+        );
+        let suffixed = tf(
+            serde_json::json!({"workspace": "prod", "backendConfig": {"secretSuffix": "shop-orders-db", "inClusterConfig": true}}),
+            serde_json::json!({}),
+        );
+        let v = TfView(&suffixed);
+        assert_eq!(
+            crate::ledger::tfstate_secret_name(v.workspace(), v.state_secret_suffix()),
+            "tfstate-prod-shop-orders-db"
+        );
+        assert!(v.state_in_cluster());
+    }
+
+    #[test]
+    fn inventory_is_read_with_the_crd_keys() {
+        let o = tf(
+            serde_json::json!({}),
+            serde_json::json!({"inventory": {"entries": [{"n": "this", "t": "aws_s3_bucket", "id": "arn:aws:s3:::b"}]}}),
+        );
+        let inv = TfView(&o).inventory();
+        assert_eq!(inv.len(), 1);
+        assert_eq!(inv[0].name, "this");
+        assert_eq!(inv[0].type_, "aws_s3_bucket");
+        assert_eq!(inv[0].identifier, "arn:aws:s3:::b");
     }
 }

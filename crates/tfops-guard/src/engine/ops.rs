@@ -258,7 +258,7 @@ pub async fn gather_record(
             .unwrap_or_default(),
         None => BTreeMap::new(),
     };
-    let tfstate_name = ledger::tfstate_secret_name(v.workspace(), v.name());
+    let tfstate_name = ledger::tfstate_secret_name(v.workspace(), v.state_secret_suffix());
     let tfstate = if v.state_in_cluster() {
         secret_data(client, ns, &tfstate_name).await.map_err(aerr)?
     } else {
