@@ -69,13 +69,32 @@ fn helm_bin() -> String {
 }
 
 /// The Terraform CRs named by the release manifest (`helm get manifest`), if Helm knows it.
-async fn manifest_refs(release: &str, namespace: &str) -> anyhow::Result<Vec<ManifestRef>> {
-    let out = tokio::process::Command::new(helm_bin())
+/// Without a runnable Helm this is an error when `helm_required` (the real uninstall would
+/// otherwise run the guard and then fail to uninstall), a warning for `--dry-run`.
+async fn manifest_refs(
+    release: &str,
+    namespace: &str,
+    helm_required: bool,
+) -> anyhow::Result<Vec<ManifestRef>> {
+    let spawned = tokio::process::Command::new(helm_bin())
         .args(["get", "manifest", release, "-n", namespace])
         .stdin(Stdio::null())
         .output()
-        .await
-        .with_context(|| format!("running `{} get manifest {release}`", helm_bin()))?;
+        .await;
+    let out = match spawned {
+        Ok(out) => out,
+        Err(err) if !helm_required => {
+            eprintln!(
+                "warning: cannot run `{}` ({err}); using the tfops.dev/release label only",
+                helm_bin()
+            );
+            return Ok(Vec::new());
+        }
+        Err(err) => {
+            return Err(err)
+                .with_context(|| format!("running `{} get manifest {release}`", helm_bin()))
+        }
+    };
     if !out.status.success() {
         eprintln!(
             "warning: `{} get manifest {release} -n {namespace}` failed ({}); using the tfops.dev/release label only",
@@ -94,7 +113,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let env = KubeEnv::from_env(args.namespace.as_deref()).await?;
     let ns = env.namespace.clone();
     let budget = args.budget.unwrap_or_else(|| budget_for(args.timeout));
-    let extra = manifest_refs(&args.release, &ns).await?;
+    let extra = manifest_refs(&args.release, &ns, !args.dry_run).await?;
 
     if args.dry_run {
         let crs = discover(&env.client, &ns, &args.release, &extra).await?;
