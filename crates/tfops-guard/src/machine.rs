@@ -229,23 +229,8 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// The ledger decision label (`tfops.dev/decision`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LedgerDecision {
-    Orphaned,
-    ForceRemoved,
-}
-
-impl LedgerDecision {
-    /// Kebab-case spelling (the label value).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LedgerDecision::Orphaned => "orphaned",
-            LedgerDecision::ForceRemoved => "force-removed",
-        }
-    }
-}
+/// The ledger decision label (`tfops.dev/decision`): one type shared with the ledger format.
+pub use crate::ledger::LedgerDecision;
 
 /// What the ledger entry written before an orphan / force-remove must say (the runtime adds
 /// the CR snapshot, outputs, tfstate copy and `decidedAt`).

@@ -52,10 +52,10 @@ use super::ops::{self, LedgerFacts, OpError};
 use crate::classify::Classifier;
 use crate::clock::Clock;
 use crate::events::{self, Severity};
-use crate::ledger::{self, LedgerDecision as LDecision};
+use crate::ledger;
 use crate::machine::{
-    self, Decision, Environment as MEnv, Input, LedgerDecision, Observation, Outcome, Presence,
-    SourceState, Timing, Tunables,
+    self, Decision, Environment as MEnv, Input, Observation, Outcome, Presence, SourceState,
+    Timing, Tunables,
 };
 use crate::order::{self, Key, Node};
 use crate::policy::{self, Policy};
@@ -1130,10 +1130,7 @@ impl Engine {
             message: rec.message.clone(),
             class: rec.class.map(|c| c.as_str().to_owned()),
             attempts: rec.attempts,
-            decision: match rec.decision {
-                LedgerDecision::Orphaned => LDecision::Orphaned,
-                LedgerDecision::ForceRemoved => LDecision::ForceRemoved,
-            },
+            decision: rec.decision,
             first_failure_at: rec.first_failure_at,
             decided_at: now,
         };
