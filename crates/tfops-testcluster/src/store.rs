@@ -1156,20 +1156,16 @@ impl Store {
         obj
     }
 
+    /// The resource an object's `apiVersion`/`kind` pick, and its namespace (`""` when none).
+    fn resolve_object(obj: &Value) -> Result<(&'static ResourceType, String), ApiError> {
+        let field = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("");
+        let rt = Self::resolve(field("apiVersion"), field("kind"))?;
+        Ok((rt, meta_str(obj, "namespace").unwrap_or("").to_string()))
+    }
+
     /// Seed an object (its `apiVersion`/`kind` pick the resource; `status` is kept).
     pub fn create(&self, obj: Value) -> Result<Value, ApiError> {
-        let av = obj
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let kind = obj
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let rt = Self::resolve(&av, &kind)?;
-        let ns = meta_str(&obj, "namespace").unwrap_or("").to_string();
+        let (rt, ns) = Self::resolve_object(&obj)?;
         self.create_in(rt, &ns, obj, WriteMode::Admin)
     }
 
@@ -1219,18 +1215,7 @@ impl Store {
 
     /// Replace an object, status included (resourceVersion checked when present).
     pub fn update(&self, obj: Value) -> Result<Value, ApiError> {
-        let av = obj
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let kind = obj
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let rt = Self::resolve(&av, &kind)?;
-        let ns = meta_str(&obj, "namespace").unwrap_or("").to_string();
+        let (rt, ns) = Self::resolve_object(&obj)?;
         let name = meta_str(&obj, "name").unwrap_or("").to_string();
         self.update_in(rt, &ns, &name, obj, WriteMode::Admin)
     }

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 
 use super::behavior::{Behavior, LockSpec};
 use super::clock::SimClock;
+use super::names::str_at;
 use super::queue::{Key, WorkQueue};
 use super::reconcile::{
     self, base64_decode, lock_lease_name, outputs_secret_name, plan_secret_name,
@@ -138,17 +139,6 @@ fn is_status(err: &kube::Error, code: u16) -> bool {
 
 fn to_value(obj: &DynamicObject) -> Value {
     serde_json::to_value(obj).unwrap_or(Value::Null)
-}
-
-fn str_at<'v>(v: &'v Value, path: &[&str]) -> &'v str {
-    let mut cur = v;
-    for p in path {
-        match cur.get(*p) {
-            Some(n) => cur = n,
-            None => return "",
-        }
-    }
-    cur.as_str().unwrap_or("")
 }
 
 /// JSON merge patch (RFC 7386) turning `old` into `new`.

@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use super::behavior::parse_go_duration;
 
-fn s<'v>(v: &'v Value, path: &[&str]) -> Option<&'v Value> {
+/// The value at `path` in a JSON object, if every step exists.
+pub(super) fn s<'v>(v: &'v Value, path: &[&str]) -> Option<&'v Value> {
     let mut cur = v;
     for p in path {
         cur = cur.get(*p)?;
@@ -16,11 +17,13 @@ fn s<'v>(v: &'v Value, path: &[&str]) -> Option<&'v Value> {
     Some(cur)
 }
 
-fn str_at<'v>(v: &'v Value, path: &[&str]) -> &'v str {
+/// The string at `path`, or `""`.
+pub(super) fn str_at<'v>(v: &'v Value, path: &[&str]) -> &'v str {
     s(v, path).and_then(Value::as_str).unwrap_or("")
 }
 
-fn bool_at(v: &Value, path: &[&str]) -> bool {
+/// The bool at `path`, or `false`.
+pub(super) fn bool_at(v: &Value, path: &[&str]) -> bool {
     s(v, path).and_then(Value::as_bool).unwrap_or(false)
 }
 

@@ -13,6 +13,7 @@ use super::clock::kube_time;
 use super::conditions as cond;
 pub use super::encoding::{base64_decode, base64_encode};
 use super::messages;
+use super::names::{bool_at, s, str_at};
 pub use super::names::{
     lock_lease_name, outputs_secret_name, plan_id, plan_secret_name, retry_interval,
     runner_service_account, state_in_cluster, tfstate_secret_name, workspace,
@@ -192,22 +193,6 @@ struct Run<'a> {
     generation: i64,
     name: String,
     namespace: String,
-}
-
-fn s<'v>(v: &'v Value, path: &[&str]) -> Option<&'v Value> {
-    let mut cur = v;
-    for p in path {
-        cur = cur.get(*p)?;
-    }
-    Some(cur)
-}
-
-fn str_at<'v>(v: &'v Value, path: &[&str]) -> &'v str {
-    s(v, path).and_then(Value::as_str).unwrap_or("")
-}
-
-fn bool_at(v: &Value, path: &[&str]) -> bool {
-    s(v, path).and_then(Value::as_bool).unwrap_or(false)
 }
 
 impl<'a> Run<'a> {
