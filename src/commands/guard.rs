@@ -50,9 +50,44 @@ pub struct Args {
     /// Per-CR timeout for CRs without the tfops.dev/timeout annotation.
     #[arg(long, value_parser = parse_duration)]
     pub default_timeout: Option<Duration>,
+    #[command(flatten)]
+    pub controller: ControllerArgs,
     /// Output: text or json.
     #[arg(short = 'o', long, default_value = "text", value_parser = ["text", "json"])]
     pub output: String,
+}
+
+/// How the guard finds evidence of tofu-controller (shared by `guard` and `uninstall`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ControllerArgs {
+    /// Namespace of tofu-controller, where its leader-election Lease
+    /// `1953de50.contrib.fluxcd.io` is (the guard's only evidence that the controller is
+    /// gone; without it the guard never force-removes on silence). Empty: do not look.
+    #[arg(
+        long,
+        env = "TFOPS_CONTROLLER_NAMESPACE",
+        default_value = "flux-system"
+    )]
+    pub controller_namespace: String,
+    /// How long a request may go unanswered (no echo, no status change, no runner pod)
+    /// before the controller counts as silent. Keep it above tofu-controller's
+    /// --runner-creation-timeout (120s) plus its 30s dial.
+    #[arg(long, default_value = "180s", value_parser = parse_duration)]
+    pub controller_patience: Duration,
+}
+
+impl ControllerArgs {
+    /// Apply to guard options.
+    pub fn apply(&self, opts: &mut GuardOptions) {
+        opts.controller_lease = (!self.controller_namespace.is_empty()).then(|| {
+            (
+                self.controller_namespace.clone(),
+                tfops_guard::liveness::CONTROLLER_LEASE_NAME.to_owned(),
+            )
+        });
+        opts.tunables.controller_patience = self.controller_patience;
+        opts.tunables.orphan_timeout = self.controller_patience;
+    }
 }
 
 /// Go/Helm-style duration for clap.
@@ -76,6 +111,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let mut opts = GuardOptions::new(&args.release, &env.namespace, args.budget);
     opts.ledger_namespace = args.ledger_namespace;
     opts.classifier = classifier;
+    args.controller.apply(&mut opts);
     if let Some(v) = args.default_on_failure {
         opts.defaults.on_failure = v;
     }

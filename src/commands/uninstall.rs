@@ -48,6 +48,8 @@ pub struct Args {
     /// Print what the guard would do, in order, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub controller: super::guard::ControllerArgs,
     /// Output of --dry-run and of the guard summary: text or json.
     #[arg(short = 'o', long, default_value = "text", value_parser = ["text", "json"])]
     pub output: String,
@@ -140,6 +142,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     opts.ledger_namespace = args.ledger_namespace.clone();
     opts.classifier = classifier;
     opts.extra = extra;
+    args.controller.apply(&mut opts);
     let report = run_guard(env.client.clone(), opts, Clock::start()).await?;
     if args.output == "json" {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -12,7 +12,7 @@ use crate::classify::{Classification, Classifier, FailureClass};
 use crate::duration::format_duration;
 use crate::machine::{
     self, ConditionStatus, Decision, Environment, Input, Observation, Presence, ReadyCondition,
-    SourceState, Timing, Tunables, WaitFor, TF_FINALIZER,
+    RunnerPod, SourceState, Timing, Tunables, WaitFor, TF_FINALIZER,
 };
 use crate::policy::{OnFailure, Policy, UninstallPolicy};
 use crate::progress::{Phase, Progress};
@@ -108,11 +108,11 @@ pub enum ExplainError {
 fn on_failure_text(p: &Policy, t: &Tunables) -> String {
     match p.on_failure {
         OnFailure::Orphan => format!(
-            "orphan: ledger entry, then destroyResourcesOnDeletion=false (force-remove if the controller cannot release it within {})",
+            "orphan: ledger entry, then destroyResourcesOnDeletion=false (force-remove only with evidence that the controller cannot release it — it reports a failure, its source or runner ServiceAccount is gone, or its leader-election Lease is not renewed; patience {} for a runner pod to start)",
             format_duration(t.orphan_timeout)
         ),
         OnFailure::Force => {
-            "force-remove: ledger entry, then strip the tofu-controller finalizers".to_string()
+            "force-remove: ledger entry, then strip the tofu-controller finalizers (only after the controller reported a failure or is known to be gone; silence alone orphans first)".to_string()
         }
         OnFailure::Block => {
             "block: the guard fails the uninstall and says what to do next".to_string()
@@ -200,6 +200,8 @@ pub fn explain(req: &Request, classifier: &Classifier) -> Result<Explanation, Ex
         namespace_terminating: false,
         lock_holder: Presence::Unknown,
         controller: Presence::Present,
+        runner: RunnerPod::Absent,
+        dependency_gone: None,
     };
     let step = machine::decide(&Input {
         observation: &observation,
@@ -320,24 +322,25 @@ pub fn explain(req: &Request, classifier: &Classifier) -> Result<Explanation, Ex
         },
     };
 
+    let never_cut = "a destroy that is running (runner pod up, Apply=Unknown) is never interrupted: at the budget's end it is left to finish and the run ends unfinished (exit 3)";
     let later = if p.uninstall == UninstallPolicy::Retain {
         format!(
-            "uninstall-policy retain: never destroyed; if the controller cannot release it within {} → force-remove (ledger entry first)",
+            "uninstall-policy retain: never destroyed; if the controller shows it cannot release it (a failure, a missing source / runner ServiceAccount, its Lease not renewed) → force-remove (ledger entry first); a controller that stays silent for {} without such evidence is waited for until the budget ends, never forced",
             format_duration(t.orphan_timeout)
         )
     } else {
         match (&step.decision, class) {
             (Decision::Orphan { .. }, _) => format!(
-                "if the controller cannot release it within {} → force-remove (the ledger entry is kept)",
+                "if the controller shows it cannot release it → force-remove (the ledger entry is kept); silence alone (no failure, no missing dependency, Lease still renewed or unreadable) is waited for {} and then until the budget ends, never forced; {never_cut}",
                 format_duration(t.orphan_timeout)
             ),
             (Decision::ForceRemove { .. }, _) => "done: the CR is gone, its ledger entry records what was left behind".to_string(),
             (Decision::Block { .. }, _) => "nothing until someone acts: fix the cause and run `helm uninstall` again, or set tfops.dev/on-failure=orphan".to_string(),
             (Decision::Wait { waiting_for: WaitFor::Dependants(_), .. }, _) => format!(
-                "dependants still present at {deadline_text} → {} (orphaning is impossible while dependants hold it)",
+                "dependants still present (in any namespace: tf.dependency.of.<name> carries no namespace) → never destroyed, orphaned or force-removed while they exist; at the budget's end {}",
                 match p.on_failure {
-                    OnFailure::Block => "block: the guard fails the uninstall and says what to do next".to_string(),
-                    _ => "force-remove: ledger entry, then strip the tofu-controller finalizers".to_string(),
+                    OnFailure::Block => "block: the guard fails the uninstall and says what to do next",
+                    _ => "the run ends unfinished (exit 3) naming them: delete them first",
                 }
             ),
             (_, FailureClass::BlockedByMissingDependency) => format!(
@@ -345,11 +348,11 @@ pub fn explain(req: &Request, classifier: &Classifier) -> Result<Explanation, Ex
                 format_duration(t.missing_dependency_grace)
             ),
             _ => format!(
-                "{}after {total} failed attempts (1 + {} retries) or at {deadline_text} → {escalation}",
-                if req.reason == "LockHeld" && p.force_unlock {
-                    "if the lock holder is gone: force-unlock once (spec.tfstate.forceUnlock); "
-                } else {
-                    ""
+                "{}after {total} failed attempts (1 + {} retries) or at {deadline_text} → {escalation}; {never_cut}",
+                match (crate::lock::lock_info(&req.message), p.force_unlock) {
+                    (Some(l), true) => format!("state lock {}: force-unlock once if its holder was this CR's own earlier runner pod (then spec.tfstate is restored); ", l.id),
+                    (Some(l), false) => format!("state lock {}: never force-unlocked (tfops.dev/force-unlock is off); ", l.id),
+                    (None, _) => String::new(),
                 },
                 p.retries
             ),
@@ -481,12 +484,18 @@ mod tests {
         ));
         assert_eq!(e.next.action, "wait");
         assert!(e.next.summary.contains("dependants"), "{}", e.next.summary);
-        assert!(e.later.contains("at 10m → force-remove"), "{}", e.later);
-        let e = run(&req("LockHeld", "Error acquiring the state lock"));
-        assert_eq!(e.next.action, "retry");
         assert!(
             e.later
-                .starts_with("if the lock holder is gone: force-unlock once"),
+                .contains("never destroyed, orphaned or force-removed"),
+            "{}",
+            e.later
+        );
+        // Locks are recognised from the message (upstream overwrites the LockHeld reason).
+        let msg = "error running Plan: rpc error: code = Internal desc = error acquiring the state lock: Error acquiring the state lock\nLock Info:\n  ID:        9e1c\n  Who:       runner@db-tf-runner\n";
+        let e = run(&req("TFExecPlanFailed", msg));
+        assert_eq!(e.next.action, "retry");
+        assert!(
+            e.later.starts_with("state lock 9e1c: never force-unlocked"),
             "{}",
             e.later
         );

@@ -15,6 +15,8 @@ pub mod engine;
 pub mod events;
 pub mod explain;
 pub mod ledger;
+pub mod liveness;
+pub mod lock;
 pub mod machine;
 pub mod order;
 pub mod plan;

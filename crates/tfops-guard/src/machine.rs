@@ -73,10 +73,41 @@ pub struct Observation {
     pub lock_pending: Option<String>,
     /// `status.inventory.entries` count, when present.
     pub inventory_entries: Option<usize>,
-    /// Names of `Terraform` CRs that depend on this one and are KNOWN to still exist (filled
-    /// by the runtime; when unsure whether a dependant exists, list it). A
-    /// `tf.dependency.of.<x>` finalizer whose `x` is not listed is treated as stale.
+    /// Names of `Terraform` CRs that depend on this one and are not PROVEN gone (filled by
+    /// the runtime; a dependant may live in another namespace, and the
+    /// `tf.dependency.of.<x>` finalizer carries only its name, so "not found in this
+    /// namespace" is not proof). A `tf.dependency.of.<x>` finalizer whose `x` is not listed
+    /// is stale.
     pub dependants_present: Vec<String>,
+    /// `metadata.deletionTimestamp` (whole seconds, as the API server stores it).
+    pub deletion_timestamp: Option<DateTime<Utc>>,
+    /// `status.conditions[type=Apply]`: `Unknown`/`Progressing` while the runner applies
+    /// (upstream `TerraformApplying`), `True`/`TerraformAppliedSucceed` after.
+    pub apply: Option<ReadyCondition>,
+    /// `spec.tfstate` as it is (to restore it after a force-unlock).
+    pub tfstate_spec: Option<serde_json::Value>,
+    /// When the GUARD saw the CR's status last change (its own clock; filled by the
+    /// runtime). Independent of the controller's clock and of the whole-second precision of
+    /// condition times.
+    pub status_changed_at: Option<DateTime<Utc>>,
+}
+
+/// What the guard knows of the CR's runner pod (`<name>-tf-runner`, created by the controller
+/// for every reconcile that needs terraform, deletion included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "state")]
+pub enum RunnerPod {
+    /// Not looked at (no permission, not probed yet).
+    #[default]
+    Unknown,
+    /// No runner pod: no reconcile of this CR is running terraform right now.
+    Absent,
+    /// Created and not yet running (image pull, scheduling), first seen pending at `since`.
+    Pending { since: DateTime<Utc> },
+    /// Running: a reconcile is using it.
+    Running,
+    /// Succeeded / Failed / being deleted.
+    Finished,
 }
 
 /// Presence of something the controller needs, as far as the guard could tell.
@@ -117,10 +148,16 @@ pub struct Environment {
     /// Holder of `status.lock.pending`: Present = still alive (e.g. its runner pod / plan is
     /// running), Missing = provably gone, Unknown = cannot tell (never force-unlock then).
     pub lock_holder: Presence,
-    /// tofu-controller itself: Present = seen responsive, Missing = known absent (e.g. no
-    /// controller deployment/lease), Unknown = not probed (the machine then relies on the
-    /// `requestedAt` echo).
+    /// tofu-controller itself, from positive evidence only: Present = its leader-election
+    /// Lease is being renewed; Missing = the Lease exists and has not been renewed for longer
+    /// than its lease duration (no leader: the controller is not running); Unknown = no
+    /// evidence either way (no Lease readable). Silence (no echo) is never evidence.
     pub controller: Presence,
+    /// The CR's runner pod.
+    pub runner: RunnerPod,
+    /// A `dependsOn` target that is gone: the controller's finalize returns NotFound on it
+    /// forever (after the destroy).
+    pub dependency_gone: Option<String>,
 }
 
 /// Time inputs. All wall-clock (the runtime's clock: start time + monotonic elapsed).
@@ -137,16 +174,20 @@ pub struct Timing {
     pub budget_deadline: DateTime<Utc>,
 }
 
-/// Tunable bounds of the machine (defaults suit the 240s default budget).
+/// Tunable bounds of the machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tunables {
-    /// A controller that neither echoes a `requestedAt` nor changes any condition within this
-    /// time is treated as absent.
+    /// How long a request may go unanswered (no echo, no status change, no runner pod)
+    /// before the guard calls the controller silent. Longer than tofu-controller's
+    /// `--runner-creation-timeout` (120 s) plus its 30 s gRPC dial, since a deletion
+    /// reconcile writes nothing until its runner pod is up. Silence moves a CR to its
+    /// on-failure action at its deadline, but never to a force-removal by itself.
     #[serde(with = "crate::duration::serde_go")]
-    pub echo_timeout: Duration,
-    /// An orphan request not completed within this time, while the controller shows no
-    /// progress, escalates to force.
+    pub controller_patience: Duration,
+    /// An orphan request not completed within this time escalates to force when there is
+    /// evidence that the controller cannot complete it (same floor as `controller_patience`:
+    /// releasing also needs a runner pod).
     #[serde(with = "crate::duration::serde_go")]
     pub orphan_timeout: Duration,
     /// First retry backoff; doubles per attempt up to `backoff_max`.
@@ -169,8 +210,8 @@ pub struct Tunables {
 impl Default for Tunables {
     fn default() -> Self {
         Tunables {
-            echo_timeout: Duration::from_secs(45),
-            orphan_timeout: Duration::from_secs(30),
+            controller_patience: Duration::from_secs(180),
+            orphan_timeout: Duration::from_secs(180),
             backoff_base: Duration::from_secs(10),
             backoff_max: Duration::from_secs(60),
             force_reserve: Duration::from_secs(10),
@@ -266,6 +307,9 @@ pub enum WaitFor {
     MissingDependency,
     /// The force-unlock request is being handled.
     Unlock,
+    /// The controller has not answered and there is no evidence either way (alive or
+    /// absent): the guard waits, it never force-removes on silence alone.
+    Silence,
 }
 
 /// One decision for one CR. The runtime executes exactly what the doc of the variant says,
@@ -277,6 +321,8 @@ pub enum WaitFor {
 #[serde(rename_all = "kebab-case", tag = "action")]
 pub enum Decision {
     /// Patch `spec.suspend: false` (a suspended CR is never finalized by the controller).
+    /// Only ever decided once the CR is being deleted: un-suspending before the DELETE would
+    /// start a normal reconcile (plan, and apply with `approvePlan: auto`).
     Unsuspend,
     /// Patch annotation `reconcile.fluxcd.io/requestedAt: <requested_at>` (together with the
     /// progress annotation), then DELETE the CR with `propagationPolicy: Background`.
@@ -307,14 +353,27 @@ pub enum Decision {
         lock_id: String,
         requested_at: String,
     },
+    /// Merge-patch `spec.tfstate` with `tfstate` (the fields the force-unlock changed, back
+    /// to their earlier values; `null` removes one) and request a reconcile. A
+    /// `forceUnlock: yes` left behind makes every later setup fail once the lock is gone.
+    RestoreTfstate {
+        tfstate: serde_json::Value,
+        requested_at: String,
+    },
     /// Steps, in order:
     /// 1. write the ledger entry (`ledger`, decision orphaned);
-    /// 2. patch `spec.destroyResourcesOnDeletion: false` and annotation
+    /// 2. patch `spec.destroyResourcesOnDeletion: false`, plus `spec.suspend: true` when
+    ///    `suspend` (the CR is not being deleted yet: the patch changes the generation, and
+    ///    an unsuspended CR would start a normal reconcile — plan, and apply with
+    ///    `approvePlan: auto`); when the CR is being deleted, also annotation
     ///    `reconcile.fluxcd.io/requestedAt: <requested_at>`;
-    /// 3. nothing else: if the CR is not being deleted yet, the next decision is `Delete`.
+    /// 3. nothing else: if the CR is not being deleted yet, the next decision is `Delete`,
+    ///    then `Unsuspend`.
     Orphan {
-        requested_at: String,
+        /// `None` while the CR is not being deleted (no reconcile may start before the DELETE).
+        requested_at: Option<String>,
         ledger: LedgerRecord,
+        suspend: bool,
     },
     /// Steps, in order:
     /// 1. write (or update to decision force-removed) the ledger entry;
@@ -364,7 +423,8 @@ impl Decision {
             Decision::Delete { requested_at }
             | Decision::Retry { requested_at, .. }
             | Decision::ForceUnlock { requested_at, .. }
-            | Decision::Orphan { requested_at, .. } => Some(requested_at),
+            | Decision::RestoreTfstate { requested_at, .. } => Some(requested_at),
+            Decision::Orphan { requested_at, .. } => requested_at.as_deref(),
             _ => None,
         }
     }
@@ -378,6 +438,7 @@ impl Decision {
             Decision::Wait { .. } => "wait",
             Decision::Retry { .. } => "retry",
             Decision::ForceUnlock { .. } => "force-unlock",
+            Decision::RestoreTfstate { .. } => "restore-tfstate",
             Decision::Orphan { .. } => "orphan",
             Decision::ForceRemove { .. } => "force-remove",
             Decision::Block { .. } => "block",
@@ -427,7 +488,7 @@ impl Observation {
         };
         let conditions = status["conditions"].as_array().cloned().unwrap_or_default();
         let find = |ty: &str| conditions.iter().find(|c| c["type"] == ty);
-        let ready = find("Ready").map(|c| ReadyCondition {
+        let condition = |c: &serde_json::Value| ReadyCondition {
             status: match c["status"].as_str() {
                 Some("True") => ConditionStatus::True,
                 Some("False") => ConditionStatus::False,
@@ -436,7 +497,9 @@ impl Observation {
             reason: str_of(&c["reason"]).unwrap_or_default(),
             message: str_of(&c["message"]).unwrap_or_default(),
             last_transition_time: time_of(&c["lastTransitionTime"]),
-        });
+        };
+        let ready = find("Ready").map(condition);
+        let apply = find("Apply").map(condition);
         let plan_nothing_to_destroy = find("Plan").is_some_and(|c| {
             c["status"] == "False"
                 && c["reason"] == "TerraformPlannedNoChanges"
@@ -466,6 +529,10 @@ impl Observation {
             lock_pending: str_of(&status["lock"]["pending"]).filter(|s| !s.is_empty()),
             inventory_entries: status["inventory"]["entries"].as_array().map(Vec::len),
             dependants_present: Vec::new(),
+            deletion_timestamp: time_of(&meta["deletionTimestamp"]),
+            apply,
+            tfstate_spec: spec.get("tfstate").filter(|v| !v.is_null()).cloned(),
+            status_changed_at: None,
         }
     }
 
@@ -536,6 +603,11 @@ fn is_failure(ready: &ReadyCondition) -> bool {
         && ready.reason != "Progressing"
 }
 
+/// `t` truncated to whole seconds (how the API server stores condition times).
+fn whole_seconds(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
 /// Why the guard escalates to the on-failure action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Escalation {
@@ -570,32 +642,33 @@ impl Escalation {
 
 /// Working state of one `decide` call.
 struct Ctx<'a> {
-    i: &'a Input<'a>,
-    o: &'a Observation,
-    e: &'a Environment,
-    p: &'a Policy,
-    t: &'a Tunables,
+    input: &'a Input<'a>,
+    obs: &'a Observation,
+    env: &'a Environment,
+    policy: &'a Policy,
+    tun: &'a Tunables,
     now: DateTime<Utc>,
-    g: Progress,
+    /// The progress being updated (returned in the [`Step`]).
+    progress: Progress,
     classification: Option<Classification>,
 }
 
 /// Decide what to do next with one CR. Pure and deterministic.
 pub fn decide(input: &Input<'_>) -> Step {
     let mut cx = Ctx {
-        i: input,
-        o: input.observation,
-        e: input.environment,
-        p: input.policy,
-        t: input.tunables,
+        input,
+        obs: input.observation,
+        env: input.environment,
+        policy: input.policy,
+        tun: input.tunables,
         now: input.timing.now,
-        g: input.progress.clone(),
+        progress: input.progress.clone(),
         classification: None,
     };
     let (decision, why) = cx.run();
     Step {
         decision,
-        progress: cx.g,
+        progress: cx.progress,
         why,
         classification: cx.classification,
     }
@@ -603,30 +676,31 @@ pub fn decide(input: &Input<'_>) -> Step {
 
 impl Ctx<'_> {
     fn run(&mut self) -> (Decision, String) {
-        let o = self.o;
+        let o = self.obs;
         if o.plan_nothing_to_destroy {
-            self.g.nothing_to_destroy = true;
+            self.progress.nothing_to_destroy = true;
         }
+        self.note_destroy_applied();
         // Gone, or held only by foreign finalizers after deletion: tofu-controller is done.
         if !o.exists || (o.deleting && o.controller_finalizers().next().is_none()) {
             let outcome = self.outcome_when_released();
             return self.done(outcome);
         }
-        if self.g.phase == Phase::Done {
+        if self.progress.phase == Phase::Done {
             // The CR is back or still held by the controller: look again.
-            self.g.phase = if o.deleting {
+            self.progress.phase = if o.deleting {
                 Phase::Deleting
             } else {
                 Phase::Pending
             };
-            self.g.outcome = None;
+            self.progress.outcome = None;
         }
         let mut fresh_after_block = false;
-        if self.g.phase == Phase::Blocked {
+        if self.progress.phase == Phase::Blocked {
             let this_run = self
-                .g
+                .progress
                 .blocked_at
-                .is_some_and(|b| b >= self.i.timing.run_started_at);
+                .is_some_and(|b| b >= self.input.timing.run_started_at);
             if this_run {
                 return (
                     Decision::Done(Outcome::Blocked),
@@ -635,31 +709,36 @@ impl Ctx<'_> {
             }
             // A new run after a block: the user fixed something (or changed the policy).
             // Fresh failure accounting and a fresh timeout, then carry on.
-            self.g = Progress {
+            self.progress = Progress {
                 phase: if o.deleting {
                     Phase::Deleting
                 } else {
                     Phase::Pending
                 },
                 started_at: o.deleting.then_some(self.now),
-                nothing_to_destroy: self.g.nothing_to_destroy,
-                last_requested_at: self.g.last_requested_at.clone(),
-                last_requested_sent_at: self.g.last_requested_sent_at,
+                nothing_to_destroy: self.progress.nothing_to_destroy,
+                last_requested_at: self.progress.last_requested_at.clone(),
+                last_requested_sent_at: self.progress.last_requested_sent_at,
+                tfstate_before_unlock: self.progress.tfstate_before_unlock.clone(),
                 ..Progress::default()
             };
             fresh_after_block = o.deleting;
         }
-        if self.g.phase == Phase::ForceRemoving {
+        if self.progress.phase == Phase::ForceRemoving {
             // The strip did not finish (guard killed, API error): do it again (idempotent).
             let reason = self
-                .g
+                .progress
                 .escalation_reason
                 .clone()
                 .unwrap_or_else(|| Escalation::BudgetExhausted.code().to_string());
             return self.force_remove_with_code(&reason, "finishing the force-remove");
         }
+        // A force-unlock left `spec.tfstate` changed: put it back once the request was handled.
+        if let Some(step) = self.restore_tfstate_if_due() {
+            return step;
+        }
         // Budget end: nothing may wait any longer.
-        if self.now >= force_point(&self.i.timing, self.t) {
+        if self.now >= force_point(&self.input.timing, self.tun) {
             return self.final_escalation(Escalation::BudgetExhausted);
         }
         if fresh_after_block {
@@ -674,21 +753,46 @@ impl Ctx<'_> {
 
     // ----- terminal ---------------------------------------------------------------------
 
+    /// Remember that the controller reported a successful apply after the deletion: that is
+    /// the destroy having run to its end, whatever was asked afterwards.
+    fn note_destroy_applied(&mut self) {
+        if self.progress.destroy_applied_at.is_some() {
+            return;
+        }
+        let (Some(apply), Some(deleted)) = (&self.obs.apply, self.obs.deletion_timestamp) else {
+            return;
+        };
+        let after_deletion = apply
+            .last_transition_time
+            .is_some_and(|t| whole_seconds(t) >= whole_seconds(deleted));
+        if apply.status == ConditionStatus::True && after_deletion {
+            self.progress.destroy_applied_at = Some(self.now);
+        }
+    }
+
     fn outcome_when_released(&self) -> Outcome {
-        match self.g.phase {
+        if self.progress.destroy_applied_at.is_some() {
+            // What the controller did, not what the guard last asked for.
+            return Outcome::Destroyed;
+        }
+        match self.progress.phase {
             Phase::Orphaning => Outcome::Orphaned,
             Phase::ForceRemoving => Outcome::ForceRemoved,
-            Phase::Done => self.g.outcome.unwrap_or(Outcome::Destroyed),
-            _ if self.g.nothing_to_destroy => Outcome::NothingToDestroy,
+            Phase::Done => self.progress.outcome.unwrap_or(Outcome::Destroyed),
+            _ if self.progress.nothing_to_destroy => Outcome::NothingToDestroy,
             _ => Outcome::Destroyed,
         }
     }
 
     fn done(&mut self, outcome: Outcome) -> (Decision, String) {
-        self.g.phase = Phase::Done;
-        self.g.outcome = Some(outcome);
-        self.g.escalates_at = None;
+        let orphan_asked = matches!(self.progress.phase, Phase::Orphaning | Phase::ForceRemoving);
+        self.progress.phase = Phase::Done;
+        self.progress.outcome = Some(outcome);
+        self.progress.escalates_at = None;
         let why = match outcome {
+            Outcome::Destroyed if orphan_asked => {
+                "the controller finished the destroy it had started before the guard gave up on it; the resources are destroyed (the ledger entry is marked destroyed)"
+            }
             Outcome::Destroyed => "the controller destroyed the resources and released the CR",
             Outcome::NothingToDestroy => {
                 "the controller released the CR; there was nothing to destroy"
@@ -702,23 +806,38 @@ impl Ctx<'_> {
         (Decision::Done(outcome), why.to_string())
     }
 
-    // ----- helpers ----------------------------------------------------------------------
+    // ----- evidence ---------------------------------------------------------------------
 
     fn token(&self) -> String {
         request_token(self.now)
     }
 
     fn record_request(&mut self, token: &str) {
-        self.g.last_requested_at = Some(token.to_string());
-        self.g.last_requested_sent_at = Some(self.now);
+        self.progress.last_requested_at = Some(token.to_string());
+        self.progress.last_requested_sent_at = Some(self.now);
     }
 
     fn started_at(&self) -> DateTime<Utc> {
-        self.g.started_at.unwrap_or(self.now)
+        self.progress.started_at.unwrap_or(self.now)
     }
 
     fn deadline(&self) -> DateTime<Utc> {
-        cr_deadline(self.started_at(), self.p, &self.i.timing, self.t)
+        cr_deadline(self.started_at(), self.policy, &self.input.timing, self.tun)
+    }
+
+    fn force_point(&self) -> DateTime<Utc> {
+        force_point(&self.input.timing, self.tun)
+    }
+
+    /// Seconds of the guard budget left (for every explanation).
+    fn budget_left(&self) -> String {
+        let left = (self.input.timing.budget_deadline - self.now)
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        format!(
+            "{} of the guard budget left",
+            crate::duration::format_duration(Duration::from_secs(left.as_secs()))
+        )
     }
 
     fn wait(
@@ -727,96 +846,132 @@ impl Ctx<'_> {
         waiting_for: WaitFor,
         why: String,
     ) -> (Decision, String) {
-        let cap = plus(self.now, self.t.max_wait).min(force_point(&self.i.timing, self.t));
+        let cap = plus(self.now, self.tun.max_wait).min(self.force_point());
         let mut until = until.min(cap);
         if until <= self.now {
             // Never a zero wait: re-consult one second later at the earliest.
             until = plus(self.now, Duration::from_secs(1));
         }
+        let why = format!("{why} ({})", self.budget_left());
         (Decision::Wait { until, waiting_for }, why)
     }
 
-    /// Live dependants: listed as present by the runtime.
+    /// Dependants not proven gone.
     fn live_dependants(&self) -> Vec<String> {
-        let mut v = self.o.dependants_present.clone();
+        let mut v = self.obs.dependants_present.clone();
         v.sort();
         v.dedup();
         v
     }
 
     fn stale_dependency_finalizers(&self) -> Vec<String> {
-        self.o
+        self.obs
             .finalizers
             .iter()
             .filter(|f| {
                 f.strip_prefix(TF_DEPENDENCY_OF_PREFIX)
-                    .is_some_and(|x| !self.o.dependants_present.iter().any(|d| d == x))
+                    .is_some_and(|x| !self.obs.dependants_present.iter().any(|d| d == x))
             })
             .cloned()
             .collect()
     }
 
-    /// Did the controller echo our last request?
+    /// Did the controller echo our last request (end of a reconcile that saw it)?
     fn echoed(&self) -> bool {
-        match (&self.g.last_requested_at, &self.o.last_handled_reconcile_at) {
+        match (
+            &self.progress.last_requested_at,
+            &self.obs.last_handled_reconcile_at,
+        ) {
             (Some(ours), Some(seen)) => ours == seen,
             _ => false,
         }
     }
 
-    /// Any sign of the controller since our last request (echo, a condition transition, or
-    /// the runtime's own probe).
-    fn controller_seen(&self) -> bool {
-        if self.e.controller == Presence::Present || self.echoed() {
-            return true;
+    /// A reconcile that reached the destroy is running now: the runner pod is starting or
+    /// running, or `Apply` is `Unknown`, and no failure ended it; and the controller is not
+    /// known to be gone. tofu-controller reads `destroyResourcesOnDeletion` once at the start
+    /// of `finalize` and its Apply RPC blocks until terraform exits, so nothing the guard
+    /// patches can stop it: cutting it (finalizer strip) loses the state write.
+    fn destroy_in_flight(&self) -> bool {
+        let o = self.obs;
+        if !o.deleting || self.env.controller == Presence::Missing {
+            return false;
         }
-        match (self.g.last_requested_sent_at, self.o.last_status_change_at) {
-            // Strictly after: a transition stamped at the moment we asked predates the ask.
-            (Some(sent), Some(changed)) => changed > sent,
-            (None, _) => true, // nothing asked yet: nothing to hold against it
+        if o.ready.as_ref().is_some_and(is_failure) {
+            return false;
+        }
+        let applying = o
+            .apply
+            .as_ref()
+            .is_some_and(|a| a.status == ConditionStatus::Unknown);
+        let runner_busy = match self.env.runner {
+            RunnerPod::Running => true,
+            RunnerPod::Pending { since } => self.now < plus(since, self.tun.controller_patience),
             _ => false,
-        }
+        };
+        applying || runner_busy
     }
 
-    /// When the controller counts as absent if it stays silent.
-    fn echo_deadline(&self) -> Option<DateTime<Utc>> {
-        if self.controller_seen() {
+    /// Any sign of the controller working on our last request: the echo, a status change the
+    /// guard saw after sending it, or a busy runner pod. Condition times are whole seconds on
+    /// the controller's clock, so a same-second transition counts (it only buys patience).
+    fn progress_since_request(&self) -> bool {
+        if self.echoed() || self.destroy_in_flight() {
+            return true;
+        }
+        let Some(sent) = self.progress.last_requested_sent_at else {
+            return true; // nothing asked yet: nothing to hold against it
+        };
+        if let Some(changed) = self.obs.status_changed_at {
+            return changed > sent;
+        }
+        self.obs
+            .last_status_change_at
+            .is_some_and(|changed| whole_seconds(changed) >= whole_seconds(sent))
+    }
+
+    /// Our last request went unanswered for longer than the patience (no evidence of any
+    /// work on it). Silence is never a reason to force-remove.
+    fn silent(&self) -> bool {
+        !self.progress_since_request()
+            && self
+                .progress
+                .last_requested_sent_at
+                .is_some_and(|s| self.now >= plus(s, self.tun.controller_patience))
+    }
+
+    /// When silence would start counting, if nothing has answered yet.
+    fn silence_at(&self) -> Option<DateTime<Utc>> {
+        if self.progress_since_request() {
             return None;
         }
-        self.g
+        self.progress
             .last_requested_sent_at
-            .map(|s| plus(s, self.t.echo_timeout))
+            .map(|s| plus(s, self.tun.controller_patience))
     }
 
+    /// Positive evidence that tofu-controller is not running.
     fn controller_absent(&self) -> bool {
-        if self.e.controller == Presence::Missing {
-            return true;
-        }
-        self.echo_deadline().is_some_and(|d| self.now >= d)
+        self.env.controller == Presence::Missing
     }
 
-    /// Why an orphan request could not complete now (the controller needs the source
-    /// artifact, the runner SA and a creatable runner pod, and no live dependants).
+    /// Evidence that the controller cannot complete an orphan release (or a destroy) now.
     fn orphan_blocker(&self) -> Option<String> {
-        if self.controller_absent() {
-            return Some("tofu-controller does not respond".to_string());
-        }
-        if !self.live_dependants().is_empty() {
-            return Some(format!(
-                "dependants still present: {}",
-                self.live_dependants().join(", ")
-            ));
-        }
-        match self.e.source {
+        match self.env.source {
             SourceState::Missing => return Some("its Flux source is missing".to_string()),
             SourceState::NoArtifact => return Some("its Flux source has no artifact".to_string()),
             _ => {}
         }
-        if self.e.runner_service_account == Presence::Missing {
+        if self.env.runner_service_account == Presence::Missing {
             return Some("the runner ServiceAccount is missing".to_string());
         }
-        if self.e.namespace_terminating {
+        if self.env.namespace_terminating {
             return Some("the namespace is terminating (no runner pod can start)".to_string());
+        }
+        if let Some(d) = &self.env.dependency_gone {
+            return Some(format!(
+                "its dependsOn target {d} is gone (the controller's finalize fails on it forever)"
+            ));
         }
         None
     }
@@ -824,20 +979,20 @@ impl Ctx<'_> {
     /// A blocker that stops the destroy itself (beyond the orphan blockers).
     fn destroy_blocker(&self) -> Option<(String, bool)> {
         // (description, immediate?) — a source without artifact gets a grace period.
-        match self.e.source {
+        match self.env.source {
             SourceState::Missing => return Some(("its Flux source is missing".to_string(), true)),
             SourceState::NoArtifact => {
                 return Some(("its Flux source has no artifact".to_string(), false))
             }
             _ => {}
         }
-        if self.e.runner_service_account == Presence::Missing {
+        if self.env.runner_service_account == Presence::Missing {
             return Some(("the runner ServiceAccount is missing".to_string(), true));
         }
-        if self.e.vars_from == Presence::Missing {
+        if self.env.vars_from == Presence::Missing {
             return Some(("a varsFrom Secret/ConfigMap is missing".to_string(), true));
         }
-        if self.e.namespace_terminating {
+        if self.env.namespace_terminating {
             return Some((
                 "the namespace is terminating (no runner pod can start)".to_string(),
                 true,
@@ -846,11 +1001,36 @@ impl Ctx<'_> {
         None
     }
 
+    /// Evidence that justifies stripping finalizers (besides the policy asking for it): the
+    /// controller is gone, or it cannot release the CR, or it reported failures. Never
+    /// silence alone, never while a destroy runs.
+    fn force_evidence(&self) -> Option<String> {
+        if self.controller_absent() {
+            return Some(
+                "tofu-controller is not running (its leader-election Lease is not renewed)"
+                    .to_string(),
+            );
+        }
+        if let Some(b) = self.orphan_blocker() {
+            return Some(b);
+        }
+        if self.progress.attempts > 0 || self.progress.last_failure_class.is_some() {
+            return Some(format!(
+                "the controller reported failures ({})",
+                self.failure_text()
+            ));
+        }
+        None
+    }
+
     fn failure_text(&self) -> String {
-        match (&self.g.last_failure_reason, &self.g.last_failure_message) {
+        match (
+            &self.progress.last_failure_reason,
+            &self.progress.last_failure_message,
+        ) {
             (Some(r), Some(m)) => {
                 let class = self
-                    .g
+                    .progress
                     .last_failure_class
                     .map(|c| format!("{c} "))
                     .unwrap_or_default();
@@ -863,7 +1043,7 @@ impl Ctx<'_> {
 
     fn ledger(&self, decision: LedgerDecision, code: &str, detail: &str) -> LedgerRecord {
         let mut message = detail.to_string();
-        if self.g.last_failure_reason.is_some() {
+        if self.progress.last_failure_reason.is_some() {
             message.push_str("; ");
             message.push_str(&self.failure_text());
         }
@@ -871,9 +1051,9 @@ impl Ctx<'_> {
             decision,
             reason: code.to_string(),
             message,
-            class: self.g.last_failure_class,
-            attempts: self.g.attempts,
-            first_failure_at: self.g.first_failure_at,
+            class: self.progress.last_failure_class,
+            attempts: self.progress.attempts,
+            first_failure_at: self.progress.first_failure_at,
         }
     }
 
@@ -884,33 +1064,43 @@ impl Ctx<'_> {
     fn retry_now(&mut self, attempt: u32, waited: u64, why: &str) -> (Decision, String) {
         let token = self.token();
         self.record_request(&token);
-        self.g.escalates_at = Some(self.deadline());
+        self.progress.escalates_at = Some(self.deadline());
         (
             Decision::Retry {
                 requested_at: token,
                 attempt,
-                of: self.p.retries,
+                of: self.policy.retries,
                 backoff: Duration::from_secs(waited),
             },
-            why.to_string(),
+            format!("{why} ({})", self.budget_left()),
         )
     }
 
     fn orphan(&mut self, esc: Escalation, detail: &str) -> (Decision, String) {
-        let token = self.token();
         let ledger = self.ledger(LedgerDecision::Orphaned, esc.code(), detail);
-        self.record_request(&token);
-        self.g.phase = Phase::Orphaning;
-        self.g.orphan_requested_at = Some(self.now);
-        self.g.escalation_reason = Some(esc.code().to_string());
-        let fp = force_point(&self.i.timing, self.t);
-        self.g.escalates_at = Some(plus(self.now, self.t.orphan_timeout).min(fp));
+        // Not deleted yet: suspend in the same patch, so that the generation change starts no
+        // normal reconcile (plan/apply); and no reconcile request until the DELETE.
+        let deleting = self.obs.deleting;
+        let requested_at = if deleting {
+            let token = self.token();
+            self.record_request(&token);
+            Some(token)
+        } else {
+            None
+        };
+        let suspend = !deleting && self.obs.destroy_resources_on_deletion;
+        self.progress.phase = Phase::Orphaning;
+        self.progress.orphan_requested_at = Some(self.now);
+        self.progress.escalation_reason = Some(esc.code().to_string());
+        self.progress.escalates_at =
+            Some(plus(self.now, self.tun.orphan_timeout).min(self.force_point()));
         (
             Decision::Orphan {
-                requested_at: token,
+                requested_at,
                 ledger,
+                suspend,
             },
-            format!("orphan ({}): {detail}", esc.code()),
+            format!("orphan ({}): {detail} ({})", esc.code(), self.budget_left()),
         )
     }
 
@@ -920,26 +1110,26 @@ impl Ctx<'_> {
 
     fn force_remove_with_code(&mut self, code: &str, detail: &str) -> (Decision, String) {
         let ledger = self.ledger(LedgerDecision::ForceRemoved, code, detail);
-        self.g.phase = Phase::ForceRemoving;
-        self.g.escalation_reason = Some(code.to_string());
-        if self.g.force_removed_at.is_none() {
-            self.g.force_removed_at = Some(self.now);
+        self.progress.phase = Phase::ForceRemoving;
+        self.progress.escalation_reason = Some(code.to_string());
+        if self.progress.force_removed_at.is_none() {
+            self.progress.force_removed_at = Some(self.now);
         }
-        self.g.escalates_at = None;
+        self.progress.escalates_at = None;
         (
             Decision::ForceRemove {
                 ledger,
-                dependency_finalizer: format!("{TF_DEPENDENCY_OF_PREFIX}{}", self.o.name),
+                dependency_finalizer: format!("{TF_DEPENDENCY_OF_PREFIX}{}", self.obs.name),
             },
             format!("force-remove ({code}): {detail}"),
         )
     }
 
     fn block(&mut self, esc: Escalation, detail: &str) -> (Decision, String) {
-        self.g.phase = Phase::Blocked;
-        self.g.blocked_at = Some(self.now);
-        self.g.escalation_reason = Some(esc.code().to_string());
-        self.g.escalates_at = None;
+        self.progress.phase = Phase::Blocked;
+        self.progress.blocked_at = Some(self.now);
+        self.progress.escalation_reason = Some(esc.code().to_string());
+        self.progress.escalates_at = None;
         let message = self.block_message(esc, detail);
         (
             Decision::Block {
@@ -950,8 +1140,8 @@ impl Ctx<'_> {
     }
 
     fn block_message(&self, esc: Escalation, detail: &str) -> String {
-        let name = &self.o.name;
-        let ns = &self.o.namespace;
+        let name = &self.obs.name;
+        let ns = &self.obs.namespace;
         let fix = match esc {
             Escalation::ControllerAbsent => {
                 "start tofu-controller (it must finalize the CR)".to_string()
@@ -963,10 +1153,10 @@ impl Ctx<'_> {
                 "delete the dependants first (they must finish their own destroy)".to_string()
             }
             Escalation::Timeout | Escalation::BudgetExhausted => format!(
-                "let the destroy finish (raise `tfops.dev/timeout` on the CR or run `helm uninstall --timeout` with a longer value); {}",
+                "let the destroy finish (raise `tfops.dev/timeout` on the CR or run `helm uninstall` with a longer `--timeout`); {}",
                 self.failure_text()
             ),
-            _ => match self.g.last_failure_class {
+            _ => match self.progress.last_failure_class {
                 Some(FailureClass::Permanent) => format!(
                     "fix the cause in the cloud account or the module ({})",
                     self.failure_text()
@@ -980,29 +1170,43 @@ impl Ctx<'_> {
         )
     }
 
-    /// The on-failure action (orphan when feasible and there is time; else force; or block).
+    /// A destroy is running: wait for it, whatever `esc` would have done.
+    fn let_destroy_run(&mut self, detail: &str) -> (Decision, String) {
+        let until = self.force_point();
+        self.progress.escalates_at = None;
+        self.wait(
+            until,
+            WaitFor::Destroy,
+            format!("a destroy is running (runner pod / Apply in progress); the guard never interrupts it — {detail}"),
+        )
+    }
+
+    /// The on-failure action. Never while a destroy runs; force only with evidence.
     fn escalate(&mut self, esc: Escalation, detail: &str) -> (Decision, String) {
-        match self.p.on_failure {
+        if self.destroy_in_flight() {
+            return self.let_destroy_run(&format!("would escalate: {detail}"));
+        }
+        match self.policy.on_failure {
             OnFailure::Block => self.block(esc, detail),
-            OnFailure::Force => self.force_remove(esc, detail),
+            OnFailure::Force => match self.force_evidence() {
+                Some(_) => self.force_remove(esc, detail),
+                None => self.orphan(
+                    esc,
+                    &format!("{detail}; no evidence that the controller failed or is gone, so orphaning first"),
+                ),
+            },
             OnFailure::Orphan => {
-                let fp = force_point(&self.i.timing, self.t);
-                let no_time = plus(self.now, self.t.orphan_timeout) > fp;
-                match self.orphan_blocker() {
-                    _ if esc == Escalation::ControllerAbsent => self.force_remove(
+                if self.controller_absent() {
+                    return self.force_remove(
                         esc,
-                        &format!("{detail}; orphaning needs the controller, so force-removing"),
-                    ),
+                        &format!("{detail}; orphaning needs the controller and it is not running, so force-removing"),
+                    );
+                }
+                match self.orphan_blocker() {
                     Some(b) => self.force_remove(
                         esc,
                         &format!(
                             "{detail}; the controller cannot release it ({b}), so force-removing"
-                        ),
-                    ),
-                    None if no_time => self.force_remove(
-                        esc,
-                        &format!(
-                            "{detail}; no time left in the budget to orphan, so force-removing"
                         ),
                     ),
                     None => self.orphan(esc, detail),
@@ -1011,41 +1215,88 @@ impl Ctx<'_> {
         }
     }
 
-    /// At the force point: force-remove (or block), no more waiting.
+    /// At the force point: the last decision of the budget. Force-remove only with evidence
+    /// and never a running destroy or a CR that dependants still use; else leave the CR as it
+    /// is and let the run end unfinished (exit 3), saying why.
     fn final_escalation(&mut self, esc: Escalation) -> (Decision, String) {
+        if self.destroy_in_flight() {
+            return self.let_destroy_run(
+                "the guard budget ends while it runs: leaving it to finish (the run ends unfinished; run the uninstall again once it is done, or give the guard a longer budget)",
+            );
+        }
+        let dependants = self.live_dependants();
+        if !dependants.is_empty() {
+            let detail = format!(
+                "still used by dependants {} (possibly in other namespaces); it is never destroyed or released while they exist",
+                dependants.join(", ")
+            );
+            if self.policy.on_failure == OnFailure::Block {
+                return self.block(Escalation::DependantsRemain, &detail);
+            }
+            let until = self.force_point();
+            return self.wait(until, WaitFor::Dependants(dependants), detail);
+        }
         let detail = format!(
             "the guard budget ends at {} and the CR is still held",
-            self.i.timing.budget_deadline.to_rfc3339()
+            self.input.timing.budget_deadline.to_rfc3339()
         );
-        if self.p.on_failure == OnFailure::Block {
-            self.block(esc, &detail)
-        } else {
-            self.force_remove(esc, &detail)
+        if self.policy.on_failure == OnFailure::Block {
+            return self.block(esc, &detail);
         }
+        match self.force_evidence() {
+            Some(ev) => self.force_remove(esc, &format!("{detail}; {ev}")),
+            None => {
+                let until = self.force_point();
+                self.wait(
+                    until,
+                    WaitFor::Silence,
+                    format!("{detail}; tofu-controller has not answered and there is no evidence that it failed or is gone, so the CR is left as it is (the run ends unfinished; check the controller with `helm tfops doctor`)"),
+                )
+            }
+        }
+    }
+
+    fn restore_tfstate_if_due(&mut self) -> Option<(Decision, String)> {
+        let before = self.progress.tfstate_before_unlock.clone()?;
+        if !self.obs.exists {
+            return None;
+        }
+        let handled = self.echoed() || self.silent();
+        if !handled && self.progress.phase == Phase::Unlocking {
+            return None;
+        }
+        let token = self.token();
+        self.record_request(&token);
+        self.progress.tfstate_before_unlock = None;
+        if self.progress.phase == Phase::Unlocking {
+            self.progress.phase = Phase::Deleting;
+        }
+        Some((
+            Decision::RestoreTfstate {
+                tfstate: before,
+                requested_at: token,
+            },
+            "the force-unlock request was handled: spec.tfstate back to what it was (a forceUnlock left behind fails every later setup)".to_string(),
+        ))
     }
 
     // ----- not deleted yet --------------------------------------------------------------
 
     fn not_deleting(&mut self) -> (Decision, String) {
-        let o = self.o;
-        if o.suspend {
-            return (
-                Decision::Unsuspend,
-                "spec.suspend is true; the controller would never finalize it".to_string(),
-            );
-        }
+        let o = self.obs;
         let dependants = self.live_dependants();
         if !dependants.is_empty() {
-            let until = force_point(&self.i.timing, self.t);
+            let until = self.force_point();
             let why = format!(
                 "waiting for dependants to go first: {}",
                 dependants.join(", ")
             );
             return self.wait(until, WaitFor::Dependants(dependants), why);
         }
-        let keep = self.p.uninstall == UninstallPolicy::Retain || !o.destroy_resources_on_deletion;
-        if keep && self.g.phase != Phase::Orphaning {
-            let esc = if self.p.uninstall == UninstallPolicy::Retain {
+        let keep =
+            self.policy.uninstall == UninstallPolicy::Retain || !o.destroy_resources_on_deletion;
+        if keep && self.progress.phase != Phase::Orphaning {
+            let esc = if self.policy.uninstall == UninstallPolicy::Retain {
                 Escalation::RetainPolicy
             } else {
                 Escalation::DestroyDisabled
@@ -1056,37 +1307,44 @@ impl Ctx<'_> {
                 "spec.destroyResourcesOnDeletion is false: the controller will not destroy"
                     .to_string()
             };
-            if self.e.controller == Presence::Missing {
+            if self.controller_absent() {
                 return self.retain_without_controller(esc, &detail);
             }
             return self.orphan(esc, &detail);
         }
-        // Delete it (with a fresh request token to measure the controller's response).
+        // Delete it first — before anything that starts a reconcile (an un-suspend would
+        // start a normal one) — then request a reconcile with a fresh token.
         let token = self.token();
         self.record_request(&token);
-        if self.g.started_at.is_none() {
-            self.g.started_at = Some(self.now);
+        if self.progress.started_at.is_none() {
+            self.progress.started_at = Some(self.now);
         }
-        if self.g.phase == Phase::Pending {
-            self.g.phase = Phase::Deleting;
+        if self.progress.phase == Phase::Pending {
+            self.progress.phase = Phase::Deleting;
         }
         if !o.finalizers.iter().any(|f| f == TF_FINALIZER) {
             // The controller never took it over: nothing can have been applied by it.
-            self.g.nothing_to_destroy = true;
+            self.progress.nothing_to_destroy = true;
         }
-        self.g.escalates_at = Some(self.deadline());
+        self.progress.escalates_at = Some(self.deadline());
+        let why = if o.suspend {
+            "deleting while suspended (un-suspended after the deletion, so no normal reconcile runs)"
+        } else {
+            "deleting; the controller will run the destroy"
+        };
         (
             Decision::Delete {
                 requested_at: token,
             },
-            "deleting; the controller will run the destroy".to_string(),
+            format!("{why} ({})", self.budget_left()),
         )
     }
 
     fn retain_without_controller(&mut self, esc: Escalation, detail: &str) -> (Decision, String) {
-        let detail =
-            format!("{detail}; tofu-controller is absent, nothing would destroy or release it");
-        if self.p.on_failure == OnFailure::Block {
+        let detail = format!(
+            "{detail}; tofu-controller is not running, nothing would destroy or release it"
+        );
+        if self.policy.on_failure == OnFailure::Block {
             self.block(Escalation::ControllerAbsent, &detail)
         } else {
             self.force_remove(esc, &detail)
@@ -1096,20 +1354,20 @@ impl Ctx<'_> {
     // ----- being deleted ----------------------------------------------------------------
 
     fn deleting(&mut self) -> (Decision, String) {
-        let o = self.o;
-        if self.g.started_at.is_none() {
-            self.g.started_at = Some(self.now);
+        let o = self.obs;
+        if self.progress.started_at.is_none() {
+            self.progress.started_at = Some(self.now);
             if !o.finalizers.iter().any(|f| f == TF_FINALIZER) {
-                self.g.nothing_to_destroy = true;
+                self.progress.nothing_to_destroy = true;
             }
         }
-        if self.g.phase == Phase::Pending {
-            self.g.phase = Phase::Deleting;
+        if self.progress.phase == Phase::Pending {
+            self.progress.phase = Phase::Deleting;
         }
         if o.suspend {
             return (
                 Decision::Unsuspend,
-                "spec.suspend is true; the controller returns before finalizing".to_string(),
+                "spec.suspend is true; the controller returns before finalizing (deleted already, so un-suspending starts the finalize, not a normal reconcile)".to_string(),
             );
         }
         let stale = self.stale_dependency_finalizers();
@@ -1119,17 +1377,18 @@ impl Ctx<'_> {
                     finalizers: stale.clone(),
                 },
                 format!(
-                    "dependants gone but their finalizers remain: {}",
+                    "dependants proven gone but their finalizers remain: {}",
                     stale.join(", ")
                 ),
             );
         }
-        if self.g.phase == Phase::Orphaning {
+        if self.progress.phase == Phase::Orphaning {
             return self.orphaning();
         }
-        let keep = self.p.uninstall == UninstallPolicy::Retain || !o.destroy_resources_on_deletion;
+        let keep =
+            self.policy.uninstall == UninstallPolicy::Retain || !o.destroy_resources_on_deletion;
         if keep {
-            let (esc, detail) = if self.p.uninstall == UninstallPolicy::Retain {
+            let (esc, detail) = if self.policy.uninstall == UninstallPolicy::Retain {
                 (
                     Escalation::RetainPolicy,
                     "uninstall-policy is retain: keep the cloud resources",
@@ -1140,6 +1399,9 @@ impl Ctx<'_> {
                     "spec.destroyResourcesOnDeletion is false: the controller will not destroy",
                 )
             };
+            if self.destroy_in_flight() {
+                return self.let_destroy_run(detail);
+            }
             if self.controller_absent() {
                 return self.retain_without_controller(esc, detail);
             }
@@ -1148,20 +1410,35 @@ impl Ctx<'_> {
         self.destroying()
     }
 
-    /// Phase orphaning: wait for the controller to release the CR; force when it cannot.
+    /// Phase orphaning: wait for the controller to release the CR; force only with evidence.
     fn orphaning(&mut self) -> (Decision, String) {
-        let requested = self.g.orphan_requested_at.unwrap_or(self.now);
-        let patience_end = plus(requested, self.t.orphan_timeout);
+        let requested = self.progress.orphan_requested_at.unwrap_or(self.now);
+        let patience_end = plus(requested, self.tun.orphan_timeout);
+        if self.destroy_in_flight() {
+            // Started before the orphan request (finalize read the flag at its start): it
+            // runs to its end; the outcome is what the controller reports.
+            return self.let_destroy_run("it started before the orphan request");
+        }
+        if self.controller_absent() {
+            return self.orphan_stalled(
+                "the orphan request cannot complete: tofu-controller is not running",
+            );
+        }
         if let Some(b) = self.orphan_blocker() {
             return self.orphan_stalled(&format!("the orphan request cannot complete: {b}"));
         }
         // A failure reported after the controller handled our orphan request.
-        if let Some(r) = self.o.ready.as_ref().filter(|r| is_failure(r)) {
+        if let Some(r) = self.obs.ready.as_ref().filter(|r| is_failure(r)) {
             if self.echoed() {
-                let c = self.i.classifier.classify(&r.reason, &r.message);
+                let c = self.input.classifier.classify(&r.reason, &r.message);
                 let class = c.class;
                 self.classification = Some(c);
                 if class == FailureClass::BlockedByMissingDependency || self.now >= patience_end {
+                    if self.progress.last_failure_class.is_none() {
+                        self.progress.last_failure_class = Some(class);
+                        self.progress.last_failure_reason = Some(r.reason.clone());
+                        self.progress.set_failure_message(&r.message);
+                    }
                     return self.orphan_stalled(&format!(
                         "the controller failed to release it: {}: {}",
                         r.reason, r.message
@@ -1169,30 +1446,25 @@ impl Ctx<'_> {
                 }
             }
         }
-        let progressing = self.controller_seen();
-        let hard_end = self.deadline().max(patience_end);
-        if self.now >= patience_end && (!progressing || self.now >= hard_end) {
-            return self.orphan_stalled(&format!(
-                "the controller has not released it within {}",
-                crate::duration::format_duration(self.t.orphan_timeout)
-            ));
+        if self.now >= patience_end {
+            let until = self.force_point();
+            self.progress.escalates_at = Some(until);
+            return self.wait(
+                until,
+                WaitFor::Silence,
+                "the controller has not released the CR yet and shows no failure: waiting (never forced on silence)".to_string(),
+            );
         }
-        self.g.escalates_at = Some(if progressing { hard_end } else { patience_end });
-        let until = if self.now < patience_end {
-            patience_end
-        } else {
-            hard_end
-        };
-        let until = self.echo_deadline().map_or(until, |d| d.min(until));
+        self.progress.escalates_at = Some(patience_end);
         self.wait(
-            until,
+            patience_end,
             WaitFor::Orphan,
             "waiting for the controller to release the CR without destroying".to_string(),
         )
     }
 
     fn orphan_stalled(&mut self, detail: &str) -> (Decision, String) {
-        if self.p.on_failure == OnFailure::Block {
+        if self.policy.on_failure == OnFailure::Block {
             self.block(Escalation::OrphanStalled, detail)
         } else {
             self.force_remove(Escalation::OrphanStalled, detail)
@@ -1201,36 +1473,49 @@ impl Ctx<'_> {
 
     /// Phase deleting/unlocking with destroy on: follow the destroy, retry, escalate.
     fn destroying(&mut self) -> (Decision, String) {
-        let o = self.o;
+        let o = self.obs;
         let deadline = self.deadline();
-        self.g.escalates_at = Some(deadline);
-        if self.g.phase == Phase::Unlocking && self.echoed() {
+        self.progress.escalates_at = Some(deadline);
+        if self.progress.phase == Phase::Unlocking && self.echoed() {
             // The force-unlock request was handled; back to following the destroy.
-            self.g.phase = Phase::Deleting;
+            self.progress.phase = Phase::Deleting;
         }
 
-        // Dependants first: the controller holds this CR until they are gone.
+        // Dependants first: the controller holds this CR until they are gone, and the guard
+        // never releases a dependency that a dependant (in any namespace) may still use.
         let dependants = self.live_dependants();
         if !dependants.is_empty() {
-            if self.now >= deadline {
-                return self.escalate(
-                    Escalation::DependantsRemain,
-                    &format!("dependants still present: {}", dependants.join(", ")),
-                );
-            }
+            let until = self.force_point();
             let why = format!(
                 "waiting for dependants to go first: {}",
                 dependants.join(", ")
             );
-            return self.wait(deadline, WaitFor::Dependants(dependants), why);
+            return self.wait(until, WaitFor::Dependants(dependants), why);
+        }
+
+        if self.destroy_in_flight() {
+            let why = if self.now >= deadline {
+                "the destroy runs past this CR's deadline; it is never cut".to_string()
+            } else {
+                "the controller is destroying".to_string()
+            };
+            let until = if self.now >= deadline {
+                self.force_point()
+            } else {
+                deadline
+            };
+            return self.wait(until, WaitFor::Destroy, why);
         }
 
         // What the controller needs before it can even start.
         if let Some((what, immediate)) = self.destroy_blocker() {
-            let since = *self.g.missing_dependency_since.get_or_insert(self.now);
-            let grace_end = plus(since, self.t.missing_dependency_grace).min(deadline);
+            let since = *self
+                .progress
+                .missing_dependency_since
+                .get_or_insert(self.now);
+            let grace_end = plus(since, self.tun.missing_dependency_grace).min(deadline);
             if immediate || self.now >= grace_end {
-                self.g.last_failure_class = Some(FailureClass::BlockedByMissingDependency);
+                self.progress.last_failure_class = Some(FailureClass::BlockedByMissingDependency);
                 return self.escalate(
                     Escalation::MissingDependency,
                     &format!("the destroy cannot run: {what}"),
@@ -1242,11 +1527,11 @@ impl Ctx<'_> {
                 format!("the destroy cannot run yet: {what}"),
             );
         }
-        self.g.missing_dependency_since = None;
+        self.progress.missing_dependency_since = None;
 
         // Deleted by someone else and never asked anything by the guard: ask once, so that
         // any failure shown is fresh and the controller's response can be measured.
-        if self.g.last_requested_at.is_none() && self.now < deadline {
+        if self.progress.last_requested_at.is_none() && self.now < deadline {
             return self.retry_now(
                 0,
                 0,
@@ -1257,7 +1542,7 @@ impl Ctx<'_> {
         if self.controller_absent() {
             return self.escalate(
                 Escalation::ControllerAbsent,
-                "tofu-controller did not respond to the deletion / reconcile request",
+                "tofu-controller is not running (its leader-election Lease is not renewed)",
             );
         }
 
@@ -1265,16 +1550,26 @@ impl Ctx<'_> {
             Some(r) => self.failing(r, deadline),
             None => {
                 if self.now >= deadline {
+                    let silence = if self.silent() {
+                        "; tofu-controller has not answered the request (no echo, no status change, no runner pod)"
+                    } else {
+                        ""
+                    };
                     return self.escalate(
                         Escalation::Timeout,
                         &format!(
-                            "the destroy did not finish within {}",
+                            "the destroy did not finish within {}{silence}",
                             self.budget_text(deadline)
                         ),
                     );
                 }
-                let until = self.echo_deadline().map_or(deadline, |d| d.min(deadline));
-                let (waiting_for, why) = if self.controller_seen() {
+                let until = self.silence_at().map_or(deadline, |d| d.min(deadline));
+                let (waiting_for, why) = if self.silent() {
+                    (
+                        WaitFor::Silence,
+                        "tofu-controller has not answered yet (a runner pod can take minutes to start); waiting — silence alone never leads to force".to_string(),
+                    )
+                } else if self.progress_since_request() {
                     (WaitFor::Destroy, "the controller is destroying".to_string())
                 } else {
                     (
@@ -1292,36 +1587,56 @@ impl Ctx<'_> {
         format!(
             "its time limit ({}; tfops.dev/timeout={})",
             crate::duration::format_duration(Duration::from_secs(secs)),
-            crate::duration::format_duration(self.p.timeout)
+            crate::duration::format_duration(self.policy.timeout)
         )
     }
 
+    /// Force-unlock `lock`? Only when the policy allows it, the CURRENT failure message names
+    /// the lock that `status.lock.pending` holds, its holder is provably gone, and it was not
+    /// tried before.
+    fn force_unlock_target(&self, r: &ReadyCondition) -> Option<String> {
+        if !self.policy.force_unlock || self.env.lock_holder != Presence::Missing {
+            return None;
+        }
+        let info = crate::lock::lock_info(&r.message)?;
+        let pending = self.obs.lock_pending.as_deref()?;
+        if pending != info.id {
+            return None;
+        }
+        if self.progress.force_unlocked_lock.as_deref() == Some(info.id.as_str()) {
+            return None;
+        }
+        Some(info.id)
+    }
+
     fn failing(&mut self, r: &ReadyCondition, deadline: DateTime<Utc>) -> (Decision, String) {
-        let c = self.i.classifier.classify(&r.reason, &r.message);
+        let c = self.input.classifier.classify(&r.reason, &r.message);
         let class = c.class;
         let rule = c.rule_name().to_string();
         self.classification = Some(c);
 
         // Count a failure once per request of ours (the first one even without a request).
-        let new = match &self.g.last_requested_at {
-            Some(tok) => self.echoed() && self.g.counted_request.as_deref() != Some(tok.as_str()),
-            None => self.g.attempts == 0,
+        let new = match &self.progress.last_requested_at {
+            Some(tok) => {
+                self.echoed() && self.progress.counted_request.as_deref() != Some(tok.as_str())
+            }
+            None => self.progress.attempts == 0,
         };
         if new {
-            self.g.attempts += 1;
-            if self.g.first_failure_at.is_none() {
-                self.g.first_failure_at = Some(self.now);
+            self.progress.attempts += 1;
+            if self.progress.first_failure_at.is_none() {
+                self.progress.first_failure_at = Some(self.now);
             }
-            self.g.last_failure_at = Some(self.now);
-            self.g.last_failure_reason = Some(r.reason.clone());
-            self.g.set_failure_message(&r.message);
-            self.g.last_failure_class = Some(class);
-            self.g.counted_request = self.g.last_requested_at.clone();
+            self.progress.last_failure_at = Some(self.now);
+            self.progress.last_failure_reason = Some(r.reason.clone());
+            self.progress.set_failure_message(&r.message);
+            self.progress.last_failure_class = Some(class);
+            self.progress.counted_request = self.progress.last_requested_at.clone();
         }
         let counted_current = new
-            || match &self.g.last_requested_at {
-                Some(tok) => self.g.counted_request.as_deref() == Some(tok.as_str()),
-                None => self.g.attempts > 0,
+            || match &self.progress.last_requested_at {
+                Some(tok) => self.progress.counted_request.as_deref() == Some(tok.as_str()),
+                None => self.progress.attempts > 0,
             };
         if !counted_current {
             // Our last request has not been handled yet; this failure is older.
@@ -1334,7 +1649,7 @@ impl Ctx<'_> {
                     ),
                 );
             }
-            let until = self.echo_deadline().map_or(deadline, |d| d.min(deadline));
+            let until = self.silence_at().map_or(deadline, |d| d.min(deadline));
             return self.wait(
                 until,
                 WaitFor::Controller,
@@ -1342,24 +1657,30 @@ impl Ctx<'_> {
             );
         }
 
-        // State lock held by a holder that is gone: force-unlock once per lock id.
-        if let Some(lock) = &self.o.lock_pending {
-            if self.p.force_unlock
-                && self.e.lock_holder == Presence::Missing
-                && self.g.force_unlocked_lock.as_deref() != Some(lock.as_str())
-            {
-                let token = self.token();
-                self.record_request(&token);
-                self.g.force_unlocked_lock = Some(lock.clone());
-                self.g.phase = Phase::Unlocking;
-                return (
-                    Decision::ForceUnlock {
-                        lock_id: lock.clone(),
-                        requested_at: token,
-                    },
-                    format!("state lock {lock} is held by a holder that is gone"),
-                );
-            }
+        // A state lock named by the current failure, held by a holder that is provably gone.
+        if let Some(lock) = self.force_unlock_target(r) {
+            let token = self.token();
+            self.record_request(&token);
+            let before = self.obs.tfstate_spec.as_ref();
+            let field = |k: &str| {
+                before
+                    .and_then(|t| t.get(k))
+                    .cloned()
+                    .unwrap_or(serde_json::Value::Null)
+            };
+            self.progress.tfstate_before_unlock = Some(serde_json::json!({
+                "forceUnlock": field("forceUnlock"),
+                "lockIdentifier": field("lockIdentifier"),
+            }));
+            self.progress.force_unlocked_lock = Some(lock.clone());
+            self.progress.phase = Phase::Unlocking;
+            return (
+                Decision::ForceUnlock {
+                    lock_id: lock.clone(),
+                    requested_at: token,
+                },
+                format!("state lock {lock} is named by the current failure and its holder is gone"),
+            );
         }
 
         let what = format!("{}: {}", r.reason, r.message);
@@ -1371,8 +1692,11 @@ impl Ctx<'_> {
                 )
             }
             FailureClass::BlockedByMissingDependency => {
-                let since = *self.g.missing_dependency_since.get_or_insert(self.now);
-                let grace_end = plus(since, self.t.missing_dependency_grace).min(deadline);
+                let since = *self
+                    .progress
+                    .missing_dependency_since
+                    .get_or_insert(self.now);
+                let grace_end = plus(since, self.tun.missing_dependency_grace).min(deadline);
                 if self.now >= grace_end {
                     return self.escalate(
                         Escalation::MissingDependency,
@@ -1387,12 +1711,12 @@ impl Ctx<'_> {
             }
             FailureClass::Transient | FailureClass::Unknown => {}
         }
-        if self.g.attempts > self.p.retries {
+        if self.progress.attempts > self.policy.retries {
             return self.escalate(
                 Escalation::RetriesExhausted,
                 &format!(
                     "{} failed attempts ({} retries allowed) — {what}",
-                    self.g.attempts, self.p.retries
+                    self.progress.attempts, self.policy.retries
                 ),
             );
         }
@@ -1405,17 +1729,17 @@ impl Ctx<'_> {
                 ),
             );
         }
-        let wait_for = backoff(self.t, self.g.attempts);
-        let retry_at = plus(self.g.last_failure_at.unwrap_or(self.now), wait_for);
+        let wait_for = backoff(self.tun, self.progress.attempts);
+        let retry_at = plus(self.progress.last_failure_at.unwrap_or(self.now), wait_for);
         if self.now >= retry_at {
-            self.g.phase = Phase::Deleting;
-            let attempt = self.g.attempts;
+            self.progress.phase = Phase::Deleting;
+            let attempt = self.progress.attempts;
             return self.retry_now(
                 attempt,
                 wait_for.as_secs(),
                 &format!(
                     "{class} failure (rule {rule}), retry {}/{}",
-                    self.g.attempts, self.p.retries
+                    self.progress.attempts, self.policy.retries
                 ),
             );
         }
@@ -1424,8 +1748,8 @@ impl Ctx<'_> {
             WaitFor::Backoff,
             format!(
                 "{class} failure (rule {rule}); retry {}/{} at {}",
-                self.g.attempts,
-                self.p.retries,
+                self.progress.attempts,
+                self.policy.retries,
                 retry_at.to_rfc3339()
             ),
         )

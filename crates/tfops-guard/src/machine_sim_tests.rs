@@ -2,10 +2,14 @@
 //! of one `Terraform` CR and of tofu-controller's deletion flow (reaction delay, destroy time,
 //! N failures then success, permanent failure, missing source / runner SA, absent controller,
 //! suspend) in virtual seconds, called the way the runtime calls it (on every change, or when
-//! the last wait ends). Invariants: the guard finishes within its budget; nothing leaves
-//! without a destroy unless its ledger entry was written first; no force-remove while a destroy
-//! is running before the CR's deadline; a healthy controller that fits the deadline is never
-//! cut short; outcomes tell the truth.
+//! the last wait ends). The model echoes a request only at the end of a reconcile and shows a
+//! running destroy only as `Apply=Unknown` plus a running runner pod, as v0.16.5 does; the
+//! controller's liveness is known only when its Lease is readable (`evidence`).
+//! Invariants: the guard stops deciding within its budget; nothing leaves without a destroy
+//! unless its ledger entry was written first; no force-remove and no orphan patch while a
+//! destroy runs; no force-remove on silence alone; a run may end unfinished only with a
+//! destroy still running or a silent controller and no evidence; a healthy controller that
+//! fits the deadline is never cut short; outcomes tell the truth.
 
 use super::*;
 use crate::classify::Classifier;
@@ -33,6 +37,18 @@ struct Ctl {
     sa_ok: bool,
     /// The controller's own requeue after a failure.
     requeue: i64,
+    /// Its leader-election Lease is readable (liveness evidence either way).
+    evidence: bool,
+}
+
+impl Ctl {
+    fn controller_presence(&self) -> Presence {
+        match (self.alive, self.evidence) {
+            (_, false) => Presence::Unknown,
+            (true, true) => Presence::Present,
+            (false, true) => Presence::Missing,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +75,8 @@ struct Log {
     ledger_at: Option<i64>,
     force_removed_at: Option<i64>,
     violations: Vec<String>,
+    /// A destroy was running when the run ended.
+    running_at_end: bool,
 }
 
 impl Cr {
@@ -190,7 +208,21 @@ impl Cr {
             ready: self.ready.clone(),
             last_handled_reconcile_at: self.last_handled.clone(),
             last_status_change_at: self.last_change,
+            apply: self.running.as_ref().map(|_| ReadyCondition {
+                status: ConditionStatus::Unknown,
+                reason: "Progressing".into(),
+                message: "Applying".into(),
+                last_transition_time: self.last_change,
+            }),
             ..Observation::default()
+        }
+    }
+
+    fn runner(&self) -> RunnerPod {
+        if self.running.is_some() {
+            RunnerPod::Running
+        } else {
+            RunnerPod::Absent
         }
     }
 }
@@ -250,7 +282,9 @@ fn simulate(
         vars_from: Presence::Present,
         namespace_terminating: false,
         lock_holder: Presence::Unknown,
-        controller: Presence::Unknown,
+        controller: ctl.controller_presence(),
+        runner: RunnerPod::Unknown,
+        dependency_gone: None,
     };
     let mut progress = Progress::default();
     let mut changed = true;
@@ -280,6 +314,42 @@ fn simulate(
             run_start = now + 5;
             changed = true;
         }
+        if now >= run_start + BUDGET && now >= run_start {
+            // The guard's run ends at its budget (the runtime stops deciding).
+            if !cr.exists {
+                // Gone in this very second: the runtime sees it on the watch.
+                let obs = cr.observation();
+                let step = decide(&Input {
+                    observation: &obs,
+                    environment: &env,
+                    policy,
+                    progress: &progress,
+                    timing: Timing {
+                        now: t(now),
+                        run_started_at: t(run_start),
+                        share_deadline: t(run_start + BUDGET),
+                        budget_deadline: t(run_start + BUDGET),
+                    },
+                    tunables: &tun,
+                    classifier: &CLASSIFIER,
+                });
+                if let Decision::Done(o) = step.decision {
+                    return SimEnd {
+                        outcome: Some(o),
+                        blocked: false,
+                        end: now,
+                        run_start,
+                    };
+                }
+            }
+            log.running_at_end |= cr.running.is_some();
+            return SimEnd {
+                outcome: None,
+                blocked: false,
+                end: now,
+                run_start,
+            };
+        }
         if now < run_start || (!changed && now < wake) {
             continue;
         }
@@ -290,6 +360,10 @@ fn simulate(
             run_started_at: t(run_start),
             share_deadline: t(run_start + BUDGET),
             budget_deadline: t(run_start + BUDGET),
+        };
+        let env = Environment {
+            runner: cr.runner(),
+            ..env.clone()
         };
         let step = decide(&Input {
             observation: &obs,
@@ -324,7 +398,10 @@ fn simulate(
                     run_start,
                 }
             }
-            Decision::Wait { until, .. } => {
+            Decision::Wait { until, waiting_for } => {
+                // Waiting on a running destroy at the budget's end: it may finish in the very
+                // second the run ends.
+                log.running_at_end = waiting_for == WaitFor::Destroy && cr.running.is_some();
                 wake = (until - t(0)).num_seconds();
                 if wake <= now {
                     log.violations.push(format!("wait until {wake} at {now}"));
@@ -351,33 +428,56 @@ fn simulate(
                 cr.trigger(now, ctl);
                 changed = true;
             }
-            Decision::Orphan { requested_at, .. } => {
+            Decision::Orphan {
+                requested_at,
+                suspend,
+                ..
+            } => {
                 log.ledger_at.get_or_insert(now);
+                if cr.running.is_some() {
+                    log.violations
+                        .push(format!("orphan patch at {now} while the destroy runs"));
+                }
+                if suspend {
+                    cr.suspend = true;
+                }
                 cr.destroy_flag = false;
-                cr.annotation = Some(requested_at);
+                if let Some(r) = requested_at {
+                    cr.annotation = Some(r);
+                }
                 cr.trigger(now, ctl);
                 changed = true;
             }
             Decision::ForceRemove { .. } => {
                 log.ledger_at.get_or_insert(now);
-                if cr.running.is_some() && t(now) < deadline {
+                if cr.running.is_some() {
                     log.violations.push(format!(
-                        "force-remove at {now} while the destroy runs, before the deadline {deadline}"
+                        "force-remove at {now} while the destroy runs (deadline {deadline})"
+                    ));
+                }
+                if !ctl.alive
+                    && !ctl.evidence
+                    && ctl.source_ok
+                    && ctl.sa_ok
+                    && progress.attempts == 0
+                {
+                    log.violations.push(format!(
+                        "force-remove at {now} on silence alone (no evidence, no failure)"
                     ));
                 }
                 log.force_removed_at = Some(now);
                 cr.gone(now);
                 changed = true;
             }
+            Decision::RestoreTfstate { requested_at, .. } => {
+                cr.annotation = Some(requested_at);
+                cr.trigger(now, ctl);
+                changed = true;
+            }
             Decision::DropStaleDependencyFinalizers { .. } => {
                 log.violations
                     .push("no dependency finalizers in this model".into());
             }
-        }
-        if now > run_start + BUDGET {
-            log.violations
-                .push(format!("still deciding at {now}, past the budget"));
-            break;
         }
     }
     SimEnd {
@@ -398,8 +498,9 @@ prop_compose! {
         source_ok in prop::bool::weighted(0.9),
         sa_ok in prop::bool::weighted(0.9),
         requeue in 5i64..90,
+        evidence in prop::bool::weighted(0.7),
     ) -> Ctl {
-        Ctl { alive, reaction, destroy_secs, fail_times, permanent, source_ok, sa_ok, requeue }
+        Ctl { alive, reaction, destroy_secs, fail_times, permanent, source_ok, sa_ok, requeue, evidence }
     }
 }
 
@@ -438,8 +539,14 @@ proptest! {
         let mut log = Log::default();
         let r = simulate(&ctl, &p, suspended, finalizer, kill_at, &mut log);
         prop_assert!(log.violations.is_empty(), "{:?}", log.violations);
-        // Finishes within the budget, one way or the other.
-        prop_assert!(r.outcome.is_some() || r.blocked, "no outcome by {}", r.end);
+        // Finishes within the budget, one way or the other — or ends unfinished for a reason
+        // it may not act on: a destroy still running, or a controller that stays silent
+        // with no evidence either way.
+        let silent_unknown = !ctl.evidence && !ctl.alive;
+        prop_assert!(
+            r.outcome.is_some() || r.blocked || log.running_at_end || silent_unknown,
+            "no outcome by {} {:?}", r.end, log
+        );
         prop_assert!(
             r.end <= r.run_start + BUDGET,
             "ended at {} > run start {} + budget {}", r.end, r.run_start, BUDGET
@@ -494,6 +601,7 @@ fn healthy() -> Ctl {
         source_ok: true,
         sa_ok: true,
         requeue: 30,
+        evidence: true,
     }
 }
 
@@ -538,7 +646,7 @@ fn sim_rows() {
     let (r, log) = run(&healthy(), &retain);
     assert_eq!(r.outcome, Some(Outcome::Orphaned));
     assert_eq!(log.ledger_at, Some(0));
-    // Controller absent: silent past the echo timeout → force-remove.
+    // Controller known to be gone (its Lease is not renewed): force-remove at once.
     let (r, log) = run(
         &Ctl {
             alive: false,
@@ -546,8 +654,20 @@ fn sim_rows() {
         },
         &p,
     );
-    assert_eq!((r.outcome, r.end), (Some(Outcome::ForceRemoved), 46));
-    assert_eq!(log.force_removed_at, Some(45));
+    assert_eq!(r.outcome, Some(Outcome::ForceRemoved));
+    assert!(log.force_removed_at.is_some_and(|t| t <= 2), "{log:?}");
+    // Controller silent and no evidence either way: never forced; the run ends unfinished
+    // with the CR as it was (item 1: the old machine force-removed after 45 s of silence).
+    let (r, log) = run(
+        &Ctl {
+            alive: false,
+            evidence: false,
+            ..healthy()
+        },
+        &p,
+    );
+    assert_eq!((r.outcome, r.blocked), (None, false));
+    assert_eq!((log.ledger_at, log.force_removed_at), (None, None));
     // Missing source: orphaning impossible → force-remove once the failure shows.
     let (r, _) = run(
         &Ctl {
@@ -557,7 +677,8 @@ fn sim_rows() {
         &p,
     );
     assert_eq!(r.outcome, Some(Outcome::ForceRemoved));
-    // Destroy longer than the budget: orphan at the deadline, force at the force point.
+    // Destroy longer than the budget: never cut (item 2) — no orphan patch, no finalizer
+    // strip; the run ends unfinished while it runs.
     let (r, log) = run(
         &Ctl {
             destroy_secs: 1000,
@@ -565,8 +686,9 @@ fn sim_rows() {
         },
         &p,
     );
-    assert_eq!(r.outcome, Some(Outcome::ForceRemoved));
-    assert_eq!(log.ledger_at, Some(230));
+    assert_eq!(r.outcome, None);
+    assert!(log.running_at_end);
+    assert_eq!((log.ledger_at, log.force_removed_at), (None, None));
     // Block policy on a permanent failure.
     let block = Policy {
         on_failure: OnFailure::Block,

@@ -56,6 +56,8 @@ impl World {
                 namespace_terminating: false,
                 lock_holder: Presence::Unknown,
                 controller: Presence::Unknown,
+                runner: RunnerPod::Unknown,
+                dependency_gone: None,
             },
             p: Policy::default(),
             g: Progress::default(),
@@ -209,18 +211,53 @@ fn deleting_cr_held_only_by_foreign_finalizers_is_done_for_the_guard() {
 }
 
 #[test]
-fn suspended_cr_is_unsuspended_before_and_after_deletion() {
+fn suspended_cr_is_deleted_first_then_unsuspended() {
+    // Item 5: un-suspending before the DELETE starts a normal reconcile (plan, and apply
+    // with approvePlan: auto) just before the destroy. A suspended CR with a
+    // deletionTimestamp simply waits upstream, so: DELETE first, then un-suspend.
     let mut w = World::new();
     w.o.suspend = true;
-    assert_eq!(w.apply(), Decision::Unsuspend);
+    let d = w.apply();
+    assert!(matches!(d, Decision::Delete { .. }), "{d:?}");
     w.deleted();
     assert_eq!(w.apply(), Decision::Unsuspend);
     w.o.suspend = false;
-    // Deleted by someone else before the guard asked anything: one fresh request first.
-    let d = w.apply();
-    assert!(matches!(d, Decision::Retry { attempt: 0, .. }), "{d:?}");
     w.at(2).progressing();
     assert!(is_wait(&w.apply(), WaitFor::Destroy));
+    // Deleted by someone else while suspended, before the guard asked anything.
+    let mut w = World::new();
+    w.o.suspend = true;
+    w.deleted();
+    assert_eq!(w.apply(), Decision::Unsuspend);
+    w.o.suspend = false;
+    let d = w.apply();
+    assert!(matches!(d, Decision::Retry { attempt: 0, .. }), "{d:?}");
+}
+
+#[test]
+fn retain_on_a_live_cr_suspends_in_the_orphan_patch_and_requests_nothing() {
+    // Item 5, orphan half: the orphan patch (destroyResourcesOnDeletion: false) changes the
+    // generation; on a CR not deleted yet it also suspends it, and carries no reconcile
+    // request, so that no normal reconcile runs before the DELETE.
+    let mut w = World::new();
+    w.p.uninstall = UninstallPolicy::Retain;
+    let d = w.apply();
+    match &d {
+        Decision::Orphan {
+            requested_at,
+            suspend,
+            ..
+        } => {
+            assert_eq!(requested_at, &None);
+            assert!(*suspend);
+        }
+        other => panic!("{other:?}"),
+    }
+    w.o.destroy_resources_on_deletion = false;
+    w.o.suspend = true;
+    assert!(matches!(w.at(1).apply(), Decision::Delete { .. }));
+    w.deleted();
+    assert_eq!(w.at(2).apply(), Decision::Unsuspend);
 }
 
 // ----- dependencies -----------------------------------------------------------------------
@@ -269,22 +306,28 @@ fn stale_dependency_finalizers_are_dropped_but_live_ones_wait() {
 }
 
 #[test]
-fn dependants_that_never_leave_escalate_at_the_deadline_with_force() {
+fn dependants_that_never_leave_are_never_released() {
+    // Item 3: a dependant (possibly in another namespace) still exists: the dependency is
+    // neither orphaned nor force-removed, not at its deadline and not at the budget's end —
+    // its destroy would break the dependant, and releasing it wedges the dependant's finalize.
     let mut w = World::new();
     w.apply();
     w.deleted().at(1);
     w.o.dependants_present = vec!["app".into()];
     w.o.finalizers.push(format!("{TF_DEPENDENCY_OF_PREFIX}app"));
-    // This CR's share of the budget ends at 100s, well before the budget's force point.
     w.timing.share_deadline = at(100);
-    w.at(99);
-    assert!(is_wait(&w.apply(), WaitFor::Dependants(vec!["app".into()])));
-    w.at(100);
-    let d = w.apply();
-    // Orphaning is impossible while dependants hold it: straight to force.
-    let l = ledger_of(&d);
-    assert!(matches!(d, Decision::ForceRemove { .. }), "{d:?}");
-    assert_eq!(l.reason, "dependants-remain");
+    for s in [99, 100, 229, 230, 239] {
+        w.at(s);
+        let d = w.apply();
+        assert!(
+            is_wait(&d, WaitFor::Dependants(vec!["app".into()])),
+            "{s}: {d:?}"
+        );
+    }
+    // Under block the budget's end blocks with what to do.
+    w.p.on_failure = OnFailure::Block;
+    w.at(231);
+    assert!(matches!(w.apply(), Decision::Block { .. }));
 }
 
 // ----- retain / destroy disabled ------------------------------------------------------------
@@ -585,33 +628,81 @@ fn source_without_artifact_gets_a_grace_period() {
 }
 
 #[test]
-fn silent_controller_is_treated_as_absent_after_the_echo_timeout() {
+fn silence_is_never_evidence_of_absence() {
+    // Item 1: a deletion reconcile writes nothing until its runner pod is up (up to 120 s
+    // runner-creation-timeout + 30 s dial) and echoes requestedAt only at its end. The old
+    // machine called the controller absent after 45 s of silence and force-removed.
     let mut w = World::new();
     w.apply(); // request sent at t0
     w.deleted().at(10);
-    let d = w.apply();
-    assert_eq!(
-        d,
-        Decision::Wait {
-            until: at(40), // re-consulted at least every max_wait (30s)
-            waiting_for: WaitFor::Controller
-        }
-    );
-    w.at(44);
     assert!(is_wait(&w.apply(), WaitFor::Controller));
     w.at(45);
     let d = w.apply();
-    assert!(matches!(d, Decision::ForceRemove { .. }), "{d:?}");
-    assert_eq!(ledger_of(&d).reason, "controller-absent");
-    // A probe that says the controller is running keeps the guard waiting.
+    assert!(matches!(d, Decision::Wait { .. }), "{d:?}");
+    w.at(181);
+    assert!(is_wait(&w.apply(), WaitFor::Silence));
+    // Its deadline: orphan (a request that needs no force), never force.
+    w.timing.share_deadline = at(200);
+    w.at(200);
+    let d = w.apply();
+    assert!(matches!(d, Decision::Orphan { .. }), "{d:?}");
+    assert_eq!(ledger_of(&d).reason, "timeout");
+    w.o.destroy_resources_on_deletion = false;
+    // The budget's end with no evidence: left as it is (the run ends unfinished).
+    w.at(230);
+    let d = w.apply();
+    assert!(is_wait(&d, WaitFor::Silence), "{d:?}");
+    // Evidence that it is gone (its Lease not renewed): force-remove at once.
     let mut w = World::new();
     w.apply();
-    w.deleted().at(45);
-    w.e.controller = Presence::Present;
-    assert!(is_wait(&w.apply(), WaitFor::Destroy));
-    // A probe that says it is absent escalates at once.
+    w.deleted().at(10);
     w.e.controller = Presence::Missing;
-    assert!(matches!(w.apply(), Decision::ForceRemove { .. }));
+    let d = w.apply();
+    assert!(matches!(d, Decision::ForceRemove { .. }), "{d:?}");
+    assert_eq!(ledger_of(&d).reason, "controller-absent");
+}
+
+#[test]
+fn a_starting_runner_pod_and_a_running_apply_are_progress() {
+    // Item 1: positive evidence of progress — the runner pod, Apply=Unknown — keeps the guard
+    // patient even without any echo.
+    let mut w = World::new();
+    w.apply();
+    w.deleted().at(100);
+    w.e.runner = RunnerPod::Pending { since: at(5) };
+    assert!(is_wait(&w.apply(), WaitFor::Destroy));
+    // Pending longer than the patience (image pull back-off …) is no longer progress.
+    w.at(190);
+    assert!(is_wait(&w.apply(), WaitFor::Silence));
+    w.e.runner = RunnerPod::Running;
+    assert!(is_wait(&w.apply(), WaitFor::Destroy));
+    w.e.runner = RunnerPod::Absent;
+    w.o.apply = Some(ReadyCondition {
+        status: ConditionStatus::Unknown,
+        reason: "Progressing".into(),
+        message: "Applying".into(),
+        last_transition_time: Some(at(150)),
+    });
+    assert!(is_wait(&w.apply(), WaitFor::Destroy));
+}
+
+#[test]
+fn condition_times_in_whole_seconds_count_as_activity() {
+    // Item 1: lastTransitionTime is truncated to whole seconds (fluxcd/pkg setter); a
+    // transition in the same second as the request (sent at .4 s) is not "before" it.
+    let mut w = World::new();
+    w.timing.now = at(0) + chrono::Duration::milliseconds(400);
+    w.apply();
+    w.deleted();
+    w.o.ready = Some(ReadyCondition {
+        status: ConditionStatus::Unknown,
+        reason: "Progressing".into(),
+        message: "Deletion in progress".into(),
+        last_transition_time: Some(at(0)),
+    });
+    w.o.last_status_change_at = Some(at(0));
+    w.at(181);
+    assert!(is_wait(&w.apply(), WaitFor::Destroy));
 }
 
 #[test]
@@ -645,16 +736,24 @@ fn timeout_while_destroying_goes_to_on_failure() {
     assert_eq!(ledger_of(&d).reason, "timeout");
 }
 
+const LOCK_ID: &str = "f2ab685b-f84d-ac0b-a125-378a22877e8d";
+
+fn lock_message(id: &str) -> String {
+    format!("error running Plan: rpc error: code = Internal desc = error acquiring the state lock: Error acquiring the state lock\n\nError message: the state is already locked\nLock Info:\n  ID:        {id}\n  Path:      \n  Operation: OperationTypeApply\n  Who:       runner@db-tf-runner\n  Version:   1.5.7\n  Created:   2026-11-26 11:00:00.5 +0000 UTC\n  Info:      \n")
+}
+
 #[test]
-fn lock_held_by_a_gone_holder_is_force_unlocked_once() {
+fn lock_named_by_the_current_failure_with_a_gone_holder_is_force_unlocked_then_reset() {
+    // Item 4: only when the policy allows it, the CURRENT failure names the lock that
+    // status.lock.pending holds, and its holder is provably gone; spec.tfstate goes back to
+    // what it was once the request was handled.
     let mut w = World::new();
+    w.p.force_unlock = true;
+    w.o.tfstate_spec = Some(serde_json::json!({"forceUnlock": "no"}));
     w.apply();
     w.deleted().at(5);
-    w.o.lock_pending = Some("f2ab685b-f84d-ac0b-a125-378a22877e8d".into());
-    w.fail(
-        "LockHeld",
-        "Error: Error acquiring the state lock\nLock Info:\n  ID: f2ab685b-f84d-ac0b-a125-378a22877e8d",
-    );
+    w.o.lock_pending = Some(LOCK_ID.into());
+    w.fail("TFExecPlanFailed", &lock_message(LOCK_ID));
     // Holder unknown: never unlock; treat as transient.
     assert!(is_wait(&w.apply(), WaitFor::Backoff));
     w.e.lock_holder = Presence::Missing;
@@ -662,30 +761,67 @@ fn lock_held_by_a_gone_holder_is_force_unlocked_once() {
     assert_eq!(
         d,
         Decision::ForceUnlock {
-            lock_id: "f2ab685b-f84d-ac0b-a125-378a22877e8d".into(),
+            lock_id: LOCK_ID.into(),
             requested_at: request_token(at(5))
         }
     );
     assert_eq!(w.g.phase, Phase::Unlocking);
-    // Same lock still reported after the unlock request was handled: no second unlock.
+    // Handled (echoed): spec.tfstate is restored before anything else.
     w.at(10);
-    w.fail("LockHeld", "Error acquiring the state lock");
-    let d = w.apply();
-    assert!(!matches!(d, Decision::ForceUnlock { .. }), "{d:?}");
-    assert_eq!(
-        w.g.phase,
-        Phase::Deleting,
-        "unlock handled: following the destroy again"
+    w.fail(
+        "TFExecPlanFailed",
+        "error running Plan: rpc error: code = Internal desc = AccessDenied",
     );
-    // Policy may forbid it.
+    let d = w.apply();
+    assert_eq!(
+        d,
+        Decision::RestoreTfstate {
+            tfstate: serde_json::json!({"forceUnlock": "no", "lockIdentifier": null}),
+            requested_at: request_token(at(10))
+        }
+    );
+    assert_eq!(w.g.phase, Phase::Deleting);
+    // Same lock reported again: no second unlock.
+    w.at(20);
+    w.fail("TFExecPlanFailed", &lock_message(LOCK_ID));
+    assert!(!matches!(w.apply(), Decision::ForceUnlock { .. }));
+}
+
+#[test]
+fn force_unlock_needs_the_lock_named_now_and_the_policy() {
+    // A stale status.lock.pending (released lock, later non-lock failures) is no reason.
     let mut w = World::new();
-    w.p.force_unlock = false;
+    w.p.force_unlock = true;
     w.apply();
     w.deleted().at(5);
-    w.o.lock_pending = Some("abc".into());
+    w.o.lock_pending = Some(LOCK_ID.into());
     w.e.lock_holder = Presence::Missing;
-    w.fail("LockHeld", "Error acquiring the state lock");
-    assert!(is_wait(&w.apply(), WaitFor::Backoff));
+    w.fail(
+        "TFExecApplyFailed",
+        "Error: DependencyViolation: sg-1 in use",
+    );
+    assert!(!matches!(w.apply(), Decision::ForceUnlock { .. }));
+    // The message names another lock than status.lock.pending.
+    let mut w = World::new();
+    w.p.force_unlock = true;
+    w.apply();
+    w.deleted().at(5);
+    w.o.lock_pending = Some("other-id".into());
+    w.e.lock_holder = Presence::Missing;
+    w.fail("TFExecPlanFailed", &lock_message(LOCK_ID));
+    assert!(!matches!(w.apply(), Decision::ForceUnlock { .. }));
+    // Off by default.
+    let mut w = World::new();
+    assert!(
+        !w.p.force_unlock,
+        "force-unlock is off unless the catalog turns it on"
+    );
+    w.apply();
+    w.deleted().at(5);
+    w.o.lock_pending = Some(LOCK_ID.into());
+    w.e.lock_holder = Presence::Missing;
+    w.fail("TFExecPlanFailed", &lock_message(LOCK_ID));
+    assert!(!matches!(w.apply(), Decision::ForceUnlock { .. }));
 }
 
 // ----- orphaning --------------------------------------------------------------------------
@@ -702,21 +838,97 @@ fn orphaning_world() -> World {
 }
 
 #[test]
-fn orphan_that_the_controller_never_picks_up_escalates_to_force() {
+fn orphan_that_the_controller_never_picks_up_is_forced_only_with_evidence() {
     let mut w = orphaning_world();
     w.at(20);
     assert!(is_wait(&w.apply(), WaitFor::Orphan));
-    w.at(35); // orphan_timeout 30s after 5s
+    w.at(35); // the old 30 s orphan timeout: far too short for a runner pod to start
+    assert!(is_wait(&w.apply(), WaitFor::Orphan));
+    w.at(186);
+    assert!(is_wait(&w.apply(), WaitFor::Silence));
+    // The budget's end: the controller reported a permanent failure before (evidence).
+    w.at(230);
     let d = w.apply();
     assert!(matches!(d, Decision::ForceRemove { .. }), "{d:?}");
-    assert_eq!(ledger_of(&d).reason, "orphan-stalled");
+    assert_eq!(ledger_of(&d).reason, "budget-exhausted");
     assert_eq!(ledger_of(&d).decision, LedgerDecision::ForceRemoved);
     assert_eq!(w.g.phase, Phase::ForceRemoving);
     // The runtime died before stripping: the re-run repeats the force-remove.
-    w.at(40);
+    w.at(235);
     assert!(matches!(w.apply(), Decision::ForceRemove { .. }));
     w.gone();
     assert_eq!(w.apply(), Decision::Done(Outcome::ForceRemoved));
+    // The controller is gone (Lease not renewed): no point waiting.
+    let mut w = orphaning_world();
+    w.at(20);
+    w.e.controller = Presence::Missing;
+    let d = w.apply();
+    assert!(matches!(d, Decision::ForceRemove { .. }), "{d:?}");
+    assert_eq!(ledger_of(&d).reason, "orphan-stalled");
+}
+
+#[test]
+fn a_destroy_in_flight_is_never_cut_and_its_outcome_is_what_the_controller_did() {
+    // Item 2: finalize reads destroyResourcesOnDeletion once at its start and the Apply RPC
+    // blocks until terraform exits: neither the orphan patch nor a finalizer strip may touch
+    // a running destroy, and if it finishes, the CR was destroyed, not orphaned.
+    let mut w = World::new();
+    w.p.timeout = Duration::from_secs(60);
+    w.apply();
+    w.deleted().at(2);
+    w.o.deletion_timestamp = Some(at(0));
+    w.e.runner = RunnerPod::Running;
+    w.o.apply = Some(ReadyCondition {
+        status: ConditionStatus::Unknown,
+        reason: "Progressing".into(),
+        message: "Applying".into(),
+        last_transition_time: Some(at(20)),
+    });
+    for s in [60, 100, 229, 230, 239] {
+        w.at(s);
+        let d = w.apply();
+        assert!(is_wait(&d, WaitFor::Destroy), "{s}: {d:?}");
+        assert!(!d.releases_without_destroy());
+    }
+    // The controller reports the destroy apply done, then releases the CR.
+    w.o.apply = Some(ReadyCondition {
+        status: ConditionStatus::True,
+        reason: "TerraformAppliedSucceed".into(),
+        message: "Applied successfully".into(),
+        last_transition_time: Some(at(236)),
+    });
+    w.e.runner = RunnerPod::Absent;
+    w.at(237).apply();
+    w.gone();
+    assert_eq!(w.apply(), Decision::Done(Outcome::Destroyed));
+
+    // Orphaned earlier (permanent failure, then a retry by someone else started a destroy):
+    // the destroy that ran to its end makes the outcome `destroyed`.
+    let mut w = orphaning_world();
+    w.o.deletion_timestamp = Some(at(0));
+    w.at(20);
+    w.e.runner = RunnerPod::Running;
+    w.o.ready = Some(ReadyCondition {
+        status: ConditionStatus::Unknown,
+        reason: "Progressing".into(),
+        message: "Deletion in progress".into(),
+        last_transition_time: Some(at(19)),
+    });
+    assert!(is_wait(&w.apply(), WaitFor::Destroy));
+    w.at(230);
+    assert!(
+        is_wait(&w.apply(), WaitFor::Destroy),
+        "never forced at the budget end"
+    );
+    w.o.apply = Some(ReadyCondition {
+        status: ConditionStatus::True,
+        reason: "TerraformAppliedSucceed".into(),
+        message: "Applied successfully".into(),
+        last_transition_time: Some(at(231)),
+    });
+    w.at(232).apply();
+    w.gone();
+    assert_eq!(w.apply(), Decision::Done(Outcome::Destroyed));
 }
 
 #[test]
@@ -748,6 +960,13 @@ fn stalled_orphan_under_block_policy_blocks() {
     w.o.destroy_resources_on_deletion = false;
     w.at(1).apply();
     w.deleted().at(40);
+    assert!(is_wait(&w.apply(), WaitFor::Orphan));
+    // The controller handled the orphan request and failed to release it.
+    w.at(60);
+    w.fail(
+        "ArtifactFailed",
+        "OCIRepository.source.toolkit.fluxcd.io \"shop-db\" not found",
+    );
     let d = w.apply();
     assert!(matches!(d, Decision::Block { .. }), "{d:?}");
 }
@@ -755,30 +974,49 @@ fn stalled_orphan_under_block_policy_blocks() {
 // ----- budget -----------------------------------------------------------------------------
 
 #[test]
-fn at_the_force_point_nothing_waits() {
-    for phase_setup in 0..3 {
+fn at_the_force_point_force_needs_evidence() {
+    for case in 0..4 {
         let mut w = World::new();
-        match phase_setup {
+        match case {
             0 => {
+                // Dependants still there: never released (item 3).
                 w.o.dependants_present = vec!["app".into()];
             }
             1 => {
+                // Activity and no failure: no evidence, left for the user (exit 3).
                 w.apply();
                 w.deleted().at(2).progressing();
             }
-            _ => {
+            2 => {
+                // Retain, nothing answered: no evidence.
                 w.p.uninstall = UninstallPolicy::Retain;
                 w.apply();
                 w.deleted();
             }
+            _ => {
+                // A failure the controller reported: evidence; force at the budget end.
+                w.apply();
+                w.deleted().at(2);
+                w.fail(
+                    "TFExecApplyFailed",
+                    "Error: DependencyViolation: sg-1 in use",
+                );
+                w.apply();
+            }
         }
         w.at(230);
         let d = w.apply();
-        assert!(
-            matches!(d, Decision::ForceRemove { .. }),
-            "{phase_setup}: {d:?}"
-        );
-        assert_eq!(ledger_of(&d).reason, "budget-exhausted");
+        match case {
+            0 => assert!(
+                is_wait(&d, WaitFor::Dependants(vec!["app".into()])),
+                "{d:?}"
+            ),
+            1 | 2 => assert!(is_wait(&d, WaitFor::Silence), "{case}: {d:?}"),
+            _ => {
+                assert!(matches!(d, Decision::ForceRemove { .. }), "{d:?}");
+                assert_eq!(ledger_of(&d).reason, "budget-exhausted");
+            }
+        }
     }
 }
 
@@ -988,6 +1226,10 @@ mod props {
                 lock_pending: lock,
                 inventory_entries: None,
                 dependants_present: if dependant_present { vec!["app".into()] } else { vec![] },
+                deletion_timestamp: None,
+                apply: None,
+                tfstate_spec: None,
+                status_changed_at: None,
             }
         }
     }
@@ -1000,6 +1242,14 @@ mod props {
             term in any::<bool>(),
             holder in presence(),
             controller in presence(),
+            runner in prop_oneof![
+                Just(RunnerPod::Unknown),
+                Just(RunnerPod::Absent),
+                Just(RunnerPod::Running),
+                Just(RunnerPod::Finished),
+                (0i64..300).prop_map(|s| RunnerPod::Pending { since: at(s) }),
+            ],
+            gone in prop_oneof![Just(None), Just(Some("ns/vpc".to_string()))],
         ) -> Environment {
             Environment {
                 source,
@@ -1008,6 +1258,8 @@ mod props {
                 namespace_terminating: term,
                 lock_holder: holder,
                 controller,
+                runner,
+                dependency_gone: gone,
             }
         }
     }
@@ -1067,6 +1319,8 @@ mod props {
                 missing_dependency_since: missing_since,
                 nothing_to_destroy: ntd,
                 outcome: None,
+                destroy_applied_at: None,
+                tfstate_before_unlock: None,
             }
         }
     }
@@ -1148,6 +1402,8 @@ mod props {
                 namespace_terminating: false,
                 lock_holder: Presence::Unknown,
                 controller: Presence::Present,
+                runner: RunnerPod::Unknown,
+                dependency_gone: None,
             };
             p.uninstall = UninstallPolicy::Destroy;
             o.exists = true;
@@ -1180,37 +1436,105 @@ mod props {
             }
         }
 
-        /// The guard never waits past the force point, and waits are bounded.
+        /// Waits are bounded; at/after the force point the guard waits only on what it may
+        /// not act on: a running destroy, live dependants, or a silent controller without
+        /// evidence (the run then ends unfinished).
         #[test]
         fn waits_are_bounded(o in observation(), e in environment(), p in policy(), g in progress(), timing in timing()) {
             let t = Tunables::default();
             let s = run(&o, &e, &p, &g, timing);
             let fp = force_point(&timing, &t);
-            if let Decision::Wait { until, .. } = s.decision {
-                prop_assert!(timing.now < fp, "waited at/after the force point");
-                prop_assert!(until > timing.now);
-                prop_assert!(until <= plus(timing.now, t.max_wait));
-                prop_assert!(until <= fp.max(plus(timing.now, Duration::from_secs(1))));
+            if let Decision::Wait { until, waiting_for } = &s.decision {
+                prop_assert!(*until > timing.now);
+                prop_assert!(*until <= plus(timing.now, t.max_wait));
+                prop_assert!(*until <= fp.max(plus(timing.now, Duration::from_secs(1))));
+                if timing.now >= fp {
+                    let allowed = matches!(waiting_for, WaitFor::Destroy | WaitFor::Dependants(_) | WaitFor::Silence);
+                    prop_assert!(allowed, "{:?}", waiting_for);
+                }
             }
         }
 
-        /// At/after the force point a CR the controller still holds is force-removed or
-        /// blocked (never waited on, never orphaned).
+        /// At/after the force point a CR the controller still holds is force-removed only with
+        /// evidence (controller gone, a blocker, reported failures), never while a destroy
+        /// runs or dependants remain; never orphaned then.
         #[test]
-        fn budget_end_resolves_every_held_cr(mut o in observation(), e in environment(), p in policy(), mut g in progress(), timing in timing()) {
+        fn budget_end_forces_only_with_evidence(mut o in observation(), e in environment(), p in policy(), mut g in progress(), timing in timing()) {
             let t = Tunables::default();
             o.exists = true;
             o.finalizers.push(TF_FINALIZER.to_string());
             if g.phase == Phase::Blocked { g.blocked_at = None; }
             let fp = force_point(&timing, &t);
             let s = run(&o, &e, &p, &g, timing);
-            if timing.now >= fp {
-                let ok = matches!(s.decision, Decision::ForceRemove { .. } | Decision::Block { .. });
-                prop_assert!(ok, "{:?}", s.decision);
-                if p.on_failure == OnFailure::Block && g.phase != Phase::ForceRemoving {
-                    let blocked = matches!(s.decision, Decision::Block { .. });
-                    prop_assert!(blocked);
+            if timing.now >= fp && g.phase != Phase::ForceRemoving {
+                prop_assert!(!matches!(s.decision, Decision::Orphan { .. }), "{:?}", s.decision);
+                if let Decision::ForceRemove { .. } = s.decision {
+                    let evidence = e.controller == Presence::Missing
+                        || e.source != SourceState::Ready && e.source != SourceState::Unknown
+                        || e.runner_service_account == Presence::Missing
+                        || e.namespace_terminating
+                        || e.dependency_gone.is_some()
+                        || g.attempts > 0
+                        || g.last_failure_class.is_some();
+                    prop_assert!(evidence, "forced without evidence: {:?} {:?}", e, g);
+                    prop_assert!(o.dependants_present.is_empty());
                 }
+            }
+        }
+
+        /// Nothing that lets a CR go without a destroy while its runner runs a destroy.
+        #[test]
+        fn no_release_while_a_destroy_runs(mut o in observation(), mut e in environment(), p in policy(), g in progress(), timing in timing()) {
+            o.exists = true;
+            o.deleting = true;
+            o.finalizers.push(TF_FINALIZER.to_string());
+            o.ready = None;
+            e.runner = RunnerPod::Running;
+            if e.controller == Presence::Missing { e.controller = Presence::Present; }
+            let mut g = g;
+            if g.phase == Phase::ForceRemoving { g.phase = Phase::Deleting; }
+            let s = run(&o, &e, &p, &g, timing);
+            prop_assert!(!s.decision.releases_without_destroy(), "{:?}", s.decision);
+        }
+
+        /// Silence alone — no reported failure, no evidence the controller is gone, nothing
+        /// missing — never leads to a force-removal.
+        #[test]
+        fn silence_alone_never_forces(o in observation(), mut e in environment(), p in policy(), mut g in progress(), timing in timing()) {
+            e.source = SourceState::Ready;
+            e.runner_service_account = Presence::Present;
+            e.vars_from = Presence::Present;
+            e.namespace_terminating = false;
+            e.dependency_gone = None;
+            if e.controller == Presence::Missing { e.controller = Presence::Unknown; }
+            if g.phase == Phase::ForceRemoving { g.phase = Phase::Deleting; }
+            g.attempts = 0;
+            g.last_failure_class = None;
+            g.first_failure_at = None;
+            g.last_failure_reason = None;
+            let mut o = o;
+            o.ready = o.ready.filter(|r| !is_failure(r));
+            let s = run(&o, &e, &p, &g, timing);
+            prop_assert!(!matches!(s.decision, Decision::ForceRemove { .. }), "{:?}", s.decision);
+        }
+
+        /// Before the DELETE nothing starts a reconcile: no un-suspend, no retry, no unlock,
+        /// and an orphan patch carries no request and suspends (or changes nothing).
+        #[test]
+        fn nothing_starts_a_reconcile_before_the_delete(mut o in observation(), e in environment(), p in policy(), g in progress(), timing in timing()) {
+            o.exists = true;
+            o.deleting = false;
+            o.finalizers = vec![TF_FINALIZER.to_string()];
+            let s = run(&o, &e, &p, &g, timing);
+            match &s.decision {
+                Decision::Unsuspend | Decision::Retry { .. } | Decision::ForceUnlock { .. } => {
+                    prop_assert!(false, "{:?} before the DELETE", s.decision);
+                }
+                Decision::Orphan { requested_at, suspend, .. } => {
+                    prop_assert!(requested_at.is_none());
+                    prop_assert!(*suspend || !o.destroy_resources_on_deletion);
+                }
+                _ => {}
             }
         }
 

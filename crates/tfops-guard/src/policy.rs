@@ -130,7 +130,10 @@ pub struct Policy {
     /// The longest the guard spends on this CR before escalating to `on_failure`.
     #[serde(with = "crate::duration::serde_go")]
     pub timeout: Duration,
-    /// Whether the guard may force-unlock the state when the lock holder is gone.
+    /// Whether the guard may force-unlock the state when the current failure names a lock
+    /// whose holder is provably gone (annotation `tfops.dev/force-unlock`; off by default:
+    /// a wrong force-unlock can corrupt state, and a stale `forceUnlock: yes` fails every
+    /// later setup).
     pub force_unlock: bool,
 }
 
@@ -138,14 +141,14 @@ pub struct Policy {
 pub type PolicyDefaults = Policy;
 
 impl Default for Policy {
-    /// Built-in defaults: destroy, orphan, 3 retries, 10m, force-unlock allowed.
+    /// Built-in defaults: destroy, orphan, 3 retries, 10m, no force-unlock.
     fn default() -> Self {
         Policy {
             uninstall: UninstallPolicy::Destroy,
             on_failure: OnFailure::Orphan,
             retries: 3,
             timeout: Duration::from_secs(600),
-            force_unlock: true,
+            force_unlock: false,
         }
     }
 }
@@ -158,6 +161,9 @@ impl Policy {
         m.insert(ANN_ON_FAILURE.to_string(), self.on_failure.to_string());
         m.insert(ANN_RETRIES.to_string(), self.retries.to_string());
         m.insert(ANN_TIMEOUT.to_string(), format_duration(self.timeout));
+        if self.force_unlock {
+            m.insert(ANN_FORCE_UNLOCK.to_string(), "true".to_string());
+        }
         m
     }
 }
@@ -328,7 +334,7 @@ mod tests {
         assert_eq!(r.policy.on_failure, OnFailure::Orphan);
         assert_eq!(r.policy.retries, 3);
         assert_eq!(r.policy.timeout, Duration::from_secs(600));
-        assert!(r.policy.force_unlock);
+        assert!(!r.policy.force_unlock, "falls back to the default: off");
         let names: Vec<_> = r.errors.iter().map(|e| e.annotation).collect();
         assert_eq!(
             names,

@@ -8,8 +8,9 @@
 //! Every lookup is a GET; a 403 on a lookup yields [`Presence::Unknown`] (the guard's Role is
 //! least-privilege and may not read e.g. Namespaces), never an error.
 
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, ServiceAccount};
 use kube::api::DynamicObject;
+use kube::api::ListParams;
 use kube::{Api, Client};
 
 use crate::tfobj::{self, ObjectRef, TfView};
@@ -49,6 +50,19 @@ pub enum ControllerAnswer {
     },
 }
 
+/// The CR's runner pod as last read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunnerPodState {
+    pub name: String,
+    pub uid: String,
+    /// `status.phase` (`Pending` when not reported yet).
+    pub phase: String,
+    /// `metadata.deletionTimestamp` is set.
+    pub deleting: bool,
+    pub created: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// Everything the guard can know about a CR's deletion prerequisites.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -65,6 +79,12 @@ pub struct Environment {
     pub dependants_present: Vec<String>,
     /// Dependants named by finalizers whose CR is gone (stale finalizer; only force removes it).
     pub dependants_gone: Vec<String>,
+    /// `dependsOn` targets that are gone (the controller's finalize fails on them forever).
+    pub depends_on_gone: Vec<ObjectRef>,
+    /// Whether the runner pod could be looked at (Unknown: no permission).
+    pub runner_pod_presence: Presence,
+    /// The runner pod `<name>-tf-runner`, when it exists.
+    pub runner_pod: Option<RunnerPodState>,
     /// `None` when the Namespace is not readable (namespace-scoped guard Role).
     pub namespace_terminating: Option<bool>,
     /// `status.lock.pending` (a lock identifier).
@@ -270,20 +290,60 @@ pub async fn probe_environment(
         }
     }
 
-    // Dependants named by tf.dependency.of.* finalizers.
-    let tf_api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), ns, &tfobj::api_resource());
+    // Dependants named by tf.dependency.of.* finalizers. The finalizer carries only the
+    // dependant's NAME and `dependsOn` may cross namespaces, so a dependant is gone only when
+    // a cluster-wide lookup proves that no Terraform of that name depends on this CR; when
+    // that lookup is not allowed, it counts as present.
     let mut dependants_present = Vec::new();
     let mut dependants_gone = Vec::new();
     for d in v.dependant_finalizers() {
-        let (p, _) = presence(tf_api.clone(), d)
+        match dependant_presence(client, ns, v.name(), d)
             .await
-            .map_err(err(format!("dependant Terraform {d}")))?;
-        match p {
+            .map_err(err(format!("dependant Terraform {d}")))?
+        {
             Presence::Missing => dependants_gone.push(d.to_owned()),
             _ => dependants_present.push(d.to_owned()),
         }
     }
+
+    // dependsOn targets: one that is gone makes the controller's finalize fail on it forever.
+    let mut depends_on_gone = Vec::new();
+    for r in v.depends_on() {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), &r.namespace, &tfobj::api_resource());
+        let (p, _) = presence(api, &r.name)
+            .await
+            .map_err(err(format!("dependsOn Terraform {r}")))?;
+        if p == Presence::Missing {
+            depends_on_gone.push(r);
+        }
+    }
+
+    // The runner pod (`<name>-tf-runner`): whether a reconcile is running terraform now.
+    let runner_pod_name = format!("{}-tf-runner", v.name());
+    let (pod_presence, pod) =
+        presence(Api::<Pod>::namespaced(client.clone(), ns), &runner_pod_name)
+            .await
+            .map_err(err(format!("Pod {runner_pod_name}")))?;
+    let runner_pod = match (pod_presence, pod) {
+        (Presence::Present, Some(p)) => Some(RunnerPodState {
+            name: runner_pod_name.clone(),
+            uid: p.metadata.uid.clone().unwrap_or_default(),
+            phase: p
+                .status
+                .as_ref()
+                .and_then(|s| s.phase.clone())
+                .unwrap_or_else(|| "Pending".to_owned()),
+            deleting: p.metadata.deletion_timestamp.is_some(),
+            created: p
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .and_then(|t| jiff_to_chrono(t.0)),
+        }),
+        _ => None,
+    };
+    let runner_pod_presence = pod_presence;
 
     // Namespace (often not readable by the namespace-scoped guard Role).
     let (ns_presence, ns_obj) = presence(Api::<Namespace>::all(client.clone()), ns)
@@ -308,11 +368,57 @@ pub async fn probe_environment(
         missing_backend_configs_from,
         dependants_present,
         dependants_gone,
+        depends_on_gone,
+        runner_pod_presence,
+        runner_pod,
         namespace_terminating,
         lock_pending: v.lock_pending().map(str::to_owned),
         controller: controller_answer(terraform),
         suspended: v.suspended(),
     })
+}
+
+/// A Kubernetes timestamp (jiff) as chrono.
+pub fn jiff_to_chrono(t: k8s_openapi::jiff::Timestamp) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(t.as_second(), u32::try_from(t.subsec_nanosecond()).ok()?)
+}
+
+/// Whether dependant `dependant` of `ns/name` still exists anywhere. Cluster-wide LIST by
+/// name: Missing only when it succeeds and no Terraform of that name lists `ns/name` in
+/// `spec.dependsOn`. Without permission for the cluster-wide LIST, a dependant found in `ns`
+/// is Present and one not found there is Unknown (it may live in another namespace).
+async fn dependant_presence(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    dependant: &str,
+) -> Result<Presence, kube::Error> {
+    let all: Api<DynamicObject> = Api::all_with(client.clone(), &tfobj::api_resource());
+    let lp = ListParams::default().fields(&format!("metadata.name={dependant}"));
+    match all.list(&lp).await {
+        Ok(list) => {
+            let depends = list.items.iter().any(|o| {
+                TfView(o)
+                    .depends_on()
+                    .iter()
+                    .any(|r| r.name == name && r.namespace == ns)
+            });
+            Ok(if depends {
+                Presence::Present
+            } else {
+                Presence::Missing
+            })
+        }
+        Err(e) if status_code(&e) == Some(403) => {
+            let local: Api<DynamicObject> =
+                Api::namespaced_with(client.clone(), ns, &tfobj::api_resource());
+            Ok(match presence(local, dependant).await?.0 {
+                Presence::Present => Presence::Present,
+                _ => Presence::Unknown,
+            })
+        }
+        Err(e) => Err(e),
+    }
 }
 
 async fn ref_presence(client: &Client, r: &ObjectRef) -> Result<Presence, kube::Error> {

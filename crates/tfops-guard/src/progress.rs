@@ -115,6 +115,15 @@ pub struct Progress {
     /// Set with phase done.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
+    /// When the guard saw the controller report a successful apply after the deletion
+    /// (the destroy ran to its end): the outcome is `destroyed` whatever the guard asked
+    /// for later (an orphan request cannot stop a destroy that had started).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destroy_applied_at: Option<DateTime<Utc>>,
+    /// `spec.tfstate` fields the guard changed for a force-unlock, with their earlier values
+    /// (`null` = absent); restored once the unlock request was handled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tfstate_before_unlock: Option<serde_json::Value>,
 }
 
 /// The progress annotation could not be read.

@@ -158,13 +158,15 @@ impl<'a> TfView<'a> {
             .and_then(|s| str_at(s, &["writeOutputsToSecret", "name"]))
             .filter(|s| !s.is_empty())
     }
-    /// Suffix of the in-cluster tfstate Secret: `spec.backendConfig.secretSuffix`, else the
-    /// CR's name (tofu-controller's kubernetes backend `secret_suffix`).
+    /// Suffix of the in-cluster tfstate Secret (tofu-controller's kubernetes backend
+    /// `secret_suffix`): the CR's name only when `spec.backendConfig` is absent; with a
+    /// `backendConfig`, its `secretSuffix` as it is, even empty
+    /// (`controllers/tf_controller_backend.go` v0.16.5, lines 89–103 vs 111–126).
     pub fn state_secret_suffix(&self) -> &'a str {
-        self.spec()
-            .and_then(|s| str_at(s, &["backendConfig", "secretSuffix"]))
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| self.name())
+        match self.spec().and_then(|s| s.get("backendConfig")) {
+            None | Some(serde_json::Value::Null) => self.name(),
+            Some(b) => str_at(b, &["secretSuffix"]).unwrap_or(""),
+        }
     }
     /// Whether the state lives in-cluster (no `backendConfig` with custom config / cloud).
     pub fn state_in_cluster(&self) -> bool {
@@ -315,6 +317,17 @@ mod tests {
             "tfstate-prod-shop-orders-db"
         );
         assert!(v.state_in_cluster());
+        // Upstream falls back to the CR name only when backendConfig is nil, not when its
+        // secretSuffix is empty (the backend then gets secret_suffix = "").
+        let empty_suffix = tf(
+            serde_json::json!({"backendConfig": {"inClusterConfig": true}}),
+            serde_json::json!({}),
+        );
+        let v = TfView(&empty_suffix);
+        assert_eq!(
+            crate::ledger::tfstate_secret_name(v.workspace(), v.state_secret_suffix()),
+            "tfstate-default-"
+        );
     }
 
     #[test]

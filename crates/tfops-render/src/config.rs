@@ -169,6 +169,11 @@ pub struct Guard {
     pub ledger_namespace: Option<String>,
     /// Extra failure-classifier rules, checked before the built-in ones.
     pub classifier_rules: Vec<ClassifierRule>,
+    /// Namespace of tofu-controller. When set, the guard gets `get` on exactly its
+    /// leader-election Lease there (a Role + RoleBinding in that namespace), its evidence
+    /// that the controller is running or gone; without it the guard never concludes the
+    /// controller is gone (and so never force-removes because of it).
+    pub controller_namespace: Option<String>,
 }
 
 impl Default for Guard {
@@ -178,6 +183,7 @@ impl Default for Guard {
             budget: GoDuration::from_secs(240),
             ledger_namespace: None,
             classifier_rules: Vec::new(),
+            controller_namespace: None,
         }
     }
 }

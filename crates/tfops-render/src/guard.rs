@@ -37,11 +37,15 @@ fn object(api: &str, kind: &str, name: &str, namespace: Option<&str>) -> Value {
 }
 
 /// Namespace-scoped rules of the guard Role (see the contracts).
+/// tofu-controller v0.16.5's leader-election Lease (`cmd/manager/main.go` line 174).
+pub const CONTROLLER_LEASE_NAME: &str = "1953de50.contrib.fluxcd.io";
+
 pub fn guard_rules() -> Value {
     json!([
         {"apiGroups": ["infra.contrib.fluxcd.io"], "resources": ["terraforms"], "verbs": ["get", "list", "watch", "patch", "delete"]},
         {"apiGroups": ["source.toolkit.fluxcd.io"], "resources": ["ocirepositories", "gitrepositories", "buckets"], "verbs": ["get", "list"]},
         {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
         {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "create", "patch"]},
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
         {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "list"]}
@@ -111,6 +115,32 @@ pub fn guard_objects(
         objects.push(rb);
     }
 
+    let controller_ns = match &cfg.guard.controller_namespace {
+        Some(t) => {
+            let v = template::render(t, &ctx).map_err(|m| err("guard.controllerNamespace", m))?;
+            naming::validate(&v, NameRule::Label)
+                .map_err(|m| err("guard.controllerNamespace", m))?;
+            Some(v)
+        }
+        None => None,
+    };
+    if let Some(cns) = controller_ns.as_deref() {
+        // Least privilege: `get` on exactly tofu-controller's leader-election Lease.
+        let mut role = object("rbac.authorization.k8s.io/v1", "Role", &name, Some(cns));
+        role["rules"] = json!([{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": [CONTROLLER_LEASE_NAME], "verbs": ["get"]}]);
+        objects.push(role);
+        let mut rb = object(
+            "rbac.authorization.k8s.io/v1",
+            "RoleBinding",
+            &name,
+            Some(cns),
+        );
+        rb["roleRef"] =
+            json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name});
+        rb["subjects"] = json!([{"kind": "ServiceAccount", "name": name, "namespace": subject_ns}]);
+        objects.push(rb);
+    }
+
     let mut args = vec![json!("--release"), json!(rc.release), json!("--namespace")];
     let mut env = Vec::new();
     match ns {
@@ -126,6 +156,16 @@ pub fn guard_objects(
     if let Some(l) = &ledger_ns {
         args.push(json!("--ledger-namespace"));
         args.push(json!(l));
+    }
+    match &controller_ns {
+        Some(cns) => {
+            args.push(json!("--controller-namespace"));
+            args.push(json!(cns));
+        }
+        None => {
+            // No permission to read the Lease: do not ask (liveness stays unknown).
+            args.push(json!("--controller-namespace="));
+        }
     }
     if !cfg.guard.classifier_rules.is_empty() {
         let rules = serde_json::to_string(&cfg.guard.classifier_rules)

@@ -22,6 +22,45 @@ use crate::split::{self, Segment};
 use crate::{yaml, HelmFlavor, RenderOptions, Rendered, Summary};
 
 /// What happens to one input document.
+/// One warning per `Terraform` CR whose declared uninstall timeout is longer than the guard
+/// budget: its destroy may still run when the budget ends; the guard never cuts it, so the
+/// hook then fails and `helm uninstall` has to be run again.
+fn budget_warnings(actions: &[Action], cfg: &crate::CatalogConfig) -> Vec<String> {
+    let budget = cfg.guard.budget.as_millis();
+    let mut long = Vec::new();
+    let mut longest: Option<(u64, String)> = None;
+    for objs in actions.iter().filter_map(|a| match a {
+        Action::Replace(v) => Some(v),
+        Action::Pass => None,
+    }) {
+        for o in objs.iter().filter(|o| o["kind"] == "Terraform") {
+            let Some(t) = o["metadata"]["annotations"][meta::TIMEOUT_ANNOTATION].as_str() else {
+                continue;
+            };
+            let Ok(d) = crate::duration::GoDuration::parse(t) else {
+                continue;
+            };
+            if d.as_millis() > budget {
+                long.push(format!(
+                    "{} ({t})",
+                    o["metadata"]["name"].as_str().unwrap_or("?")
+                ));
+                if longest.as_ref().is_none_or(|(m, _)| d.as_millis() > *m) {
+                    longest = Some((d.as_millis(), t.to_owned()));
+                }
+            }
+        }
+    }
+    match longest {
+        None => Vec::new(),
+        Some((_, t)) => vec![format!(
+            "uninstall timeouts longer than the guard budget {} (catalog guard.budget): {}; a destroy still running when the budget ends is left to finish (the guard never cuts it) and the uninstall has to be run again — for destroys that long set guard.budget to at least {t} and run `helm uninstall --timeout` a minute longer",
+            cfg.guard.budget,
+            long.join(", ")
+        )],
+    }
+}
+
 enum Action {
     /// Copied byte-for-byte.
     Pass,
@@ -326,6 +365,7 @@ pub(crate) fn run(input: &[u8], opts: &RenderOptions) -> Result<Rendered, Render
         summary.guard_injected = true;
         summary.objects_added += objs.len();
         guard_objects = objs;
+        warnings.extend(budget_warnings(&actions, cfg));
     } else {
         warnings.push(format!(
             "release {release:?} has Terraform resources but this Helm ({}) does not run hooks added by a post-renderer: uninstall must go through `helm tfops uninstall {release}` (plain `helm uninstall` can hang on Terraform finalizers)",

@@ -26,10 +26,13 @@
 //! nothing-to-destroy end, which tofu-controller reports itself) and once per CR for invalid
 //! policy annotations.
 //!
-//! Lock holder: the guard cannot see runner pods (least privilege), so a state lock whose id
-//! stays pending in `status.lock.pending` for `lock_stale_after` (default 30 s) while the
-//! destroy keeps failing on it is treated as abandoned ("holder gone"); the machine then
-//! force-unlocks if the policy allows (`tfops.dev/force-unlock`).
+//! Evidence, not inference (see [`crate::liveness`]): the controller's liveness comes from its
+//! leader-election Lease (sampled at most every `lease_every`, only while some CR is not
+//! progressing); progress comes from the CR's runner pod `<name>-tf-runner` (read by the
+//! probe), its `Apply` condition, and status changes the guard saw in its own clock. A state
+//! lock is abandoned only when the current failure's `Lock Info` names a holder that was this
+//! CR's own runner pod and that pod is gone or newer than the lock; the machine then
+//! force-unlocks if the policy allows it (`tfops.dev/force-unlock`, off by default).
 //!
 //! Exit: when every CR is terminal (or held back because a dependant is blocked), or at the
 //! budget deadline — whichever comes first. Timers are local (no polling of the API).
@@ -40,6 +43,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::stream::{select_all, BoxStream};
 use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::DynamicObject;
 use kube::runtime::watcher::{self, Event as WEvent};
 use kube::runtime::WatchStreamExt;
@@ -53,9 +57,10 @@ use crate::classify::Classifier;
 use crate::clock::Clock;
 use crate::events::{self, Severity};
 use crate::ledger;
+use crate::liveness::{self, LeaseSample, LeaseTrack};
 use crate::machine::{
-    self, Decision, Environment as MEnv, Input, Observation, Outcome, Presence, SourceState,
-    Timing, Tunables,
+    self, Decision, Environment as MEnv, Input, Observation, Outcome, Presence, RunnerPod,
+    SourceState, Timing, Tunables,
 };
 use crate::order::{self, Key, Node};
 use crate::policy::{self, Policy};
@@ -63,6 +68,9 @@ use crate::probe;
 use crate::progress::{Phase, Progress, PROGRESS_ANNOTATION};
 use crate::tfobj::{self, TfView};
 
+/// A probe older than this is taken again before a decision that lets a CR go without a
+/// destroy.
+const FRESH_PROBE: Duration = Duration::from_secs(2);
 /// Longest single sleep of the event loop.
 const TICK: Duration = Duration::from_secs(1);
 /// Longest REAL time the loop waits (without letting a timer fire) for the watch to echo the
@@ -89,8 +97,10 @@ pub struct GuardOptions {
     pub tunables: Tunables,
     /// CRs named by the release manifest (client-side path), found even without labels.
     pub extra: Vec<ManifestRef>,
-    /// A state lock whose id stays pending this long is treated as abandoned (holder gone).
-    pub lock_stale_after: Duration,
+    /// tofu-controller's leader-election Lease (namespace, name); `None` = do not look.
+    pub controller_lease: Option<(String, String)>,
+    /// Sample the Lease at most this often.
+    pub lease_every: Duration,
     /// Probe a CR's environment once it shows no status change for this long.
     pub probe_after: Duration,
     /// At most one probe per CR per this interval.
@@ -109,7 +119,11 @@ impl GuardOptions {
             classifier: Classifier::builtin(),
             tunables: Tunables::default(),
             extra: Vec::new(),
-            lock_stale_after: Duration::from_secs(30),
+            controller_lease: Some((
+                liveness::CONTROLLER_NAMESPACE.to_owned(),
+                liveness::CONTROLLER_LEASE_NAME.to_owned(),
+            )),
+            lease_every: Duration::from_secs(10),
             probe_after: Duration::from_secs(10),
             reprobe_every: Duration::from_secs(20),
         }
@@ -163,6 +177,10 @@ pub struct GuardReport {
     pub elapsed: Duration,
     #[serde(with = "crate::duration::serde_go")]
     pub budget: Duration,
+    /// Things the user should know about the budget and the evidence the guard had (e.g. a
+    /// CR whose declared timeout is longer than the budget).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl GuardReport {
@@ -198,6 +216,9 @@ impl GuardReport {
                 out.push_str(&format!(" [ledger: {l}]"));
             }
             out.push('\n');
+        }
+        for n in &self.notes {
+            out.push_str(&format!("note: {n}\n"));
         }
         for c in &self.crs {
             if let Some(n) = &c.next_step {
@@ -243,7 +264,8 @@ struct Cr {
     share_deadline: DateTime<Utc>,
     env: Option<(probe::Environment, Instant)>,
     dependants_gone: BTreeSet<String>,
-    lock_seen: Option<(String, Instant)>,
+    /// Runner pod uid first seen Pending, and when (guard clock).
+    runner_pending_since: Option<(String, DateTime<Utc>)>,
     wake_at: Option<Instant>,
     outcome: Option<Outcome>,
     last_kind: String,
@@ -253,8 +275,19 @@ struct Cr {
     /// Don't retry a failed operation before this.
     op_backoff: Option<(Instant, u32)>,
     last_status_change: Instant,
+    /// Guard-clock time of the last status change seen after the run started.
+    status_changed_at: Option<DateTime<Utc>>,
     status_fingerprint: String,
+    controller_fingerprint: String,
     events_sent: u64,
+}
+
+/// The controller-written part of the CR (its status): a change is the controller at work.
+fn status_fingerprint(obj: &DynamicObject) -> String {
+    TfView(obj)
+        .status()
+        .map(|s| s.to_string())
+        .unwrap_or_default()
 }
 
 fn fingerprint(obj: &DynamicObject) -> String {
@@ -291,6 +324,34 @@ fn key_of(o: &DynamicObject, default_ns: &str) -> Key {
     )
 }
 
+/// Whether the holder of the lock named by the current failure is provably gone: its `Who`
+/// is this CR's own runner pod (`<name>-tf-runner`; controller-runtime never runs two
+/// reconciles of one CR at once) and that pod is gone or was created after the lock was
+/// taken. Anything else (another host, no `Lock Info`) is Unknown: never force-unlocked.
+fn lock_holder(cr: &Cr, env: &probe::Environment) -> Presence {
+    let Some(obj) = &cr.obj else {
+        return Presence::Unknown;
+    };
+    let Some((_, _, message)) = TfView(obj).ready_condition() else {
+        return Presence::Unknown;
+    };
+    let Some(info) = crate::lock::lock_info(message) else {
+        return Presence::Unknown;
+    };
+    let own_pod = format!("{}-tf-runner", cr.key.1);
+    if info.holder_host() != Some(own_pod.as_str()) {
+        return Presence::Unknown;
+    }
+    match (&env.runner_pod_presence, &env.runner_pod) {
+        (probe::Presence::Missing, _) => Presence::Missing,
+        (_, Some(pod)) => match (pod.created, info.created) {
+            (Some(pod_at), Some(lock_at)) if pod_at > lock_at => Presence::Missing,
+            _ => Presence::Unknown,
+        },
+        _ => Presence::Unknown,
+    }
+}
+
 fn event_reason(d: &Decision) -> (&'static str, Severity) {
     match d {
         Decision::Unsuspend => ("TfopsGuardUnsuspend", Severity::Normal),
@@ -301,6 +362,7 @@ fn event_reason(d: &Decision) -> (&'static str, Severity) {
         Decision::Wait { .. } => ("TfopsGuardWait", Severity::Normal),
         Decision::Retry { .. } => ("TfopsGuardRetry", Severity::Warning),
         Decision::ForceUnlock { .. } => ("TfopsGuardForceUnlock", Severity::Warning),
+        Decision::RestoreTfstate { .. } => ("TfopsGuardRestoreTfstate", Severity::Normal),
         Decision::Orphan { .. } => ("TfopsGuardOrphaned", Severity::Warning),
         Decision::ForceRemove { .. } => ("TfopsGuardForceRemoved", Severity::Warning),
         Decision::Block { .. } => ("TfopsGuardBlocked", Severity::Warning),
@@ -328,6 +390,11 @@ struct Engine {
     /// resourceVersion of our own last write not yet echoed by the watch, and since when (real
     /// time; see [`ECHO_WAIT`]).
     awaiting_echo: Option<(u64, std::time::Instant)>,
+    /// What the guard saw of the controller's leader-election Lease.
+    lease: LeaseTrack,
+    lease_sampled: Option<Instant>,
+    /// Notes for the report (budget sizing, evidence).
+    notes: Vec<String>,
 }
 
 /// Run the guard for `opts.release` until every CR is terminal or the budget ends.
@@ -374,6 +441,9 @@ pub async fn run_guard(
         listed: BTreeSet::new(),
         started: false,
         awaiting_echo: None,
+        lease: LeaseTrack::default(),
+        lease_sampled: None,
+        notes: Vec::new(),
         opts,
     };
     let mut last_watch_error: Option<String> = None;
@@ -561,7 +631,7 @@ impl Engine {
             share_deadline: self.clock.now(),
             env: None,
             dependants_gone: BTreeSet::new(),
-            lock_seen: None,
+            runner_pending_since: None,
             wake_at: None,
             outcome: None,
             last_kind: String::new(),
@@ -570,7 +640,9 @@ impl Engine {
             next_step: None,
             op_backoff: None,
             last_status_change: Instant::now(),
+            status_changed_at: None,
             status_fingerprint: fp,
+            controller_fingerprint: status_fingerprint(&o),
             events_sent: 0,
             obj: Some(o),
         };
@@ -608,6 +680,30 @@ impl Engine {
             self.emit_reason(&k, "TfopsGuardInvalidPolicy", Severity::Warning, &msg)
                 .await;
         }
+        let budget = self.opts.budget;
+        let long: Vec<(Key, Duration)> = self
+            .crs
+            .values()
+            .filter(|c| {
+                c.policy.timeout > budget && c.policy.uninstall == policy::UninstallPolicy::Destroy
+            })
+            .map(|c| (c.key.clone(), c.policy.timeout))
+            .collect();
+        if let Some(max) = long.iter().map(|(_, t)| *t).max() {
+            let names: Vec<String> = long
+                .iter()
+                .map(|(k, _)| format!("{}/{}", k.0, k.1))
+                .collect();
+            let msg = format!(
+                "{} may take up to {} to destroy (tfops.dev/timeout) but the guard budget is {}: a destroy still running when the budget ends is left to finish (never cut) and the run ends unfinished; for destroys that long give the guard a budget of at least {} (and Helm a --timeout a minute longer)",
+                names.join(", "),
+                crate::duration::format_duration(max),
+                crate::duration::format_duration(budget),
+                crate::duration::format_duration(max)
+            );
+            tracing::info!("{msg}");
+            self.notes.push(msg);
+        }
         for k in ord.order {
             self.step(&k).await;
         }
@@ -632,6 +728,11 @@ impl Engine {
         if fp != cr.status_fingerprint {
             cr.status_fingerprint = fp;
             cr.last_status_change = Instant::now();
+        }
+        let sfp = status_fingerprint(&o);
+        if sfp != cr.controller_fingerprint {
+            cr.controller_fingerprint = sfp;
+            cr.status_changed_at = Some(self.clock.now());
         }
         cr.obj = Some(o);
         self.step(&key).await;
@@ -692,6 +793,7 @@ impl Engine {
             }
         }
         o.dependants_present = present.into_iter().collect();
+        o.status_changed_at = cr.status_changed_at;
         o
     }
 
@@ -715,14 +817,105 @@ impl Engine {
                 Presence::Missing
             };
             env.namespace_terminating = p.namespace_terminating == Some(true);
+            env.dependency_gone = p.depends_on_gone.first().map(ToString::to_string);
+            env.runner = match (&p.runner_pod_presence, &p.runner_pod) {
+                (probe::Presence::Unknown, _) => RunnerPod::Unknown,
+                (_, None) => RunnerPod::Absent,
+                (_, Some(pod)) if pod.deleting => RunnerPod::Finished,
+                (_, Some(pod)) => match pod.phase.as_str() {
+                    "Running" => RunnerPod::Running,
+                    "Pending" => RunnerPod::Pending {
+                        since: cr
+                            .runner_pending_since
+                            .as_ref()
+                            .filter(|(uid, _)| *uid == pod.uid)
+                            .map_or(self.clock.now(), |(_, at)| *at),
+                    },
+                    _ => RunnerPod::Finished,
+                },
+            };
+            env.lock_holder = lock_holder(cr, p);
         }
-        // Lock holder: a lock id that stays pending for `lock_stale_after` is abandoned.
-        env.lock_holder = match &cr.lock_seen {
-            Some((_, since)) if since.elapsed() >= self.opts.lock_stale_after => Presence::Missing,
-            Some(_) => Presence::Present,
-            None => Presence::Unknown,
-        };
+        env.controller = self.lease.presence(self.clock.now());
         env
+    }
+
+    /// Probe the CR's environment (and sample the controller Lease).
+    async fn probe(&mut self, key: &Key) {
+        self.sample_lease().await;
+        let Some(obj) = self.crs.get(key).and_then(|c| c.obj.clone()) else {
+            return;
+        };
+        match probe::probe_environment(&self.client, &obj).await {
+            Ok(env) => {
+                let now = self.clock.now();
+                let Some(cr) = self.crs.get_mut(key) else {
+                    return;
+                };
+                cr.dependants_gone = env.dependants_gone.iter().cloned().collect();
+                cr.runner_pending_since = match &env.runner_pod {
+                    Some(p) if p.phase == "Pending" && !p.deleting => {
+                        match &cr.runner_pending_since {
+                            Some((uid, at)) if *uid == p.uid => Some((uid.clone(), *at)),
+                            _ => Some((p.uid.clone(), now)),
+                        }
+                    }
+                    _ => None,
+                };
+                cr.env = Some((env, Instant::now()));
+            }
+            Err(e) => tracing::warn!(cr = %key.1, error = %e, "probe failed"),
+        }
+    }
+
+    /// The machine's step for one CR on what the engine holds now.
+    fn decide(&self, key: &Key) -> Option<machine::Step> {
+        let cr = self.crs.get(key)?;
+        let obs = self.observation(cr);
+        let env = self.environment(cr);
+        Some(machine::decide(&Input {
+            observation: &obs,
+            environment: &env,
+            policy: &cr.policy,
+            progress: &cr.progress,
+            timing: self.timing(cr),
+            tunables: &self.opts.tunables,
+            classifier: &self.opts.classifier,
+        }))
+    }
+
+    /// Read the controller's leader-election Lease (at most every `lease_every`).
+    async fn sample_lease(&mut self) {
+        let Some((ns, name)) = self.opts.controller_lease.clone() else {
+            return;
+        };
+        if self
+            .lease_sampled
+            .is_some_and(|at| at.elapsed() < self.opts.lease_every)
+        {
+            return;
+        }
+        self.lease_sampled = Some(Instant::now());
+        let api: kube::Api<Lease> = kube::Api::namespaced(self.client.clone(), &ns);
+        let sample = match api.get(&name).await {
+            Ok(l) => {
+                let spec = l.spec.unwrap_or_default();
+                Some(LeaseSample {
+                    holder: spec.holder_identity,
+                    renew_time: spec.renew_time.and_then(|t| probe::jiff_to_chrono(t.0)),
+                    lease_duration: spec
+                        .lease_duration_seconds
+                        .and_then(|s| u64::try_from(s).ok())
+                        .map(Duration::from_secs),
+                })
+            }
+            Err(e) if matches!(ops::status_code(&e), Some(403 | 404)) => None,
+            Err(e) => {
+                tracing::debug!(error = %e, "controller Lease not read");
+                return;
+            }
+        };
+        self.lease.observe(sample, self.clock.now());
     }
 
     /// Whether to (re)probe the CR's environment now (lazy: only when not progressing).
@@ -780,45 +973,27 @@ impl Engine {
                 }
             }
             let obs = self.observation(cr);
-            // Lock bookkeeping (in memory; the machine only sees holder presence).
-            let lock = obs.lock_pending.clone();
             if self.wants_probe(cr, &obs) {
-                if let Some(obj) = cr.obj.clone() {
-                    match probe::probe_environment(&self.client, &obj).await {
-                        Ok(env) => {
-                            let Some(cr) = self.crs.get_mut(key) else {
-                                return;
-                            };
-                            cr.dependants_gone = env.dependants_gone.iter().cloned().collect();
-                            cr.env = Some((env, Instant::now()));
-                        }
-                        Err(e) => tracing::warn!(cr = %key.1, error = %e, "probe failed"),
-                    }
+                self.probe(key).await;
+            }
+            let Some(mut step) = self.decide(key) else {
+                return;
+            };
+            // Letting a CR go without a destroy: decide on fresh evidence (runner pod, Lease,
+            // source …), never on a probe that may be older than a reconcile that just began.
+            let stale_env = self.crs.get(key).is_some_and(|c| {
+                c.obj.as_ref().is_some_and(|o| TfView(o).deleting())
+                    && c.env
+                        .as_ref()
+                        .is_none_or(|(_, at)| at.elapsed() >= FRESH_PROBE)
+            });
+            if step.decision.releases_without_destroy() && stale_env {
+                self.probe(key).await;
+                match self.decide(key) {
+                    Some(s) => step = s,
+                    None => return,
                 }
             }
-            let Some(cr) = self.crs.get_mut(key) else {
-                return;
-            };
-            match (&lock, &cr.lock_seen) {
-                (Some(id), Some((seen, _))) if id == seen => {}
-                (Some(id), _) => cr.lock_seen = Some((id.clone(), Instant::now())),
-                (None, _) => cr.lock_seen = None,
-            }
-            let Some(cr) = self.crs.get(key) else {
-                return;
-            };
-            let obs = self.observation(cr);
-            let env = self.environment(cr);
-            let timing = self.timing(cr);
-            let step = machine::decide(&Input {
-                observation: &obs,
-                environment: &env,
-                policy: &cr.policy,
-                progress: &cr.progress,
-                timing,
-                tunables: &self.opts.tunables,
-                classifier: &self.opts.classifier,
-            });
             let again = self.execute(key, step).await;
             if !again {
                 return;
@@ -876,6 +1051,11 @@ impl Engine {
                 }
             }
             Decision::Done(outcome) => {
+                if *outcome == Outcome::Destroyed && progress.escalation_reason.is_some() {
+                    // The guard had given up on it (ledger written), but the destroy that was
+                    // running then finished: the ledger entry must say so.
+                    self.mark_ledger_destroyed(key).await;
+                }
                 let Some(cr) = self.crs.get_mut(key) else {
                     return false;
                 };
@@ -977,19 +1157,37 @@ impl Engine {
             Decision::Orphan {
                 requested_at,
                 ledger,
+                suspend,
             } => match self.write_ledger(key, ledger, now).await {
                 Err(e) => Err(e),
                 Ok(()) => {
-                    let patch = ops::annotations_patch(
-                        &[
-                            (tfobj::REQUESTED_AT, Some(requested_at)),
-                            (PROGRESS_ANNOTATION, Some(&progress_json)),
-                        ],
-                        Some(json!({"destroyResourcesOnDeletion": false})),
-                    );
+                    let mut annotations = vec![(PROGRESS_ANNOTATION, Some(progress_json.as_str()))];
+                    if let Some(r) = requested_at {
+                        annotations.push((tfobj::REQUESTED_AT, Some(r.as_str())));
+                    }
+                    let spec = if *suspend {
+                        json!({"destroyResourcesOnDeletion": false, "suspend": true})
+                    } else {
+                        json!({"destroyResourcesOnDeletion": false})
+                    };
+                    let patch = ops::annotations_patch(&annotations, Some(spec));
                     self.patch(key, &api, "orphaning", &patch, &progress).await
                 }
             },
+            Decision::RestoreTfstate {
+                tfstate,
+                requested_at,
+            } => {
+                let patch = ops::annotations_patch(
+                    &[
+                        (tfobj::REQUESTED_AT, Some(requested_at)),
+                        (PROGRESS_ANNOTATION, Some(&progress_json)),
+                    ],
+                    Some(json!({ "tfstate": tfstate })),
+                );
+                self.patch(key, &api, "restoring spec.tfstate of", &patch, &progress)
+                    .await
+            }
             Decision::ForceRemove {
                 ledger,
                 dependency_finalizer,
@@ -1077,6 +1275,11 @@ impl Engine {
                     cr.status_fingerprint = fp;
                     cr.last_status_change = Instant::now();
                 }
+                let sfp = status_fingerprint(&o);
+                if sfp != cr.controller_fingerprint {
+                    cr.controller_fingerprint = sfp;
+                    cr.status_changed_at = Some(self.clock.now());
+                }
                 cr.obj = Some(o);
             }
             None => cr.obj = None,
@@ -1142,6 +1345,26 @@ impl Engine {
         };
         cr.ledger = Some(format!("{ledger_ns}/{}", record.secret_name()));
         Ok(())
+    }
+
+    /// Record on this CR's ledger entry (if any) that the controller destroyed the resources.
+    async fn mark_ledger_destroyed(&mut self, key: &Key) {
+        let Some(cr) = self.crs.get(key) else { return };
+        let name = ledger::secret_name(&key.1, &cr.uid);
+        let ns = self.opts.ledger_ns().to_owned();
+        let event = ledger::CleanupEvent {
+            at: self.clock.now(),
+            state: ledger::CleanupState::Destroyed,
+            message: "tofu-controller finished the destroy that was already running when the guard escalated; nothing was left behind".to_owned(),
+        };
+        match ledger::record_cleanup(&self.client, &ns, &name, event).await {
+            Ok(_) => {
+                if let Some(cr) = self.crs.get_mut(key) {
+                    cr.ledger = Some(format!("{ns}/{name}"));
+                }
+            }
+            Err(e) => tracing::debug!(cr = %key.1, error = %e, "ledger entry not marked destroyed"),
+        }
     }
 
     async fn force_remove(
@@ -1282,6 +1505,7 @@ impl Engine {
             crs,
             elapsed: self.clock.elapsed(),
             budget: self.opts.budget,
+            notes: self.notes.clone(),
         }
     }
 }
