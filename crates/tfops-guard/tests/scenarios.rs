@@ -317,24 +317,30 @@ async fn vars_from_missing_orphans_with_ledger() {
     assert!(took <= Duration::from_secs(240));
 }
 
+fn stale_lock(who: &str) -> Behavior {
+    Behavior {
+        lock: Some(tfops_testcluster::tofu::LockSpec {
+            id: "9db590f1-b6fe-c5f2-2f24-b1d3f0e2c7a4".into(),
+            who: who.into(),
+            operation: "OperationTypeApply".into(),
+            release_after: None,
+        }),
+        ..Behavior::default()
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn lock_held_by_a_dead_holder_is_force_unlocked_then_destroyed() {
+    // Item 4: force-unlock only when allowed (tfops.dev/force-unlock), when the current
+    // failure names the lock and its holder was this CR's own earlier runner pod.
     let rig = Rig::start().await;
-    rig.release(&[Module::new("db")]).await;
-    // A crashed run left its lock on the state after the module was applied.
-    rig.sim.as_ref().unwrap().set_behavior(
-        NS,
-        "db",
-        Behavior {
-            lock: Some(tfops_testcluster::tofu::LockSpec {
-                id: "9db590f1-b6fe-c5f2-2f24-b1d3f0e2c7a4".into(),
-                who: "runner@crashed-tf-runner".into(),
-                operation: "OperationTypeApply".into(),
-                release_after: None,
-            }),
-            ..Behavior::default()
-        },
-    );
+    rig.release(&[Module::new("db").annotate("tfops.dev/force-unlock", "true")])
+        .await;
+    // A crashed run of this CR's own runner left its lock on the state.
+    rig.sim
+        .as_ref()
+        .unwrap()
+        .set_behavior(NS, "db", stale_lock("runner@db-tf-runner"));
     let (report, took) = rig.guard(opts(240)).await;
     assert_eq!(
         outcome(&report, "db"),
@@ -342,12 +348,36 @@ async fn lock_held_by_a_dead_holder_is_force_unlocked_then_destroyed() {
         "{}",
         report.render()
     );
-    assert!(rig
-        .guard_events("db")
-        .iter()
-        .any(|(r, _)| r == "TfopsGuardForceUnlock"));
+    let events = rig.guard_events("db");
+    assert!(events.iter().any(|(r, _)| r == "TfopsGuardForceUnlock"));
+    assert!(
+        events.iter().any(|(r, _)| r == "TfopsGuardRestoreTfstate"),
+        "spec.tfstate is reset after the unlock: {events:?}"
+    );
     assert!(rig.ledger_entry(NS, "db").is_none());
     assert!(took <= Duration::from_secs(240));
+}
+
+#[tokio::test(start_paused = true)]
+async fn lock_held_by_someone_else_is_never_force_unlocked() {
+    // Item 4: a lock whose holder is another host (a human, another CR's runner) may be
+    // alive: never force-unlocked, even with the policy on; the destroy is orphaned.
+    let rig = Rig::start().await;
+    rig.release(&[Module::new("db").annotate("tfops.dev/force-unlock", "true")])
+        .await;
+    rig.sim
+        .as_ref()
+        .unwrap()
+        .set_behavior(NS, "db", stale_lock("alice@laptop"));
+    let (report, _) = rig.guard(opts(240)).await;
+    assert!(
+        !rig.guard_events("db")
+            .iter()
+            .any(|(r, _)| r == "TfopsGuardForceUnlock"),
+        "{}",
+        report.render()
+    );
+    assert_eq!(outcome(&report, "db"), Some(Outcome::Orphaned), "{}", report.render());
 }
 
 #[tokio::test(start_paused = true)]

@@ -306,6 +306,9 @@ fn significant(p: &Progress) -> serde_json::Value {
     if let Some(m) = v.as_object_mut() {
         m.remove("escalatesAt");
         m.remove("lastFailureMessage");
+        // Seen on the watch right before the controller releases the CR: not worth a write
+        // of its own (it rides along with the next action's patch).
+        m.remove("destroyAppliedAt");
     }
     v
 }
