@@ -377,7 +377,12 @@ async fn lock_held_by_someone_else_is_never_force_unlocked() {
         "{}",
         report.render()
     );
-    assert_eq!(outcome(&report, "db"), Some(Outcome::Orphaned), "{}", report.render());
+    assert_eq!(
+        outcome(&report, "db"),
+        Some(Outcome::Orphaned),
+        "{}",
+        report.render()
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -11,25 +11,39 @@
 //! | 2  | ledger entry, decision `force-removed`                                                        | `ForceRemoved`  | reason, message, cleanup state              |
 //! | 3  | deletionTimestamp and `spec.suspend: true`                                                    | `Blocked`       | "suspended: the controller ignores deletion" |
 //! | 4  | deletionTimestamp and (Ready=False `DeletionBlockedByDependantsReason`, or `tf.dependency.of.*` finalizers) | `Blocked` | the dependants                |
-//! | 5  | deletionTimestamp and Ready=False `ArtifactFailed` / `VarsGenerationFailed` / `AccessDenied` / `LockHeld`, or StateLocked=True | `Blocked` | source / varsFrom / access / lock |
+//! | 5  | deletionTimestamp and Ready=False whose message names a state lock (Terraform's `Lock Info:` block), or reason `ArtifactFailed` / `VarsGenerationFailed` / `AccessDenied` | `Blocked` | lock id and holder / source / varsFrom / access |
 //! | 6  | deletionTimestamp and guard progress phase `blocked`                                          | `Blocked`       | the guard's last failure reason             |
 //! | 7  | deletionTimestamp and (Ready=False with any other reason, or guard progress with attempts > 0 and a failure reason) | `DestroyFailed` | reason, message, attempts, escalation time |
 //! | 8  | deletionTimestamp otherwise                                                                   | `Destroying`    | guard phase / attempts when present         |
 //! | 9  | `spec.suspend: true`                                                                          | `Suspended`     |                                             |
 //! | 10 | Stalled=True (e.g. `RetryLimitReached`, `AccessDenied`, `ArtifactFailed`)                      | `Stalled`       | Stalled reason, message                     |
 //! | 11 | Ready=False `DriftDetected`                                                                   | `Drifted`       | `status.lastDriftDetectedAt`, detect-only when `spec.approvePlan: disable` |
-//! | 12 | Ready=False `LockHeld` / `DependencyNotReady` / `DeletionBlockedByDependantsReason`            | `Blocked`       | lock id (`status.lock.pending`) / dependency |
+//! | 12 | Ready=False whose message names a state lock, or reason `DependencyNotReady` / `DeletionBlockedByDependantsReason` | `Blocked` | lock id and holder / dependency |
 //! | 13 | Ready=False any other reason (`TFExecApplyFailed`, `TFExecPlanFailed`, `ArtifactFailed`, `VarsGenerationFailed`, `DriftDetectionFailed`, …) | `Failed` | reason, message |
-//! | 14 | `status.plan.pending` set, Ready reason `TerraformPlannedWithChanges`, `spec.approvePlan` neither `auto` nor the pending plan id | `PlanPending` | plan id, approve command (plan-only mode noted) |
+//! | 14 | `status.plan.pending` set, Ready reason `TerraformPlannedWithChanges`, `spec.approvePlan` neither `auto` nor a non-empty prefix of the pending plan id | `PlanPending` | plan id, approve command (plan-only mode noted) |
+//!
+//! Locks: tofu-controller v0.16.5 writes Ready reason `LockHeld` (`TerraformStateLocked`) and then
+//! overwrites it in the same reconcile with `TFExecPlanFailed` / `TFExecInitFailed` /
+//! `TFExecApplyFailed`; `StateLocked=True` and `status.lock.pending` outlive the lock. So a lock
+//! is recognised from the failure message itself (`tfops_guard::lock`).
 //! | 15 | Ready=Unknown `Progressing` "Terraform Planning", or Plan=Unknown                              | `Planning`      |                                             |
 //! | 16 | Ready=True and `status.observedGeneration` = `metadata.generation`                             | `Ready`         |                                             |
 //! | 17 | anything else (no status yet, Ready=Unknown while initialising / applying, spec changed)       | `Reconciling`   | Ready message                               |
 
 use chrono::{DateTime, Utc};
+
 use serde::Serialize;
 
 use crate::ledger::{cleanup_str, LedgerDecision, LedgerItem};
 use crate::terraform::{Condition, TerraformView, APPROVE_PLAN_AUTO, APPROVE_PLAN_DISABLE};
+
+/// "state lock held (lock id …, holder …)".
+fn lock_text(l: &tfops_guard::lock::LockInfo) -> String {
+    match &l.who {
+        Some(w) => format!("state lock held (lock id {}, holder {w})", l.id),
+        None => format!("state lock held (lock id {})", l.id),
+    }
+}
 
 /// Condition reasons (tofu-controller v0.16.5 `api/v1alpha2/condition_types.go`).
 pub mod reasons {
@@ -307,13 +321,15 @@ pub fn assess(tf: &TerraformView<'_>, ledger: Option<&LedgerItem>) -> Assessment
             a.blocked_by = Some(format!("dependants: {who}"));
             return a;
         }
-        // Rule 5.
-        let locked = tf
-            .condition("StateLocked")
-            .is_some_and(|c| c.status == "True");
-        if locked || is_false(&ready) {
-            let what = if locked || ready_reason == reasons::LOCK_HELD {
-                Some(format!("state lock held (lock id {})", tf.lock_pending()))
+        // Rule 5. A lock counts only when the current failure names it: upstream overwrites
+        // the `LockHeld` reason in the same reconcile and `StateLocked=True` can be stale.
+        let lock = is_false(&ready)
+            .then(|| tfops_guard::lock::lock_info(ready_message))
+            .flatten();
+        let locked = lock.is_some();
+        if is_false(&ready) {
+            let what = if let Some(l) = &lock {
+                Some(lock_text(l))
             } else {
                 match ready_reason {
                     reasons::ARTIFACT_FAILED => Some("source artifact unavailable".to_owned()),
@@ -325,7 +341,7 @@ pub fn assess(tf: &TerraformView<'_>, ledger: Option<&LedgerItem>) -> Assessment
                 }
             };
             if let Some(what) = what {
-                let reason = if locked && ready_reason.is_empty() {
+                let reason = if locked {
                     reasons::LOCK_HELD
                 } else {
                     ready_reason
@@ -398,6 +414,12 @@ pub fn assess(tf: &TerraformView<'_>, ledger: Option<&LedgerItem>) -> Assessment
         return Assessment::new(State::Stalled, Some(&stalled.reason), stalled.message);
     }
     if is_false(&ready) {
+        // Rule 12 (lock half): the failure message names a state lock.
+        if let Some(l) = tfops_guard::lock::lock_info(ready_message) {
+            let mut a = Assessment::new(State::Blocked, Some(reasons::LOCK_HELD), ready_message);
+            a.blocked_by = Some(lock_text(&l));
+            return a;
+        }
         match ready_reason {
             // Rule 11.
             reasons::DRIFT_DETECTED => {
@@ -406,12 +428,6 @@ pub fn assess(tf: &TerraformView<'_>, ledger: Option<&LedgerItem>) -> Assessment
                 return a;
             }
             // Rule 12.
-            reasons::LOCK_HELD => {
-                let what = format!("state lock held (lock id {})", tf.lock_pending());
-                let mut a = Assessment::new(State::Blocked, Some(ready_reason), ready_message);
-                a.blocked_by = Some(what);
-                return a;
-            }
             reasons::DEPENDENCY_NOT_READY | reasons::DELETION_BLOCKED_BY_DEPENDANTS => {
                 let mut a = Assessment::new(State::Blocked, Some(ready_reason), ready_message);
                 a.blocked_by = Some(format!("dependencies: {}", tf.depends_on().join(", ")));
@@ -423,11 +439,12 @@ pub fn assess(tf: &TerraformView<'_>, ledger: Option<&LedgerItem>) -> Assessment
     }
     // Rule 14.
     let pending = tf.pending_plan();
-    if !pending.is_empty()
-        && ready_reason == reasons::PLANNED_WITH_CHANGES
-        && tf.approve_plan() != APPROVE_PLAN_AUTO
-        && tf.approve_plan() != pending
-    {
+    let approve = tf.approve_plan();
+    // Upstream applies when approvePlan is `auto`, the plan id, or any non-empty prefix of
+    // it (`controllers/tf_controller_apply.go` v0.16.5, lines 31–38).
+    let approved =
+        approve == APPROVE_PLAN_AUTO || (!approve.is_empty() && pending.starts_with(approve));
+    if !pending.is_empty() && ready_reason == reasons::PLANNED_WITH_CHANGES && !approved {
         let plan_only = tf.plan_only();
         let mut a = Assessment::new(State::PlanPending, Some(ready_reason), ready_message);
         a.pending_plan = Some(PendingPlan {

@@ -92,6 +92,11 @@ fn approved_or_auto_pending_plan_is_not_plan_pending() {
     assert_eq!(assess_one(&v).state, State::Reconciling);
     v["spec"]["approvePlan"] = json!("auto");
     assert_eq!(assess_one(&v).state, State::Reconciling);
+    // Item 7: upstream also applies when approvePlan is a prefix of the plan id.
+    v["spec"]["approvePlan"] = json!("plan-main-4f0");
+    assert_eq!(assess_one(&v).state, State::Reconciling);
+    v["spec"]["approvePlan"] = json!("plan-main-9");
+    assert_eq!(assess_one(&v).state, State::PlanPending);
 }
 
 #[test]
@@ -182,17 +187,21 @@ fn blocked_by_dependants_while_deleting() {
     assert_eq!(a.blocked_by.as_deref(), Some("dependants: shop-app"));
 }
 
+/// What tofu-controller v0.16.5 leaves in Ready after a lock error: the `LockHeld` reason is
+/// overwritten by `TFExecPlanFailed`; the lock is named only by the message.
+const LOCK_FAILURE: &str = "error running Plan: rpc error: code = Internal desc = error acquiring the state lock: Error acquiring the state lock\n\nError message: the state is already locked\nLock Info:\n  ID:        f2ab685b-f84d\n  Path:      \n  Operation: OperationTypeApply\n  Who:       runner@shop-db-tf-runner\n  Version:   1.5.7\n  Created:   2026-11-26 11:00:00 +0000 UTC\n  Info:      \n";
+
 #[test]
 fn blocked_by_lock_while_deleting_and_while_live() {
     let mut v = cr(State::Destroying);
     v["status"]["lock"] = json!({"pending": "f2ab685b-f84d"});
-    v["status"]["conditions"][0] = json!({"type": "Ready", "status": "False", "reason": "LockHeld",
-        "message": "Terraform Locked with Lock Identifier: f2ab685b-f84d"});
+    v["status"]["conditions"][0] = json!({"type": "Ready", "status": "False", "reason": "TFExecPlanFailed",
+        "message": LOCK_FAILURE});
     let a = assess_one(&v);
     assert_eq!(a.state, State::Blocked);
     assert_eq!(
         a.blocked_by.as_deref(),
-        Some("state lock held (lock id f2ab685b-f84d)")
+        Some("state lock held (lock id f2ab685b-f84d, holder runner@shop-db-tf-runner)")
     );
     let obj = v
         .as_object_mut()
@@ -204,6 +213,23 @@ fn blocked_by_lock_while_deleting_and_while_live() {
     let a = assess_one(&v);
     assert_eq!(a.state, State::Blocked);
     assert_eq!(a.reason.as_deref(), Some("LockHeld"));
+}
+
+#[test]
+fn a_stale_lock_signal_is_not_a_lock() {
+    // Item 6: StateLocked=True and status.lock.pending outlive the lock; a later failure for
+    // another cause is that failure, not "lock held".
+    let mut v = cr(State::Destroying);
+    v["status"]["lock"] = json!({"pending": "f2ab685b-f84d"});
+    v["status"]["conditions"] = json!([
+        {"type": "Ready", "status": "False", "reason": "TFExecApplyFailed",
+         "message": "error running Apply: rpc error: code = Internal desc = Error: deleting S3 Bucket (shop-assets): BucketNotEmpty"},
+        {"type": "StateLocked", "status": "True", "reason": "LockHeld",
+         "message": "Terraform Locked with Lock Identifier: f2ab685b-f84d"}
+    ]);
+    let a = assess_one(&v);
+    assert_eq!(a.state, State::DestroyFailed, "{a:?}");
+    assert_eq!(a.reason.as_deref(), Some("TFExecApplyFailed"));
 }
 
 #[test]
