@@ -753,19 +753,43 @@ impl Ctx<'_> {
 
     // ----- terminal ---------------------------------------------------------------------
 
-    /// Remember that the controller reported a successful apply after the deletion: that is
-    /// the destroy having run to its end, whatever was asked afterwards.
+    /// `Apply` as a comparable fingerprint.
+    fn apply_fingerprint(&self) -> String {
+        match &self.obs.apply {
+            None => "none".to_string(),
+            Some(a) => format!(
+                "{:?}|{}|{}",
+                a.status,
+                a.last_transition_time.map_or(0, |t| t.timestamp()),
+                a.message
+            ),
+        }
+    }
+
+    /// Remember the `Apply` condition as the deletion starts (before the guard's DELETE, or at
+    /// its first sight of a deleted CR).
+    fn note_apply_baseline(&mut self) {
+        if self.progress.apply_baseline.is_none() {
+            self.progress.apply_baseline = Some(self.apply_fingerprint());
+        }
+    }
+
+    /// Remember that the controller reported a successful apply after the deletion started
+    /// (an `Apply=True` that differs from the baseline): the destroy ran to its end, whatever
+    /// was asked afterwards.
     fn note_destroy_applied(&mut self) {
-        if self.progress.destroy_applied_at.is_some() {
+        if self.progress.destroy_applied_at.is_some() || !self.obs.deleting {
             return;
         }
-        let (Some(apply), Some(deleted)) = (&self.obs.apply, self.obs.deletion_timestamp) else {
+        let Some(baseline) = self.progress.apply_baseline.clone() else {
             return;
         };
-        let after_deletion = apply
-            .last_transition_time
-            .is_some_and(|t| whole_seconds(t) >= whole_seconds(deleted));
-        if apply.status == ConditionStatus::True && after_deletion {
+        let applied = self
+            .obs
+            .apply
+            .as_ref()
+            .is_some_and(|a| a.status == ConditionStatus::True);
+        if applied && self.apply_fingerprint() != baseline {
             self.progress.destroy_applied_at = Some(self.now);
         }
     }
@@ -1314,6 +1338,7 @@ impl Ctx<'_> {
         }
         // Delete it first — before anything that starts a reconcile (an un-suspend would
         // start a normal one) — then request a reconcile with a fresh token.
+        self.note_apply_baseline();
         let token = self.token();
         self.record_request(&token);
         if self.progress.started_at.is_none() {
@@ -1355,6 +1380,11 @@ impl Ctx<'_> {
 
     fn deleting(&mut self) -> (Decision, String) {
         let o = self.obs;
+        if self.progress.apply_baseline.is_none() {
+            // First sight of a CR deleted by someone else (or a run that lost its record):
+            // only a change from here on is evidence of the destroy.
+            self.note_apply_baseline();
+        }
         if self.progress.started_at.is_none() {
             self.progress.started_at = Some(self.now);
             if !o.finalizers.iter().any(|f| f == TF_FINALIZER) {

@@ -1320,6 +1320,7 @@ mod props {
                 nothing_to_destroy: ntd,
                 outcome: None,
                 destroy_applied_at: None,
+                apply_baseline: None,
                 tfstate_before_unlock: None,
             }
         }

@@ -120,6 +120,10 @@ pub struct Progress {
     /// for later (an orphan request cannot stop a destroy that had started).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub destroy_applied_at: Option<DateTime<Utc>>,
+    /// The CR's `Apply` condition (`status|lastTransitionTime|message`, or `none`) as it was
+    /// when the deletion started: a later `Apply=True` that differs from it is the destroy's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply_baseline: Option<String>,
     /// `spec.tfstate` fields the guard changed for a force-unlock, with their earlier values
     /// (`null` = absent); restored once the unlock request was handled.
     #[serde(skip_serializing_if = "Option::is_none")]
