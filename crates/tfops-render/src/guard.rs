@@ -275,7 +275,8 @@ mod tests {
                 "--namespace",
                 "prod",
                 "--budget",
-                "240s"
+                "240s",
+                "--controller-namespace="
             ])
         );
         assert!(c.get("env").is_none());
@@ -318,6 +319,45 @@ mod tests {
             "metadata.namespace"
         );
         assert!(objs[3]["metadata"].get("namespace").is_none());
+    }
+
+    #[test]
+    fn controller_namespace_grants_get_on_exactly_the_lease() {
+        let mut cfg = CatalogConfig::default();
+        cfg.guard.controller_namespace = Some("flux-system".into());
+        let (objs, _) = guard_objects(&cfg, &rc(Some("prod"))).unwrap();
+        let kinds: Vec<(&str, &str)> = objs
+            .iter()
+            .map(|o| {
+                (
+                    o["kind"].as_str().unwrap(),
+                    o["metadata"]["namespace"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("ServiceAccount", "prod"),
+                ("Role", "prod"),
+                ("RoleBinding", "prod"),
+                ("Role", "flux-system"),
+                ("RoleBinding", "flux-system"),
+                ("Job", "prod")
+            ]
+        );
+        assert_eq!(
+            objs[3]["rules"],
+            json!([{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["1953de50.contrib.fluxcd.io"], "verbs": ["get"]}])
+        );
+        assert_eq!(objs[4]["subjects"][0]["namespace"], "prod");
+        let c = &objs[5]["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(c["args"][6], "--controller-namespace");
+        assert_eq!(c["args"][7], "flux-system");
+        // Without it the guard is told not to look (it could not read the Lease anyway).
+        let (objs, _) = guard_objects(&CatalogConfig::default(), &rc(Some("prod"))).unwrap();
+        let c = &objs[3]["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(c["args"][6], "--controller-namespace=");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! their declaration (Helm 4 filename annotation / Helm 3 `# Source:` comment); guard objects
 //! are filed as `<chart>/templates/tfops-guard.yaml`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
@@ -25,7 +25,11 @@ use crate::{yaml, HelmFlavor, RenderOptions, Rendered, Summary};
 /// One warning per `Terraform` CR whose declared uninstall timeout is longer than the guard
 /// budget: its destroy may still run when the budget ends; the guard never cuts it, so the
 /// hook then fails and `helm uninstall` has to be run again.
-fn budget_warnings(actions: &[Action], cfg: &crate::CatalogConfig) -> Vec<String> {
+fn budget_warnings(
+    actions: &[Action],
+    cfg: &crate::CatalogConfig,
+    declared: &BTreeSet<String>,
+) -> Vec<String> {
     let budget = cfg.guard.budget.as_millis();
     let mut long = Vec::new();
     let mut longest: Option<(u64, String)> = None;
@@ -33,7 +37,12 @@ fn budget_warnings(actions: &[Action], cfg: &crate::CatalogConfig) -> Vec<String
         Action::Replace(v) => Some(v),
         Action::Pass => None,
     }) {
-        for o in objs.iter().filter(|o| o["kind"] == "Terraform") {
+        for o in objs.iter().filter(|o| {
+            o["kind"] == "Terraform"
+                && o["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| declared.contains(n))
+        }) {
             let Some(t) = o["metadata"]["annotations"][meta::TIMEOUT_ANNOTATION].as_str() else {
                 continue;
             };
@@ -306,11 +315,24 @@ pub(crate) fn run(input: &[u8], opts: &RenderOptions) -> Result<Rendered, Render
         seen.insert(key, owner.to_string());
         Ok(())
     };
+    // Terraform CRs whose uninstall timeout was declared (module, chart annotation or
+    // catalog default) rather than the built-in default: only those are checked against the
+    // guard budget.
+    let mut declared_timeouts: BTreeSet<String> = BTreeSet::new();
+    let catalog_timeout = cfg.defaults.uninstall.timeout.is_some();
     for (i, p) in parsed.iter_mut().enumerate() {
         let file = info[i].source_file();
         match p.take() {
             Some(Parsed::Module(k)) => {
                 let (_, m) = &modules[k];
+                if catalog_timeout
+                    || m.spec
+                        .uninstall
+                        .as_ref()
+                        .is_some_and(|u| u.timeout.is_some())
+                {
+                    declared_timeouts.insert(names[k].terraform.clone());
+                }
                 let doc = format!("{} {:?}", intent::KIND, m.metadata.name);
                 let mut objects = expand::expand(m, &names[k], &terraform_names, cfg, &rc)
                     .map_err(|e| located(e, file, &doc))?;
@@ -334,6 +356,13 @@ pub(crate) fn run(input: &[u8], opts: &RenderOptions) -> Result<Rendered, Render
             }
             Some(Parsed::Terraform(mut value)) => {
                 let doc = doc_label(&value).unwrap_or_else(|| "Terraform".into());
+                if catalog_timeout
+                    || value["metadata"]["annotations"][meta::TIMEOUT_ANNOTATION].is_string()
+                {
+                    if let Some(n) = value["metadata"]["name"].as_str() {
+                        declared_timeouts.insert(n.to_owned());
+                    }
+                }
                 let w = crate::adopt::adopt(&mut value, cfg, &rc)
                     .map_err(|e| located(e, file, &doc))?;
                 claim(&value, &doc).map_err(|msg| {
@@ -365,7 +394,7 @@ pub(crate) fn run(input: &[u8], opts: &RenderOptions) -> Result<Rendered, Render
         summary.guard_injected = true;
         summary.objects_added += objs.len();
         guard_objects = objs;
-        warnings.extend(budget_warnings(&actions, cfg));
+        warnings.extend(budget_warnings(&actions, cfg, &declared_timeouts));
     } else {
         warnings.push(format!(
             "release {release:?} has Terraform resources but this Helm ({}) does not run hooks added by a post-renderer: uninstall must go through `helm tfops uninstall {release}` (plain `helm uninstall` can hang on Terraform finalizers)",

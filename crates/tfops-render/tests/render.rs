@@ -301,6 +301,33 @@ fn catalog_config_shapes_the_generated_objects() {
 }
 
 #[test]
+fn a_declared_uninstall_timeout_longer_than_the_guard_budget_warns() {
+    // The fixture's orders-db module declares `uninstall: {timeout: 10m}`.
+    let base = String::from_utf8(fixture("helm4-orders-app.yaml")).unwrap();
+    assert!(base.contains("timeout: 10m"));
+    let with = |t: &str| base.replace("timeout: 10m", &format!("timeout: {t}"));
+    let r = render(with("20m").as_bytes(), &opts(None, Some("prod"))).unwrap();
+    let warned: Vec<_> = r
+        .warnings
+        .iter()
+        .filter(|w| w.contains("longer than the guard budget"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{:?}", r.warnings);
+    assert!(
+        warned[0].contains("(20m)") && warned[0].contains("guard.budget to at least 20m"),
+        "{}",
+        warned[0]
+    );
+    // Within the budget: nothing to say.
+    let r = render(with("3m").as_bytes(), &opts(None, Some("prod"))).unwrap();
+    assert!(
+        !r.warnings.iter().any(|w| w.contains("guard budget")),
+        "{:?}",
+        r.warnings
+    );
+}
+
+#[test]
 fn guard_uses_catalog_image_budget_and_rules() {
     let cfg =
         tfops_render::CatalogConfig::from_yaml(&fixture("catalog.yaml"), "catalog.yaml").unwrap();
@@ -321,7 +348,8 @@ fn guard_uses_catalog_image_budget_and_rules() {
             "--budget",
             "180s",
             "--ledger-namespace",
-            "tfops-ledger"
+            "tfops-ledger",
+            "--controller-namespace="
         ])
     );
     assert_eq!(job["spec"]["activeDeadlineSeconds"], 210);
@@ -393,9 +421,15 @@ fn real_helm4_input() {
         "{:?}",
         r.warnings
     );
-    // With the namespace given (HELM_NAMESPACE / --namespace) everything is namespaced.
+    // With the namespace given (HELM_NAMESPACE / --namespace) everything is namespaced. The
+    // chart's module declares `uninstall.timeout: 10m`, longer than the 240s guard budget.
     let r = render(&input, &opts(None, Some("prod"))).unwrap();
-    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    assert!(
+        r.warnings[0].contains("shop-orders-db (10m)"),
+        "{:?}",
+        r.warnings
+    );
     for d in docs(&r.output) {
         if d["metadata"]["labels"]["tfops.dev/release"] == "shop" {
             assert_eq!(d["metadata"]["namespace"], "prod", "{d}");
