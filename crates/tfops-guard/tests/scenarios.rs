@@ -7,6 +7,8 @@ mod support;
 
 use std::time::Duration;
 
+use serde_json::json;
+
 use support::*;
 use tfops_guard::engine::RunStatus;
 use tfops_guard::machine::Outcome;
@@ -670,4 +672,54 @@ async fn invalid_policy_annotation_is_reported_and_a_safe_fallback_used() {
             .any(|(r, m)| r == "TfopsGuardInvalidPolicy" && m.contains("tfops.dev/on-failure")),
         "{events:?}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dependency_used_from_another_namespace_is_never_released() {
+    // Item 3: `dependsOn` may name another namespace and `tf.dependency.of.<name>` carries only
+    // the dependant's name. The old guard looked in the CR's own namespace, called the
+    // dependant gone, dropped its finalizer as stale and destroyed a dependency still in use.
+    let rig = Rig::start().await;
+    rig.release(&[Module::new("network")]).await;
+    // `app` in namespace `team-b` (not part of the release) depends on team-a/network; the
+    // controller has put its finalizer on the dependency.
+    rig.cluster
+        .store()
+        .create(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-b"}}))
+        .ok();
+    rig.cluster
+        .store()
+        .create(json!({
+            "apiVersion": TF, "kind": "Terraform",
+            "metadata": {"name": "app", "namespace": "team-b"},
+            "spec": {"interval": "10m", "path": "./", "sourceRef": {"kind": "OCIRepository", "name": "app-src"},
+                     "dependsOn": [{"name": "network", "namespace": NS}]}
+        }))
+        .unwrap();
+    rig.cluster
+        .store()
+        .patch_merge(
+            TF,
+            "Terraform",
+            NS,
+            "network",
+            &json!({"metadata": {"finalizers": [TF_FINALIZER, "tf.dependency.of.app"]}}),
+        )
+        .unwrap();
+    let (report, took) = rig.guard(opts(120)).await;
+    let cr = report.crs.iter().find(|c| c.name == "network").unwrap();
+    assert_eq!(cr.outcome, None, "{}", report.render());
+    assert_eq!(report.exit_code(), 3);
+    assert!(cr.why.contains("app"), "{}", report.render());
+    assert!(!rig.gone("network"), "the dependency must stay");
+    let fins = rig.tf("network")["metadata"]["finalizers"].clone();
+    assert!(
+        fins.as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "tf.dependency.of.app"),
+        "the dependant's finalizer stays: {fins}"
+    );
+    assert!(rig.ledger_entry(NS, "network").is_none());
+    assert!(took <= Duration::from_secs(120));
 }
