@@ -94,6 +94,13 @@ pub struct ControllerSpec {
     /// Behaviour for CRs without their own.
     #[serde(default)]
     pub default_behavior: Option<Behavior>,
+    /// Runner-pod timing: `instant` (default), `realistic` (pods start in 0–150 s) or
+    /// `cold-node` (100–150 s).
+    #[serde(default)]
+    pub timing: Option<String>,
+    /// Run without leader election (no controller Lease).
+    #[serde(default)]
+    pub no_leader_election: bool,
 }
 
 impl Default for ControllerSpec {
@@ -103,6 +110,8 @@ impl Default for ControllerSpec {
             namespace: None,
             no_events: false,
             default_behavior: None,
+            timing: None,
+            no_leader_election: false,
         }
     }
 }
@@ -349,10 +358,24 @@ impl Scenario {
                         file: self.file.clone(),
                         message: e.to_string(),
                     })?;
+            let timing = match self.controller.timing.as_deref() {
+                None | Some("instant") => tofu::SimTiming::instant(),
+                Some("realistic") => tofu::SimTiming::realistic(0),
+                Some("cold-node") => tofu::SimTiming::cold_node(0),
+                Some(other) => return Err(ScenarioError::Controller {
+                    file: self.file.clone(),
+                    message: format!(
+                        "controller.timing: {other:?} is not one of instant, realistic, cold-node"
+                    ),
+                }),
+            };
             let cfg = SimConfig {
                 namespace: self.controller.namespace.clone(),
                 default_behavior: self.controller.default_behavior.clone().unwrap_or_default(),
                 no_events: self.controller.no_events,
+                timing,
+                no_leader_election: self.controller.no_leader_election,
+                controller_namespace: None,
             };
             let sim = TofuSim::start(client, cfg);
             for b in &self.behaviors {

@@ -105,6 +105,33 @@ pub struct Behavior {
     pub outputs: Option<serde_json::Map<String, serde_json::Value>>,
     /// Drift is detected on the next drift-detection run.
     pub drift: bool,
+    /// This CR's runner pods take this long to start (overrides the simulation's timing
+    /// model; takes effect when runner pods are simulated).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "go_duration_opt"
+    )]
+    pub runner_start: Option<Duration>,
+}
+
+/// `Option<Duration>` as a Go duration string.
+mod go_duration_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::go_duration::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        #[derive(Deserialize)]
+        struct W(#[serde(with = "super::go_duration")] Duration);
+        Ok(Option::<W>::deserialize(d)?.map(|w| w.0))
+    }
 }
 
 /// One `status.inventory.entries` item, serialised with the v0.16.5 CRD's keys

@@ -1,5 +1,6 @@
 //! `status.conditions` helpers with the semantics of fluxcd/pkg/runtime/conditions as used by
-//! tofu-controller: `lastTransitionTime` changes only when the status flips, each condition
+//! tofu-controller: `lastTransitionTime` (whole seconds) changes when status, reason or message
+//! change (fluxcd/pkg `hasSameState`), each condition
 //! carries the object's generation, Ready is kept first.
 
 use chrono::{DateTime, Utc};
@@ -61,8 +62,17 @@ pub fn set(
     if !status.is_object() {
         *status = json!({});
     }
+    // fluxcd/pkg runtime v0.111.0 `conditions/setter.go` `Set` (lines 45–85) with
+    // `hasSameState` (lines 222–228): the time changes when status, reason OR message change,
+    // and is `time.Now().UTC().Truncate(time.Second)` (`kube_time` writes whole seconds).
+    let same_state = |old: &Value| {
+        let f = |k: &str| old.get(k).and_then(Value::as_str);
+        f("status") == Some(cond_status)
+            && f("reason") == Some(reason)
+            && f("message") == Some(message)
+    };
     let transition = match find(status, type_) {
-        Some(old) if old.get("status").and_then(Value::as_str) == Some(cond_status) => old
+        Some(old) if same_state(old) => old
             .get("lastTransitionTime")
             .cloned()
             .unwrap_or_else(|| json!(kube_time(now))),
@@ -116,22 +126,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn transition_time_kept_when_status_unchanged() {
+    fn transition_time_changes_with_status_reason_or_message_in_whole_seconds() {
+        // fluxcd/pkg runtime v0.111.0 setter.go: hasSameState = type, status, reason and
+        // message; the old simulation kept the time across a reason/message change.
         let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        let t1 = t0 + chrono::Duration::seconds(30);
+        let t1 = t0 + chrono::Duration::milliseconds(30_700);
         let mut st = json!({});
         set(&mut st, READY, "False", "A", "m1", 1, t0);
+        set(&mut st, READY, "False", "A", "m1", 2, t1);
+        let c = find(&st, READY).unwrap();
+        assert_eq!(
+            c["lastTransitionTime"], "2026-01-01T00:00:00Z",
+            "same state: kept"
+        );
+        assert_eq!(c["observedGeneration"], 2);
         set(&mut st, READY, "False", "B", "m2", 2, t1);
         let c = find(&st, READY).unwrap();
-        assert_eq!(c["lastTransitionTime"], "2026-01-01T00:00:00Z");
+        assert_eq!(
+            c["lastTransitionTime"], "2026-01-01T00:00:30Z",
+            "reason changed"
+        );
         assert_eq!(c["reason"], "B");
-        assert_eq!(c["observedGeneration"], 2);
-        set(&mut st, READY, "True", "C", "m3", 2, t1);
+        set(
+            &mut st,
+            READY,
+            "False",
+            "B",
+            "m3",
+            2,
+            t1 + chrono::Duration::seconds(5),
+        );
         assert_eq!(
             find(&st, READY).unwrap()["lastTransitionTime"],
-            "2026-01-01T00:00:30Z"
+            "2026-01-01T00:00:35Z",
+            "message changed"
         );
     }
 

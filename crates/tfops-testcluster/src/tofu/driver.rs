@@ -42,6 +42,113 @@ pub struct SimConfig {
     pub default_behavior: Behavior,
     /// Do not record Kubernetes Events (fewer requests).
     pub no_events: bool,
+    /// The runner-pod timing model ([`SimTiming::instant`] by default).
+    pub timing: SimTiming,
+    /// Run without leader election (no Lease). tofu-controller's own flag defaults to off
+    /// (fluxcd/pkg `runtime/leaderelection` line 84) but both its Helm chart
+    /// (`charts/tofu-controller/templates/deployment.yaml` line 41) and its kustomize manifest
+    /// (`config/manager/manager.yaml` line 32) pass `--enable-leader-election`.
+    pub no_leader_election: bool,
+    /// Namespace of the controller (its Lease); `None` = `flux-system`.
+    pub controller_namespace: Option<String>,
+}
+
+/// tofu-controller's leader-election Lease name (`cmd/manager/main.go` v0.16.5 line 174).
+pub const LEADER_LEASE_NAME: &str = "1953de50.contrib.fluxcd.io";
+/// fluxcd/pkg `runtime/leaderelection` defaults (lines 88–93): lease 35 s, retry 5 s.
+pub const LEASE_DURATION_SECS: i64 = 35;
+/// How often the leader renews (the retry period).
+pub const LEASE_RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long runner pods take to come up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunnerStart {
+    /// Always this long.
+    Fixed(std::time::Duration),
+    /// Drawn per reconcile, uniformly in `[min, max]` (seeded).
+    Between(std::time::Duration, std::time::Duration),
+}
+
+impl Default for RunnerStart {
+    fn default() -> Self {
+        RunnerStart::Fixed(std::time::Duration::ZERO)
+    }
+}
+
+/// The simulation's model of time around runner pods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SimTiming {
+    /// Create real runner Pod objects (`<name>-tf-runner`, Pending → Running → deleted).
+    pub runner_pods: bool,
+    pub runner_start: RunnerStart,
+    /// `--runner-creation-timeout` (zero = the default 120 s).
+    pub runner_creation_timeout: std::time::Duration,
+    /// The gRPC dial once the pod runs (≤ 30 s upstream).
+    pub dial: std::time::Duration,
+    /// Seed of the per-reconcile draws.
+    pub seed: u64,
+}
+
+impl SimTiming {
+    /// No pod objects, no latency: the simulation as fast as it can be (the default).
+    pub fn instant() -> Self {
+        SimTiming::default()
+    }
+
+    /// As on a real cluster: runner pods take 0–150 s to start (beyond the 120 s creation
+    /// timeout the reconcile fails and is retried), 1 s to dial.
+    pub fn realistic(seed: u64) -> Self {
+        SimTiming {
+            runner_pods: true,
+            runner_start: RunnerStart::Between(
+                std::time::Duration::ZERO,
+                std::time::Duration::from_secs(150),
+            ),
+            runner_creation_timeout: std::time::Duration::from_secs(120),
+            dial: std::time::Duration::from_secs(1),
+            seed,
+        }
+    }
+
+    /// A cold node: every runner pod takes 100–150 s (image pull), often past the timeout.
+    pub fn cold_node(seed: u64) -> Self {
+        SimTiming {
+            runner_start: RunnerStart::Between(
+                std::time::Duration::from_secs(100),
+                std::time::Duration::from_secs(150),
+            ),
+            ..SimTiming::realistic(seed)
+        }
+    }
+
+    fn creation_timeout(&self) -> std::time::Duration {
+        if self.runner_creation_timeout.is_zero() {
+            std::time::Duration::from_secs(120)
+        } else {
+            self.runner_creation_timeout
+        }
+    }
+
+    /// The runner start of draw number `n` for `key` (deterministic).
+    fn draw(&self, key: &Key, n: u32) -> std::time::Duration {
+        match self.runner_start {
+            RunnerStart::Fixed(d) => d,
+            RunnerStart::Between(lo, hi) => {
+                let span = hi.saturating_sub(lo).as_millis() as u64;
+                if span == 0 {
+                    return lo;
+                }
+                let mut h = self.seed
+                    ^ 0x9e37_79b9_7f4a_7c15
+                    ^ u64::from(n).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                for b in key.0.bytes().chain([b'/']).chain(key.1.bytes()) {
+                    h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+                }
+                h ^= h >> 31;
+                lo + std::time::Duration::from_millis(h % (span + 1))
+            }
+        }
+    }
 }
 
 /// What the simulation did with one CR so far (for assertions and logs).
@@ -56,6 +163,20 @@ pub struct CrStats {
     /// Reconciles cut short: the CR vanished mid-way (e.g. finalizers stripped during a
     /// destroy) or an API call failed (retried with backoff).
     pub interrupted: u32,
+    /// Destroy applies that ran to their end (the cloud resources are gone).
+    pub destroys_completed: u32,
+    /// Destroy applies during which the CR vanished (finalizers stripped mid-destroy).
+    pub destroys_cut: u32,
+    /// Start and end (tokio clock) of every destroy apply; `None` end = still running.
+    pub destroy_runs: Vec<(Instant, Option<Instant>)>,
+    /// When `destroyResourcesOnDeletion` was seen patched to false while a destroy ran.
+    pub orphan_patch_during_destroy: u32,
+    /// Normal (non-destroy) applies, when they ran (tokio clock).
+    pub applies: Vec<Instant>,
+    /// Runner pods started (Running).
+    pub runner_pods: u32,
+    /// Reconciles that failed on the runner-creation timeout.
+    pub runner_timeouts: u32,
 }
 
 #[derive(Default)]
@@ -67,6 +188,8 @@ struct Memory {
     remote_resources: Option<usize>,
     first_seen: Option<Instant>,
     lock_seeded: bool,
+    /// Reconciles that asked for a runner (draw counter of the timing model).
+    runner_draws: u32,
 }
 
 /// (namespace, object, reason, message) of an aggregated event.
@@ -189,6 +312,10 @@ impl TofuSim {
         let w = tokio::spawn(watch_loop(shared.clone()));
         let q = tokio::spawn(queue_loop(shared.clone()));
         lock(&shared.tasks).extend([w, q]);
+        if !shared.config.no_leader_election {
+            let l = tokio::spawn(lease_loop(shared.clone()));
+            lock(&shared.tasks).push(l);
+        }
         TofuSim { shared }
     }
 
@@ -395,16 +522,28 @@ async fn reconcile_key(shared: &Arc<Shared>, key: &Key) -> Requeue {
             return Requeue::RateLimited;
         }
     };
-    let attempts = lock(&shared.memory)
-        .get(key)
-        .map(|m| m.stats.destroy_attempts)
-        .unwrap_or(0);
+    let (attempts, draw) = {
+        let mut mem = lock(&shared.memory);
+        let m = mem.entry(key.clone()).or_default();
+        m.runner_draws += 1;
+        (m.stats.destroy_attempts, m.runner_draws)
+    };
+    let timing = shared.config.timing;
+    let runner = reconcile::RunnerTiming {
+        pods: timing.runner_pods,
+        start: behavior
+            .runner_start
+            .unwrap_or_else(|| timing.draw(key, draw)),
+        creation_timeout: timing.creation_timeout(),
+        dial: timing.dial,
+    };
     let outcome = reconcile::reconcile(Input {
         terraform: &tf,
         world: &world,
         behavior: &behavior,
         destroy_attempts: attempts,
         now: shared.clock.now(),
+        runner,
     });
     tracing::debug!(namespace = %key.0, name = %key.1, row = ?outcome.row, "tofu-sim: reconciled");
     let applied = apply_actions(shared, key, &tf, &outcome.actions).await;
@@ -414,12 +553,19 @@ async fn reconcile_key(shared: &Arc<Shared>, key: &Key) -> Requeue {
         Ok(Applied::Done) => {
             if let Some(st) = stats {
                 st.last_row = Some(outcome.row);
+                if outcome.row == Row::RunnerTimeout {
+                    st.runner_timeouts += 1;
+                }
             }
             outcome.requeue
         }
         Ok(Applied::Gone) => {
             if let Some(st) = stats {
                 st.interrupted += 1;
+                if let Some(run) = st.destroy_runs.last_mut().filter(|r| r.1.is_none()) {
+                    run.1 = Some(Instant::now());
+                    st.destroys_cut += 1;
+                }
             }
             Requeue::None
         }
@@ -776,6 +922,140 @@ async fn patch_finalizers(
     }
 }
 
+/// Hold and renew the leader-election Lease as controller-runtime's leader elector does
+/// (client-go `leaderelection`: acquire, then renew `spec.renewTime` every retry period). When
+/// the simulation is stopped the task ends and the Lease stays with its last `renewTime`, as a
+/// killed controller leaves it.
+async fn lease_loop(shared: Arc<Shared>) {
+    let ns = shared
+        .config
+        .controller_namespace
+        .clone()
+        .unwrap_or_else(|| "flux-system".to_owned());
+    let namespaces: Api<DynamicObject> =
+        Api::all_with(shared.client.clone(), &core_ar("Namespace", "namespaces"));
+    if let Ok(obj) = serde_json::from_value::<DynamicObject>(
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+    ) {
+        let _ = namespaces.create(&PostParams::default(), &obj).await;
+    }
+    let leases: Api<DynamicObject> = Api::namespaced_with(shared.client.clone(), &ns, &lease_ar());
+    let holder = format!(
+        "tofu-controller-7d9f8c6b5-x2x4q_{}",
+        shared.clock.now().timestamp_micros()
+    );
+    let micro =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let acquired = micro(shared.clock.now());
+    loop {
+        let now = micro(shared.clock.now());
+        let spec = json!({
+            "holderIdentity": holder,
+            "leaseDurationSeconds": LEASE_DURATION_SECS,
+            "acquireTime": acquired,
+            "renewTime": now,
+            "leaseTransitions": 0,
+        });
+        let patch = json!({"spec": spec});
+        match leases
+            .patch(LEADER_LEASE_NAME, &pp(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_status(&e, 404) => {
+                if let Ok(obj) = serde_json::from_value::<DynamicObject>(json!({
+                    "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                    "metadata": {"name": LEADER_LEASE_NAME, "namespace": ns},
+                    "spec": spec,
+                })) {
+                    let _ = leases.create(&PostParams::default(), &obj).await;
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "tofu-sim: lease renewal failed"),
+        }
+        tokio::time::sleep(LEASE_RENEW_EVERY).await;
+    }
+}
+
+/// The reason of condition `type_` in a status object.
+fn cond_reason<'a>(status: &'a Value, type_: &str) -> Option<&'a str> {
+    status["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)?
+        .get("reason")?
+        .as_str()
+}
+
+/// Create / start / delete the runner pod `<name>-tf-runner` (labels as
+/// `controllers/tf_controller_runner.go` v0.16.5 `runnerPodTemplate`, lines 69–76).
+async fn runner_pod(
+    shared: &Arc<Shared>,
+    key: &Key,
+    tf: &Value,
+    step: reconcile::PodStep,
+) -> Result<(), kube::Error> {
+    let (ns, name) = (key.0.as_str(), key.1.as_str());
+    let pods: Api<DynamicObject> =
+        Api::namespaced_with(shared.client.clone(), ns, &core_ar("Pod", "pods"));
+    let pod_name = format!("{name}-tf-runner");
+    match step {
+        reconcile::PodStep::Create => {
+            let _ = pods.delete(&pod_name, &DeleteParams::default()).await;
+            let sa = runner_service_account(tf);
+            let obj: DynamicObject = serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {
+                    "name": pod_name, "namespace": ns,
+                    "labels": {
+                        "app.kubernetes.io/created-by": "tofu-controller",
+                        "app.kubernetes.io/name": "tf-runner",
+                        "app.kubernetes.io/instance": format!("tf-runner-{name}"),
+                        "infra.contrib.fluxcd.io/terraform": name,
+                        "tf.weave.works/tls-secret-name": "terraform-runner.tls",
+                    },
+                },
+                "spec": {
+                    "serviceAccountName": sa,
+                    "containers": [{"name": "tf-runner", "image": "ghcr.io/flux-iac/tf-runner:v0.16.5"}],
+                },
+            }))
+            .map_err(kube::Error::SerdeError)?;
+            match pods.create(&PostParams::default(), &obj).await {
+                Ok(_) => {}
+                Err(e) if is_status(&e, 409) => {}
+                Err(e) => return Err(e),
+            }
+            let _ = pods
+                .patch_status(
+                    &pod_name,
+                    &pp(),
+                    &Patch::Merge(&json!({"status": {"phase": "Pending"}})),
+                )
+                .await;
+        }
+        reconcile::PodStep::Running => {
+            pods.patch_status(
+                &pod_name,
+                &pp(),
+                &Patch::Merge(&json!({"status": {"phase": "Running", "podIP": "10.244.0.17"}})),
+            )
+            .await?;
+            if let Some(m) = lock(&shared.memory).get_mut(key) {
+                m.stats.runner_pods += 1;
+            }
+        }
+        reconcile::PodStep::Delete => {
+            match pods.delete(&pod_name, &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(e) if is_status(&e, 404) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn apply_actions(
     shared: &Arc<Shared>,
     key: &Key,
@@ -894,6 +1174,49 @@ async fn apply_actions(
                 if let Some(m) = lock(&shared.memory).get_mut(key) {
                     m.stats.destroy_attempts += 1;
                 }
+            }
+            Action::DestroyInFlight(true) => {
+                if let Some(m) = lock(&shared.memory).get_mut(key) {
+                    m.stats.destroy_runs.push((Instant::now(), None));
+                }
+            }
+            Action::DestroyInFlight(false) => {
+                // The Apply RPC returned: did the guard (or anyone) patch the flag meanwhile?
+                // It changes nothing for this reconcile (`finalize` read it at its start).
+                let flag_now = get_tf(shared, key).await.ok().flatten().map(|o| {
+                    o["spec"]["destroyResourcesOnDeletion"]
+                        .as_bool()
+                        .unwrap_or(false)
+                });
+                let gone = flag_now.is_none();
+                if let Some(m) = lock(&shared.memory).get_mut(key) {
+                    if flag_now == Some(false) {
+                        m.stats.orphan_patch_during_destroy += 1;
+                    }
+                    if let Some(run) = m.stats.destroy_runs.last_mut().filter(|r| r.1.is_none()) {
+                        run.1 = Some(Instant::now());
+                        if gone {
+                            m.stats.destroys_cut += 1;
+                        }
+                    }
+                    let failed = actions[i + 1..].iter().any(|a| {
+                        matches!(a, Action::PatchStatus(v) if cond_reason(v, "Apply") == Some("TerraformAppliedFail"))
+                    });
+                    if !gone && !failed {
+                        m.stats.destroys_completed += 1;
+                    }
+                }
+                if gone {
+                    return Ok(Applied::Gone);
+                }
+            }
+            Action::CountApply => {
+                if let Some(m) = lock(&shared.memory).get_mut(key) {
+                    m.stats.applies.push(Instant::now());
+                }
+            }
+            Action::RunnerPod(step) => {
+                runner_pod(shared, key, tf, *step).await?;
             }
         }
     }

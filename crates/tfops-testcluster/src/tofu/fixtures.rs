@@ -93,6 +93,7 @@ pub fn as_applied(
             behavior,
             destroy_attempts: 0,
             now,
+            runner: Default::default(),
         });
         for a in &outcome.actions {
             match a {

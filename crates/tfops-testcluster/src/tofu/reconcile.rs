@@ -102,8 +102,42 @@ pub enum Action {
     },
     /// Simulated time passes (terraform running).
     Sleep(Duration),
+    /// A step of the runner pod `<name>-tf-runner` (only with [`RunnerTiming::pods`]).
+    RunnerPod(PodStep),
+    /// The destroy apply starts (`true`) / ends (`false`): ground truth for tests.
+    DestroyInFlight(bool),
+    /// A normal (non-destroy) apply ran: ground truth for tests.
+    CountApply,
     /// One destroy attempt was made (advance the behaviour cursor).
     CountDestroyAttempt,
+}
+
+/// Steps of the runner pod (`controllers/tf_controller_runner.go` v0.16.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PodStep {
+    /// Created, `Pending` (lines 347–362: `createNewPod`).
+    Create,
+    /// `Running` with a pod IP (what the watch at lines 500–535 waits for).
+    Running,
+    /// Deleted: at the end of every reconcile that got a runner
+    /// (`alwaysCleanupRunnerPod`, default true: `api/v1alpha2/terraform_types.go` line 980,
+    /// deferred in `controllers/tf_controller.go` lines 467–513), or force-killed when it did
+    /// not get an IP within `--runner-creation-timeout` (`tf_controller_runner.go` 536–549).
+    Delete,
+}
+
+/// The runner pod's timing for one reconcile (the driver draws `start` from the simulation's
+/// timing model). Default: no pod objects, no latency (the runner is implicit).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunnerTiming {
+    /// Create real Pod objects (Pending → Running → deleted).
+    pub pods: bool,
+    /// From creation to Running with an IP (image pull, scheduling).
+    pub start: Duration,
+    /// `--runner-creation-timeout` (`cmd/manager/main.go` line 121, default 120 s).
+    pub creation_timeout: Duration,
+    /// gRPC dial to the runner (bounded by 30 s: `tf_controller_runner.go` line 123).
+    pub dial: Duration,
 }
 
 /// When the controller looks at the CR again (besides watch events).
@@ -128,6 +162,8 @@ pub enum Row {
     NotDue,
     DependencyNotReady,
     RunnerUnavailable,
+    /// The runner pod got no IP within `--runner-creation-timeout`.
+    RunnerTimeout,
     VarsFromMissing,
     /// `spec.tfstate` asks to force-unlock a lock that is not held (any more): setup fails.
     ForceUnlockFailed,
@@ -164,6 +200,8 @@ pub struct Input<'a> {
     /// Destroy attempts already made for this CR (behaviour cursor).
     pub destroy_attempts: u32,
     pub now: DateTime<Utc>,
+    /// The runner pod of this reconcile.
+    pub runner: RunnerTiming,
 }
 
 /// Run one reconcile.
@@ -188,6 +226,9 @@ struct Run<'a> {
     behavior: &'a Behavior,
     attempts: u32,
     now: DateTime<Utc>,
+    runner: RunnerTiming,
+    /// This reconcile got a runner pod (deleted again at its end).
+    runner_up: bool,
     status: Value,
     actions: Vec<Action>,
     generation: i64,
@@ -210,6 +251,8 @@ impl<'a> Run<'a> {
             behavior: input.behavior,
             attempts: input.destroy_attempts,
             now: input.now,
+            runner: input.runner,
+            runner_up: false,
             status,
             actions: Vec::new(),
             generation: s(tf, &["metadata", "generation"])
@@ -546,9 +589,18 @@ impl<'a> Run<'a> {
 
     /// The deferred patch of `Reconcile`: echo requestedAt, observedGeneration when ready.
     fn finish(&mut self, row: Row, requeue: Requeue) -> (Row, Requeue) {
+        self.cleanup_runner();
         self.deferred();
         self.patch();
         (row, requeue)
+    }
+
+    /// The deferred runner clean-up (runs before the deferred status patch: Go defers run last
+    /// registered first).
+    fn cleanup_runner(&mut self) {
+        if std::mem::take(&mut self.runner_up) {
+            self.actions.push(Action::RunnerPod(PodStep::Delete));
+        }
     }
 
     fn deferred(&mut self) {
@@ -722,6 +774,26 @@ impl<'a> Run<'a> {
         // Row 10: runner pod (needs its ServiceAccount and a namespace that accepts creates).
         if !self.world.runner_sa_present || self.world.namespace_terminating {
             return self.finish(Row::RunnerUnavailable, Requeue::RateLimited);
+        }
+        // Row 10b: the runner pod starts (Pending until it has an IP), or is force-killed
+        // after `--runner-creation-timeout`: `LookupOrCreateRunner` returns
+        // "failed to create and obtain pod ip", status unchanged, rate-limited.
+        if self.runner.pods {
+            self.actions.push(Action::RunnerPod(PodStep::Create));
+            if self.runner.start > self.runner.creation_timeout {
+                self.actions
+                    .push(Action::Sleep(self.runner.creation_timeout));
+                self.actions.push(Action::RunnerPod(PodStep::Delete));
+                return self.finish(Row::RunnerTimeout, Requeue::RateLimited);
+            }
+            if !self.runner.start.is_zero() {
+                self.actions.push(Action::Sleep(self.runner.start));
+            }
+            self.actions.push(Action::RunnerPod(PodStep::Running));
+            if !self.runner.dial.is_zero() {
+                self.actions.push(Action::Sleep(self.runner.dial));
+            }
+            self.runner_up = true;
         }
         if self.deleting() {
             return self.finalize(&revision);
@@ -948,10 +1020,12 @@ impl<'a> Run<'a> {
                 );
                 self.set_st("lastAttemptedRevision", json!(revision));
                 self.patch();
+                self.actions.push(Action::DestroyInFlight(true));
                 if !self.behavior.destroy_duration.is_zero() {
                     self.actions
                         .push(Action::Sleep(self.behavior.destroy_duration));
                 }
+                self.actions.push(Action::DestroyInFlight(false));
                 if let AttemptOutcome::Fail { message, .. } = &outcome {
                     self.event(
                         EventType::Warning,
@@ -1023,6 +1097,7 @@ impl<'a> Run<'a> {
         // Row 21.
         self.actions
             .push(Action::RemoveFinalizer(TERRAFORM_FINALIZER.to_string()));
+        self.cleanup_runner();
         (row, Requeue::None)
     }
 
@@ -1184,6 +1259,7 @@ impl<'a> Run<'a> {
                     .push(Action::Sleep(self.behavior.apply_duration));
             }
             let entries = self.behavior.inventory_for(&self.name);
+            self.actions.push(Action::CountApply);
             self.actions.push(self.write_state(&entries, 1));
             self.event(
                 EventType::Normal,

@@ -64,6 +64,7 @@ fn run(tf: &Value, world: &World, behavior: &Behavior, attempts: u32) -> Outcome
         behavior,
         destroy_attempts: attempts,
         now: now(),
+        runner: Default::default(),
     })
 }
 
@@ -917,4 +918,146 @@ fn secret_suffix_names_the_tfstate_secret_and_the_lock_lease() {
         0,
     );
     assert!(o.actions.iter().any(|a| matches!(a, Action::ApplySecret(s) if s["metadata"]["name"] == "tfstate-prod-shop-orders-db" && s["metadata"]["labels"]["tfstateSecretSuffix"] == "shop-orders-db")));
+}
+
+fn run_with_runner(tf: &Value, behavior: &Behavior, runner: super::RunnerTiming) -> Outcome {
+    reconcile(Input {
+        terraform: tf,
+        world: &World::healthy(REV),
+        behavior,
+        destroy_attempts: 0,
+        now: now(),
+        runner,
+    })
+}
+
+fn realistic_runner(start: u64) -> super::RunnerTiming {
+    super::RunnerTiming {
+        pods: true,
+        start: Duration::from_secs(start),
+        creation_timeout: Duration::from_secs(120),
+        dial: Duration::from_secs(1),
+    }
+}
+
+/// Position of the first action matching `f`.
+fn pos(o: &Outcome, f: impl Fn(&Action) -> bool) -> usize {
+    o.actions.iter().position(f).expect("action present")
+}
+
+#[test]
+fn row10b_runner_pod_starts_before_anything_runs_and_goes_at_the_end() {
+    // The old simulation had no runner pod and no start latency: a deletion reconcile
+    // answered at once. Upstream waits for the pod (up to 120 s) and dials it (≤ 30 s)
+    // before setup, and deletes the pod in a defer before the deferred status patch.
+    let t = tf(true);
+    let b = Behavior {
+        destroy_duration: Duration::from_secs(300),
+        ..Default::default()
+    };
+    let o = run_with_runner(&t, &b, realistic_runner(90));
+    assert_eq!(o.row, Row::Destroyed);
+    let create = pos(&o, |a| *a == Action::RunnerPod(super::PodStep::Create));
+    let wait = pos(&o, |a| *a == Action::Sleep(Duration::from_secs(90)));
+    let running = pos(&o, |a| *a == Action::RunnerPod(super::PodStep::Running));
+    let initializing = pos(
+        &o,
+        |a| matches!(a, Action::PatchStatus(s) if cond::get(s, cond::READY).is_some_and(|(_, _, m)| m == "Initializing")),
+    );
+    let destroying = pos(&o, |a| *a == Action::DestroyInFlight(true));
+    let destroyed = pos(&o, |a| *a == Action::DestroyInFlight(false));
+    let delete = pos(&o, |a| *a == Action::RunnerPod(super::PodStep::Delete));
+    assert!(create < wait && wait < running && running < initializing);
+    assert!(initializing < destroying && destroying < destroyed && destroyed < delete);
+    // While the destroy runs the CR says so: Apply=Unknown is patched before the Sleep.
+    let apply_unknown = pos(
+        &o,
+        |a| matches!(a, Action::PatchStatus(s) if cond::get(s, cond::APPLY).is_some_and(|(st, _, _)| st == "Unknown")),
+    );
+    assert!(apply_unknown < destroying);
+}
+
+#[test]
+fn row2_the_echo_comes_only_with_the_last_status_patch() {
+    // `lastHandledReconcileAt` is written by the deferred patch at the end of Reconcile
+    // (controllers/tf_controller.go lines 162–180): never before the runner has started
+    // and the destroy has run.
+    let mut t = tf(true);
+    t["metadata"]["annotations"] =
+        json!({"reconcile.fluxcd.io/requestedAt": "2026-11-26T21:00:00.5Z"});
+    let b = Behavior {
+        destroy_duration: Duration::from_secs(60),
+        ..Default::default()
+    };
+    let o = run_with_runner(&t, &b, realistic_runner(45));
+    let patches: Vec<&Value> = o
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::PatchStatus(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    let echoed: Vec<bool> = patches
+        .iter()
+        .map(|s| s["lastHandledReconcileAt"] == "2026-11-26T21:00:00.5Z")
+        .collect();
+    assert!(echoed.len() > 2);
+    assert_eq!(echoed.iter().filter(|e| **e).count(), 1, "{echoed:?}");
+    let last_sleep = o
+        .actions
+        .iter()
+        .rposition(|a| matches!(a, Action::Sleep(_)))
+        .unwrap();
+    let echo_at = o
+        .actions
+        .iter()
+        .position(|a| matches!(a, Action::PatchStatus(s) if s["lastHandledReconcileAt"] == "2026-11-26T21:00:00.5Z"))
+        .unwrap();
+    assert!(echo_at > last_sleep, "echoed only after the destroy ran");
+}
+
+#[test]
+fn row10b_runner_creation_timeout_fails_the_reconcile_with_nothing_new_in_status() {
+    // `LookupOrCreateRunner` gives up after --runner-creation-timeout (120 s), force-kills
+    // the pod and returns "failed to create and obtain pod ip" (tf_controller_runner.go
+    // lines 536–549): rate-limited, status as row 9 left it (Ready Unknown "Deletion in
+    // progress"), the request echoed by the deferred patch.
+    let t = tf(true);
+    let o = run_with_runner(&t, &Behavior::default(), realistic_runner(150));
+    assert_eq!(o.row, Row::RunnerTimeout);
+    assert_eq!(o.requeue, Requeue::RateLimited);
+    assert!(o.actions.contains(&Action::Sleep(Duration::from_secs(120))));
+    assert_eq!(
+        o.actions
+            .iter()
+            .filter(|a| **a == Action::RunnerPod(super::PodStep::Delete))
+            .count(),
+        1
+    );
+    assert!(!o
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::CountDestroyAttempt)));
+    let (st, reason, msg) = ready(&o);
+    assert_eq!((st.as_str(), reason.as_str()), ("Unknown", "Progressing"));
+    assert_eq!(msg, "Deletion in progress");
+}
+
+#[test]
+fn row4_finalize_reads_the_destroy_flag_once_at_its_start() {
+    // The whole reconcile is decided on the object read at its start: a patch of
+    // destroyResourcesOnDeletion=false while the destroy runs changes nothing for it
+    // (tf_controller_finalizer.go line 30 reads the spec once; the Apply RPC blocks).
+    let t = tf(true);
+    let b = Behavior {
+        destroy_duration: Duration::from_secs(600),
+        ..Default::default()
+    };
+    let o = run_with_runner(&t, &b, realistic_runner(5));
+    assert_eq!(o.row, Row::Destroyed);
+    let sleep = pos(&o, |a| *a == Action::Sleep(Duration::from_secs(600)));
+    assert!(o.actions[sleep..].iter().any(
+        |a| matches!(a, Action::ApplySecret(s) if s["metadata"]["name"] == "tfstate-default-bucket")
+    ));
 }
