@@ -723,3 +723,116 @@ async fn a_dependency_used_from_another_namespace_is_never_released() {
     assert!(rig.ledger_entry(NS, "network").is_none());
     assert!(took <= Duration::from_secs(120));
 }
+
+fn realistic(runner_start_secs: u64) -> tfops_testcluster::tofu::SimConfig {
+    tfops_testcluster::tofu::SimConfig {
+        timing: tfops_testcluster::tofu::SimTiming {
+            runner_start: tfops_testcluster::tofu::RunnerStart::Fixed(Duration::from_secs(
+                runner_start_secs,
+            )),
+            ..tfops_testcluster::tofu::SimTiming::realistic(1)
+        },
+        ..tfops_testcluster::tofu::SimConfig::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_runner_on_a_cold_node_is_waited_for_and_the_destroy_finishes() {
+    // Item 1: the runner pod takes 110 s to start and the echo comes only at the end of the
+    // reconcile (after a 60 s destroy). The old guard called the controller absent after
+    // 45 s of silence and force-removed a healthy CR.
+    let rig = Rig::start_with(realistic(110)).await;
+    rig.release(&[Module::new("db").behavior(Behavior {
+        destroy_duration: Duration::from_secs(60),
+        ..Behavior::default()
+    })])
+    .await;
+    let (report, took) = rig.guard(opts(240)).await;
+    assert_eq!(
+        outcome(&report, "db"),
+        Some(Outcome::Destroyed),
+        "{}",
+        report.render()
+    );
+    assert!(rig.ledger_entry(NS, "db").is_none());
+    let st = rig.sim.as_ref().unwrap().stats(NS, "db");
+    assert_eq!((st.destroys_completed, st.destroys_cut), (1, 0), "{st:?}");
+    assert!(took <= Duration::from_secs(240));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_destroy_longer_than_the_budget_is_never_cut() {
+    // Item 2: the CR's own timeout (60 s) and then the budget end while terraform destroys:
+    // no orphan patch, no finalizer strip, no ledger; the run ends unfinished (exit 3) and
+    // the destroy completes on its own afterwards.
+    let rig = Rig::start_with(realistic(20)).await;
+    rig.release(&[Module::new("db")
+        .annotate("tfops.dev/timeout", "60s")
+        .behavior(Behavior {
+            destroy_duration: Duration::from_secs(600),
+            ..Behavior::default()
+        })])
+    .await;
+    let (report, took) = rig.guard(opts(240)).await;
+    assert_eq!(report.exit_code(), 3, "{}", report.render());
+    assert_eq!(outcome(&report, "db"), None);
+    assert!(
+        report.render().contains("never interrupts"),
+        "{}",
+        report.render()
+    );
+    assert!(rig.ledger_entry(NS, "db").is_none());
+    let sim = rig.sim.as_ref().unwrap();
+    let st = sim.stats(NS, "db");
+    assert_eq!(st.destroys_cut, 0, "{st:?}");
+    assert_eq!(st.orphan_patch_during_destroy, 0);
+    assert!(took <= Duration::from_secs(241));
+    // The controller finishes on its own; a second run finds nothing to do.
+    assert!(rig.wait(|| rig.gone("db"), 600).await);
+    assert_eq!(sim.stats(NS, "db").destroys_completed, 1);
+    let (again, _) = rig.guard(opts(60)).await;
+    assert_eq!(again.exit_code(), 0, "{}", again.render());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_suspended_cr_with_pending_changes_is_deleted_before_it_is_unsuspended() {
+    // Item 5: un-suspending first starts a normal reconcile, which with approvePlan: auto
+    // plans and applies the pending change just before the destroy.
+    let rig = Rig::start_with(realistic(5)).await;
+    rig.release(&[Module::new("db")]).await;
+    let store = rig.cluster.store();
+    store
+        .patch_merge(
+            TF,
+            "Terraform",
+            NS,
+            "db",
+            &json!({"spec": {"suspend": true}}),
+        )
+        .unwrap();
+    // A change made while suspended (new generation, not applied).
+    store
+        .patch_merge(
+            TF,
+            "Terraform",
+            NS,
+            "db",
+            &json!({"spec": {"vars": [{"name": "size", "value": "large"}]}}),
+        )
+        .unwrap();
+    let sim = rig.sim.as_ref().unwrap();
+    let applies_before = sim.stats(NS, "db").applies.len();
+    let (report, _) = rig.guard(opts(240)).await;
+    assert_eq!(
+        outcome(&report, "db"),
+        Some(Outcome::Destroyed),
+        "{}",
+        report.render()
+    );
+    let st = sim.stats(NS, "db");
+    assert_eq!(
+        st.applies.len(),
+        applies_before,
+        "the guard triggered an apply: {st:?}"
+    );
+}

@@ -362,12 +362,14 @@ impl Scenario {
                 None | Some("instant") => tofu::SimTiming::instant(),
                 Some("realistic") => tofu::SimTiming::realistic(0),
                 Some("cold-node") => tofu::SimTiming::cold_node(0),
-                Some(other) => return Err(ScenarioError::Controller {
-                    file: self.file.clone(),
-                    message: format!(
+                Some(other) => {
+                    return Err(ScenarioError::Controller {
+                        file: self.file.clone(),
+                        message: format!(
                         "controller.timing: {other:?} is not one of instant, realistic, cold-node"
                     ),
-                }),
+                    })
+                }
             };
             let cfg = SimConfig {
                 namespace: self.controller.namespace.clone(),

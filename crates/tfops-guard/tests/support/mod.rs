@@ -183,6 +183,11 @@ pub struct Rig {
 
 impl Rig {
     pub async fn start() -> Rig {
+        Rig::start_with(SimConfig::default()).await
+    }
+
+    /// A rig whose simulation uses `config` (its namespace is forced to the test's).
+    pub async fn start_with(config: SimConfig) -> Rig {
         let cluster = TestCluster::start(ClusterOptions::default()).await.unwrap();
         cluster
             .store()
@@ -195,7 +200,7 @@ impl Rig {
             SimConfig {
                 namespace: Some(NS.to_owned()),
                 no_events: true,
-                ..SimConfig::default()
+                ..config
             },
         );
         Rig {
