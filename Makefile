@@ -26,10 +26,11 @@ bench: helm build
 	scripts/bench.sh
 
 # Long randomized runs (the default test run does fewer): the guard against the test API server
-# and the tofu-controller simulation (10,000 fault schedules), the state machine against a model
+# and the tofu-controller simulation (10,000 fault schedules with instant and 10,000 with realistic
+# controller timing), the state machine against a model
 # of the controller's deletion flow, and the simulation under API faults.
 soak:
-	TFOPS_SCHEDULES=10000 $(CARGO) test --release -p tfops-guard --test schedules -- --nocapture
+	TFOPS_SCHEDULES=10000 TFOPS_REALISTIC_SCHEDULES=10000 $(CARGO) test --release -p tfops-guard --test schedules -- --nocapture
 	TFOPS_MACHINE_SIM_CASES=30000 $(CARGO) test --release -p tfops-guard --lib sim_tests
 	TFOPS_SIM_SCHEDULES=1000 $(CARGO) test --release -p tfops-testcluster --test tofu_fault_schedules
 

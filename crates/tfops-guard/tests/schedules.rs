@@ -13,10 +13,25 @@
 //! 3. no finalizer is stripped while the controller is making progress within budget: a CR
 //!    whose destroy succeeds quickly, with everything it needs present, is destroyed, never
 //!    orphaned or force-removed;
-//! 4. a re-run after a finished run is idempotent: it finds nothing and writes nothing.
+//! 4. a re-run after a finished run is idempotent: it finds nothing and writes nothing;
+//! 5. no finalizer is stripped and no orphan patch is made while a destroy is in flight (the
+//!    simulation's ground truth: destroys cut, `destroyResourcesOnDeletion` turned false
+//!    during a destroy);
+//! 6. no unnecessary escalation: a CR whose destroy succeeds and whose environment is intact
+//!    is never orphaned or force-removed (under realistic timing it may end unfinished while
+//!    its destroy still runs at the budget's end — never cut);
+//! 7. no apply triggered by the guard (no normal apply by the simulation after the run began);
+//! 8. the outcome recorded is what the controller did (destroyed ⇔ the simulation completed
+//!    a destroy; orphaned / force-removed ⇒ it did not);
+//! 9. no destroy of a dependency while a dependant exists in any namespace (some schedules add
+//!    a dependant in another namespace, outside the release).
 //!
-//! Count: env `TFOPS_SCHEDULES` (default 500); seed: env `TFOPS_SCHEDULE_SEED` (default fixed).
-//! `make soak` runs 10 000 in release mode. Run with `--nocapture` to see counts and time.
+//! Two timing models: `instant` (the simulation answers at once) and `realistic` (runner pods
+//! start in 0–150 s, some past the 120 s runner-creation timeout; destroys take minutes;
+//! budgets of 5–20 minutes).
+//! Count: env `TFOPS_SCHEDULES` (default 500 instant), `TFOPS_REALISTIC_SCHEDULES` (default
+//! 200); seed: env `TFOPS_SCHEDULE_SEED` (default fixed). `make soak` runs 10 000 of each in
+//! release mode. Run with `--nocapture` to see counts, outcomes and time.
 
 mod support;
 
@@ -33,7 +48,9 @@ use tfops_guard::engine::{run_guard, GuardOptions, GuardReport, RunStatus};
 use tfops_testcluster::tofu::behavior::{Behavior, DestroyAttempt, FailStage, LockSpec};
 use tfops_testcluster::tofu::messages::samples;
 use tfops_testcluster::tofu::reconcile::Row;
-use tfops_testcluster::tofu::{SimConfig, TofuSim, BEHAVIOR_ANNOTATION, CONTROLLER_USER};
+use tfops_testcluster::tofu::{
+    SimConfig, SimTiming, TofuSim, BEHAVIOR_ANNOTATION, CONTROLLER_USER,
+};
 use tfops_testcluster::{ClusterOptions, FaultRule, TestCluster, Verb};
 
 const REV: &str = "latest@sha256:3b1f5e2d9c7a4b6e8f0a1c3d5e7f9b2a4c6e8d0f1a3b5c7d9e1f3a5b7c9d1e3f";
@@ -85,12 +102,22 @@ struct Schedule {
     runner_sa_deleted: bool,
     crs: Vec<CrPlan>,
     faults: Vec<FaultRule>,
+    /// A `Terraform` CR in another namespace (not in the release) depending on this CR.
+    foreign_dependant_of: Option<String>,
 }
 
-fn make_schedule(index: usize, seed: u64) -> Schedule {
+fn make_schedule(index: usize, seed: u64, realistic: bool) -> Schedule {
     let mut r = Rng(seed ^ (index as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
-    let ns = format!("s{index}");
-    let budget = Duration::from_secs(60 + r.below(181));
+    let ns = if realistic {
+        format!("r{index}")
+    } else {
+        format!("s{index}")
+    };
+    let budget = if realistic {
+        Duration::from_secs(300 + r.below(901))
+    } else {
+        Duration::from_secs(60 + r.below(181))
+    };
     let n = 1 + r.below(3) as usize;
     let runner_sa_deleted = r.chance(5);
     let mut crs: Vec<CrPlan> = Vec::new();
@@ -139,8 +166,12 @@ fn make_schedule(index: usize, seed: u64) -> Schedule {
             8 => behavior.nothing_to_destroy = true,
             _ => {
                 behavior.destroy_duration = Duration::from_secs(20 + r.below(300));
-                healthy = false;
+                // Slow but succeeding: under realistic timing that is the normal case.
+                healthy = realistic;
             }
+        }
+        if realistic && behavior.destroy_duration.is_zero() {
+            behavior.destroy_duration = Duration::from_secs(10 + r.below(120));
         }
         if r.chance(8) {
             behavior.lock = Some(LockSpec {
@@ -181,6 +212,31 @@ fn make_schedule(index: usize, seed: u64) -> Schedule {
             crs[i].healthy = false;
         }
     }
+    let foreign_dependant_of = r
+        .chance(8)
+        .then(|| crs[r.below(crs.len() as u64) as usize].name.clone());
+    if let Some(d) = &foreign_dependant_of {
+        for c in crs.iter_mut().filter(|c| &c.name == d) {
+            c.healthy = false;
+        }
+        // What depends (transitively) on nothing but waits for it: its dependencies.
+        let mut stuck = vec![d.clone()];
+        while let Some(n) = stuck.pop() {
+            let deps: Vec<String> = crs
+                .iter()
+                .find(|c| c.name == n)
+                .map(|c| c.depends_on.clone())
+                .unwrap_or_default();
+            for dep in deps {
+                if let Some(c) = crs.iter_mut().find(|c| c.name == dep) {
+                    if c.healthy {
+                        c.healthy = false;
+                    }
+                    stuck.push(dep);
+                }
+            }
+        }
+    }
     let mut faults = Vec::new();
     if r.chance(30) {
         faults.push(
@@ -214,6 +270,7 @@ fn make_schedule(index: usize, seed: u64) -> Schedule {
         runner_sa_deleted,
         crs,
         faults,
+        foreign_dependant_of,
     }
 }
 
@@ -267,6 +324,10 @@ fn seed(cluster: &TestCluster, s: &Schedule) {
                     .filter(|d| d.depends_on.contains(&c.name))
                     .map(|d| format!("tf.dependency.of.{}", d.name)),
             )
+            .chain(
+                (s.foreign_dependant_of.as_deref() == Some(c.name.as_str()))
+                    .then(|| "tf.dependency.of.ext".to_string()),
+            )
             .collect();
         st.create(json!({
             "apiVersion": TF, "kind": "Terraform",
@@ -296,6 +357,27 @@ fn seed(cluster: &TestCluster, s: &Schedule) {
     }
 }
 
+/// The dependant outside the release (namespace `<ns>-x`), ignored by the simulation.
+fn seed_foreign_dependant(cluster: &TestCluster, s: &Schedule) {
+    let Some(d) = &s.foreign_dependant_of else {
+        return;
+    };
+    let xns = format!("{}-x", s.ns);
+    let _ = cluster
+        .store()
+        .create(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": xns}}));
+    cluster
+        .store()
+        .create(json!({
+            "apiVersion": TF, "kind": "Terraform",
+            "metadata": {"name": "ext", "namespace": xns, "finalizers": [TF_FINALIZER],
+                "annotations": {BEHAVIOR_ANNOTATION: serde_json::to_string(&Behavior { paused: true, ..Behavior::default() }).unwrap()}},
+            "spec": {"interval": "10m", "path": "./", "sourceRef": {"kind": "OCIRepository", "name": "ext-src"},
+                "dependsOn": [{"name": d, "namespace": s.ns}]}
+        }))
+        .unwrap();
+}
+
 fn ledger_names(cluster: &TestCluster, ns: &str) -> Vec<String> {
     cluster
         .store()
@@ -317,6 +399,8 @@ struct Tally {
     statuses: BTreeMap<String, usize>,
     reruns_checked: usize,
     max_elapsed_over_budget: f64,
+    /// Outcomes of the CRs whose destroy succeeds with everything intact.
+    healthy: BTreeMap<String, usize>,
 }
 
 /// What every schedule shares: one guard client, one re-run client, one compiled classifier.
@@ -334,6 +418,7 @@ async fn run_schedule(
     shared: &Shared,
     sim: &TofuSim,
     s: Schedule,
+    realistic: bool,
 ) -> Result<(GuardReport, bool), String> {
     let t0 = std::time::Instant::now();
     let trace = std::env::var_os("TFOPS_SCHEDULE_TRACE").is_some();
@@ -343,6 +428,8 @@ async fn run_schedule(
         0
     };
     seed(cluster, &s);
+    seed_foreign_dependant(cluster, &s);
+    let guard_began = tokio::time::Instant::now();
     for c in &s.crs {
         sim.set_behavior(&s.ns, &c.name, c.behavior.clone());
     }
@@ -404,10 +491,13 @@ async fn run_schedule(
             .get(TF, "Terraform", &s.ns, &c.name)
             .is_none();
         let stats = sim.stats(&s.ns, &c.name);
-        let destroyed = matches!(
-            stats.last_row,
-            Some(Row::Destroyed) | Some(Row::NothingToDestroy)
-        );
+        // The simulation's ground truth (a destroy that completed is counted before the
+        // finalizer goes, so a reconcile still cleaning up its runner pod counts too).
+        let destroyed = stats.destroys_completed > 0
+            || matches!(
+                stats.released_as.or(stats.last_row),
+                Some(Row::Destroyed) | Some(Row::NothingToDestroy)
+            );
         let outcome = report
             .crs
             .iter()
@@ -418,7 +508,7 @@ async fn run_schedule(
         if left_without_destroy {
             let l = ledger_created_at(&relevant, &c.name).ok_or_else(|| {
                 format!(
-                    "{} left without destroy and without ledger\n{}",
+                    "{} left without destroy and without ledger ({stats:?})\n{}",
                     c.name,
                     ctx()
                 )
@@ -433,15 +523,82 @@ async fn run_schedule(
                 ));
             }
         }
-        // 3. A healthy destroy is never cut short.
+        use tfops_guard::machine::Outcome::*;
+        // 3. A healthy destroy is never cut short: it ends destroyed — or, under realistic
+        //    timing, unfinished because it still ran when the run ended.
+        let run_end = guard_began + elapsed;
+        let finished_in_run = stats
+            .destroy_runs
+            .iter()
+            .any(|(_, end)| end.is_some_and(|e| e <= run_end));
         if c.healthy && s.faults.is_empty() {
-            use tfops_guard::machine::Outcome::*;
-            if !matches!(outcome, Some(Destroyed) | Some(NothingToDestroy)) {
-                return Err(format!("healthy {} ended {outcome:?}\n{}", c.name, ctx()));
+            let ok = match outcome {
+                Some(Destroyed) | Some(NothingToDestroy) => true,
+                None => realistic && !finished_in_run,
+                _ => false,
+            };
+            if !ok {
+                return Err(format!(
+                    "healthy {} ended {outcome:?} (destroy finished within the run: {finished_in_run})\n{}",
+                    c.name,
+                    ctx()
+                ));
             }
         }
-        if c.healthy && matches!(outcome, Some(tfops_guard::machine::Outcome::ForceRemoved)) {
-            return Err(format!("healthy {} was force-removed\n{}", c.name, ctx()));
+        // 6. No unnecessary escalation.
+        if c.healthy && matches!(outcome, Some(ForceRemoved) | Some(Orphaned)) {
+            return Err(format!(
+                "healthy {} was escalated ({outcome:?})\n{}",
+                c.name,
+                ctx()
+            ));
+        }
+        // 5. Nothing cut, no orphan patch while a destroy ran.
+        if stats.destroys_cut > 0 || stats.orphan_patch_during_destroy > 0 {
+            return Err(format!(
+                "{}: destroy cut {} time(s), orphan patch during a destroy {} time(s)\n{}",
+                c.name,
+                stats.destroys_cut,
+                stats.orphan_patch_during_destroy,
+                ctx()
+            ));
+        }
+        // 7. No apply triggered by the guard.
+        if stats.applies.iter().any(|t| *t >= guard_began) {
+            return Err(format!(
+                "{}: a normal apply ran during the guard's run\n{}",
+                c.name,
+                ctx()
+            ));
+        }
+        // 8. The outcome is what the controller did.
+        // (destroyed / nothing-to-destroy both say "no cloud resources left": the guard may
+        // miss the empty-plan condition on a dropped watch, never the resources' fate.)
+        let controller_destroyed = stats.destroys_completed > 0;
+        let truthful = match outcome {
+            Some(Destroyed) => destroyed,
+            Some(Orphaned) | Some(ForceRemoved) => !controller_destroyed,
+            Some(NothingToDestroy) => !controller_destroyed && destroyed,
+            _ => true,
+        };
+        if !truthful {
+            return Err(format!(
+                "{}: outcome {outcome:?} but the controller completed {} destroy(s)\n{}",
+                c.name,
+                stats.destroys_completed,
+                ctx()
+            ));
+        }
+        // 9. A dependency used from another namespace is never destroyed nor released.
+        if s.foreign_dependant_of.as_deref() == Some(c.name.as_str())
+            && (gone || stats.destroy_attempts > 0 || !matches!(outcome, None | Some(Blocked)))
+        {
+            return Err(format!(
+                "{} is used by a dependant in another namespace but ended {outcome:?} (gone: {gone}, destroy attempts {})\n{}",
+                c.name,
+                stats.destroy_attempts,
+                ctx()
+            ));
         }
     }
     let t_checks = t0.elapsed();
@@ -512,18 +669,40 @@ fn cleanup(cluster: &TestCluster, ns: &str) {
         }
     }
     let _ = cluster.store().force_remove("v1", "Namespace", "", ns);
+    let xns = format!("{ns}-x");
+    for o in cluster.store().list(TF, "Terraform", &xns) {
+        if let Some(name) = o["metadata"]["name"].as_str() {
+            let _ = cluster.store().force_remove(TF, "Terraform", &xns, name);
+        }
+    }
+    let _ = cluster.store().force_remove("v1", "Namespace", "", &xns);
+    for p in cluster.store().list("v1", "Pod", ns) {
+        if let Some(name) = p["metadata"]["name"].as_str() {
+            let _ = cluster.store().force_remove("v1", "Pod", ns, name);
+        }
+    }
 }
 
 #[tokio::test(start_paused = true)]
 async fn randomized_fault_schedules_keep_the_invariants() {
-    let count: usize = std::env::var("TFOPS_SCHEDULES")
+    let count: usize = env_or("TFOPS_SCHEDULES", 500);
+    let realistic: usize = env_or("TFOPS_REALISTIC_SCHEDULES", 200);
+    let seed: u64 = env_or("TFOPS_SCHEDULE_SEED", 0x5eed_7f0e);
+    run_phase("instant", count, seed, false).await;
+    run_phase("realistic", realistic, seed, true).await;
+}
+
+fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(500);
-    let seed: u64 = std::env::var("TFOPS_SCHEDULE_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0x5eed_7f0e);
+        .unwrap_or(default)
+}
+
+async fn run_phase(label: &str, count: usize, seed: u64, realistic: bool) {
+    if count == 0 {
+        return;
+    }
     let real = std::time::Instant::now();
     // A short history keeps the per-schedule history copy cheap; it still spans every schedule
     // of a batch (watch resumes and the ledger-order check only need recent changes).
@@ -539,6 +718,11 @@ async fn randomized_fault_schedules_keep_the_invariants() {
         SimConfig {
             namespace: None,
             no_events: true,
+            timing: if realistic {
+                SimTiming::realistic(seed)
+            } else {
+                SimTiming::instant()
+            },
             ..SimConfig::default()
         },
     );
@@ -550,23 +734,39 @@ async fn randomized_fault_schedules_keep_the_invariants() {
     let mut tally = Tally::default();
     let mut next = 0usize;
     while next < count {
-        let parallel: usize = std::env::var("TFOPS_SCHEDULES_PARALLEL")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(PARALLEL);
+        let parallel: usize = env_or("TFOPS_SCHEDULES_PARALLEL", PARALLEL);
         let batch: Vec<Schedule> = (next..(next + parallel).min(count))
-            .map(|i| make_schedule(i, seed))
+            .map(|i| make_schedule(i, seed, realistic))
             .collect();
         next += batch.len();
         let budgets: Vec<Duration> = batch.iter().map(|s| s.budget).collect();
+        let healthy: Vec<Vec<String>> = batch
+            .iter()
+            .map(|s| {
+                s.crs
+                    .iter()
+                    .filter(|c| c.healthy && s.faults.is_empty())
+                    .map(|c| c.name.clone())
+                    .collect()
+            })
+            .collect();
         let results = futures::future::join_all(
             batch
                 .into_iter()
-                .map(|s| run_schedule(&cluster, &shared, &sim, s)),
+                .map(|s| run_schedule(&cluster, &shared, &sim, s, realistic)),
         )
         .await;
-        for (res, budget) in results.into_iter().zip(budgets) {
-            let (report, rerun) = res.unwrap_or_else(|e| panic!("{e}"));
+        for ((res, budget), healthy) in results.into_iter().zip(budgets).zip(healthy) {
+            let (report, rerun) = res.unwrap_or_else(|e| panic!("{label}: {e}"));
+            for c in report.crs.iter().filter(|c| healthy.contains(&c.name)) {
+                *tally
+                    .healthy
+                    .entry(
+                        c.outcome
+                            .map_or("unfinished".to_string(), |o| o.to_string()),
+                    )
+                    .or_default() += 1;
+            }
             tally.schedules += 1;
             tally.crs += report.crs.len();
             tally.reruns_checked += usize::from(rerun);
@@ -591,11 +791,13 @@ async fn randomized_fault_schedules_keep_the_invariants() {
         cluster.store().compact_history();
         cluster.requests().clear();
     }
+    sim.stop();
     println!(
-        "schedules: {} (seed {seed:#x}), CRs: {}, outcomes: {:?}, runs: {:?}, idempotent re-runs checked: {}, max(elapsed - budget): {:.3}s, real time: {:.1?}",
+        "{label} schedules: {} (seed {seed:#x}), CRs: {}, outcomes: {:?}, healthy CRs (destroy succeeds, nothing missing, no API faults): {:?}, runs: {:?}, idempotent re-runs checked: {}, unnecessary escalations: 0, max(elapsed - budget): {:.3}s, real time: {:.1?}",
         tally.schedules,
         tally.crs,
         tally.outcomes,
+        tally.healthy,
         tally.statuses,
         tally.reruns_checked,
         tally.max_elapsed_over_budget,

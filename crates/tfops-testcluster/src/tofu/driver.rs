@@ -177,6 +177,9 @@ pub struct CrStats {
     pub runner_pods: u32,
     /// Reconciles that failed on the runner-creation timeout.
     pub runner_timeouts: u32,
+    /// The row of the reconcile that removed the controller's finalizer (set as soon as it
+    /// is removed, before that reconcile's clean-up ends).
+    pub released_as: Option<Row>,
 }
 
 #[derive(Default)]
@@ -546,7 +549,7 @@ async fn reconcile_key(shared: &Arc<Shared>, key: &Key) -> Requeue {
         runner,
     });
     tracing::debug!(namespace = %key.0, name = %key.1, row = ?outcome.row, "tofu-sim: reconciled");
-    let applied = apply_actions(shared, key, &tf, &outcome.actions).await;
+    let applied = apply_actions(shared, key, &tf, &outcome.actions, outcome.row).await;
     let mut mem = lock(&shared.memory);
     let stats = mem.get_mut(key).map(|m| &mut m.stats);
     match applied {
@@ -1061,6 +1064,7 @@ async fn apply_actions(
     key: &Key,
     tf: &Value,
     actions: &[Action],
+    row: Row,
 ) -> Result<Applied, kube::Error> {
     let (ns, name) = (key.0.as_str(), key.1.as_str());
     let client = shared.client.clone();
@@ -1089,6 +1093,11 @@ async fn apply_actions(
                     patch_finalizers(&tfs, name, |l| l.retain(|x| *x != f)).await?
                 {
                     return Ok(Applied::Gone);
+                }
+                if f == super::TERRAFORM_FINALIZER {
+                    if let Some(m) = lock(&shared.memory).get_mut(key) {
+                        m.stats.released_as = Some(row);
+                    }
                 }
             }
             Action::PatchStatus(new) => {
