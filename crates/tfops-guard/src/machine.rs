@@ -1523,6 +1523,20 @@ impl Ctx<'_> {
             return self.wait(until, WaitFor::Dependants(dependants), why);
         }
 
+        // The destroy ran to its end but `finalize` cannot finish: a `dependsOn` target is
+        // gone, so removing its `tf.dependency.of.<me>` fails NotFound on every reconcile
+        // (tf_controller_finalizer.go lines 155–178). Waiting changes nothing; the resources
+        // are destroyed, only the finalizer is stuck.
+        if let (Some(dep), Some(_)) = (&self.env.dependency_gone, self.progress.destroy_applied_at)
+        {
+            if !self.destroy_in_flight() {
+                let detail = format!(
+                    "the destroy completed, but the controller cannot finish: its dependsOn target {dep} is gone (finalize fails on it forever)"
+                );
+                return self.force_remove(Escalation::MissingDependency, &detail);
+            }
+        }
+
         if self.destroy_in_flight() {
             let why = if self.now >= deadline {
                 "the destroy runs past this CR's deadline; it is never cut".to_string()

@@ -974,6 +974,39 @@ fn stalled_orphan_under_block_policy_blocks() {
 // ----- budget -----------------------------------------------------------------------------
 
 #[test]
+fn a_destroyed_cr_wedged_on_a_gone_dependency_is_released_at_once() {
+    // Item 7: finalize removes `tf.dependency.of.<me>` from each dependsOn target after the
+    // destroy; a target that is gone makes it fail NotFound forever. The old guard waited its
+    // whole timeout; now it sees the target gone and releases the destroyed CR.
+    let mut w = World::new();
+    w.apply();
+    w.deleted().at(30);
+    w.o.apply = Some(ReadyCondition {
+        status: ConditionStatus::True,
+        reason: "TerraformAppliedSucceed".into(),
+        message: "Applied successfully".into(),
+        last_transition_time: Some(at(29)),
+    });
+    w.e.dependency_gone = Some("team-a/vpc".into());
+    let d = w.apply();
+    assert!(matches!(d, Decision::ForceRemove { .. }), "{d:?}");
+    assert!(ledger_of(&d).message.contains("team-a/vpc"));
+    w.gone();
+    assert_eq!(
+        w.apply(),
+        Decision::Done(Outcome::Destroyed),
+        "the resources were destroyed: that is the outcome"
+    );
+    // Not destroyed yet: the destroy runs first (it is not blocked by the gone target).
+    let mut w = World::new();
+    w.apply();
+    w.deleted().at(30);
+    w.e.dependency_gone = Some("team-a/vpc".into());
+    w.e.runner = RunnerPod::Running;
+    assert!(is_wait(&w.apply(), WaitFor::Destroy));
+}
+
+#[test]
 fn at_the_force_point_force_needs_evidence() {
     for case in 0..4 {
         let mut w = World::new();
