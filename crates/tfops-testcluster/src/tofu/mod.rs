@@ -52,6 +52,14 @@
 //! overrides per CR. Ground truth for tests is in [`driver::CrStats`] (destroys completed /
 //! cut, destroy runs, orphan patches seen during a destroy, normal applies, runner timeouts).
 //!
+//! Not modelled: after a `finalize` that returns no error (the finalizer removed),
+//! `Reconcile` falls through into the normal reconcile with the now-deleted object
+//! (`controllers/tf_controller.go` lines 525–560: the `err` of `finalize` is checked, its
+//! success is not a return). After a destroy it plans an empty destroy plan (harmless); after
+//! a release without destroy it runs a normal plan, which with a pending change and
+//! `approvePlan: auto` would apply once against the released state. The simulation stops at
+//! the finalizer removal.
+//!
 //! Simplifications (none changes a deletion outcome): runner creatability = ServiceAccount
 //! present and namespace not terminating (no admission, no RoleBinding check); no watch on Flux sources (a missing
 //! source is retried every `retryInterval` as upstream does when the revision is unchanged);
