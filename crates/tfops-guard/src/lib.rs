@@ -24,3 +24,4 @@ pub mod policy;
 pub mod probe;
 pub mod progress;
 pub mod tfobj;
+pub mod tfstate;

@@ -274,6 +274,14 @@ fn make_schedule(index: usize, seed: u64, realistic: bool) -> Schedule {
     }
 }
 
+/// The state a successful apply leaves (one managed resource), base64 as Secret data.
+fn applied_state(name: &str) -> String {
+    let state = json!({"version": 4, "serial": 1, "resources": [
+        {"mode": "managed", "type": "aws_s3_bucket", "name": "this",
+         "instances": [{"schema_version": 0, "attributes": {"id": format!("{name}-bucket")}}]}]});
+    tfops_testcluster::tofu::encoding::base64_encode(state.to_string().as_bytes())
+}
+
 /// A CR as the controller leaves it after a successful apply, plus its state and outputs.
 fn seed(cluster: &TestCluster, s: &Schedule) {
     let st = cluster.store();
@@ -297,7 +305,7 @@ fn seed(cluster: &TestCluster, s: &Schedule) {
         st.create(json!({"apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": format!("tfstate-default-{}", c.name), "namespace": s.ns,
                 "labels": {"app.kubernetes.io/managed-by": "terraform", "tfstate": "true"}},
-            "data": {"tfstate": "H4sIAAAAAAAA/6tWKkktLlGyUlAqS8wpTtVRSs7PS8tMBwA+6Rd5GAAAAA=="}}))
+            "data": {"tfstate": applied_state(&c.name)}}))
             .unwrap();
         st.create(json!({"apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": format!("{}-outputs", c.name), "namespace": s.ns},

@@ -215,7 +215,7 @@ fn snapshot(tf: &DynamicObject) -> TerraformSnapshot {
     }
 }
 
-async fn secret_data(
+pub async fn secret_data(
     client: &Client,
     namespace: &str,
     name: &str,

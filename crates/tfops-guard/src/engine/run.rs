@@ -266,6 +266,8 @@ struct Cr {
     dependants_gone: BTreeSet<String>,
     /// Runner pod uid first seen Pending, and when (guard clock).
     runner_pending_since: Option<(String, DateTime<Utc>)>,
+    /// The in-cluster tfstate Secret, when the state lives in-cluster.
+    tfstate_secret: Option<String>,
     wake_at: Option<Instant>,
     outcome: Option<Outcome>,
     last_kind: String,
@@ -635,6 +637,9 @@ impl Engine {
             env: None,
             dependants_gone: BTreeSet::new(),
             runner_pending_since: None,
+            tfstate_secret: v
+                .state_in_cluster()
+                .then(|| ledger::tfstate_secret_name(v.workspace(), v.state_secret_suffix())),
             wake_at: None,
             outcome: None,
             last_kind: String::new(),
@@ -1054,6 +1059,19 @@ impl Engine {
                 }
             }
             Decision::Done(outcome) => {
+                let mut progress = progress.clone();
+                let state_says_destroyed =
+                    matches!(outcome, Outcome::Orphaned | Outcome::ForceRemoved)
+                        && self.state_emptied_since_ledger(key).await;
+                if state_says_destroyed {
+                    // The destroy that was running when the guard escalated finished (its
+                    // status may have been missed on the watch): the state says so.
+                    progress.outcome = Some(Outcome::Destroyed);
+                    if let Some(cr) = self.crs.get_mut(key) {
+                        cr.why = "the controller finished a destroy that had started before the guard escalated: the tfstate holds no managed resource any more (the ledger entry is marked destroyed)".to_owned();
+                    }
+                }
+                let outcome = &progress.outcome.unwrap_or(*outcome);
                 if *outcome == Outcome::Destroyed && progress.escalation_reason.is_some() {
                     // The guard had given up on it (ledger written), but the destroy that was
                     // running then finished: the ledger entry must say so.
@@ -1348,6 +1366,31 @@ impl Engine {
         };
         cr.ledger = Some(format!("{ledger_ns}/{}", record.secret_name()));
         Ok(())
+    }
+
+    /// The in-cluster state holds no managed resource now (the controller's destroy emptied
+    /// it — possibly before the guard's ledger copy, when the destroy raced the escalation).
+    /// A read that fails is retried a few times, then counts as "cannot tell".
+    async fn state_emptied_since_ledger(&self, key: &Key) -> bool {
+        let Some(cr) = self.crs.get(key) else {
+            return false;
+        };
+        let Some(secret) = cr.tfstate_secret.clone() else {
+            return false;
+        };
+        for _ in 0..4 {
+            match ops::secret_data(&self.client, &key.0, &secret).await {
+                Ok(Some(data)) => {
+                    return data
+                        .get("tfstate")
+                        .and_then(|b| crate::tfstate::managed_resources(b))
+                        == Some(0)
+                }
+                Ok(None) => return false,
+                Err(e) => tracing::debug!(cr = %key.1, error = %e, "tfstate not read; retrying"),
+            }
+        }
+        false
     }
 
     /// Record on this CR's ledger entry (if any) that the controller destroyed the resources.
