@@ -169,7 +169,9 @@ pub struct CrStats {
     pub destroys_cut: u32,
     /// Start and end (tokio clock) of every destroy apply; `None` end = still running.
     pub destroy_runs: Vec<(Instant, Option<Instant>)>,
-    /// When `destroyResourcesOnDeletion` was seen patched to false while a destroy ran.
+    /// `destroyResourcesOnDeletion` patched to false while a destroy was visibly running
+    /// (true when `Apply=Unknown` was written, false when the Apply RPC returned, at least a
+    /// second of simulated time apart).
     pub orphan_patch_during_destroy: u32,
     /// Normal (non-destroy) applies, when they ran (tokio clock).
     pub applies: Vec<Instant>,
@@ -1072,6 +1074,7 @@ async fn apply_actions(
     let secrets: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), ns, &core_ar("Secret", "secrets"));
     let mut last_status = tf.get("status").cloned().unwrap_or_else(|| json!({}));
+    let mut flag_at_destroy_start: Option<bool> = None;
     for (i, action) in actions.iter().enumerate() {
         match action {
             Action::PatchStatus(_) if superseded(actions, i) => {}
@@ -1185,6 +1188,12 @@ async fn apply_actions(
                 }
             }
             Action::DestroyInFlight(true) => {
+                // What the flag says once the destroy is visible (Apply=Unknown patched).
+                flag_at_destroy_start = get_tf(shared, key).await.ok().flatten().map(|o| {
+                    o["spec"]["destroyResourcesOnDeletion"]
+                        .as_bool()
+                        .unwrap_or(false)
+                });
                 if let Some(m) = lock(&shared.memory).get_mut(key) {
                     m.stats.destroy_runs.push((Instant::now(), None));
                 }
@@ -1198,8 +1207,17 @@ async fn apply_actions(
                         .unwrap_or(false)
                 });
                 let gone = flag_now.is_none();
+                // Patched while the destroy was visibly running (for at least a second of
+                // simulated time): a patch that raced the controller's read of the object, before
+                // anything showed the destroy, is not counted.
+                let ran_visibly = actions[..i]
+                    .iter()
+                    .rev()
+                    .take_while(|a| !matches!(a, Action::DestroyInFlight(true)))
+                    .any(|a| matches!(a, Action::Sleep(d) if *d >= std::time::Duration::from_secs(1)));
                 if let Some(m) = lock(&shared.memory).get_mut(key) {
-                    if flag_now == Some(false) {
+                    if flag_at_destroy_start == Some(true) && flag_now == Some(false) && ran_visibly
+                    {
                         m.stats.orphan_patch_during_destroy += 1;
                     }
                     if let Some(run) = m.stats.destroy_runs.last_mut().filter(|r| r.1.is_none()) {
