@@ -299,7 +299,7 @@ fn seed(cluster: &TestCluster, s: &Schedule) {
 fn ledger_names(cluster: &TestCluster, ns: &str) -> Vec<String> {
     cluster
         .store()
-        .list_selected("v1", "Secret", ns, "tfops.dev/ledger=v1")
+        .list_selected("v1", "Secret", ns, "tfops.dev/ledger")
         .unwrap()
         .iter()
         .filter_map(|s| {

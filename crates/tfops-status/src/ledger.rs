@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::Secret;
 
 pub use tfops_guard::ledger::{
     Cleanup, CleanupEvent, CleanupState, LedgerDecision, LedgerEntry, LedgerError, LedgerRecord,
-    LABEL_LEDGER, LABEL_RELEASE, LEDGER_VERSION,
+    LABEL_LEDGER, LABEL_RELEASE, LEDGER_VERSION, LEDGER_VERSION_V1,
 };
 
 /// One ledger Secret: where it is, and what it says.
@@ -29,10 +29,7 @@ pub fn cleanup_str(state: CleanupState) -> &'static str {
 
 /// Label selector of ledger Secrets, optionally of one release.
 pub fn selector(release: Option<&str>) -> String {
-    match release {
-        Some(r) => format!("{LABEL_LEDGER}={LEDGER_VERSION},{LABEL_RELEASE}={r}"),
-        None => format!("{LABEL_LEDGER}={LEDGER_VERSION}"),
-    }
+    tfops_guard::ledger::selector(release)
 }
 
 impl LedgerItem {

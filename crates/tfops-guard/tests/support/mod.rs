@@ -269,7 +269,7 @@ impl Rig {
     pub fn ledger_entries(&self, ns: &str) -> Vec<Value> {
         self.cluster
             .store()
-            .list_selected("v1", "Secret", ns, "tfops.dev/ledger=v1")
+            .list_selected("v1", "Secret", ns, "tfops.dev/ledger")
             .unwrap()
     }
 
