@@ -725,7 +725,10 @@ impl LedgerRecord {
                         p.secret
                     ),
                 })?;
-            tfstate.entry(p.key.clone()).or_default().extend_from_slice(&bytes.0);
+            tfstate
+                .entry(p.key.clone())
+                .or_default()
+                .extend_from_slice(&bytes.0);
         }
         self.tfstate = tfstate;
         self.verify(ledger_namespace, &name)
@@ -851,14 +854,16 @@ pub async fn write(
                     entry.reason = record.entry.reason.clone();
                     entry.message = record.entry.message.clone();
                 }
-                patch_entry(&api, &existing, &entry).await.map_err(|e| match e {
-                    PatchEntryError::Json(source) => LedgerError::Serialise {
-                        namespace: entry.namespace.clone(),
-                        name: entry.name.clone(),
-                        source,
-                    },
-                    PatchEntryError::Kube(source) => werr(source),
-                })?;
+                patch_entry(&api, &existing, &entry)
+                    .await
+                    .map_err(|e| match e {
+                        PatchEntryError::Json(source) => LedgerError::Serialise {
+                            namespace: entry.namespace.clone(),
+                            name: entry.name.clone(),
+                            source,
+                        },
+                        PatchEntryError::Kube(source) => werr(source),
+                    })?;
             }
             Ok(WriteOutcome::AlreadyPresent)
         }
@@ -1030,7 +1035,10 @@ mod tests {
         assert_eq!(json["decision"], "force-removed");
         assert_eq!(json["cleanup"]["state"], "open");
         assert_eq!(json["inventory"][0]["type"], "aws_db_instance");
-        assert_eq!(json["tfstateSha256"]["tfstate"], sha256_hex(&[0x1f, 0x8b, 0]));
+        assert_eq!(
+            json["tfstateSha256"]["tfstate"],
+            sha256_hex(&[0x1f, 0x8b, 0])
+        );
         let back = LedgerRecord::from_secret(&secret).unwrap();
         assert_eq!(back.tfstate, rec.tfstate);
         assert_eq!(back.vars, rec.vars);
@@ -1059,7 +1067,10 @@ mod tests {
             type_: Some(LEDGER_SECRET_TYPE.into()),
             data: Some(
                 [
-                    (ENTRY_KEY.to_owned(), ByteString(serde_json::to_vec(&v1).unwrap())),
+                    (
+                        ENTRY_KEY.to_owned(),
+                        ByteString(serde_json::to_vec(&v1).unwrap()),
+                    ),
                     ("tfstate.tfstate".to_owned(), ByteString(b"{}".to_vec())),
                 ]
                 .into(),
@@ -1077,7 +1088,9 @@ mod tests {
     fn a_large_tfstate_goes_to_checked_parts() {
         let mut rec = sample();
         // 5 MB of incompressible-looking state: cannot be inline.
-        let big: Vec<u8> = (0..5_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let big: Vec<u8> = (0..5_000_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
         rec.tfstate = [("tfstate".to_owned(), big.clone())].into();
         let (main, parts) = rec.to_secrets("ledger").unwrap();
         assert_eq!(parts.len(), big.len().div_ceil(PART_SIZE));
@@ -1099,13 +1112,26 @@ mod tests {
         // A damaged part is caught by the checksum, naming the field.
         let mut bad = by_name.clone();
         let first = part_secret_name(&rec.secret_name(), 0);
-        bad.get_mut(&first).unwrap().data.as_mut().unwrap().get_mut(PART_KEY).unwrap().0[0] ^= 1;
+        bad.get_mut(&first)
+            .unwrap()
+            .data
+            .as_mut()
+            .unwrap()
+            .get_mut(PART_KEY)
+            .unwrap()
+            .0[0] ^= 1;
         let mut back = LedgerRecord::from_secret(&main).unwrap();
         let e = back.attach_parts("ledger", &bad).unwrap_err().to_string();
-        assert!(e.contains("tfstate.tfstate") && e.contains("SHA-256"), "{e}");
+        assert!(
+            e.contains("tfstate.tfstate") && e.contains("SHA-256"),
+            "{e}"
+        );
         // Missing part: named.
         let mut back = LedgerRecord::from_secret(&main).unwrap();
-        let e = back.attach_parts("ledger", &BTreeMap::new()).unwrap_err().to_string();
+        let e = back
+            .attach_parts("ledger", &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(&first), "{e}");
     }
 
@@ -1114,7 +1140,10 @@ mod tests {
         let mut rec = sample();
         rec.outputs = [("blob".to_owned(), vec![b'x'; 2 * 1024 * 1024])].into();
         let e = rec.to_secrets("ledger").unwrap_err().to_string();
-        assert!(e.contains("apps/shop-db") && e.contains("does not fit"), "{e}");
+        assert!(
+            e.contains("apps/shop-db") && e.contains("does not fit"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1128,10 +1157,15 @@ mod tests {
         });
         let r = RecordedObject::from_object(&sa, "shop");
         assert!(r.in_release);
-        let o = r.to_object("other", &[("tfops.dev/cleanup-of".to_owned(), "x".to_owned())].into());
+        let o = r.to_object(
+            "other",
+            &[("tfops.dev/cleanup-of".to_owned(), "x".to_owned())].into(),
+        );
         assert_eq!(o["metadata"]["namespace"], "other");
         assert_eq!(o["metadata"]["labels"]["team"], "a");
-        assert!(o["metadata"]["labels"].get("app.kubernetes.io/managed-by").is_none());
+        assert!(o["metadata"]["labels"]
+            .get("app.kubernetes.io/managed-by")
+            .is_none());
         assert!(o["metadata"].get("uid").is_none() && o.get("status").is_none());
         assert_eq!(o["automountServiceAccountToken"], true);
     }

@@ -51,6 +51,13 @@ impl Env {
             .store()
             .create(sa)
             .unwrap_or_else(|e| panic!("{e:?}"));
+        // Installed with tofu-controller (cluster-scoped; `orphans destroy` needs it).
+        let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": "tf-runner-role"}, "rules": []});
+        cluster
+            .store()
+            .create(role)
+            .unwrap_or_else(|e| panic!("{e:?}"));
         let sim = TofuSim::start(
             cluster
                 .client(CONTROLLER_USER)
@@ -207,6 +214,8 @@ impl Env {
 fn opts(name: Option<&str>, timeout_secs: u64) -> DestroyOptions {
     DestroyOptions {
         name: name.map(str::to_owned),
+        namespace: None,
+        dry_run: false,
         timeout: Duration::from_secs(timeout_secs),
         clock: Arc::new(chrono::Utc::now),
     }
@@ -255,9 +264,31 @@ async fn orphan_then_orphans_destroy_then_destroyed() {
     assert!(
         lines
             .iter()
-            .any(|l| l.starts_with("restored tfstate Secret apps/tfstate-default-shop-db")),
+            .any(|l| l == "created Secret apps/tfstate-default-shop-db"),
         "{lines:?}"
     );
+    // What it created is gone again; what it found (the ServiceAccount) is left alone.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "deleted Secret apps/tfstate-default-shop-db"),
+        "{lines:?}"
+    );
+    let store = env.cluster.store();
+    assert!(store
+        .list_selected("v1", "Secret", NS, orphans::CLEANUP_OF_LABEL)
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .list_selected(
+            "rbac.authorization.k8s.io/v1",
+            "RoleBinding",
+            NS,
+            orphans::CLEANUP_OF_LABEL
+        )
+        .unwrap()
+        .is_empty());
+    assert!(store.get("v1", "ServiceAccount", NS, "tf-runner").is_some());
 
     let after = env.ledger_item(&item.secret_name).await;
     assert_eq!(after.cleanup_state(), CleanupState::Destroyed);
@@ -284,6 +315,44 @@ async fn orphan_then_orphans_destroy_then_destroyed() {
     // A second destroy does nothing.
     let again = orphans::destroy(&env.client, &after, &opts(None, 600), &mut |_: &str| {}).await;
     assert_eq!(again.ok(), Some(DestroyOutcome::AlreadyDestroyed));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_missing_cluster_role_is_refused_before_anything_is_created() {
+    let env = Env::start().await;
+    env.applied("shop-db").await;
+    let item = env.orphan("shop-db").await;
+    env.cluster
+        .store()
+        .delete(
+            "rbac.authorization.k8s.io/v1",
+            "ClusterRole",
+            "",
+            "tf-runner-role",
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let err = orphans::destroy(&env.client, &item, &opts(None, 600), &mut |_: &str| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("ClusterRole tf-runner-role"), "{err}");
+    assert!(env.tf("shop-db").is_null());
+    let after = env.ledger_item(&item.secret_name).await;
+    assert_eq!(after.cleanup_state(), CleanupState::Open);
+    // --dry-run lists what it would create, and creates nothing.
+    let mut o = opts(None, 600);
+    o.dry_run = true;
+    let out = orphans::destroy(&env.client, &item, &o, &mut |_: &str| {})
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let DestroyOutcome::DryRun { would_create } = out else {
+        panic!("{out:?}")
+    };
+    assert!(
+        would_create.contains(&"Terraform apps/shop-db".to_owned()),
+        "{would_create:?}"
+    );
+    assert!(env.tf("shop-db").is_null());
 }
 
 #[tokio::test(start_paused = true)]

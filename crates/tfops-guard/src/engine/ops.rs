@@ -297,7 +297,10 @@ async fn gather_dependencies(
     // Source.
     let sref = &spec["sourceRef"];
     if let (Some(kind), Some(name)) = (sref["kind"].as_str(), sref["name"].as_str()) {
-        let sns = sref["namespace"].as_str().filter(|s| !s.is_empty()).unwrap_or(ns);
+        let sns = sref["namespace"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .unwrap_or(ns);
         let mut found = None;
         let mut notes = Vec::new();
         for version in ["v1", "v1beta2"] {
@@ -343,17 +346,21 @@ async fn gather_dependencies(
     let rbs: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &rb_ar);
     match rbs.list(&ListParams::default()).await {
         Ok(list) => {
-            let binding = list.items.into_iter().filter_map(|o| serde_json::to_value(o).ok()).find(|rb| {
-                rb["roleRef"]["kind"] == "ClusterRole"
-                    && rb["roleRef"]["name"] == RUNNER_CLUSTER_ROLE
-                    && rb["subjects"].as_array().is_some_and(|subs| {
-                        subs.iter().any(|s| {
-                            s["kind"] == "ServiceAccount"
-                                && s["name"] == sa_name.as_str()
-                                && s["namespace"].as_str().unwrap_or(ns) == ns
+            let binding = list
+                .items
+                .into_iter()
+                .filter_map(|o| serde_json::to_value(o).ok())
+                .find(|rb| {
+                    rb["roleRef"]["kind"] == "ClusterRole"
+                        && rb["roleRef"]["name"] == RUNNER_CLUSTER_ROLE
+                        && rb["subjects"].as_array().is_some_and(|subs| {
+                            subs.iter().any(|s| {
+                                s["kind"] == "ServiceAccount"
+                                    && s["name"] == sa_name.as_str()
+                                    && s["namespace"].as_str().unwrap_or(ns) == ns
+                            })
                         })
-                    })
-            });
+                });
             match binding {
                 Some(rb) => entry.role_binding = Some(RecordedObject::from_object(&rb, release)),
                 None => missing.push(format!(
@@ -385,12 +392,16 @@ async fn gather_dependencies(
             if kind == "ConfigMap" {
                 if let Some(m) = o["data"].as_object() {
                     for (k, v) in m {
-                        data.insert(k.clone(), v.as_str().unwrap_or_default().as_bytes().to_vec());
+                        data.insert(
+                            k.clone(),
+                            v.as_str().unwrap_or_default().as_bytes().to_vec(),
+                        );
                     }
                 }
                 if let Some(m) = o["binaryData"].as_object() {
                     for (k, v) in m {
-                        if let Ok(b) = serde_json::from_value::<k8s_openapi::ByteString>(v.clone()) {
+                        if let Ok(b) = serde_json::from_value::<k8s_openapi::ByteString>(v.clone())
+                        {
                             data.insert(k.clone(), b.0);
                         }
                     }
