@@ -247,9 +247,13 @@ pub const RUNNER_CLUSTER_ROLE: &str = "tf-runner-role";
 /// Flux source API group.
 pub const SOURCE_GROUP: &str = "source.toolkit.fluxcd.io";
 
-/// Plural of a Flux source kind.
+/// Plural of a Flux source kind (`GitRepository` → `gitrepositories`, `Bucket` → `buckets`).
 pub fn source_plural(kind: &str) -> String {
-    format!("{}s", kind.to_ascii_lowercase())
+    let k = kind.to_ascii_lowercase();
+    match k.strip_suffix('y') {
+        Some(stem) => format!("{stem}ies"),
+        None => format!("{k}s"),
+    }
 }
 
 fn api_resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
@@ -496,6 +500,13 @@ pub async fn gather_record(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn source_plurals() {
+        assert_eq!(source_plural("GitRepository"), "gitrepositories");
+        assert_eq!(source_plural("OCIRepository"), "ocirepositories");
+        assert_eq!(source_plural("Bucket"), "buckets");
+    }
 
     #[test]
     fn strips_only_controller_finalizers() {
