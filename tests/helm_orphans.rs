@@ -156,7 +156,7 @@ fn entry_json(store: &Store) -> (String, Value) {
 
 /// A tfstate of about 5 MB (JSON, as the simulation reads it) tracking the bucket.
 fn big_state() -> Vec<u8> {
-    let padding: Vec<String> = (0..60_000)
+    let padding: Vec<String> = (0..70_000)
         .map(|i| {
             format!(
                 "{i:08}-{:064x}",
@@ -511,4 +511,14 @@ async fn helm4_orphan_with_a_5mb_tfstate_is_kept_in_parts_and_destroyed_later() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helm4_orphan_from_a_v1_ledger_entry_is_destroyed_later() {
     later_cleanup(Helm::V4, Variant::V1Entry).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm3_orphan_with_a_5mb_tfstate_is_kept_in_parts_and_destroyed_later() {
+    later_cleanup(Helm::V3, Variant::BigState).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm3_orphan_from_a_v1_ledger_entry_is_destroyed_later() {
+    later_cleanup(Helm::V3, Variant::V1Entry).await;
 }
