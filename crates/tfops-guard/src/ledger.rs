@@ -928,6 +928,75 @@ pub async fn record_cleanup(
     Ok(record)
 }
 
+/// Replace the tfstate copy of an existing entry (e.g. after a partial destroy changed the
+/// state): new parts are written before the entry names them, the entry is replaced guarded by
+/// its resourceVersion, and only then are parts it no longer names deleted.
+pub async fn replace_tfstate(
+    client: &Client,
+    ledger_namespace: &str,
+    secret_name: &str,
+    tfstate: BTreeMap<String, Vec<u8>>,
+) -> Result<(), LedgerError> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), ledger_namespace);
+    let werr = |name: &str| {
+        let name = name.to_owned();
+        move |source| LedgerError::Write {
+            namespace: ledger_namespace.to_owned(),
+            name,
+            source,
+        }
+    };
+    let existing = api.get(secret_name).await.map_err(werr(secret_name))?;
+    let mut record = LedgerRecord::from_secret(&existing)?;
+    let old_parts: Vec<String> = record
+        .entry
+        .tfstate_parts
+        .iter()
+        .map(|p| p.secret.clone())
+        .collect();
+    record.tfstate = tfstate;
+    record.entry.tfstate_copied = true;
+    let (mut main, parts) = record.to_secrets(ledger_namespace)?;
+    // Keep the labels the entry has (its version may be v1: the data layout is v2 now).
+    main.metadata.labels = existing.metadata.labels.clone().map(|mut l| {
+        l.insert(LABEL_LEDGER.to_owned(), LEDGER_VERSION.to_owned());
+        l
+    });
+    for part in &parts {
+        let name = part.metadata.name.clone().unwrap_or_default();
+        match api.get_opt(&name).await.map_err(werr(&name))? {
+            Some(cur) => {
+                let mut desired = part.clone();
+                desired.metadata.resource_version = cur.metadata.resource_version;
+                api.replace(&name, &PostParams::default(), &desired)
+                    .await
+                    .map_err(werr(&name))?;
+            }
+            None => {
+                api.create(&PostParams::default(), part)
+                    .await
+                    .map_err(werr(&name))?;
+            }
+        }
+    }
+    main.metadata.resource_version = existing.metadata.resource_version.clone();
+    api.replace(secret_name, &PostParams::default(), &main)
+        .await
+        .map_err(werr(secret_name))?;
+    let kept: Vec<String> = parts
+        .iter()
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
+    for old in old_parts.iter().filter(|o| !kept.contains(o)) {
+        match api.delete(old, &Default::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(source) => return Err(werr(old)(source)),
+        }
+    }
+    Ok(())
+}
+
 /// Label selector of ledger Secrets of every readable format, optionally of one release.
 pub fn selector(release: Option<&str>) -> String {
     let mut selector = format!("{LABEL_LEDGER} in ({})", LEDGER_VERSIONS.join(","));

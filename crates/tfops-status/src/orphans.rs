@@ -271,7 +271,7 @@ pub fn forget_refusal(item: &LedgerItem) -> String {
     )
 }
 
-/// Delete the ledger Secret.
+/// Delete the ledger Secret, then its tfstate part Secrets.
 pub async fn forget(client: &Client, item: &LedgerItem) -> Result<(), OrphansError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), &item.secret_namespace);
     api.delete(&item.secret_name, &DeleteParams::default())
@@ -280,6 +280,27 @@ pub async fn forget(client: &Client, item: &LedgerItem) -> Result<(), OrphansErr
             "deleting ledger Secret {}/{}",
             item.secret_namespace, item.secret_name
         )))?;
+    let parts: std::collections::BTreeSet<&String> = item
+        .entry()
+        .tfstate_parts
+        .iter()
+        .map(|p| &p.secret)
+        .collect();
+    for part in parts {
+        match api.delete(part, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(source) => {
+                return Err(OrphansError::Api {
+                    what: format!(
+                        "deleting ledger part Secret {}/{part}",
+                        item.secret_namespace
+                    ),
+                    source,
+                })
+            }
+        }
+    }
     Ok(())
 }
 
@@ -783,6 +804,68 @@ async fn delete_created(
     errors
 }
 
+/// After a destroy that did not finish: copy the current tfstate Secret (if `destroy` created
+/// it and it changed) back into the ledger entry; when that fails, keep the Secret (it is
+/// removed from `created`) so nothing is lost.
+async fn keep_latest_state(
+    client: &Client,
+    item: &LedgerItem,
+    ns: &str,
+    created: &mut Created,
+    progress: &mut (dyn FnMut(&str) + Send),
+) {
+    let e = item.entry();
+    let Some(pos) = created
+        .0
+        .iter()
+        .position(|p| p.kind == "Secret" && p.name == e.tfstate_secret && p.namespace == ns)
+    else {
+        return;
+    };
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let current = match secrets.get_opt(&e.tfstate_secret).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return,
+        Err(err) => {
+            progress(&format!(
+                "keeping Secret {ns}/{}: cannot read it to update the ledger copy: {err}",
+                e.tfstate_secret
+            ));
+            created.0.remove(pos);
+            return;
+        }
+    };
+    let data: BTreeMap<String, Vec<u8>> = current
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    if data == item.record.tfstate {
+        return;
+    }
+    match tfops_guard::ledger::replace_tfstate(
+        client,
+        &item.secret_namespace,
+        &item.secret_name,
+        data,
+    )
+    .await
+    {
+        Ok(()) => progress(&format!(
+            "the state changed during the attempt; ledger entry {}/{} now holds the latest copy",
+            item.secret_namespace, item.secret_name
+        )),
+        Err(err) => {
+            progress(&format!(
+                "keeping Secret {ns}/{}: the state changed and the ledger copy could not be updated: {err}",
+                e.tfstate_secret
+            ));
+            created.0.remove(pos);
+        }
+    }
+}
+
 /// Finish the cleanup of `item` (see the module docs). `progress` receives one line per step.
 pub async fn destroy(
     client: &Client,
@@ -867,6 +950,11 @@ pub async fn destroy(
         progress,
     )
     .await;
+    // A destroy that did not finish may have changed the state: the ledger keeps the latest
+    // copy before the re-created tfstate Secret goes (if that fails, the Secret is kept).
+    if !matches!(outcome, Ok(DestroyOutcome::Destroyed { .. })) {
+        keep_latest_state(client, item, ns, &mut created, progress).await;
+    }
     // Whatever happened: the CR is gone or released; delete everything else we made.
     let leftovers = delete_created(client, &created, progress).await;
     match outcome {

@@ -512,3 +512,81 @@ async fn show_redacts_and_forget_deletes() {
         Err(OrphansError::NotFound(_))
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_tfstate_copy_is_replaced_through_parts_and_export_import_round_trips() {
+    let env = Env::start().await;
+    env.applied("shop-db").await;
+    let item = env.orphan("shop-db").await;
+    let store = env.cluster.store();
+
+    // A bigger state (as after a partial destroy): moved into parts, checksummed.
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    ledger::replace_tfstate(
+        &env.client,
+        NS,
+        &item.secret_name,
+        [("tfstate".to_owned(), big.clone())].into(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let parts = store
+        .list_selected("v1", "Secret", NS, ledger::LABEL_LEDGER_PART)
+        .unwrap();
+    assert_eq!(parts.len(), big.len().div_ceil(ledger::PART_SIZE));
+    let mut after = env.ledger_item(&item.secret_name).await;
+    assert!(after.record.parts_pending());
+    ledger::load_parts(&env.client, NS, &mut after.record)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(after.record.tfstate["tfstate"], big);
+
+    // Export (full) → forget → import: the same entry, parts and all.
+    let doc = orphans::export(&env.client, &after, true)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = serde_saphyr::to_string(&doc).unwrap_or_else(|e| panic!("{e}"));
+    let redacted = orphans::export(&env.client, &after, false)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let e = orphans::import_secrets(&redacted, NS)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("redacted"), "{e}");
+    orphans::forget(&env.client, &after)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let back: Value = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    // A damaged copy is refused, naming the field.
+    let mut damaged = back.clone();
+    damaged["items"][1]["data"]["part"] = json!("AAAA");
+    let e = orphans::import_secrets(&damaged, NS)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("tfstate.tfstate"), "{e}");
+    let (main, parts) = orphans::import_secrets(&back, NS).unwrap_or_else(|e| panic!("{e}"));
+    orphans::import(&env.client, &main, &parts)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut again = env.ledger_item(&item.secret_name).await;
+    ledger::load_parts(&env.client, NS, &mut again.record)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again.record.tfstate["tfstate"], big);
+
+    // Back to a small state: inline again, the parts deleted.
+    ledger::replace_tfstate(
+        &env.client,
+        NS,
+        &item.secret_name,
+        [("tfstate".to_owned(), b"{}".to_vec())].into(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(store
+        .list_selected("v1", "Secret", NS, ledger::LABEL_LEDGER_PART)
+        .unwrap()
+        .is_empty());
+    let small = env.ledger_item(&item.secret_name).await;
+    assert_eq!(small.record.tfstate["tfstate"], b"{}");
+}
