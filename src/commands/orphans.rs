@@ -66,6 +66,18 @@ pub enum Sub {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Hand the orphan's resources back to a (re)installed release instead of destroying them:
+    /// the release's Terraform CR of the same module (installed suspended, not applied yet)
+    /// gets the ledger's tfstate copy as its state.
+    Adopt {
+        name: String,
+        /// The release whose CR takes the resources over.
+        #[arg(long)]
+        release: String,
+        /// Namespace of that CR (default: the orphan's).
+        #[arg(long = "target-namespace")]
+        target_namespace: Option<String>,
+    },
     /// Write the entry (ledger Secret and tfstate parts) as a YAML/JSON List, to keep it outside
     /// the cluster; copied values are emptied unless --show-secrets (only such an export can be
     /// imported).
@@ -187,6 +199,41 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
                 other => anyhow::bail!("-o {other:?}: expected yaml or json"),
             };
             out.write_all(text.as_bytes())?;
+            Ok(0)
+        }
+        Sub::Adopt {
+            name,
+            release,
+            target_namespace,
+        } => {
+            let items = load(&env, args.all_namespaces, None).await?;
+            let item = match orphans::find(&items, &name) {
+                Ok(i) => i,
+                Err(e) => {
+                    eprintln!("Error: {e}");
+                    return Ok(3);
+                }
+            };
+            let outcome = orphans::adopt(
+                &env.client,
+                item,
+                &release,
+                target_namespace.as_deref(),
+                &chrono::Utc::now,
+            )
+            .await?;
+            match outcome {
+                orphans::AdoptOutcome::Adopted { namespace, name } => writeln!(
+                    out,
+                    "adopted: Terraform {namespace}/{name} of release {release} now holds the state; ledger entry {} recorded as adopted (un-suspend the module to reconcile)",
+                    item.secret_name
+                )?,
+                orphans::AdoptOutcome::AlreadyCleanedUp => writeln!(
+                    out,
+                    "ledger entry {} was already cleaned up; nothing to do",
+                    item.secret_name
+                )?,
+            }
             Ok(0)
         }
         Sub::Import { file } => {

@@ -113,6 +113,8 @@ pub enum CleanupState {
     Destroyed,
     /// A destroy from this entry failed.
     DestroyFailed,
+    /// Handed back to a (re)installed release (`orphans adopt`): its CR manages the resources.
+    Adopted,
 }
 
 /// One step in the clean-up history of an entry.

@@ -24,6 +24,7 @@ pub fn cleanup_str(state: CleanupState) -> &'static str {
         CleanupState::Destroying => "destroying",
         CleanupState::Destroyed => "destroyed",
         CleanupState::DestroyFailed => "destroy-failed",
+        CleanupState::Adopted => "adopted",
     }
 }
 
@@ -50,8 +51,12 @@ impl LedgerItem {
         self.record.entry.cleanup.state
     }
 
-    /// True once `orphans destroy` finished the cleanup successfully.
+    /// True once `orphans destroy` finished the cleanup successfully, or `orphans adopt` handed
+    /// the resources back to a release.
     pub fn cleaned_up(&self) -> bool {
-        self.cleanup_state() == CleanupState::Destroyed
+        matches!(
+            self.cleanup_state(),
+            CleanupState::Destroyed | CleanupState::Adopted
+        )
     }
 }

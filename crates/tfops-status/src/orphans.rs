@@ -65,6 +65,8 @@ pub enum OrphansError {
     },
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    #[error("refusing to adopt ledger entry {entry}: {why}")]
+    Adopt { entry: String, why: String },
     #[error("import: {0}")]
     Import(String),
     #[error("serialising: {0}")]
@@ -1293,4 +1295,141 @@ pub async fn import(
             .map_err(api_err(format!("creating Secret {ns}/{n}")))?;
     }
     Ok(format!("{ns}/{name}"))
+}
+
+/// How `orphans adopt` ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdoptOutcome {
+    /// The tfstate copy now backs Terraform `namespace/name` of the release.
+    Adopted { namespace: String, name: String },
+    /// The entry was already cleaned up; nothing done.
+    AlreadyCleanedUp,
+}
+
+/// `orphans adopt NAME --release R`: hand the orphan's resources back to release `release`
+/// instead of destroying them. The release's `Terraform` CR of the same module (in
+/// `namespace`) gets the ledger's tfstate copy as its state Secret, so it manages the existing
+/// resources instead of creating new ones. Refused when that CR already has a state Secret or
+/// has applied (it may have created new resources: install it suspended first).
+pub async fn adopt(
+    client: &Client,
+    item: &LedgerItem,
+    release: &str,
+    namespace: Option<&str>,
+    clock: &(dyn Fn() -> DateTime<Utc> + Send + Sync),
+) -> Result<AdoptOutcome, OrphansError> {
+    if item.cleaned_up() {
+        return Ok(AdoptOutcome::AlreadyCleanedUp);
+    }
+    let mut item = item.clone();
+    tfops_guard::ledger::load_parts(client, &item.secret_namespace, &mut item.record).await?;
+    let e = item.entry();
+    let ns = namespace.unwrap_or(&e.namespace);
+    let refuse = |why: String| OrphansError::Adopt {
+        entry: format!("{}/{}", item.secret_namespace, item.secret_name),
+        why,
+    };
+    if !e.tfstate_copied || item.record.tfstate.is_empty() {
+        return Err(refuse(
+            "the entry holds no tfstate copy (the state is not in-cluster); point the release's module at the original backend instead".into(),
+        ));
+    }
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &terraform_resource());
+    let selector = format!(
+        "{}={release},{}={}",
+        tfops_guard::ledger::LABEL_RELEASE,
+        tfops_guard::ledger::LABEL_MODULE,
+        e.module
+    );
+    let found = api
+        .list(&kube::api::ListParams::default().labels(&selector))
+        .await
+        .map_err(api_err(format!(
+            "listing Terraform CRs in {ns} ({selector})"
+        )))?;
+    let target = match found.items.as_slice() {
+        [one] => one.clone(),
+        [] => {
+            return Err(refuse(format!(
+                "release {release:?} has no Terraform CR of module {:?} in {ns}; install it first (suspended)",
+                e.module
+            )))
+        }
+        many => {
+            return Err(refuse(format!(
+                "release {release:?} has {} Terraform CRs of module {:?} in {ns}",
+                many.len(),
+                e.module
+            )))
+        }
+    };
+    let name = target.metadata.name.clone().unwrap_or_default();
+    let status = target.data.get("status").cloned().unwrap_or(Value::Null);
+    if status["lastAppliedRevision"]
+        .as_str()
+        .is_some_and(|r| !r.is_empty())
+    {
+        return Err(refuse(format!(
+            "Terraform {ns}/{name} has already applied (status.lastAppliedRevision) and may have created new resources"
+        )));
+    }
+    let spec = target.data.get("spec").cloned().unwrap_or(Value::Null);
+    if spec["backendConfig"]["customConfiguration"].is_string() {
+        return Err(refuse(format!(
+            "Terraform {ns}/{name} uses a custom backend; restore the state there"
+        )));
+    }
+    let ws = spec["workspace"]
+        .as_str()
+        .filter(|w| !w.is_empty())
+        .unwrap_or("default");
+    let suffix = match spec["backendConfig"].as_object() {
+        Some(bc) => bc
+            .get("secretSuffix")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        None => name.clone(),
+    };
+    let state_name = tfops_guard::ledger::tfstate_secret_name(Some(ws), &suffix);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    if secrets
+        .get_metadata_opt(&state_name)
+        .await
+        .map_err(api_err(format!("reading Secret {ns}/{state_name}")))?
+        .is_some()
+    {
+        return Err(refuse(format!(
+            "Secret {ns}/{state_name} (the state of Terraform {ns}/{name}) already exists"
+        )));
+    }
+    let mut secret = restored_tfstate(&item);
+    secret.metadata.name = Some(state_name.clone());
+    secret.metadata.namespace = Some(ns.to_owned());
+    if let Some(labels) = secret.metadata.labels.as_mut() {
+        labels.remove(CLEANUP_OF_LABEL);
+        labels.insert("tfstateSecretSuffix".into(), suffix.clone());
+        labels.insert("tfstateWorkspace".into(), ws.to_owned());
+    }
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .map_err(api_err(format!("creating Secret {ns}/{state_name}")))?;
+    tfops_guard::ledger::record_cleanup(
+        client,
+        &item.secret_namespace,
+        &item.secret_name,
+        CleanupEvent {
+            at: clock(),
+            state: CleanupState::Adopted,
+            message: format!(
+                "handed back to release {release}: Terraform {ns}/{name} uses the tfstate copy as Secret {ns}/{state_name}"
+            ),
+        },
+    )
+    .await?;
+    Ok(AdoptOutcome::Adopted {
+        namespace: ns.to_owned(),
+        name,
+    })
 }

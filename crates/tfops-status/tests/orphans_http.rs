@@ -590,3 +590,54 @@ async fn the_tfstate_copy_is_replaced_through_parts_and_export_import_round_trip
     let small = env.ledger_item(&item.secret_name).await;
     assert_eq!(small.record.tfstate["tfstate"], b"{}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn adopt_hands_the_state_to_the_reinstalled_release() {
+    let env = Env::start().await;
+    env.applied("shop-db").await;
+    let item = env.orphan("shop-db").await;
+    let clock = chrono::Utc::now;
+
+    // No CR of the module in the release yet: refused, named.
+    let e = orphans::adopt(&env.client, &item, "shop", None, &clock)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no Terraform CR of module \"db\""), "{e}");
+
+    // Re-installed, suspended (so it does not apply before it has the state).
+    let mut cr = fixtures::terraform(NS, "shop", "db", "shop-db-v2");
+    cr["spec"]["suspend"] = json!(true);
+    env.cluster
+        .store()
+        .create(cr)
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let out = orphans::adopt(&env.client, &item, "shop", None, &clock)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        out,
+        orphans::AdoptOutcome::Adopted {
+            namespace: NS.into(),
+            name: "shop-db-v2".into()
+        }
+    );
+    let state = env
+        .cluster
+        .store()
+        .get("v1", "Secret", NS, "tfstate-default-shop-db-v2")
+        .unwrap_or_else(|| panic!("no state Secret"));
+    let copy: k8s_openapi::ByteString =
+        serde_json::from_value(state["data"]["tfstate"].clone()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(copy.0, item.record.tfstate["tfstate"]);
+    let after = env.ledger_item(&item.secret_name).await;
+    assert_eq!(after.cleanup_state(), CleanupState::Adopted);
+    assert!(after.cleaned_up());
+    // Not twice.
+    assert_eq!(
+        orphans::adopt(&env.client, &after, "shop", None, &clock)
+            .await
+            .ok(),
+        Some(orphans::AdoptOutcome::AlreadyCleanedUp)
+    );
+}
