@@ -337,6 +337,19 @@ async fn a_missing_cluster_role_is_refused_before_anything_is_created() {
         .to_string();
     assert!(err.contains("ClusterRole tf-runner-role"), "{err}");
     assert!(env.tf("shop-db").is_null());
+    // doctor says so too, before anyone tries.
+    let d = tfops_status::doctor::doctor_orphans(&env.client, NS, "shop")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].findings[0].check, "orphan-destroy-blocked");
+    assert!(d[0].blocking());
+    assert!(
+        d[0].findings[0]
+            .message
+            .contains("ClusterRole tf-runner-role"),
+        "{d:?}"
+    );
     let after = env.ledger_item(&item.secret_name).await;
     assert_eq!(after.cleanup_state(), CleanupState::Open);
     // --dry-run lists what it would create, and creates nothing.
