@@ -246,6 +246,17 @@ pub fn show_document(item: &LedgerItem, show_secrets: bool) -> Result<Value, Orp
         "entry": serde_json::to_value(item.entry())?,
         "outputs": copied(&item.record.outputs, show_secrets),
         "tfstate": copied(&item.record.tfstate, show_secrets),
+        "varsFrom": item
+            .entry()
+            .vars_from
+            .iter()
+            .enumerate()
+            .map(|(i, v)| json!({
+                "kind": v.kind,
+                "name": v.name,
+                "data": item.record.vars.get(&i).map(|d| copied(d, show_secrets)).unwrap_or(Value::Null),
+            }))
+            .collect::<Vec<_>>(),
     }))
 }
 
@@ -1432,4 +1443,123 @@ pub async fn adopt(
         namespace: ns.to_owned(),
         name,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tfops_guard::ledger::{LedgerDecision, RecordedObject, VarsFromRecord};
+
+    fn item() -> LedgerItem {
+        let at = "2026-11-26T20:00:00Z".parse().unwrap();
+        let mut item = crate::fixtures::ledger_item(
+            "apps",
+            "shop",
+            "db",
+            "shop-db",
+            "0a1b2c3d-4e",
+            LedgerDecision::Orphaned,
+            at,
+        );
+        item.record.entry.terraform.spec["varsFrom"] = json!([{"kind": "Secret", "name": "db-creds"}, {"kind": "ConfigMap", "name": "db-cfg", "optional": true}]);
+        item
+    }
+
+    #[test]
+    fn a_v1_entry_plans_a_plain_runner_and_requires_source_and_vars() {
+        let plan = plan_dependencies(&item(), "apps").unwrap();
+        let shown: Vec<String> = plan.iter().map(Planned::display).collect();
+        assert_eq!(
+            shown,
+            [
+                "ServiceAccount apps/tf-runner",
+                "RoleBinding apps/tf-runner-tf-runner-role",
+                "Secret apps/db-creds",
+                "OCIRepository apps/shop-db-src",
+                "Secret apps/tfstate-default-shop-db",
+            ]
+        );
+        // Without copies, the Secret and the Source must exist (the optional ConfigMap not).
+        assert!(plan[2].object.is_null() && plan[2].required_present.is_some());
+        assert!(plan[3]
+            .required_present
+            .as_deref()
+            .unwrap()
+            .contains("spec.sourceRef"));
+        assert_eq!(plan[1].object["roleRef"]["name"], "tf-runner-role");
+        for p in plan.iter().filter(|p| !p.object.is_null()) {
+            assert_eq!(
+                p.object["metadata"]["labels"][CLEANUP_OF_LABEL],
+                "tfops-ledger-shop-db-0a1b2c3d"
+            );
+        }
+    }
+
+    #[test]
+    fn a_v2_entry_plans_copies_in_another_namespace() {
+        let mut it = item();
+        let e = &mut it.record.entry;
+        e.source = Some(RecordedObject::from_object(
+            &json!({"apiVersion": "source.toolkit.fluxcd.io/v1beta2", "kind": "OCIRepository",
+                    "metadata": {"name": "shop-db-src", "namespace": "apps"}, "spec": {"url": "oci://x"}}),
+            "shop",
+        ));
+        e.role_binding = Some(RecordedObject::from_object(
+            &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                    "metadata": {"name": "rb", "namespace": "apps"},
+                    "roleRef": {"kind": "ClusterRole", "name": "tf-runner-role"},
+                    "subjects": [{"kind": "ServiceAccount", "name": "tf-runner", "namespace": "apps"}]}),
+            "shop",
+        ));
+        e.vars_from = vec![
+            VarsFromRecord {
+                kind: "Secret".into(),
+                name: "db-creds".into(),
+                copied: true,
+                ..Default::default()
+            },
+            VarsFromRecord {
+                kind: "ConfigMap".into(),
+                name: "db-cfg".into(),
+                optional: true,
+                copied: true,
+                ..Default::default()
+            },
+        ];
+        it.record.vars = [
+            (0, [("token".to_owned(), b"s3cret".to_vec())].into()),
+            (1, [("region".to_owned(), b"eu-west-1".to_vec())].into()),
+        ]
+        .into();
+        let plan = plan_dependencies(&it, "restore").unwrap();
+        assert!(plan
+            .iter()
+            .all(|p| p.namespace == "restore" && p.required_present.is_none()));
+        assert_eq!(plan[1].object["subjects"][0]["namespace"], "restore");
+        assert_eq!(plan[2].object["data"]["token"], "czNjcmV0");
+        assert_eq!(plan[3].object["data"]["region"], "eu-west-1");
+        assert_eq!(plan[4].object["spec"]["url"], "oci://x");
+        assert_eq!(plan[4].api_version, "source.toolkit.fluxcd.io/v1beta2");
+        let cr = recreated_terraform_in(&it, "shop-db", "restore");
+        assert_eq!(cr["metadata"]["namespace"], "restore");
+        assert_eq!(cr["spec"]["destroyResourcesOnDeletion"], true);
+        // show redacts the varsFrom values.
+        let doc = show_document(&it, false).unwrap();
+        let text = doc.to_string();
+        assert!(
+            !text.contains("s3cret") && !text.contains("eu-west-1"),
+            "{text}"
+        );
+        assert!(show_document(&it, true)
+            .unwrap()
+            .to_string()
+            .contains("s3cret"));
+    }
+
+    #[test]
+    fn plurals() {
+        assert_eq!(plural("GitRepository"), "gitrepositories");
+        assert_eq!(plural("RoleBinding"), "rolebindings");
+        assert_eq!(plural("ServiceAccount"), "serviceaccounts");
+    }
 }
