@@ -395,7 +395,7 @@ async fn helm3_install_then_helm_tfops_uninstall_end_to_end() {
         .is_none());
     // Nothing left behind without a record: no ledger entry needed for a destroyed module.
     assert!(store
-        .list_selected("v1", "Secret", "shop", "tfops.dev/ledger=v1")
+        .list_selected("v1", "Secret", "shop", "tfops.dev/ledger")
         .unwrap()
         .is_empty());
 }

@@ -331,7 +331,7 @@ async fn helm4_a_bucket_that_cannot_be_destroyed_is_orphaned_into_the_ledger() {
     assert_release_gone(store);
 
     let ledger = store
-        .list_selected("v1", "Secret", NS, "tfops.dev/ledger=v1")
+        .list_selected("v1", "Secret", NS, "tfops.dev/ledger")
         .unwrap();
     assert_eq!(ledger.len(), 1, "{ledger:#?}");
     let entry = &ledger[0];

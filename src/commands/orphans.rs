@@ -1,4 +1,4 @@
-//! `tfops orphans list|show|destroy|forget` (`helm tfops orphans …`): read and operate the
+//! `tfops orphans list|show|destroy|export|import|forget` (`helm tfops orphans …`): read and operate the
 //! orphan ledger. Thin glue over `tfops_status::orphans`.
 
 use std::io::Write;
@@ -56,9 +56,44 @@ pub enum Sub {
         /// Re-create under this name instead of the original (when the original is taken).
         #[arg(long = "name")]
         new_name: Option<String>,
+        /// Re-create in this namespace instead of the original one (-n is the ledger's).
+        #[arg(long = "target-namespace")]
+        target_namespace: Option<String>,
         /// How long to wait for the controller to destroy (Go-style: 90s, 10m, 1h30m).
         #[arg(long, default_value = "15m")]
         timeout: String,
+        /// Only list what would be created.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Hand the orphan's resources back to a (re)installed release instead of destroying them:
+    /// the release's Terraform CR of the same module (installed suspended, not applied yet)
+    /// gets the ledger's tfstate copy as its state.
+    Adopt {
+        name: String,
+        /// The release whose CR takes the resources over.
+        #[arg(long)]
+        release: String,
+        /// Namespace of that CR (default: the orphan's).
+        #[arg(long = "target-namespace")]
+        target_namespace: Option<String>,
+    },
+    /// Write the entry (ledger Secret and tfstate parts) as a YAML/JSON List, to keep it outside
+    /// the cluster; copied values are emptied unless --show-secrets (only such an export can be
+    /// imported).
+    Export {
+        name: String,
+        #[arg(long)]
+        show_secrets: bool,
+        /// yaml or json.
+        #[arg(short = 'o', long, default_value = "yaml")]
+        output: String,
+    },
+    /// Put an exported entry back into the ledger namespace, checked (not redacted, tfstate
+    /// checksums right, not already there).
+    Import {
+        /// File written by `orphans export --show-secrets` (`-` for stdin).
+        file: String,
     },
     /// Delete an entry (only with --yes: it may be the only record of live cloud resources).
     Forget {
@@ -143,10 +178,84 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             )?;
             Ok(0)
         }
+        Sub::Export {
+            name,
+            show_secrets,
+            output,
+        } => {
+            let items = load(&env, args.all_namespaces, None).await?;
+            let item = match orphans::find(&items, &name) {
+                Ok(i) => i,
+                Err(e) => {
+                    eprintln!("Error: {e}");
+                    return Ok(3);
+                }
+            };
+            let doc = orphans::export(&env.client, item, show_secrets).await?;
+            let text = match output.as_str() {
+                "yaml" => serde_saphyr::to_string(&doc)
+                    .map_err(|e| anyhow::anyhow!("serialising YAML: {e}"))?,
+                "json" => serde_json::to_string_pretty(&doc)? + "\n",
+                other => anyhow::bail!("-o {other:?}: expected yaml or json"),
+            };
+            out.write_all(text.as_bytes())?;
+            Ok(0)
+        }
+        Sub::Adopt {
+            name,
+            release,
+            target_namespace,
+        } => {
+            let items = load(&env, args.all_namespaces, None).await?;
+            let item = match orphans::find(&items, &name) {
+                Ok(i) => i,
+                Err(e) => {
+                    eprintln!("Error: {e}");
+                    return Ok(3);
+                }
+            };
+            let outcome = orphans::adopt(
+                &env.client,
+                item,
+                &release,
+                target_namespace.as_deref(),
+                &chrono::Utc::now,
+            )
+            .await?;
+            match outcome {
+                orphans::AdoptOutcome::Adopted { namespace, name } => writeln!(
+                    out,
+                    "adopted: Terraform {namespace}/{name} of release {release} now holds the state; ledger entry {} recorded as adopted (un-suspend the module to reconcile)",
+                    item.secret_name
+                )?,
+                orphans::AdoptOutcome::AlreadyCleanedUp => writeln!(
+                    out,
+                    "ledger entry {} was already cleaned up; nothing to do",
+                    item.secret_name
+                )?,
+            }
+            Ok(0)
+        }
+        Sub::Import { file } => {
+            let text = if file == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&file)
+                    .map_err(|e| anyhow::anyhow!("reading {file}: {e}"))?
+            };
+            let doc: serde_json::Value = serde_saphyr::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{file}: not YAML/JSON: {e}"))?;
+            let (main, parts) = orphans::import_secrets(&doc, &env.namespace)?;
+            let at = orphans::import(&env.client, &main, &parts).await?;
+            writeln!(out, "ledger entry {at} imported")?;
+            Ok(0)
+        }
         Sub::Destroy {
             name,
             new_name,
+            target_namespace,
             timeout,
+            dry_run,
         } => {
             let timeout = tfops_guard::duration::parse_duration(&timeout)
                 .map_err(|e| anyhow::anyhow!("--timeout {timeout:?}: {e}"))?;
@@ -160,6 +269,8 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             };
             let opts = DestroyOptions {
                 name: new_name,
+                namespace: target_namespace,
+                dry_run,
                 timeout,
                 clock: Arc::new(chrono::Utc::now),
             };
@@ -175,6 +286,17 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
                         item.entry().namespace,
                         item.secret_name
                     )?;
+                    Ok(0)
+                }
+                DestroyOutcome::DryRun { would_create } => {
+                    writeln!(
+                        out,
+                        "dry run: ledger entry {} would re-create (when absent):",
+                        item.secret_name
+                    )?;
+                    for line in would_create {
+                        writeln!(out, "  {line}")?;
+                    }
                     Ok(0)
                 }
                 DestroyOutcome::AlreadyDestroyed => {

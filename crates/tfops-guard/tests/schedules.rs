@@ -389,7 +389,7 @@ fn seed_foreign_dependant(cluster: &TestCluster, s: &Schedule) {
 fn ledger_names(cluster: &TestCluster, ns: &str) -> Vec<String> {
     cluster
         .store()
-        .list_selected("v1", "Secret", ns, "tfops.dev/ledger=v1")
+        .list_selected("v1", "Secret", ns, "tfops.dev/ledger")
         .unwrap()
         .iter()
         .filter_map(|s| {

@@ -108,6 +108,11 @@ pub fn adopt(
                 .into(),
         ));
     }
+    if object.pointer("/spec/enableInventory") != Some(&Value::Bool(true)) {
+        warnings.push(format!(
+            "Terraform {name:?}: spec.enableInventory is not true; tofu-controller then keeps status.inventory empty and an orphan ledger entry of it would list no cloud resources (set enableInventory: true)"
+        ));
+    }
     meta::set_label(object, meta::RELEASE_LABEL, &rc.release);
     meta::set_label(object, meta::MODULE_LABEL, &name);
     annotate_policy(object, &policy, rc.guard);
@@ -134,7 +139,7 @@ mod tests {
         let mut cr = json!({
             "apiVersion": "infra.contrib.fluxcd.io/v1alpha2", "kind": "Terraform",
             "metadata": {"name": "legacy", "annotations": {"tfops.dev/retries": "5"}},
-            "spec": {"interval": "1m", "destroyResourcesOnDeletion": true, "sourceRef": {"kind": "GitRepository", "name": "x"}}
+            "spec": {"interval": "1m", "destroyResourcesOnDeletion": true, "enableInventory": true, "sourceRef": {"kind": "GitRepository", "name": "x"}}
         });
         let before_spec = cr["spec"].clone();
         let w = adopt(&mut cr, &CatalogConfig::default(), &rc()).unwrap();
@@ -166,9 +171,18 @@ mod tests {
 
     #[test]
     fn conflicting_annotation_warns() {
-        let mut cr = json!({"kind": "Terraform", "metadata": {"name": "a", "annotations": {"tfops.dev/uninstall-policy": "destroy"}}, "spec": {}});
+        let mut cr = json!({"kind": "Terraform", "metadata": {"name": "a", "annotations": {"tfops.dev/uninstall-policy": "destroy"}}, "spec": {"enableInventory": true}});
         let w = adopt(&mut cr, &CatalogConfig::default(), &rc()).unwrap();
         assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn a_cr_without_inventory_warns_and_is_left_as_it_is() {
+        let mut cr = json!({"kind": "Terraform", "metadata": {"name": "a"}, "spec": {"destroyResourcesOnDeletion": true}});
+        let w = adopt(&mut cr, &CatalogConfig::default(), &rc()).unwrap();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("spec.enableInventory"), "{w:?}");
+        assert!(cr["spec"].get("enableInventory").is_none());
     }
 
     #[test]

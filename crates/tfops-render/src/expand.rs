@@ -520,6 +520,9 @@ pub fn expand(
         "serviceAccountName".into(),
         json!(names.runner_service_account),
     );
+    // tofu-controller keeps status.inventory empty without it; the orphan ledger lists the
+    // cloud resources from there.
+    s.insert("enableInventory".into(), json!(true));
     if let Some(bc) = &cfg.backend.backend_config {
         let v = template::render_value(bc, &ctx)
             .map_err(|m| err(ErrorKind::Template, "config: backend.backendConfig", m))?;
@@ -728,6 +731,7 @@ mod tests {
         assert_eq!(tf["metadata"]["namespace"], "prod");
         assert_eq!(tf["metadata"]["annotations"]["tfops.dev/guard"], "client");
         assert_eq!(tf["spec"]["destroyResourcesOnDeletion"], true);
+        assert_eq!(tf["spec"]["enableInventory"], true);
     }
 
     #[test]

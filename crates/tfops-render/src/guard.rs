@@ -44,7 +44,8 @@ pub fn guard_rules() -> Value {
     json!([
         {"apiGroups": ["infra.contrib.fluxcd.io"], "resources": ["terraforms"], "verbs": ["get", "list", "watch", "patch", "delete"]},
         {"apiGroups": ["source.toolkit.fluxcd.io"], "resources": ["ocirepositories", "gitrepositories", "buckets"], "verbs": ["get", "list"]},
-        {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["serviceaccounts", "configmaps"], "verbs": ["get"]},
+        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"], "verbs": ["list"]},
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
         {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "create", "patch"]},
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},

@@ -40,8 +40,10 @@ fn helm3_stream_expands_in_place_and_warns_about_client_uninstall() {
     assert_eq!(r.summary.crs_adopted, 1);
     assert_eq!(r.summary.objects_added, 8);
     assert_eq!(r.summary.release.as_deref(), Some("shop"));
-    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
-    assert!(r.warnings[0].contains("helm tfops uninstall shop"));
+    // The adopted raw CR has no enableInventory: its ledger entries would list no resources.
+    assert_eq!(r.warnings.len(), 2, "{:?}", r.warnings);
+    assert!(r.warnings[0].contains("\"legacy\": spec.enableInventory is not true"));
+    assert!(r.warnings[1].contains("helm tfops uninstall shop"));
     let out = docs(&r.output);
     assert_eq!(
         kinds_names(&out),

@@ -31,6 +31,8 @@ pub enum DoctorError {
     Fetch(#[from] FetchError),
     #[error(transparent)]
     Probe(#[from] Box<ProbeError>),
+    #[error(transparent)]
+    Orphans(#[from] Box<crate::orphans::OrphansError>),
     #[error("reading listed Terraform object: {0}")]
     Decode(#[from] serde_json::Error),
     #[error("requesting a reconcile of Terraform {namespace}/{name}: {source}")]
@@ -132,6 +134,55 @@ pub async fn doctor(
         .zip(&probes)
         .map(|((cr, env), p)| diagnose(&TerraformView::new(cr), env, p.as_ref(), release))
         .collect();
+    out.extend(doctor_orphans(client, namespace, release).await?);
     out.sort_by(|a, b| (&a.module, &a.name).cmp(&(&b.module, &b.name)));
+    Ok(out)
+}
+
+/// The release's ledger entries not cleaned up yet whose `orphans destroy` would be refused:
+/// one blocking `orphan-destroy-blocked` diagnosis each, naming what cannot be re-created
+/// (nothing for entries it could destroy).
+pub async fn doctor_orphans(
+    client: &Client,
+    namespace: &str,
+    release: &str,
+) -> Result<Vec<Diagnosis>, DoctorError> {
+    use crate::diagnose::{Finding, Severity};
+    let (items, _unreadable) = crate::fetch::list_ledger(
+        client,
+        &Namespaces::One(namespace.to_owned()),
+        Some(release),
+    )
+    .await?;
+    let mut out = Vec::new();
+    for item in items.iter().filter(|i| !i.cleaned_up()) {
+        let e = item.entry();
+        let plan = crate::orphans::plan_dependencies(item, &e.namespace).map_err(Box::new)?;
+        let missing = crate::orphans::preflight(client, &plan)
+            .await
+            .map_err(Box::new)?;
+        if missing.is_empty() {
+            continue;
+        }
+        out.push(Diagnosis {
+            namespace: e.namespace.clone(),
+            name: e.name.clone(),
+            module: e.module.clone(),
+            deleting: false,
+            findings: vec![Finding {
+                check: "orphan-destroy-blocked",
+                severity: Severity::Blocking,
+                message: format!(
+                    "`helm tfops orphans destroy {}` would be refused: {}",
+                    item.secret_name,
+                    missing.join("; ")
+                ),
+                fix: Some(
+                    "re-create the named objects (the ClusterRole comes with tofu-controller), then run `helm tfops orphans destroy`"
+                        .to_owned(),
+                ),
+            }],
+        });
+    }
     Ok(out)
 }

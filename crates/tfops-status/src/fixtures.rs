@@ -271,6 +271,14 @@ pub fn ledger_item(
                 state: CleanupState::Open,
                 history: vec![],
             },
+            source: None,
+            source_ref: None,
+            service_account: None,
+            role_binding: None,
+            vars_from: Vec::new(),
+            tfstate_sha256: BTreeMap::new(),
+            tfstate_parts: Vec::new(),
+            not_recorded: Vec::new(),
         },
         outputs: [(
             "bucket_url".to_owned(),
@@ -278,6 +286,7 @@ pub fn ledger_item(
         )]
         .into(),
         tfstate: [("tfstate".to_owned(), b"H4sIAAAAAAAA/secret-state".to_vec())].into(),
+        vars: BTreeMap::new(),
     };
     LedgerItem {
         secret_namespace: namespace.into(),

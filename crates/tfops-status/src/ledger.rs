@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::Secret;
 
 pub use tfops_guard::ledger::{
     Cleanup, CleanupEvent, CleanupState, LedgerDecision, LedgerEntry, LedgerError, LedgerRecord,
-    LABEL_LEDGER, LABEL_RELEASE, LEDGER_VERSION,
+    LABEL_LEDGER, LABEL_RELEASE, LEDGER_VERSION, LEDGER_VERSION_V1,
 };
 
 /// One ledger Secret: where it is, and what it says.
@@ -24,15 +24,13 @@ pub fn cleanup_str(state: CleanupState) -> &'static str {
         CleanupState::Destroying => "destroying",
         CleanupState::Destroyed => "destroyed",
         CleanupState::DestroyFailed => "destroy-failed",
+        CleanupState::Adopted => "adopted",
     }
 }
 
 /// Label selector of ledger Secrets, optionally of one release.
 pub fn selector(release: Option<&str>) -> String {
-    match release {
-        Some(r) => format!("{LABEL_LEDGER}={LEDGER_VERSION},{LABEL_RELEASE}={r}"),
-        None => format!("{LABEL_LEDGER}={LEDGER_VERSION}"),
-    }
+    tfops_guard::ledger::selector(release)
 }
 
 impl LedgerItem {
@@ -53,8 +51,12 @@ impl LedgerItem {
         self.record.entry.cleanup.state
     }
 
-    /// True once `orphans destroy` finished the cleanup successfully.
+    /// True once `orphans destroy` finished the cleanup successfully, or `orphans adopt` handed
+    /// the resources back to a release.
     pub fn cleaned_up(&self) -> bool {
-        self.cleanup_state() == CleanupState::Destroyed
+        matches!(
+            self.cleanup_state(),
+            CleanupState::Destroyed | CleanupState::Adopted
+        )
     }
 }

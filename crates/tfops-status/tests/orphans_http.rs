@@ -51,6 +51,13 @@ impl Env {
             .store()
             .create(sa)
             .unwrap_or_else(|e| panic!("{e:?}"));
+        // Installed with tofu-controller (cluster-scoped; `orphans destroy` needs it).
+        let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": "tf-runner-role"}, "rules": []});
+        cluster
+            .store()
+            .create(role)
+            .unwrap_or_else(|e| panic!("{e:?}"));
         let sim = TofuSim::start(
             cluster
                 .client(CONTROLLER_USER)
@@ -207,6 +214,8 @@ impl Env {
 fn opts(name: Option<&str>, timeout_secs: u64) -> DestroyOptions {
     DestroyOptions {
         name: name.map(str::to_owned),
+        namespace: None,
+        dry_run: false,
         timeout: Duration::from_secs(timeout_secs),
         clock: Arc::new(chrono::Utc::now),
     }
@@ -255,9 +264,31 @@ async fn orphan_then_orphans_destroy_then_destroyed() {
     assert!(
         lines
             .iter()
-            .any(|l| l.starts_with("restored tfstate Secret apps/tfstate-default-shop-db")),
+            .any(|l| l == "created Secret apps/tfstate-default-shop-db"),
         "{lines:?}"
     );
+    // What it created is gone again; what it found (the ServiceAccount) is left alone.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "deleted Secret apps/tfstate-default-shop-db"),
+        "{lines:?}"
+    );
+    let store = env.cluster.store();
+    assert!(store
+        .list_selected("v1", "Secret", NS, orphans::CLEANUP_OF_LABEL)
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .list_selected(
+            "rbac.authorization.k8s.io/v1",
+            "RoleBinding",
+            NS,
+            orphans::CLEANUP_OF_LABEL
+        )
+        .unwrap()
+        .is_empty());
+    assert!(store.get("v1", "ServiceAccount", NS, "tf-runner").is_some());
 
     let after = env.ledger_item(&item.secret_name).await;
     assert_eq!(after.cleanup_state(), CleanupState::Destroyed);
@@ -284,6 +315,57 @@ async fn orphan_then_orphans_destroy_then_destroyed() {
     // A second destroy does nothing.
     let again = orphans::destroy(&env.client, &after, &opts(None, 600), &mut |_: &str| {}).await;
     assert_eq!(again.ok(), Some(DestroyOutcome::AlreadyDestroyed));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_missing_cluster_role_is_refused_before_anything_is_created() {
+    let env = Env::start().await;
+    env.applied("shop-db").await;
+    let item = env.orphan("shop-db").await;
+    env.cluster
+        .store()
+        .delete(
+            "rbac.authorization.k8s.io/v1",
+            "ClusterRole",
+            "",
+            "tf-runner-role",
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let err = orphans::destroy(&env.client, &item, &opts(None, 600), &mut |_: &str| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("ClusterRole tf-runner-role"), "{err}");
+    assert!(env.tf("shop-db").is_null());
+    // doctor says so too, before anyone tries.
+    let d = tfops_status::doctor::doctor_orphans(&env.client, NS, "shop")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].findings[0].check, "orphan-destroy-blocked");
+    assert!(d[0].blocking());
+    assert!(
+        d[0].findings[0]
+            .message
+            .contains("ClusterRole tf-runner-role"),
+        "{d:?}"
+    );
+    let after = env.ledger_item(&item.secret_name).await;
+    assert_eq!(after.cleanup_state(), CleanupState::Open);
+    // --dry-run lists what it would create, and creates nothing.
+    let mut o = opts(None, 600);
+    o.dry_run = true;
+    let out = orphans::destroy(&env.client, &item, &o, &mut |_: &str| {})
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let DestroyOutcome::DryRun { would_create } = out else {
+        panic!("{out:?}")
+    };
+    assert!(
+        would_create.contains(&"Terraform apps/shop-db".to_owned()),
+        "{would_create:?}"
+    );
+    assert!(env.tf("shop-db").is_null());
 }
 
 #[tokio::test(start_paused = true)]
@@ -442,4 +524,133 @@ async fn show_redacts_and_forget_deletes() {
         orphans::find(&[], "shop-db"),
         Err(OrphansError::NotFound(_))
     ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_tfstate_copy_is_replaced_through_parts_and_export_import_round_trips() {
+    let env = Env::start().await;
+    env.applied("shop-db").await;
+    let item = env.orphan("shop-db").await;
+    let store = env.cluster.store();
+
+    // A bigger state (as after a partial destroy): moved into parts, checksummed.
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    ledger::replace_tfstate(
+        &env.client,
+        NS,
+        &item.secret_name,
+        [("tfstate".to_owned(), big.clone())].into(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let parts = store
+        .list_selected("v1", "Secret", NS, ledger::LABEL_LEDGER_PART)
+        .unwrap();
+    assert_eq!(parts.len(), big.len().div_ceil(ledger::PART_SIZE));
+    let mut after = env.ledger_item(&item.secret_name).await;
+    assert!(after.record.parts_pending());
+    ledger::load_parts(&env.client, NS, &mut after.record)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(after.record.tfstate["tfstate"], big);
+
+    // Export (full) → forget → import: the same entry, parts and all.
+    let doc = orphans::export(&env.client, &after, true)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = serde_saphyr::to_string(&doc).unwrap_or_else(|e| panic!("{e}"));
+    let redacted = orphans::export(&env.client, &after, false)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let e = orphans::import_secrets(&redacted, NS)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("redacted"), "{e}");
+    orphans::forget(&env.client, &after)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let back: Value = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    // A damaged copy is refused, naming the field.
+    let mut damaged = back.clone();
+    damaged["items"][1]["data"]["part"] = json!("AAAA");
+    let e = orphans::import_secrets(&damaged, NS)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("tfstate.tfstate"), "{e}");
+    let (main, parts) = orphans::import_secrets(&back, NS).unwrap_or_else(|e| panic!("{e}"));
+    orphans::import(&env.client, &main, &parts)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut again = env.ledger_item(&item.secret_name).await;
+    ledger::load_parts(&env.client, NS, &mut again.record)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again.record.tfstate["tfstate"], big);
+
+    // Back to a small state: inline again, the parts deleted.
+    ledger::replace_tfstate(
+        &env.client,
+        NS,
+        &item.secret_name,
+        [("tfstate".to_owned(), b"{}".to_vec())].into(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(store
+        .list_selected("v1", "Secret", NS, ledger::LABEL_LEDGER_PART)
+        .unwrap()
+        .is_empty());
+    let small = env.ledger_item(&item.secret_name).await;
+    assert_eq!(small.record.tfstate["tfstate"], b"{}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn adopt_hands_the_state_to_the_reinstalled_release() {
+    let env = Env::start().await;
+    env.applied("shop-db").await;
+    let item = env.orphan("shop-db").await;
+    let clock = chrono::Utc::now;
+
+    // No CR of the module in the release yet: refused, named.
+    let e = orphans::adopt(&env.client, &item, "shop", None, &clock)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no Terraform CR of module \"db\""), "{e}");
+
+    // Re-installed, suspended (so it does not apply before it has the state).
+    let mut cr = fixtures::terraform(NS, "shop", "db", "shop-db-v2");
+    cr["spec"]["suspend"] = json!(true);
+    env.cluster
+        .store()
+        .create(cr)
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let out = orphans::adopt(&env.client, &item, "shop", None, &clock)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        out,
+        orphans::AdoptOutcome::Adopted {
+            namespace: NS.into(),
+            name: "shop-db-v2".into()
+        }
+    );
+    let state = env
+        .cluster
+        .store()
+        .get("v1", "Secret", NS, "tfstate-default-shop-db-v2")
+        .unwrap_or_else(|| panic!("no state Secret"));
+    let copy: k8s_openapi::ByteString =
+        serde_json::from_value(state["data"]["tfstate"].clone()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(copy.0, item.record.tfstate["tfstate"]);
+    let after = env.ledger_item(&item.secret_name).await;
+    assert_eq!(after.cleanup_state(), CleanupState::Adopted);
+    assert!(after.cleaned_up());
+    // Not twice.
+    assert_eq!(
+        orphans::adopt(&env.client, &after, "shop", None, &clock)
+            .await
+            .ok(),
+        Some(orphans::AdoptOutcome::AlreadyCleanedUp)
+    );
 }

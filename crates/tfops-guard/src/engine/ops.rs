@@ -6,11 +6,17 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy};
+use kube::api::{
+    ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
+    PropagationPolicy,
+};
 use kube::{Api, Client};
 use serde_json::{json, Value};
 
-use crate::ledger::{self, LedgerDecision, LedgerEntry, LedgerRecord, TerraformSnapshot};
+use crate::ledger::{
+    self, LedgerDecision, LedgerEntry, LedgerRecord, ObjectRef, RecordedObject, TerraformSnapshot,
+    VarsFromRecord,
+};
 use crate::tfobj::{self, TfView};
 
 /// Field manager for every guard patch.
@@ -236,8 +242,197 @@ pub async fn secret_data(
     }
 }
 
-/// Gather the ledger record for `tf`: the entry plus copies of the outputs Secret and (when
-/// the state lives in-cluster) the tfstate Secret. Two GETs at most.
+/// The ClusterRole tofu-controller's runner RoleBindings grant.
+pub const RUNNER_CLUSTER_ROLE: &str = "tf-runner-role";
+/// Flux source API group.
+pub const SOURCE_GROUP: &str = "source.toolkit.fluxcd.io";
+
+/// Plural of a Flux source kind (`GitRepository` → `gitrepositories`, `Bucket` → `buckets`).
+pub fn source_plural(kind: &str) -> String {
+    let k = kind.to_ascii_lowercase();
+    match k.strip_suffix('y') {
+        Some(stem) => format!("{stem}ies"),
+        None => format!("{k}s"),
+    }
+}
+
+fn api_resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+/// GET an object as JSON; `None` when absent or forbidden (the reason goes to `missing`).
+async fn get_json(
+    client: &Client,
+    ar: &ApiResource,
+    namespace: &str,
+    name: &str,
+    missing: &mut Vec<String>,
+) -> Option<Value> {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, ar);
+    match api.get(name).await {
+        Ok(o) => serde_json::to_value(o).ok(),
+        Err(e) => {
+            let why = match status_code(&e) {
+                Some(404) => "not found".to_owned(),
+                Some(403) => "forbidden to the guard".to_owned(),
+                _ => e.to_string(),
+            };
+            missing.push(format!("{} {namespace}/{name}: {why}", ar.kind));
+            None
+        }
+    }
+}
+
+/// Everything a later destroy needs besides the CR: the Source, the runner ServiceAccount and
+/// RoleBinding, the `varsFrom` objects (data separately). Absent / unreadable pieces are named
+/// in `not_recorded`; reading never fails the ledger write (the entry matters more).
+async fn gather_dependencies(
+    client: &Client,
+    tf: &DynamicObject,
+    release: &str,
+    entry: &mut LedgerEntry,
+    vars: &mut BTreeMap<usize, BTreeMap<String, Vec<u8>>>,
+) {
+    let v = TfView(tf);
+    let ns = v.namespace();
+    let spec = v.spec().cloned().unwrap_or(Value::Null);
+    let mut missing = Vec::new();
+
+    // Source.
+    let sref = &spec["sourceRef"];
+    if let (Some(kind), Some(name)) = (sref["kind"].as_str(), sref["name"].as_str()) {
+        let sns = sref["namespace"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .unwrap_or(ns);
+        let mut found = None;
+        let mut notes = Vec::new();
+        for version in ["v1", "v1beta2"] {
+            let ar = api_resource(SOURCE_GROUP, version, kind, &source_plural(kind));
+            let mut note = Vec::new();
+            if let Some(o) = get_json(client, &ar, sns, name, &mut note).await {
+                found = Some((o, version));
+                break;
+            }
+            notes.extend(note);
+        }
+        entry.source_ref = Some(ObjectRef {
+            api_version: found
+                .as_ref()
+                .map(|(_, ver)| format!("{SOURCE_GROUP}/{ver}"))
+                .unwrap_or_default(),
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+            namespace: sns.to_owned(),
+        });
+        match found {
+            Some((o, _)) => entry.source = Some(RecordedObject::from_object(&o, release)),
+            None => missing.extend(notes.into_iter().take(1)),
+        }
+    }
+
+    // Runner ServiceAccount and its RoleBinding to tf-runner-role.
+    let sa_name = spec["serviceAccountName"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("tf-runner")
+        .to_owned();
+    let sa_ar = api_resource("", "v1", "ServiceAccount", "serviceaccounts");
+    if let Some(o) = get_json(client, &sa_ar, ns, &sa_name, &mut missing).await {
+        entry.service_account = Some(RecordedObject::from_object(&o, release));
+    }
+    let rb_ar = api_resource(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "RoleBinding",
+        "rolebindings",
+    );
+    let rbs: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &rb_ar);
+    match rbs.list(&ListParams::default()).await {
+        Ok(list) => {
+            let binding = list
+                .items
+                .into_iter()
+                .filter_map(|o| serde_json::to_value(o).ok())
+                .find(|rb| {
+                    rb["roleRef"]["kind"] == "ClusterRole"
+                        && rb["roleRef"]["name"] == RUNNER_CLUSTER_ROLE
+                        && rb["subjects"].as_array().is_some_and(|subs| {
+                            subs.iter().any(|s| {
+                                s["kind"] == "ServiceAccount"
+                                    && s["name"] == sa_name.as_str()
+                                    && s["namespace"].as_str().unwrap_or(ns) == ns
+                            })
+                        })
+                });
+            match binding {
+                Some(rb) => entry.role_binding = Some(RecordedObject::from_object(&rb, release)),
+                None => missing.push(format!(
+                    "RoleBinding in {ns} of ServiceAccount {sa_name} to ClusterRole {RUNNER_CLUSTER_ROLE}: not found"
+                )),
+            }
+        }
+        Err(e) => missing.push(format!("RoleBindings in {ns}: {e}")),
+    }
+
+    // varsFrom objects.
+    let items = spec["varsFrom"].as_array().cloned().unwrap_or_default();
+    for item in items {
+        let kind = item["kind"].as_str().unwrap_or("Secret").to_owned();
+        let name = item["name"].as_str().unwrap_or_default().to_owned();
+        let mut rec = VarsFromRecord {
+            kind: kind.clone(),
+            name: name.clone(),
+            optional: item["optional"].as_bool().unwrap_or(false),
+            ..VarsFromRecord::default()
+        };
+        let ar = if kind == "ConfigMap" {
+            api_resource("", "v1", "ConfigMap", "configmaps")
+        } else {
+            api_resource("", "v1", "Secret", "secrets")
+        };
+        if let Some(o) = get_json(client, &ar, ns, &name, &mut missing).await {
+            let mut data: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+            if kind == "ConfigMap" {
+                if let Some(m) = o["data"].as_object() {
+                    for (k, v) in m {
+                        data.insert(
+                            k.clone(),
+                            v.as_str().unwrap_or_default().as_bytes().to_vec(),
+                        );
+                    }
+                }
+                if let Some(m) = o["binaryData"].as_object() {
+                    for (k, v) in m {
+                        if let Ok(b) = serde_json::from_value::<k8s_openapi::ByteString>(v.clone())
+                        {
+                            data.insert(k.clone(), b.0);
+                        }
+                    }
+                }
+            } else {
+                if let Ok(secret) = serde_json::from_value::<Secret>(o.clone()) {
+                    data = secret
+                        .data
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(k, v)| (k, v.0))
+                        .collect();
+                }
+                rec.secret_type = o["type"].as_str().map(str::to_owned);
+            }
+            rec.labels = RecordedObject::from_object(&o, release).labels;
+            rec.copied = true;
+            vars.insert(entry.vars_from.len(), data);
+        }
+        entry.vars_from.push(rec);
+    }
+    entry.not_recorded = missing;
+}
+
+/// Gather the ledger record for `tf`: the entry plus copies of the outputs Secret, (when the
+/// state lives in-cluster) the tfstate Secret, and what a later destroy needs (Source,
+/// runner ServiceAccount / RoleBinding, `varsFrom` objects).
 pub async fn gather_record(
     client: &Client,
     tf: &DynamicObject,
@@ -264,7 +459,7 @@ pub async fn gather_record(
     } else {
         None
     };
-    let entry = LedgerEntry {
+    let mut entry = LedgerEntry {
         release: facts.release.clone(),
         namespace: ns.to_owned(),
         name: v.name().to_owned(),
@@ -283,17 +478,35 @@ pub async fn gather_record(
         first_failure_at: facts.first_failure_at,
         decided_at: facts.decided_at,
         cleanup: ledger::Cleanup::default(),
+        source: None,
+        source_ref: None,
+        service_account: None,
+        role_binding: None,
+        vars_from: Vec::new(),
+        tfstate_sha256: BTreeMap::new(),
+        tfstate_parts: Vec::new(),
+        not_recorded: Vec::new(),
     };
+    let mut vars = BTreeMap::new();
+    gather_dependencies(client, tf, &facts.release, &mut entry, &mut vars).await;
     Ok(LedgerRecord {
         entry,
         outputs,
         tfstate: tfstate.unwrap_or_default(),
+        vars,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn source_plurals() {
+        assert_eq!(source_plural("GitRepository"), "gitrepositories");
+        assert_eq!(source_plural("OCIRepository"), "ocirepositories");
+        assert_eq!(source_plural("Bucket"), "buckets");
+    }
 
     #[test]
     fn strips_only_controller_finalizers() {

@@ -274,7 +274,7 @@ impl Rig {
     pub fn ledger_entries(&self, ns: &str) -> Vec<Value> {
         self.cluster
             .store()
-            .list_selected("v1", "Secret", ns, "tfops.dev/ledger=v1")
+            .list_selected("v1", "Secret", ns, "tfops.dev/ledger")
             .unwrap()
     }
 
@@ -388,7 +388,7 @@ pub fn ledger_created_at(history: &[HistoryEntry], name: &str) -> Option<usize> 
     history.iter().position(|h| {
         h.rt.kind == "Secret"
             && h.event == EventType::Added
-            && h.object["metadata"]["labels"]["tfops.dev/ledger"] == "v1"
+            && h.object["metadata"]["labels"]["tfops.dev/ledger"].is_string()
             && h.object["data"]["entry.json"]
                 .as_str()
                 .and_then(|raw| serde_json::from_slice::<Value>(&b64(raw)).ok())
