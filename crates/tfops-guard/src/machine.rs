@@ -681,6 +681,9 @@ impl Ctx<'_> {
             self.progress.nothing_to_destroy = true;
         }
         self.note_destroy_applied();
+        if self.destroy_in_flight() {
+            self.progress.last_busy_at = Some(self.now);
+        }
         // Gone, or held only by foreign finalizers after deletion: tofu-controller is done.
         if !o.exists || (o.deleting && o.controller_finalizers().next().is_none()) {
             let outcome = self.outcome_when_released();
@@ -1593,6 +1596,20 @@ impl Ctx<'_> {
         match o.ready.as_ref().filter(|r| is_failure(r)) {
             Some(r) => self.failing(r, deadline),
             None => {
+                // The controller was visibly destroying a moment ago (a runner between two
+                // reconciles, e.g. re-created after a creation timeout): not a timeout yet.
+                let busy_until = self
+                    .progress
+                    .last_busy_at
+                    .map(|t| plus(t, self.tun.controller_patience));
+                if self.now >= deadline && busy_until.is_some_and(|b| self.now < b) {
+                    let until = busy_until.unwrap_or(deadline).min(self.force_point());
+                    return self.wait(
+                        until,
+                        WaitFor::Destroy,
+                        "past this CR's deadline, but the controller was destroying it moments ago (its runner is between reconciles): waiting, never cut".to_string(),
+                    );
+                }
                 if self.now >= deadline {
                     let silence = if self.silent() {
                         "; tofu-controller has not answered the request (no echo, no status change, no runner pod)"

@@ -1354,6 +1354,7 @@ mod props {
                 outcome: None,
                 destroy_applied_at: None,
                 apply_baseline: None,
+                last_busy_at: None,
                 tfstate_before_unlock: None,
             }
         }

@@ -124,6 +124,11 @@ pub struct Progress {
     /// when the deletion started: a later `Apply=True` that differs from it is the destroy's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub apply_baseline: Option<String>,
+    /// The last time (guard clock) the guard saw a destroy in flight (runner pod up,
+    /// `Apply=Unknown`). Gaps between the controller's reconciles (a runner that timed out and
+    /// is being re-created) are not a reason to give up on a destroy that was just running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_busy_at: Option<DateTime<Utc>>,
     /// `spec.tfstate` fields the guard changed for a force-unlock, with their earlier values
     /// (`null` = absent); restored once the unlock request was handled.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -311,6 +311,7 @@ fn significant(p: &Progress) -> serde_json::Value {
         // Seen on the watch right before the controller releases the CR: not worth a write
         // of its own (it rides along with the next action's patch).
         m.remove("destroyAppliedAt");
+        m.remove("lastBusyAt");
     }
     v
 }
@@ -848,17 +849,17 @@ impl Engine {
         env
     }
 
-    /// Probe the CR's environment (and sample the controller Lease).
-    async fn probe(&mut self, key: &Key) {
+    /// Probe the CR's environment (and sample the controller Lease); false when it failed.
+    async fn probe(&mut self, key: &Key) -> bool {
         self.sample_lease().await;
         let Some(obj) = self.crs.get(key).and_then(|c| c.obj.clone()) else {
-            return;
+            return true;
         };
         match probe::probe_environment(&self.client, &obj).await {
             Ok(env) => {
                 let now = self.clock.now();
                 let Some(cr) = self.crs.get_mut(key) else {
-                    return;
+                    return true;
                 };
                 cr.dependants_gone = env.dependants_gone.iter().cloned().collect();
                 cr.runner_pending_since = match &env.runner_pod {
@@ -871,8 +872,12 @@ impl Engine {
                     _ => None,
                 };
                 cr.env = Some((env, Instant::now()));
+                true
             }
-            Err(e) => tracing::warn!(cr = %key.1, error = %e, "probe failed"),
+            Err(e) => {
+                tracing::warn!(cr = %key.1, error = %e, "probe failed");
+                false
+            }
         }
     }
 
@@ -982,7 +987,7 @@ impl Engine {
             }
             let obs = self.observation(cr);
             if self.wants_probe(cr, &obs) {
-                self.probe(key).await;
+                let _ = self.probe(key).await;
             }
             let Some(mut step) = self.decide(key) else {
                 return;
@@ -996,7 +1001,15 @@ impl Engine {
                         .is_none_or(|(_, at)| at.elapsed() >= FRESH_PROBE)
             });
             if step.decision.releases_without_destroy() && stale_env {
-                self.probe(key).await;
+                if !self.probe(key).await {
+                    // No fresh evidence (the probe failed): never release on an old view;
+                    // look again shortly.
+                    if let Some(cr) = self.crs.get_mut(key) {
+                        cr.wake_at = Some(Instant::now() + FRESH_PROBE);
+                        cr.why = "about to release it, but the environment could not be read just now: retrying before deciding".to_owned();
+                    }
+                    return;
+                }
                 match self.decide(key) {
                     Some(s) => step = s,
                     None => return,
