@@ -802,6 +802,12 @@ impl Ctx<'_> {
             // What the controller did, not what the guard last asked for.
             return Outcome::Destroyed;
         }
+        if self.progress.nothing_to_destroy && self.progress.phase != Phase::ForceRemoving {
+            // The controller's destroy plan was empty (`Plan=False` "No objects need to be
+            // destroyed" is written only by a finalize with destroy on), or it never took the
+            // CR over: nothing was left behind, whatever the guard had asked.
+            return Outcome::NothingToDestroy;
+        }
         match self.progress.phase {
             Phase::Orphaning => Outcome::Orphaned,
             Phase::ForceRemoving => Outcome::ForceRemoved,

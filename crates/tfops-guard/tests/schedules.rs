@@ -477,7 +477,38 @@ async fn run_schedule(
             s.faults.len()
         );
     }
-    let ctx = || format!("schedule {} {:#?}\n{}", s.index, s, report.render());
+    let ctx = || {
+        let events: Vec<String> = cluster
+            .store()
+            .list("v1", "Event", &s.ns)
+            .iter()
+            .map(|e| {
+                format!(
+                    "  {} {} {}: {}",
+                    e["lastTimestamp"]
+                        .as_str()
+                        .or(e["eventTime"].as_str())
+                        .unwrap_or(""),
+                    e["involvedObject"]["name"].as_str().unwrap_or(""),
+                    e["reason"].as_str().unwrap_or(""),
+                    e["message"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        let stats: Vec<String> = s
+            .crs
+            .iter()
+            .map(|c| format!("  {}: {:?}", c.name, sim.stats(&s.ns, &c.name)))
+            .collect();
+        format!(
+            "schedule {} {:#?}\n{}\nguard events:\n{}\nsimulation:\n{}",
+            s.index,
+            s,
+            report.render(),
+            events.join("\n"),
+            stats.join("\n")
+        )
+    };
     // 1. Within budget (a request in flight at the deadline may add a moment of virtual time).
     if elapsed > s.budget + Duration::from_secs(1) {
         return Err(format!(
@@ -743,10 +774,24 @@ async fn run_phase(label: &str, count: usize, seed: u64, realistic: bool) {
     let mut next = 0usize;
     while next < count {
         let parallel: usize = env_or("TFOPS_SCHEDULES_PARALLEL", PARALLEL);
-        let batch: Vec<Schedule> = (next..(next + parallel).min(count))
+        // `TFOPS_SCHEDULE_ONLY=N`: replay schedule N alone (reproducing a failure).
+        let only: Option<usize> = std::env::var("TFOPS_SCHEDULE_ONLY")
+            .ok()
+            .and_then(|v| v.parse().ok());
+        let end = (next + parallel).min(count);
+        let batch: Vec<Schedule> = (next..end)
+            .filter(|i| only.is_none_or(|o| o == *i))
             .map(|i| make_schedule(i, seed, realistic))
             .collect();
-        next += batch.len();
+        if only.is_some() {
+            next = end;
+            if batch.is_empty() {
+                continue;
+            }
+        }
+        if only.is_none() {
+            next += batch.len();
+        }
         let budgets: Vec<Duration> = batch.iter().map(|s| s.budget).collect();
         let healthy: Vec<Vec<String>> = batch
             .iter()
@@ -811,5 +856,7 @@ async fn run_phase(label: &str, count: usize, seed: u64, realistic: bool) {
         tally.max_elapsed_over_budget,
         real.elapsed()
     );
-    assert_eq!(tally.schedules, count);
+    if std::env::var_os("TFOPS_SCHEDULE_ONLY").is_none() {
+        assert_eq!(tally.schedules, count);
+    }
 }
