@@ -930,7 +930,7 @@ impl Ctx<'_> {
         if !o.deleting || self.env.controller == Presence::Missing {
             return false;
         }
-        if o.ready.as_ref().is_some_and(is_failure) {
+        if o.ready.as_ref().is_some_and(|r| self.current_failure(r)) {
             return false;
         }
         let applying = o
@@ -943,6 +943,19 @@ impl Ctx<'_> {
             _ => false,
         };
         applying || runner_busy
+    }
+
+    /// A Ready=False that ended the current deletion reconcile — not one left over from
+    /// before the deletion (e.g. `DependencyNotReady`, which a deletion never checks, shown
+    /// until the next status patch after the runner is up).
+    fn current_failure(&self, r: &ReadyCondition) -> bool {
+        if !is_failure(r) || r.reason == "DependencyNotReady" {
+            return false;
+        }
+        match (r.last_transition_time, self.obs.deletion_timestamp) {
+            (Some(t), Some(d)) => whole_seconds(t) >= whole_seconds(d),
+            _ => true,
+        }
     }
 
     /// Any sign of the controller working on our last request: the echo, a status change the

@@ -687,6 +687,28 @@ fn a_starting_runner_pod_and_a_running_apply_are_progress() {
 }
 
 #[test]
+fn a_failure_left_from_before_the_deletion_does_not_hide_a_running_destroy() {
+    // Found by the realistic soak: a CR that was `DependencyNotReady` before its deletion keeps
+    // showing it until the deletion reconcile's next status patch, which comes only after its
+    // runner pod is up. That stale failure must not make a starting runner "not in flight".
+    let mut w = World::new();
+    w.o.ready = Some(ReadyCondition {
+        status: ConditionStatus::False,
+        reason: "DependencyNotReady".into(),
+        message: "dependency 'team-a/vpc' is not ready".into(),
+        last_transition_time: Some(at(-600)),
+    });
+    w.p.timeout = Duration::from_secs(60);
+    w.apply();
+    w.deleted().at(1);
+    w.o.deletion_timestamp = Some(at(0));
+    w.e.runner = RunnerPod::Pending { since: at(1) };
+    w.at(61);
+    let d = w.apply();
+    assert!(is_wait(&d, WaitFor::Destroy), "{d:?}");
+}
+
+#[test]
 fn condition_times_in_whole_seconds_count_as_activity() {
     // Item 1: lastTransitionTime is truncated to whole seconds (fluxcd/pkg setter); a
     // transition in the same second as the request (sent at .4 s) is not "before" it.
