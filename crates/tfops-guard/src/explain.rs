@@ -337,11 +337,7 @@ pub fn explain(req: &Request, classifier: &Classifier) -> Result<Explanation, Ex
             (Decision::ForceRemove { .. }, _) => "done: the CR is gone, its ledger entry records what was left behind".to_string(),
             (Decision::Block { .. }, _) => "nothing until someone acts: fix the cause and run `helm uninstall` again, or set tfops.dev/on-failure=orphan".to_string(),
             (Decision::Wait { waiting_for: WaitFor::Dependants(_), .. }, _) => format!(
-                "dependants still present (in any namespace: tf.dependency.of.<name> carries no namespace) → never destroyed, orphaned or force-removed while they exist; at the budget's end {}",
-                match p.on_failure {
-                    OnFailure::Block => "block: the guard fails the uninstall and says what to do next",
-                    _ => "the run ends unfinished (exit 3) naming them: delete them first",
-                }
+                "dependants still present (in any namespace: tf.dependency.of.<name> carries no namespace) → never destroyed, orphaned or force-removed while they exist; at the budget's end the run ends unfinished (exit 3) naming them"
             ),
             (_, FailureClass::BlockedByMissingDependency) => format!(
                 "still missing after {} → {escalation} (orphaning also needs the source artifact and the runner ServiceAccount; without them → force-remove)",

@@ -618,7 +618,6 @@ enum Escalation {
     RetriesExhausted,
     Timeout,
     ControllerAbsent,
-    DependantsRemain,
     OrphanStalled,
     BudgetExhausted,
 }
@@ -633,7 +632,6 @@ impl Escalation {
             Escalation::RetriesExhausted => "retries-exhausted",
             Escalation::Timeout => "timeout",
             Escalation::ControllerAbsent => "controller-absent",
-            Escalation::DependantsRemain => "dependants-remain",
             Escalation::OrphanStalled => "orphan-stalled",
             Escalation::BudgetExhausted => "budget-exhausted",
         }
@@ -1195,9 +1193,6 @@ impl Ctx<'_> {
             Escalation::MissingDependency => format!(
                 "restore what the controller needs ({detail}); see `helm tfops doctor -n {ns}`"
             ),
-            Escalation::DependantsRemain => {
-                "delete the dependants first (they must finish their own destroy)".to_string()
-            }
             Escalation::Timeout | Escalation::BudgetExhausted => format!(
                 "let the destroy finish (raise `tfops.dev/timeout` on the CR or run `helm uninstall` with a longer `--timeout`); {}",
                 self.failure_text()
@@ -1276,9 +1271,8 @@ impl Ctx<'_> {
                 "still used by dependants {} (possibly in other namespaces); it is never destroyed or released while they exist",
                 dependants.join(", ")
             );
-            if self.policy.on_failure == OnFailure::Block {
-                return self.block(Escalation::DependantsRemain, &detail);
-            }
+            // Not this CR's failure (a dependant may still be destroying): no block either;
+            // the run ends unfinished naming them.
             let until = self.force_point();
             return self.wait(until, WaitFor::Dependants(dependants), detail);
         }
