@@ -992,15 +992,18 @@ impl Engine {
             let Some(mut step) = self.decide(key) else {
                 return;
             };
-            // Letting a CR go without a destroy: decide on fresh evidence (runner pod, Lease,
-            // source …), never on a probe that may be older than a reconcile that just began.
+            // Letting a CR go without a destroy, or blocking on it: decide on fresh evidence
+            // (runner pod, Lease, source …), never on a probe older than a reconcile that just
+            // began.
             let stale_env = self.crs.get(key).is_some_and(|c| {
                 c.obj.as_ref().is_some_and(|o| TfView(o).deleting())
                     && c.env
                         .as_ref()
                         .is_none_or(|(_, at)| at.elapsed() >= FRESH_PROBE)
             });
-            if step.decision.releases_without_destroy() && stale_env {
+            let escalating = step.decision.releases_without_destroy()
+                || matches!(step.decision, Decision::Block { .. });
+            if escalating && stale_env {
                 if !self.probe(key).await {
                     // No fresh evidence (the probe failed): never release on an old view;
                     // look again shortly.
