@@ -852,8 +852,13 @@ impl Ctx<'_> {
         self.progress.started_at.unwrap_or(self.now)
     }
 
+    /// When this CR escalates at the latest. A CR that starts late (its dependants took their
+    /// share and more) still gets the controller's patience to pick it up — a runner pod can
+    /// take minutes — before a timeout can escalate it (never past the force point).
     fn deadline(&self) -> DateTime<Utc> {
-        cr_deadline(self.started_at(), self.policy, &self.input.timing, self.tun)
+        let started = self.started_at();
+        cr_deadline(started, self.policy, &self.input.timing, self.tun)
+            .max(plus(started, self.tun.controller_patience).min(self.force_point()))
     }
 
     fn force_point(&self) -> DateTime<Utc> {

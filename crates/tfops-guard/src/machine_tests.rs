@@ -752,7 +752,11 @@ fn timeout_while_destroying_goes_to_on_failure() {
     w.deleted().at(2).progressing();
     w.at(59);
     assert!(is_wait(&w.apply(), WaitFor::Destroy));
+    // A timeout shorter than the controller's patience (a runner pod can take minutes) is
+    // raised to it: no escalation before 180 s.
     w.at(60);
+    assert!(is_wait(&w.apply(), WaitFor::Destroy));
+    w.at(180);
     let d = w.apply();
     assert!(matches!(d, Decision::Orphan { .. }), "{d:?}");
     assert_eq!(ledger_of(&d).reason, "timeout");
