@@ -5,8 +5,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context;
+use tfops_api::duration::parse_arg;
 use tfops_guard::classify::{Classifier, ENV_CLASSIFIER_RULES};
-use tfops_guard::duration::parse_duration;
 use tfops_guard::explain::{explain, Request};
 use tfops_guard::policy::{OnFailure, Policy, UninstallPolicy};
 
@@ -15,18 +15,6 @@ use tfops_guard::policy::{OnFailure, Policy, UninstallPolicy};
 pub enum Format {
     Text,
     Json,
-}
-
-fn parse_go_duration(s: &str) -> Result<Duration, String> {
-    parse_duration(s).map_err(|e| e.to_string())
-}
-
-fn parse_uninstall(s: &str) -> Result<UninstallPolicy, String> {
-    s.parse().map_err(|e| format!("expected {e}"))
-}
-
-fn parse_on_failure(s: &str) -> Result<OnFailure, String> {
-    s.parse().map_err(|e| format!("expected {e}"))
 }
 
 /// Arguments of `tfops explain`.
@@ -39,10 +27,10 @@ pub struct Args {
     #[arg(long)]
     pub message: String,
     /// Uninstall policy: destroy or retain (default destroy).
-    #[arg(long, value_parser = parse_uninstall)]
+    #[arg(long, value_parser = str::parse::<UninstallPolicy>)]
     pub policy: Option<UninstallPolicy>,
     /// What to do when the destroy cannot complete: orphan, force or block (default orphan).
-    #[arg(long = "on-failure", value_parser = parse_on_failure)]
+    #[arg(long = "on-failure", value_parser = str::parse::<OnFailure>)]
     pub on_failure: Option<OnFailure>,
     /// Retries after the first failed destroy (default 3).
     #[arg(long)]
@@ -51,13 +39,13 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub attempts: u32,
     /// Time since the guard started deleting the CR (Go duration, e.g. 5m).
-    #[arg(long, default_value = "0s", value_parser = parse_go_duration)]
+    #[arg(long, default_value = "0s", value_parser = parse_arg)]
     pub elapsed: Duration,
     /// The CR's timeout (tfops.dev/timeout; default 10m).
-    #[arg(long, value_parser = parse_go_duration)]
+    #[arg(long, value_parser = parse_arg)]
     pub timeout: Option<Duration>,
     /// The guard budget, if it should be taken into account (e.g. 240s).
-    #[arg(long, value_parser = parse_go_duration)]
+    #[arg(long, value_parser = parse_arg)]
     pub budget: Option<Duration>,
     /// Extra classifier rules (JSON array of {pattern, reason?, class}); checked first.
     #[arg(long = "classifier-rules", env = ENV_CLASSIFIER_RULES)]

@@ -3,6 +3,7 @@
 //! `tfops_guard::engine`.
 
 use std::time::Duration;
+use tfops_api::duration::parse_arg;
 
 use anyhow::Context;
 use tfops_guard::classify::Classifier;
@@ -36,7 +37,7 @@ pub struct Args {
     #[arg(short = 'n', long)]
     pub namespace: Option<String>,
     /// The whole run ends within this (Go duration); keep it below Helm's --timeout.
-    #[arg(long, default_value = "240s", value_parser = parse_duration)]
+    #[arg(long, default_value = "240s", value_parser = parse_arg)]
     pub budget: Duration,
     /// Namespace for ledger Secrets (default: the release namespace).
     #[arg(long)]
@@ -48,7 +49,7 @@ pub struct Args {
     #[arg(long)]
     pub default_retries: Option<u32>,
     /// Per-CR timeout for CRs without the tfops.dev/timeout annotation.
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_arg)]
     pub default_timeout: Option<Duration>,
     #[command(flatten)]
     pub controller: ControllerArgs,
@@ -72,7 +73,7 @@ pub struct ControllerArgs {
     /// How long a request may go unanswered (no echo, no status change, no runner pod)
     /// before the controller counts as silent. Keep it above tofu-controller's
     /// --runner-creation-timeout (120s) plus its 30s dial.
-    #[arg(long, default_value = "180s", value_parser = parse_duration)]
+    #[arg(long, default_value = "180s", value_parser = parse_arg)]
     pub controller_patience: Duration,
 }
 
@@ -88,11 +89,6 @@ impl ControllerArgs {
         opts.tunables.controller_patience = self.controller_patience;
         opts.tunables.orphan_timeout = self.controller_patience;
     }
-}
-
-/// Go/Helm-style duration for clap.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    tfops_guard::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
 /// Classifier with the catalog's extra rules from `TFOPS_CLASSIFIER_RULES`.

@@ -257,7 +257,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             timeout,
             dry_run,
         } => {
-            let timeout = tfops_guard::duration::parse_duration(&timeout)
+            let timeout = tfops_api::duration::parse_duration(&timeout)
                 .map_err(|e| anyhow::anyhow!("--timeout {timeout:?}: {e}"))?;
             let items = load(&env, args.all_namespaces, None).await?;
             let item = match orphans::find(&items, &name) {

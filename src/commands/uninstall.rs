@@ -14,8 +14,9 @@ use tfops_guard::machine::Tunables;
 use tfops_guard::policy::Policy;
 use tfops_guard::{plan, probe};
 
-use super::guard::{classifier_from_env, parse_duration};
+use super::guard::classifier_from_env;
 use crate::kubeenv::KubeEnv;
+use tfops_api::duration::parse_arg;
 
 const EXIT_CODES: &str = "\
 Exit codes: the exit code of `helm uninstall` once the guard finished; otherwise
@@ -37,10 +38,10 @@ pub struct Args {
     #[arg(short = 'n', long)]
     pub namespace: Option<String>,
     /// Helm's --timeout for `helm uninstall` (the guard budget is derived from it).
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, default_value = "5m", value_parser = parse_arg)]
     pub timeout: Duration,
     /// Guard budget (default: timeout minus min(60s, timeout/5)).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_arg)]
     pub budget: Option<Duration>,
     /// Namespace for ledger Secrets (default: the release namespace).
     #[arg(long)]
@@ -154,7 +155,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         eprintln!("helm uninstall was NOT run: the guard did not finish (exit {code})");
         return Ok(code);
     }
-    let timeout = tfops_guard::duration::format_duration(args.timeout);
+    let timeout = tfops_api::duration::format_duration(args.timeout);
     let status = tokio::process::Command::new(helm_bin())
         .args(["uninstall", &args.release, "-n", &ns, "--timeout", &timeout])
         .args(&args.helm_args)

@@ -397,7 +397,10 @@ mod tests {
         }
         assert_eq!(GoDuration::parse("1500ms").unwrap().as_secs(), 2);
         assert_eq!(GoDuration::from_secs(240).as_str(), "240s");
-        assert_eq!(GoDuration::from_duration(Duration::from_secs(90)).as_str(), "1m30s");
+        assert_eq!(
+            GoDuration::from_duration(Duration::from_secs(90)).as_str(),
+            "1m30s"
+        );
         let json = serde_json::to_string(&GoDuration::parse("1h30m").unwrap()).unwrap();
         assert_eq!(json, "\"1h30m\"");
         assert!(serde_json::from_str::<GoDuration>("\"10 minutes\"").is_err());
@@ -406,7 +409,10 @@ mod tests {
     #[test]
     fn flux_fields_take_the_crd_pattern_only() {
         for ok in ["90s", "10m", "1h30m", "1.5h", "500ms", "0s"] {
-            assert!(GoDuration::parse(ok).unwrap().check_flux_field().is_ok(), "{ok}");
+            assert!(
+                GoDuration::parse(ok).unwrap().check_flux_field().is_ok(),
+                "{ok}"
+            );
         }
         for no in ["0", "500us", "7ns", ".5s", " 5m", "+5m", "1.h5m"] {
             if let Ok(d) = GoDuration::parse(no) {

@@ -70,6 +70,9 @@ pub const APPROVE_PLAN_AUTO: &str = "auto";
 /// `spec.approvePlan` value of drift-detection-only mode.
 pub const APPROVE_PLAN_DISABLE: &str = "disable";
 
+/// tofu-controller's leader-election Lease (`cmd/manager/main.go` line 174, v0.16.5).
+pub const TF_LEADER_LEASE: &str = "1953de50.contrib.fluxcd.io";
+
 /// Flux annotation that requests a reconcile (echoed in `status.lastHandledReconcileAt`).
 pub const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
 /// API group of Flux sources.

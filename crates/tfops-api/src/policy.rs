@@ -112,10 +112,16 @@ mod tests {
 
     #[test]
     fn blanks_and_case_are_ignored_anything_else_is_named() {
-        assert_eq!(" Retain ".parse::<UninstallPolicy>(), Ok(UninstallPolicy::Retain));
+        assert_eq!(
+            " Retain ".parse::<UninstallPolicy>(),
+            Ok(UninstallPolicy::Retain)
+        );
         assert_eq!("BLOCK".parse::<OnFailure>(), Ok(OnFailure::Block));
         let e = "maybe".parse::<UninstallPolicy>().unwrap_err();
-        assert_eq!(e.to_string(), "invalid value \"maybe\": expected destroy or retain");
+        assert_eq!(
+            e.to_string(),
+            "invalid value \"maybe\": expected destroy or retain"
+        );
         let e = serde_json::from_str::<OnFailure>("\"panic\"").unwrap_err();
         assert!(e.to_string().contains("orphan, force or block"), "{e}");
     }

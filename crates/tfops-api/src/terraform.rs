@@ -11,7 +11,7 @@
 use std::marker::PhantomData;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::names::{
@@ -111,7 +111,7 @@ impl std::fmt::Display for ObjectRef {
 }
 
 /// Status of a condition (`metav1.ConditionStatus`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ConditionStatus {
     True,
     False,
@@ -523,7 +523,10 @@ mod tests {
         let obj = sample();
         let v = TerraformView::new(&obj);
         assert_eq!((v.name(), v.namespace(), v.uid()), ("db", "shop", "u1"));
-        assert_eq!((v.module(), v.release(), v.generation()), ("database", "r", 3));
+        assert_eq!(
+            (v.module(), v.release(), v.generation()),
+            ("database", "r", 3)
+        );
         assert!(v.deleting() && v.deletion_timestamp().is_some() && v.created_at().is_some());
         assert!(v.has_controller_finalizers());
         assert_eq!(v.dependant_finalizers(), vec!["app"]);
@@ -541,7 +544,10 @@ mod tests {
         assert_eq!(deps, ["Terraform shop/net", "Terraform sec/iam"]);
         assert!(v.vars_from()[0].optional);
         assert_eq!(v.observed_generation(), 2);
-        assert_eq!(v.ready_condition(), Some(("False", "TFExecApplyFailed", "boom")));
+        assert_eq!(
+            v.ready_condition(),
+            Some(("False", "TFExecApplyFailed", "boom"))
+        );
         assert_eq!(
             v.condition("Apply").unwrap().status(),
             ConditionStatus::Unknown

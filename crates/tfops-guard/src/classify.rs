@@ -9,60 +9,13 @@
 //! incidental words (deletion protection, access denied), then transient causes, then the
 //! remaining permanent causes (invalid configuration); anything else is `unknown`.
 
-use std::fmt;
-
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
 /// Environment variable holding extra classifier rules as a JSON array.
 pub const ENV_CLASSIFIER_RULES: &str = "TFOPS_CLASSIFIER_RULES";
 
-/// What kind of failure a destroy hit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FailureClass {
-    /// Worth retrying: throttling, 5xx, timeouts, "still in use", state lock held…
-    Transient,
-    /// Retrying will not help: access denied, invalid configuration, deletion protection…
-    Permanent,
-    /// The controller cannot even start: source, varsFrom Secret or runner SA missing.
-    BlockedByMissingDependency,
-    /// No rule matched; treated like transient (retried up to the retry limit).
-    Unknown,
-}
-
-impl FailureClass {
-    /// Spelling used in JSON, ledger entries and `explain`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureClass::Transient => "transient",
-            FailureClass::Permanent => "permanent",
-            FailureClass::BlockedByMissingDependency => "blocked-by-missing-dependency",
-            FailureClass::Unknown => "unknown",
-        }
-    }
-}
-
-impl fmt::Display for FailureClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for FailureClass {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "transient" => Ok(FailureClass::Transient),
-            "permanent" => Ok(FailureClass::Permanent),
-            "blocked-by-missing-dependency" => Ok(FailureClass::BlockedByMissingDependency),
-            "unknown" => Ok(FailureClass::Unknown),
-            other => Err(format!(
-                "unknown class {other:?} (expected transient, permanent, blocked-by-missing-dependency or unknown)"
-            )),
-        }
-    }
-}
+pub use tfops_api::FailureClass;
 
 /// A classifier rule as written in catalog config / `TFOPS_CLASSIFIER_RULES`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@ use kube::api::{DynamicObject, PostParams};
 use kube::{Api, Client};
 
 use crate::clock::Clock;
-use crate::tfobj::{self, TfView};
+use crate::tfobj;
 
 /// Reporting component of the guard's Events.
 pub const COMPONENT: &str = "tfops-guard";
@@ -32,7 +32,7 @@ pub fn build(
     clock: &Clock,
     seq: u64,
 ) -> Event {
-    let v = TfView(tf);
+    let v = tfobj::view(tf);
     let now = clock.now();
     let mut msg: String = message.chars().take(MAX_MESSAGE).collect();
     if msg.len() < message.len() {
@@ -50,8 +50,12 @@ pub fn build(
             ..ObjectMeta::default()
         },
         involved_object: ObjectReference {
-            api_version: Some(format!("{}/{}", tfobj::GROUP, tfobj::VERSION)),
-            kind: Some(tfobj::KIND.to_owned()),
+            api_version: Some(format!(
+                "{}/{}",
+                tfops_api::names::TF_GROUP,
+                tfops_api::names::TF_VERSION
+            )),
+            kind: Some(tfops_api::names::TF_KIND.to_owned()),
             name: Some(v.name().to_owned()),
             namespace: Some(v.namespace().to_owned()),
             uid: tf.metadata.uid.clone(),

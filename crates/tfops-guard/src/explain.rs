@@ -9,13 +9,13 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 
 use crate::classify::{Classification, Classifier, FailureClass};
-use crate::duration::format_duration;
 use crate::machine::{
     self, ConditionStatus, Decision, Environment, Input, Observation, Presence, ReadyCondition,
     RunnerPod, SourceState, Timing, Tunables, WaitFor, TF_FINALIZER,
 };
 use crate::policy::{OnFailure, Policy, UninstallPolicy};
 use crate::progress::{Phase, Progress};
+use tfops_api::duration::format_duration;
 
 /// What to explain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +66,7 @@ pub struct Explanation {
     pub classification: Classification,
     pub policy: Policy,
     pub attempts: u32,
-    #[serde(serialize_with = "crate::duration::serde_go::serialize")]
+    #[serde(serialize_with = "tfops_api::duration::serde_go::serialize")]
     pub elapsed: Duration,
     pub next: NextStep,
     /// What happens after that if the failure persists.

@@ -33,11 +33,12 @@ use k8s_openapi::ByteString;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde::{Deserialize, Serialize};
+use tfops_api::names;
 
 /// Secret `type` of ledger entries.
-pub const LEDGER_SECRET_TYPE: &str = "tfops.dev/ledger";
+pub const LEDGER_SECRET_TYPE: &str = names::LEDGER;
 /// Label marking a ledger Secret, with its format version as value.
-pub const LABEL_LEDGER: &str = "tfops.dev/ledger";
+pub const LABEL_LEDGER: &str = names::LEDGER;
 /// Current ledger format version (value of [`LABEL_LEDGER`]).
 pub const LEDGER_VERSION: &str = "v2";
 /// Previous format version, still read.
@@ -45,9 +46,9 @@ pub const LEDGER_VERSION_V1: &str = "v1";
 /// Every version [`list`] reads.
 pub const LEDGER_VERSIONS: [&str; 2] = [LEDGER_VERSION_V1, LEDGER_VERSION];
 /// Secret `type` of tfstate part Secrets.
-pub const LEDGER_PART_TYPE: &str = "tfops.dev/ledger-part";
+pub const LEDGER_PART_TYPE: &str = names::LEDGER_PART;
 /// Label of a part Secret: the ledger Secret it belongs to.
-pub const LABEL_LEDGER_PART: &str = "tfops.dev/ledger-part";
+pub const LABEL_LEDGER_PART: &str = names::LEDGER_PART;
 /// Data key of a part Secret.
 pub const PART_KEY: &str = "part";
 /// Prefix of data keys holding recorded `varsFrom` data (`vars.<index>.<key>`).
@@ -56,14 +57,14 @@ pub const VARS_PREFIX: &str = "vars.";
 pub const SECRET_BUDGET: usize = 1024 * 1024 - 48 * 1024;
 /// Largest tfstate part per part Secret.
 pub const PART_SIZE: usize = 900 * 1024;
-/// Release label (shared with every generated object).
-pub const LABEL_RELEASE: &str = "tfops.dev/release";
-/// Module label (shared with every generated object).
-pub const LABEL_MODULE: &str = "tfops.dev/module";
 /// Namespace of the CR the entry is about (the ledger may live elsewhere).
-pub const LABEL_CR_NAMESPACE: &str = "tfops.dev/cr-namespace";
+pub use tfops_api::names::LABEL_CR_NAMESPACE;
 /// `orphaned` | `force-removed`.
-pub const LABEL_DECISION: &str = "tfops.dev/decision";
+pub use tfops_api::names::LABEL_DECISION;
+/// Module label (shared with every generated object).
+pub use tfops_api::names::LABEL_MODULE;
+/// Release label (shared with every generated object).
+pub use tfops_api::names::LABEL_RELEASE;
 /// Data key holding the JSON [`LedgerEntry`].
 pub const ENTRY_KEY: &str = "entry.json";
 /// Prefix of data keys holding copied outputs Secret data.

@@ -10,7 +10,6 @@
 
 pub mod classify;
 pub mod clock;
-pub mod duration;
 pub mod engine;
 pub mod events;
 pub mod explain;
@@ -22,6 +21,6 @@ pub mod order;
 pub mod plan;
 pub mod policy;
 pub mod probe;
-pub mod progress;
+pub use tfops_api::progress;
 pub mod tfobj;
 pub mod tfstate;

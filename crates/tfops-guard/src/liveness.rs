@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use crate::machine::Presence;
 
 /// tofu-controller's leader-election Lease name (`cmd/manager/main.go` v0.16.5 line 174).
-pub const CONTROLLER_LEASE_NAME: &str = "1953de50.contrib.fluxcd.io";
+pub const CONTROLLER_LEASE_NAME: &str = tfops_api::names::TF_LEADER_LEASE;
 /// Namespace tofu-controller is installed in by default (its Helm chart / Flux bootstrap).
 pub const CONTROLLER_NAMESPACE: &str = "flux-system";
 /// fluxcd/pkg `runtime/leaderelection` default lease duration, used when the Lease says none.

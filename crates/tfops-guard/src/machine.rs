@@ -7,7 +7,6 @@
 //! returned progress (annotation `tfops.dev/guard-progress`) in the same patch when it can.
 //! The function is deterministic: same input, same output (request tokens derive from `now`).
 
-use std::fmt;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -17,20 +16,14 @@ use crate::classify::{Classification, Classifier, FailureClass};
 use crate::policy::{OnFailure, Policy, UninstallPolicy};
 use crate::progress::{Phase, Progress};
 
-/// tofu-controller's own finalizer; it stays until destroy (or orphan release) succeeds.
-pub const TF_FINALIZER: &str = "finalizers.tf.contrib.fluxcd.io";
-/// Prefix of the finalizers tofu-controller puts on a dependency for each dependant.
-pub const TF_DEPENDENCY_OF_PREFIX: &str = "tf.dependency.of.";
 /// Flux reconcile-request annotation; echoed in `status.lastHandledReconcileAt`.
-pub const REQUESTED_AT_ANNOTATION: &str = "reconcile.fluxcd.io/requestedAt";
+pub use tfops_api::names::REQUESTED_AT as REQUESTED_AT_ANNOTATION;
+/// Prefix of the finalizers tofu-controller puts on a dependency for each dependant.
+pub use tfops_api::names::TF_DEPENDENCY_OF_PREFIX;
+/// tofu-controller's own finalizer; it stays until destroy (or orphan release) succeeds.
+pub use tfops_api::names::TF_FINALIZER;
 
-/// Status of a Kubernetes condition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ConditionStatus {
-    True,
-    False,
-    Unknown,
-}
+pub use tfops_api::terraform::ConditionStatus;
 
 /// The CR's `Ready` condition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,27 +176,27 @@ pub struct Tunables {
     /// `--runner-creation-timeout` (120 s) plus its 30 s gRPC dial, since a deletion
     /// reconcile writes nothing until its runner pod is up. Silence moves a CR to its
     /// on-failure action at its deadline, but never to a force-removal by itself.
-    #[serde(with = "crate::duration::serde_go")]
+    #[serde(with = "tfops_api::duration::serde_go")]
     pub controller_patience: Duration,
     /// An orphan request not completed within this time escalates to force when there is
     /// evidence that the controller cannot complete it (same floor as `controller_patience`:
     /// releasing also needs a runner pod).
-    #[serde(with = "crate::duration::serde_go")]
+    #[serde(with = "tfops_api::duration::serde_go")]
     pub orphan_timeout: Duration,
     /// First retry backoff; doubles per attempt up to `backoff_max`.
-    #[serde(with = "crate::duration::serde_go")]
+    #[serde(with = "tfops_api::duration::serde_go")]
     pub backoff_base: Duration,
-    #[serde(with = "crate::duration::serde_go")]
+    #[serde(with = "tfops_api::duration::serde_go")]
     pub backoff_max: Duration,
     /// The last moment to force-remove is `budget_deadline - force_reserve` (time left for
     /// the ledger write and the finalizer patches).
-    #[serde(with = "crate::duration::serde_go")]
+    #[serde(with = "tfops_api::duration::serde_go")]
     pub force_reserve: Duration,
     /// How long a source without artifact is given to get one before escalating.
-    #[serde(with = "crate::duration::serde_go")]
+    #[serde(with = "tfops_api::duration::serde_go")]
     pub missing_dependency_grace: Duration,
     /// Longest single wait: the machine is re-consulted at least this often.
-    #[serde(with = "crate::duration::serde_go")]
+    #[serde(with = "tfops_api::duration::serde_go")]
     pub max_wait: Duration,
 }
 
@@ -234,41 +227,7 @@ pub struct Input<'a> {
     pub classifier: &'a Classifier,
 }
 
-/// Terminal outcome for one CR.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    /// The controller destroyed the resources and released the CR.
-    Destroyed,
-    /// The controller released the CR with nothing to destroy (planned no changes, or it
-    /// never managed the CR: no finalizer when deleted).
-    NothingToDestroy,
-    /// Ledger written; the controller released the CR without destroying.
-    Orphaned,
-    /// Ledger written; the guard stripped the finalizers.
-    ForceRemoved,
-    /// Policy `block`: the guard exits non-zero with the block message.
-    Blocked,
-}
-
-impl Outcome {
-    /// Kebab-case spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Destroyed => "destroyed",
-            Outcome::NothingToDestroy => "nothing-to-destroy",
-            Outcome::Orphaned => "orphaned",
-            Outcome::ForceRemoved => "force-removed",
-            Outcome::Blocked => "blocked",
-        }
-    }
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use tfops_api::Outcome;
 
 /// The ledger decision label (`tfops.dev/decision`): one type shared with the ledger format.
 pub use crate::ledger::LedgerDecision;
@@ -344,7 +303,7 @@ pub enum Decision {
         requested_at: String,
         attempt: u32,
         of: u32,
-        #[serde(with = "crate::duration::serde_go")]
+        #[serde(with = "tfops_api::duration::serde_go")]
         backoff: Duration,
     },
     /// Patch `spec.tfstate.forceUnlock: "yes"`, `spec.tfstate.lockIdentifier: <lock_id>` and
@@ -477,61 +436,36 @@ impl Observation {
     /// Read everything but `dependants_present` from a `Terraform` object (JSON as served by
     /// the API server). `dependants_present` is left empty for the runtime to fill.
     pub fn from_object(obj: &serde_json::Value) -> Self {
-        let meta = &obj["metadata"];
-        let spec = &obj["spec"];
-        let status = &obj["status"];
-        let str_of = |v: &serde_json::Value| v.as_str().map(str::to_string);
-        let time_of = |v: &serde_json::Value| {
-            v.as_str()
-                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                .map(|t| t.with_timezone(&Utc))
+        let v = tfops_api::TerraformView::new(obj);
+        let condition = |c: tfops_api::Condition| ReadyCondition {
+            status: c.status(),
+            reason: c.reason,
+            message: c.message,
+            last_transition_time: c.last_transition_time,
         };
-        let conditions = status["conditions"].as_array().cloned().unwrap_or_default();
-        let find = |ty: &str| conditions.iter().find(|c| c["type"] == ty);
-        let condition = |c: &serde_json::Value| ReadyCondition {
-            status: match c["status"].as_str() {
-                Some("True") => ConditionStatus::True,
-                Some("False") => ConditionStatus::False,
-                _ => ConditionStatus::Unknown,
-            },
-            reason: str_of(&c["reason"]).unwrap_or_default(),
-            message: str_of(&c["message"]).unwrap_or_default(),
-            last_transition_time: time_of(&c["lastTransitionTime"]),
-        };
-        let ready = find("Ready").map(condition);
-        let apply = find("Apply").map(condition);
-        let plan_nothing_to_destroy = find("Plan").is_some_and(|c| {
-            c["status"] == "False"
-                && c["reason"] == "TerraformPlannedNoChanges"
-                && c["message"] == "No objects need to be destroyed"
+        let plan_nothing_to_destroy = v.condition_text("Plan").is_some_and(|(s, r, m)| {
+            s == "False"
+                && r == "TerraformPlannedNoChanges"
+                && m == "No objects need to be destroyed"
         });
-        let last_status_change_at = conditions
-            .iter()
-            .filter_map(|c| time_of(&c["lastTransitionTime"]))
-            .max();
         Observation {
-            name: str_of(&meta["name"]).unwrap_or_default(),
-            namespace: str_of(&meta["namespace"]).unwrap_or_default(),
+            name: v.name().to_owned(),
+            namespace: v.namespace().to_owned(),
             exists: true,
-            deleting: meta.get("deletionTimestamp").is_some_and(|v| !v.is_null()),
-            finalizers: meta["finalizers"]
-                .as_array()
-                .map(|a| a.iter().filter_map(str_of).collect())
-                .unwrap_or_default(),
-            suspend: spec["suspend"].as_bool().unwrap_or(false),
-            destroy_resources_on_deletion: spec["destroyResourcesOnDeletion"]
-                .as_bool()
-                .unwrap_or(false),
-            ready,
+            deleting: v.deleting(),
+            finalizers: v.finalizers().into_iter().map(str::to_owned).collect(),
+            suspend: v.suspended(),
+            destroy_resources_on_deletion: v.destroy_on_deletion(),
+            ready: v.condition("Ready").map(condition),
             plan_nothing_to_destroy,
-            last_handled_reconcile_at: str_of(&status["lastHandledReconcileAt"]),
-            last_status_change_at,
-            lock_pending: str_of(&status["lock"]["pending"]).filter(|s| !s.is_empty()),
-            inventory_entries: status["inventory"]["entries"].as_array().map(Vec::len),
+            last_handled_reconcile_at: v.last_handled_reconcile_at().map(str::to_owned),
+            last_status_change_at: v.last_condition_change(),
+            lock_pending: v.lock_pending().map(str::to_owned),
+            inventory_entries: v.inventory_entries().map(Vec::len),
             dependants_present: Vec::new(),
-            deletion_timestamp: time_of(&meta["deletionTimestamp"]),
-            apply,
-            tfstate_spec: spec.get("tfstate").filter(|v| !v.is_null()).cloned(),
+            deletion_timestamp: v.deletion_timestamp(),
+            apply: v.condition("Apply").map(condition),
+            tfstate_spec: v.tfstate_spec().cloned(),
             status_changed_at: None,
         }
     }
@@ -872,7 +806,7 @@ impl Ctx<'_> {
             .unwrap_or(Duration::ZERO);
         format!(
             "{} of the guard budget left",
-            crate::duration::format_duration(Duration::from_secs(left.as_secs()))
+            tfops_api::duration::format_duration(Duration::from_secs(left.as_secs()))
         )
     }
 
@@ -1665,8 +1599,8 @@ impl Ctx<'_> {
         let secs = (deadline - self.started_at()).num_seconds().max(0) as u64;
         format!(
             "its time limit ({}; tfops.dev/timeout={})",
-            crate::duration::format_duration(Duration::from_secs(secs)),
-            crate::duration::format_duration(self.policy.timeout)
+            tfops_api::duration::format_duration(Duration::from_secs(secs)),
+            tfops_api::duration::format_duration(self.policy.timeout)
         )
     }
 

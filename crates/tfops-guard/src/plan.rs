@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use kube::api::DynamicObject;
 
-use crate::duration::format_duration;
 use crate::order::{self, DeletionOrder, Key, Node};
 use crate::policy::{self, OnFailure, Policy, UninstallPolicy};
 use crate::probe::{ControllerAnswer, Environment};
-use crate::tfobj::TfView;
+use crate::tfobj;
+use tfops_api::duration::format_duration;
 
 /// The window of the budget a CR may use: (earliest start, deadline), from the run start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,9 +98,9 @@ pub struct PlanItem {
     pub on_failure: OnFailure,
     pub retries: u32,
     /// Budget window (from the start of the run).
-    #[serde(with = "crate::duration::serde_go")]
+    #[serde(with = "tfops_api::duration::serde_go")]
     pub starts_after: Duration,
-    #[serde(with = "crate::duration::serde_go")]
+    #[serde(with = "tfops_api::duration::serde_go")]
     pub deadline: Duration,
     /// Things the guard would do first (un-suspend, force-unlock) and what stands in the way.
     pub notes: Vec<String>,
@@ -112,7 +112,7 @@ pub struct PlanItem {
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
-    #[serde(with = "crate::duration::serde_go")]
+    #[serde(with = "tfops_api::duration::serde_go")]
     pub budget: Duration,
     pub items: Vec<PlanItem>,
 }
@@ -137,7 +137,7 @@ pub fn plan(
     let nodes: Vec<Node> = crs
         .iter()
         .map(|(o, _)| {
-            let v = TfView(o);
+            let v = tfobj::view(o);
             Node {
                 key: (v.namespace().to_owned(), v.name().to_owned()),
                 depends_on: v
@@ -153,7 +153,7 @@ pub fn plan(
     let by_key: BTreeMap<Key, &(DynamicObject, Option<Environment>)> = crs
         .iter()
         .map(|c| {
-            let v = TfView(&c.0);
+            let v = tfobj::view(&c.0);
             ((v.namespace().to_owned(), v.name().to_owned()), c)
         })
         .collect();
@@ -162,7 +162,7 @@ pub fn plan(
         let Some((obj, env)) = by_key.get(key).map(|c| (&c.0, &c.1)) else {
             continue;
         };
-        let v = TfView(obj);
+        let v = tfobj::view(obj);
         let resolved = policy::resolve(
             &obj.metadata.annotations.clone().unwrap_or_default(),
             defaults,

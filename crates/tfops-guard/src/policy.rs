@@ -17,106 +17,17 @@
 //! - `retries` / `timeout` / `force-unlock` invalid → the default value.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::duration::{format_duration, parse_duration};
+use tfops_api::duration::{format_duration, parse_duration};
 
-/// Annotation: `destroy` | `retain`.
-pub const ANN_UNINSTALL_POLICY: &str = "tfops.dev/uninstall-policy";
-/// Annotation: `orphan` | `force` | `block`.
-pub const ANN_ON_FAILURE: &str = "tfops.dev/on-failure";
-/// Annotation: number of retries after the first failed destroy (e.g. `"3"`).
-pub const ANN_RETRIES: &str = "tfops.dev/retries";
-/// Annotation: Go-style duration, the longest the guard spends on this CR (e.g. `"10m"`).
-pub const ANN_TIMEOUT: &str = "tfops.dev/timeout";
-/// Optional annotation (not written by default): `"true"`/`"false"`, whether the guard may
-/// force-unlock this CR's Terraform state when the lock holder is provably gone.
-pub const ANN_FORCE_UNLOCK: &str = "tfops.dev/force-unlock";
-/// Annotation: `hook` | `client` (informational for the guard).
-pub const ANN_GUARD: &str = "tfops.dev/guard";
+pub use tfops_api::names::{
+    ANN_FORCE_UNLOCK, ANN_GUARD, ANN_ON_FAILURE, ANN_RETRIES, ANN_TIMEOUT, ANN_UNINSTALL_POLICY,
+};
 
-/// What to do with the cloud resources when the release is uninstalled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum UninstallPolicy {
-    /// Run `terraform destroy` through tofu-controller (`destroyResourcesOnDeletion: true`).
-    Destroy,
-    /// Keep the cloud resources: ledger entry, then release the CR without destroying.
-    Retain,
-}
-
-/// What to do when the destroy cannot complete (permanent failure, retries exhausted, the CR's
-/// share of the budget used up, controller absent).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OnFailure {
-    /// Ledger entry, then `destroyResourcesOnDeletion: false` so the controller releases the
-    /// CR without destroying (falls back to force when the controller cannot do that).
-    Orphan,
-    /// Ledger entry, then strip the tofu-controller finalizers.
-    Force,
-    /// Stop: the guard fails (non-zero) with a message saying what to do next.
-    Block,
-}
-
-impl UninstallPolicy {
-    /// The annotation spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UninstallPolicy::Destroy => "destroy",
-            UninstallPolicy::Retain => "retain",
-        }
-    }
-}
-
-impl OnFailure {
-    /// The annotation spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OnFailure::Orphan => "orphan",
-            OnFailure::Force => "force",
-            OnFailure::Block => "block",
-        }
-    }
-}
-
-impl fmt::Display for UninstallPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl fmt::Display for OnFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for UninstallPolicy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "destroy" => Ok(UninstallPolicy::Destroy),
-            "retain" => Ok(UninstallPolicy::Retain),
-            _ => Err("destroy or retain".to_string()),
-        }
-    }
-}
-
-impl std::str::FromStr for OnFailure {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "orphan" => Ok(OnFailure::Orphan),
-            "force" => Ok(OnFailure::Force),
-            "block" => Ok(OnFailure::Block),
-            _ => Err("orphan, force or block".to_string()),
-        }
-    }
-}
+pub use tfops_api::{OnFailure, UninstallPolicy};
 
 /// The resolved policy of one CR.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,7 +39,7 @@ pub struct Policy {
     /// `1 + retries` failed attempts.
     pub retries: u32,
     /// The longest the guard spends on this CR before escalating to `on_failure`.
-    #[serde(with = "crate::duration::serde_go")]
+    #[serde(with = "tfops_api::duration::serde_go")]
     pub timeout: Duration,
     /// Whether the guard may force-unlock the state when the current failure names a lock
     /// whose holder is provably gone (annotation `tfops.dev/force-unlock`; off by default:
@@ -197,12 +108,12 @@ pub fn resolve(annotations: &BTreeMap<String, String>, defaults: &PolicyDefaults
     if let Some(v) = annotations.get(ANN_UNINSTALL_POLICY) {
         match v.parse::<UninstallPolicy>() {
             Ok(p) => policy.uninstall = p,
-            Err(expected) => {
+            Err(e) => {
                 policy.uninstall = UninstallPolicy::Retain;
                 errors.push(PolicyError {
                     annotation: ANN_UNINSTALL_POLICY,
                     value: v.clone(),
-                    expected,
+                    expected: e.expected.to_string(),
                     fallback: UninstallPolicy::Retain.to_string(),
                 });
             }
@@ -211,12 +122,12 @@ pub fn resolve(annotations: &BTreeMap<String, String>, defaults: &PolicyDefaults
     if let Some(v) = annotations.get(ANN_ON_FAILURE) {
         match v.parse::<OnFailure>() {
             Ok(p) => policy.on_failure = p,
-            Err(expected) => {
+            Err(e) => {
                 policy.on_failure = OnFailure::Orphan;
                 errors.push(PolicyError {
                     annotation: ANN_ON_FAILURE,
                     value: v.clone(),
-                    expected,
+                    expected: e.expected.to_string(),
                     fallback: OnFailure::Orphan.to_string(),
                 });
             }

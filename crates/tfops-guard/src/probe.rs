@@ -13,7 +13,7 @@ use kube::api::DynamicObject;
 use kube::api::ListParams;
 use kube::{Api, Client};
 
-use crate::tfobj::{self, ObjectRef, TfView};
+use crate::tfobj::{self, ObjectRef};
 
 /// Whether an object exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -198,8 +198,8 @@ where
 
 /// Controller answer from the CR alone (no I/O).
 pub fn controller_answer(tf: &DynamicObject) -> ControllerAnswer {
-    let v = TfView(tf);
-    match v.annotation(tfobj::REQUESTED_AT) {
+    let v = tfobj::view(tf);
+    match v.annotation(tfops_api::names::REQUESTED_AT) {
         None => ControllerAnswer::NotRequested,
         Some(req) => {
             let handled = v.last_handled_reconcile_at();
@@ -220,7 +220,7 @@ pub async fn probe_environment(
     client: &Client,
     terraform: &DynamicObject,
 ) -> Result<Environment, ProbeError> {
-    let v = TfView(terraform);
+    let v = tfobj::view(terraform);
     let ns = v.namespace();
     let err = |what: String| {
         let namespace = ns.to_owned();
@@ -398,7 +398,7 @@ async fn dependant_presence(
     match all.list(&lp).await {
         Ok(list) => {
             let depends = list.items.iter().any(|o| {
-                TfView(o)
+                tfobj::view(o)
                     .depends_on()
                     .iter()
                     .any(|r| r.name == name && r.namespace == ns)

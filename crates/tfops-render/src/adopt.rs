@@ -3,13 +3,14 @@
 //! hash. Nothing else is rewritten.
 
 use serde_json::Value;
+use tfops_api::names;
 
 use crate::config::CatalogConfig;
-use crate::duration::GoDuration;
 use crate::error::ErrorKind;
 use crate::expand::{annotate_policy, resolve_policy, ExpandError, GuardMode, ReleaseContext};
 use crate::intent::{OnFailure, UninstallPolicy};
 use crate::meta;
+use tfops_api::GoDuration;
 
 fn err(field: String, message: String) -> ExpandError {
     ExpandError {
@@ -48,18 +49,15 @@ pub fn adopt(
         .pointer("/spec/destroyResourcesOnDeletion")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    policy.policy = match chart_annotation(object, meta::POLICY_ANNOTATION)? {
+    policy.policy = match chart_annotation(object, names::ANN_UNINSTALL_POLICY)? {
         Some(v) => {
-            let p = UninstallPolicy::parse(v).ok_or_else(|| {
-                err(
-                    field(meta::POLICY_ANNOTATION),
-                    format!("{v:?} is not one of destroy, retain"),
-                )
-            })?;
+            let p = v
+                .parse::<UninstallPolicy>()
+                .map_err(|e| err(field(names::ANN_UNINSTALL_POLICY), e.to_string()))?;
             if (p == UninstallPolicy::Destroy) != destroys {
                 warnings.push(format!(
                     "Terraform {name:?}: annotation {}={v} but spec.destroyResourcesOnDeletion is {destroys}; tofu-controller follows the spec",
-                    meta::POLICY_ANNOTATION
+                    names::ANN_UNINSTALL_POLICY
                 ));
             }
             p
@@ -68,31 +66,28 @@ pub fn adopt(
         None if destroys => UninstallPolicy::Destroy,
         None => UninstallPolicy::Retain,
     };
-    if let Some(v) = chart_annotation(object, meta::ON_FAILURE_ANNOTATION)? {
-        policy.on_failure = OnFailure::parse(v).ok_or_else(|| {
-            err(
-                field(meta::ON_FAILURE_ANNOTATION),
-                format!("{v:?} is not one of orphan, force, block"),
-            )
-        })?;
+    if let Some(v) = chart_annotation(object, names::ANN_ON_FAILURE)? {
+        policy.on_failure = v
+            .parse::<OnFailure>()
+            .map_err(|e| err(field(names::ANN_ON_FAILURE), e.to_string()))?;
     }
-    if let Some(v) = chart_annotation(object, meta::RETRIES_ANNOTATION)? {
+    if let Some(v) = chart_annotation(object, names::ANN_RETRIES)? {
         policy.retries = v.parse::<u32>().map_err(|_| {
             err(
-                field(meta::RETRIES_ANNOTATION),
+                field(names::ANN_RETRIES),
                 format!("{v:?} is not a non-negative integer"),
             )
         })?;
     }
-    if let Some(v) = chart_annotation(object, meta::TIMEOUT_ANNOTATION)? {
-        GoDuration::parse(v).map_err(|m| err(field(meta::TIMEOUT_ANNOTATION), m))?;
+    if let Some(v) = chart_annotation(object, names::ANN_TIMEOUT)? {
+        GoDuration::parse(v).map_err(|m| err(field(names::ANN_TIMEOUT), m.to_string()))?;
         policy.timeout = v.to_string();
     }
-    if let Some(v) = chart_annotation(object, meta::GUARD_ANNOTATION)? {
+    if let Some(v) = chart_annotation(object, names::ANN_GUARD)? {
         if v != rc.guard.as_str() {
             warnings.push(format!(
                 "Terraform {name:?}: annotation {}={v} replaced by {} (decided by the Helm version)",
-                meta::GUARD_ANNOTATION,
+                names::ANN_GUARD,
                 rc.guard.as_str()
             ));
         }
@@ -113,8 +108,8 @@ pub fn adopt(
             "Terraform {name:?}: spec.enableInventory is not true; tofu-controller then keeps status.inventory empty and an orphan ledger entry of it would list no cloud resources (set enableInventory: true)"
         ));
     }
-    meta::set_label(object, meta::RELEASE_LABEL, &rc.release);
-    meta::set_label(object, meta::MODULE_LABEL, &name);
+    meta::set_label(object, names::LABEL_RELEASE, &rc.release);
+    meta::set_label(object, names::LABEL_MODULE, &name);
     annotate_policy(object, &policy, rc.guard);
     crate::hash::stamp(object);
     Ok(warnings)

@@ -34,9 +34,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::duration::GoDuration;
 use crate::error::ConfigError;
 use crate::intent::{ApprovePlan, OnFailure, UninstallPolicy};
+use tfops_api::GoDuration;
 
 /// The whole catalog configuration. `Default` = built-in defaults.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -288,6 +288,11 @@ impl CatalogConfig {
         if let Some(name) = &self.runner.service_account.name {
             crate::template::check(name)
                 .map_err(|m| ("runner.serviceAccount.name".to_string(), m))?;
+        }
+        if let Some(interval) = &self.defaults.interval {
+            interval
+                .check_flux_field()
+                .map_err(|m| ("defaults.interval".to_string(), m))?;
         }
         if self.guard.budget.as_secs() == 0 {
             return Err(("guard.budget".into(), "must be at least 1s".into()));

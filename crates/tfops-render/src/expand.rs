@@ -2,6 +2,7 @@
 //! `Terraform` CR and runner RBAC as structured values, plus dependency checks.
 
 use std::collections::{BTreeMap, BTreeSet};
+use tfops_api::names;
 
 use serde_json::{json, Map, Value};
 
@@ -13,7 +14,7 @@ use crate::naming::{self, NameRule};
 use crate::template::{self, TemplateContext};
 
 /// Terraform CR apiVersion we generate.
-pub const TERRAFORM_API: &str = "infra.contrib.fluxcd.io/v1alpha2";
+pub const TERRAFORM_API: &str = tfops_api::names::TF_API_VERSION;
 /// Flux source apiVersion we generate.
 pub const SOURCE_API: &str = "source.toolkit.fluxcd.io/v1";
 
@@ -115,19 +116,11 @@ pub fn resolve_policy(intent: Option<&Uninstall>, cfg: &CatalogConfig) -> Policy
 
 /// Write the policy + guard annotations.
 pub fn annotate_policy(object: &mut Value, policy: &Policy, guard: GuardMode) {
-    meta::set_annotation(object, meta::POLICY_ANNOTATION, policy.policy.as_str());
-    meta::set_annotation(
-        object,
-        meta::ON_FAILURE_ANNOTATION,
-        policy.on_failure.as_str(),
-    );
-    meta::set_annotation(
-        object,
-        meta::RETRIES_ANNOTATION,
-        &policy.retries.to_string(),
-    );
-    meta::set_annotation(object, meta::TIMEOUT_ANNOTATION, &policy.timeout);
-    meta::set_annotation(object, meta::GUARD_ANNOTATION, guard.as_str());
+    meta::set_annotation(object, names::ANN_UNINSTALL_POLICY, policy.policy.as_str());
+    meta::set_annotation(object, names::ANN_ON_FAILURE, policy.on_failure.as_str());
+    meta::set_annotation(object, names::ANN_RETRIES, &policy.retries.to_string());
+    meta::set_annotation(object, names::ANN_TIMEOUT, &policy.timeout);
+    meta::set_annotation(object, names::ANN_GUARD, guard.as_str());
 }
 
 /// Names of the objects generated for one module.
@@ -557,8 +550,8 @@ pub fn expand(
             }
         }
         copy_user_metadata(obj, module);
-        meta::set_label(obj, meta::RELEASE_LABEL, &rc.release);
-        meta::set_label(obj, meta::MODULE_LABEL, module_name);
+        meta::set_label(obj, names::LABEL_RELEASE, &rc.release);
+        meta::set_label(obj, names::LABEL_MODULE, module_name);
         if i == last {
             annotate_policy(obj, &policy, rc.guard);
         }

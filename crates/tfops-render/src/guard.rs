@@ -3,6 +3,7 @@
 //! running `tfops guard` within the configured budget.
 
 use serde_json::{json, Map, Value};
+use tfops_api::names;
 
 use crate::config::CatalogConfig;
 use crate::error::ErrorKind;
@@ -38,11 +39,11 @@ fn object(api: &str, kind: &str, name: &str, namespace: Option<&str>) -> Value {
 
 /// Namespace-scoped rules of the guard Role (see the contracts).
 /// tofu-controller v0.16.5's leader-election Lease (`cmd/manager/main.go` line 174).
-pub const CONTROLLER_LEASE_NAME: &str = "1953de50.contrib.fluxcd.io";
+pub const CONTROLLER_LEASE_NAME: &str = names::TF_LEADER_LEASE;
 
 pub fn guard_rules() -> Value {
     json!([
-        {"apiGroups": ["infra.contrib.fluxcd.io"], "resources": ["terraforms"], "verbs": ["get", "list", "watch", "patch", "delete"]},
+        {"apiGroups": [names::TF_GROUP], "resources": [names::TF_PLURAL], "verbs": ["get", "list", "watch", "patch", "delete"]},
         {"apiGroups": ["source.toolkit.fluxcd.io"], "resources": ["ocirepositories", "gitrepositories", "buckets"], "verbs": ["get", "list"]},
         {"apiGroups": [""], "resources": ["serviceaccounts", "configmaps"], "verbs": ["get"]},
         {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"], "verbs": ["list"]},
@@ -203,7 +204,7 @@ pub fn guard_objects(
         "backoffLimit": 0,
         "activeDeadlineSeconds": budget + 30,
         "template": {
-            "metadata": {"labels": {meta::RELEASE_LABEL: rc.release, meta::COMPONENT_LABEL: "guard"}},
+            "metadata": {"labels": {names::LABEL_RELEASE: rc.release, names::LABEL_COMPONENT: "guard"}},
             "spec": {
                 "restartPolicy": "Never",
                 "serviceAccountName": name,
@@ -218,8 +219,8 @@ pub fn guard_objects(
     for obj in &mut objects {
         crate::overlay::apply_all(&cfg.overlays, obj, None, &ctx)
             .map_err(|(k, m)| err(&format!("overlays[{k}].mergePatch"), m))?;
-        meta::set_label(obj, meta::RELEASE_LABEL, &rc.release);
-        meta::set_label(obj, meta::COMPONENT_LABEL, "guard");
+        meta::set_label(obj, names::LABEL_RELEASE, &rc.release);
+        meta::set_label(obj, names::LABEL_COMPONENT, "guard");
         crate::hash::stamp(obj);
     }
     Ok((objects, warnings))
@@ -364,7 +365,7 @@ mod tests {
     #[test]
     fn long_budget_warns() {
         let mut cfg = CatalogConfig::default();
-        cfg.guard.budget = crate::duration::GoDuration::parse("10m").unwrap();
+        cfg.guard.budget = tfops_api::GoDuration::parse("10m").unwrap();
         let (_, w) = guard_objects(&cfg, &rc(Some("prod"))).unwrap();
         assert_eq!(w.len(), 1);
     }

@@ -4,7 +4,8 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::meta::{FILENAME_ANNOTATION, SPEC_SHA_ANNOTATION};
+use crate::meta::FILENAME_ANNOTATION;
+use tfops_api::names::ANN_SPEC_SHA256 as SPEC_SHA_ANNOTATION;
 
 /// Canonical JSON: object keys sorted bytewise at every level, no whitespace.
 pub fn canonical_json(value: &Value) -> Vec<u8> {

@@ -4,12 +4,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::duration::GoDuration;
+use tfops_api::GoDuration;
 
 /// apiVersion of the declaration.
-pub const API_VERSION: &str = "tfops.dev/v1alpha1";
+pub const API_VERSION: &str = tfops_api::names::TFOPS_API_VERSION;
 /// kind of the declaration.
-pub const KIND: &str = "TerraformModule";
+pub const KIND: &str = tfops_api::names::MODULE_KIND;
 
 /// A whole `TerraformModule` document.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -250,67 +250,7 @@ pub struct Uninstall {
     pub timeout: Option<GoDuration>,
 }
 
-/// `uninstall.policy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum UninstallPolicy {
-    /// Destroy (→ `destroyResourcesOnDeletion: true`).
-    Destroy,
-    /// Keep (→ `destroyResourcesOnDeletion: false`).
-    Retain,
-}
-
-impl UninstallPolicy {
-    /// Annotation value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UninstallPolicy::Destroy => "destroy",
-            UninstallPolicy::Retain => "retain",
-        }
-    }
-
-    /// Parse an annotation value.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "destroy" => Some(UninstallPolicy::Destroy),
-            "retain" => Some(UninstallPolicy::Retain),
-            _ => None,
-        }
-    }
-}
-
-/// `uninstall.onFailure`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnFailure {
-    /// Record in the ledger and let go.
-    Orphan,
-    /// Force-remove (audited).
-    Force,
-    /// Block the uninstall.
-    Block,
-}
-
-impl OnFailure {
-    /// Annotation value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OnFailure::Orphan => "orphan",
-            OnFailure::Force => "force",
-            OnFailure::Block => "block",
-        }
-    }
-
-    /// Parse an annotation value.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "orphan" => Some(OnFailure::Orphan),
-            "force" => Some(OnFailure::Force),
-            "block" => Some(OnFailure::Block),
-            _ => None,
-        }
-    }
-}
+pub use tfops_api::{OnFailure, UninstallPolicy};
 
 /// Parse and check a declaration from its JSON value. `Err((field path, message))`.
 pub fn parse(value: Value) -> Result<TerraformModule, (String, String)> {
@@ -331,6 +271,12 @@ impl TerraformModule {
         }
         if self.kind != KIND {
             return Err(("kind".into(), format!("must be {KIND}")));
+        }
+        if let Some(interval) = &self.spec.interval {
+            // Goes into Flux / tofu-controller `spec.interval`, whose CRD pattern is narrower.
+            interval
+                .check_flux_field()
+                .map_err(|m| ("spec.interval".to_string(), m))?;
         }
         for (what, map) in [
             ("labels", &self.metadata.labels),
@@ -497,13 +443,18 @@ mod tests {
     }
 
     #[test]
-    fn policy_strings_round_trip() {
-        for p in [UninstallPolicy::Destroy, UninstallPolicy::Retain] {
-            assert_eq!(UninstallPolicy::parse(p.as_str()), Some(p));
+    fn interval_must_fit_the_flux_crd_pattern_timeout_takes_any_go_duration() {
+        for bad in ["0", "500us"] {
+            let mut v = base();
+            v["spec"]["interval"] = json!(bad);
+            let (field, msg) = parse(v).unwrap_err();
+            assert_eq!(field, "spec.interval", "{bad}: {msg}");
         }
-        for f in [OnFailure::Orphan, OnFailure::Force, OnFailure::Block] {
-            assert_eq!(OnFailure::parse(f.as_str()), Some(f));
-        }
-        assert_eq!(OnFailure::parse("Orphan"), None);
+        let mut v = base();
+        v["spec"]["uninstall"] = json!({"policy": "Retain", "timeout": "0"});
+        let m = parse(v).unwrap();
+        let u = m.spec.uninstall.unwrap();
+        assert_eq!(u.policy, Some(UninstallPolicy::Retain));
+        assert_eq!(u.timeout.unwrap().as_secs(), 0);
     }
 }

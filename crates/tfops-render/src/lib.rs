@@ -7,7 +7,6 @@
 
 pub mod adopt;
 pub mod config;
-pub mod duration;
 pub mod error;
 pub mod expand;
 pub mod guard;

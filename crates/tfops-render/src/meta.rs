@@ -1,27 +1,10 @@
-//! Well-known label/annotation keys and small helpers to read and set object metadata.
+//! Helpers to read and set object metadata, and the metadata keys that are not ours (Helm's).
+//! Our own `tfops.dev/*` keys live in `tfops_api::names`.
 
 use serde_json::{Map, Value};
 
 /// Helm 4's per-document source file annotation.
 pub const FILENAME_ANNOTATION: &str = "postrenderer.helm.sh/postrender-filename";
-/// Release label.
-pub const RELEASE_LABEL: &str = "tfops.dev/release";
-/// Module label.
-pub const MODULE_LABEL: &str = "tfops.dev/module";
-/// Component label of guard objects (`guard`).
-pub const COMPONENT_LABEL: &str = "tfops.dev/component";
-/// Spec hash annotation.
-pub const SPEC_SHA_ANNOTATION: &str = "tfops.dev/spec-sha256";
-/// Uninstall policy annotation.
-pub const POLICY_ANNOTATION: &str = "tfops.dev/uninstall-policy";
-/// On-failure annotation.
-pub const ON_FAILURE_ANNOTATION: &str = "tfops.dev/on-failure";
-/// Retries annotation.
-pub const RETRIES_ANNOTATION: &str = "tfops.dev/retries";
-/// Timeout annotation.
-pub const TIMEOUT_ANNOTATION: &str = "tfops.dev/timeout";
-/// Guard mode annotation (`hook` | `client`).
-pub const GUARD_ANNOTATION: &str = "tfops.dev/guard";
 /// Helm's release instance label.
 pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
 

@@ -9,6 +9,14 @@
 //! are filed as `<chart>/templates/tfops-guard.yaml`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use tfops_api::names;
+
+/// Whether `api_version` (`group/version`) is in `group`.
+fn in_group(api_version: &str, group: &str) -> bool {
+    api_version
+        .strip_prefix(group)
+        .is_some_and(|rest| rest.starts_with('/'))
+}
 
 use serde_json::Value;
 
@@ -43,10 +51,10 @@ fn budget_warnings(
                     .as_str()
                     .is_some_and(|n| declared.contains(n))
         }) {
-            let Some(t) = o["metadata"]["annotations"][meta::TIMEOUT_ANNOTATION].as_str() else {
+            let Some(t) = o["metadata"]["annotations"][names::ANN_TIMEOUT].as_str() else {
                 continue;
             };
-            let Ok(d) = crate::duration::GoDuration::parse(t) else {
+            let Ok(d) = tfops_api::GoDuration::parse(t) else {
                 continue;
             };
             if d.as_millis() > budget {
@@ -156,11 +164,11 @@ pub(crate) fn run(input: &[u8], opts: &RenderOptions) -> Result<Rendered, Render
         let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
         let label = doc_label(&value).unwrap_or_else(|| "document".into());
         if let Some(ns) = meta::str_at(&value, "/metadata/namespace") {
-            if api.starts_with("tfops.dev/") || api.starts_with("infra.contrib.fluxcd.io/") {
+            if api.starts_with(names::TFOPS_PREFIX) || in_group(api, names::TF_GROUP) {
                 namespaces.push((i, ns.to_string()));
             }
         }
-        parsed[i] = Some(if api.starts_with("tfops.dev/") {
+        parsed[i] = Some(if api.starts_with(names::TFOPS_PREFIX) {
             if api != intent::API_VERSION || kind != intent::KIND {
                 return Err(RenderError::new(
                     ErrorKind::Intent,
@@ -182,7 +190,7 @@ pub(crate) fn run(input: &[u8], opts: &RenderOptions) -> Result<Rendered, Render
             })?;
             modules.push((i, module));
             Parsed::Module(modules.len() - 1)
-        } else if api.starts_with("infra.contrib.fluxcd.io/") && kind == "Terraform" {
+        } else if in_group(api, names::TF_GROUP) && kind == names::TF_KIND {
             Parsed::Terraform(value)
         } else {
             Parsed::Other
@@ -357,7 +365,7 @@ pub(crate) fn run(input: &[u8], opts: &RenderOptions) -> Result<Rendered, Render
             Some(Parsed::Terraform(mut value)) => {
                 let doc = doc_label(&value).unwrap_or_else(|| "Terraform".into());
                 if catalog_timeout
-                    || value["metadata"]["annotations"][meta::TIMEOUT_ANNOTATION].is_string()
+                    || value["metadata"]["annotations"][names::ANN_TIMEOUT].is_string()
                 {
                     if let Some(n) = value["metadata"]["name"].as_str() {
                         declared_timeouts.insert(n.to_owned());

@@ -10,7 +10,8 @@ use crate::meta::FILENAME_ANNOTATION;
 use crate::split::Segment;
 
 /// Substrings whose presence makes a document a candidate for Terraform content.
-pub const CANDIDATE_NEEDLES: [&str; 2] = ["tfops.dev/", "infra.contrib.fluxcd.io"];
+pub const CANDIDATE_NEEDLES: [&str; 2] =
+    [tfops_api::names::TFOPS_PREFIX, tfops_api::names::TF_GROUP];
 
 /// Per-document facts from the pre-scan.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

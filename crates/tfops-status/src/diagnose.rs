@@ -22,7 +22,7 @@ use tfops_guard::probe::{ControllerAnswer, Environment, Presence};
 use tfops_guard::tfobj::ObjectRef;
 
 use crate::state::shell_quote;
-use crate::terraform::TerraformView;
+use tfops_api::TerraformView;
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -115,7 +115,7 @@ pub fn diagnose(
     release: &str,
 ) -> Diagnosis {
     let (name, ns) = (tf.name(), tf.namespace());
-    let deleting = tf.is_deleting();
+    let deleting = tf.deleting();
     let uninstall = format!("helm tfops uninstall {}", shell_quote(release));
     let mut f = Vec::new();
     let mut add = |check, severity, message: String, fix: Option<String>| {
@@ -241,7 +241,7 @@ pub fn diagnose(
                 "finalizer(s) for dependants that no longer exist: {}",
                 env.dependants_gone
                     .iter()
-                    .map(|d| format!("tf.dependency.of.{d}"))
+                    .map(|d| tfops_api::names::dependency_finalizer(d))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),

@@ -12,10 +12,10 @@ use tfops_guard::probe::{probe_environment, ProbeError};
 
 use crate::diagnose::{diagnose, ControllerProbe, Diagnosis};
 use crate::fetch::{list_terraforms, terraform_resource, FetchError, Namespaces, Selection};
-use crate::terraform::TerraformView;
+use tfops_api::TerraformView;
 
 /// Flux's reconcile-request annotation.
-pub const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
+pub use tfops_api::names::REQUESTED_AT;
 
 /// Exit code: nothing blocks.
 pub const EXIT_OK: u8 = 0;

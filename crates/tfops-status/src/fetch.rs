@@ -2,25 +2,14 @@
 //! LIST for `-A`) by label selector, plus ONE LIST of ledger Secrets. Never one GET per object.
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use kube::api::{DynamicObject, ListParams};
 use kube::{Api, Client, Resource};
 use serde_json::Value;
 
 use crate::ledger::{selector as ledger_selector, LedgerError, LedgerItem};
-use crate::terraform::RELEASE_LABEL;
+use tfops_api::names::LABEL_RELEASE as RELEASE_LABEL;
 
-/// Group of tofu-controller's `Terraform`.
-pub const TF_GROUP: &str = "infra.contrib.fluxcd.io";
-/// Served version we read.
-pub const TF_VERSION: &str = "v1alpha2";
-
-/// `ApiResource` of `terraforms.infra.contrib.fluxcd.io/v1alpha2`.
-pub fn terraform_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk(TF_GROUP, TF_VERSION, "Terraform"),
-        "terraforms",
-    )
-}
+pub use tfops_guard::tfobj::api_resource as terraform_resource;
 
 /// Which namespaces to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +102,7 @@ pub async fn list_terraforms(client: &Client, sel: &Selection) -> Result<Vec<Val
         .map(|mut obj| {
             // Lists omit apiVersion/kind on items.
             if obj.get("kind").is_none() {
-                obj["apiVersion"] = Value::from(format!("{TF_GROUP}/{TF_VERSION}"));
+                obj["apiVersion"] = Value::from(tfops_api::names::TF_API_VERSION);
                 obj["kind"] = Value::from("Terraform");
             }
             obj

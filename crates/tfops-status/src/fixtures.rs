@@ -182,7 +182,7 @@ pub fn into_state(obj: &mut Value, state: State) {
                 json!("2026-11-26T12:00:00Z"),
             );
             let progress = json!({
-                "attempts": 2, "phase": "retrying", "firstFailureAt": "2026-11-26T12:00:30Z",
+                "attempts": 2, "phase": "deleting", "firstFailureAt": "2026-11-26T12:00:30Z",
                 "lastFailureReason": "TFExecApplyFailed",
                 "lastRequestedAt": "2026-11-26T12:01:00Z",
                 "escalatesAt": "2026-11-26T12:04:00Z"

@@ -19,6 +19,5 @@ pub mod render;
 pub mod report;
 pub mod state;
 pub mod status;
-pub mod terraform;
 pub mod wait;
 pub mod watch;

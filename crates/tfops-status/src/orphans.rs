@@ -19,6 +19,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tfops_guard::engine::ops;
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::Secret;
@@ -31,16 +32,17 @@ use kube::{Api, Client};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::fetch::{terraform_resource, TF_GROUP, TF_VERSION};
+use crate::fetch::terraform_resource;
 use crate::ledger::{
     cleanup_str, CleanupEvent, CleanupState, LedgerError, LedgerItem, LedgerRecord,
 };
 use crate::render::human_duration;
-use crate::terraform::TF_FINALIZER;
+use tfops_api::names::TF_FINALIZER;
+use tfops_api::names::{TF_GROUP, TF_VERSION};
 use tfops_guard::engine::ops::{RUNNER_CLUSTER_ROLE, SOURCE_GROUP};
 
 /// Label put on a CR re-created by `orphans destroy`: the ledger Secret it cleans up.
-pub const CLEANUP_OF_LABEL: &str = "tfops.dev/cleanup-of";
+pub use tfops_api::names::LABEL_CLEANUP_OF as CLEANUP_OF_LABEL;
 
 /// Errors of the orphans commands.
 #[derive(Debug, thiserror::Error)]
@@ -1115,44 +1117,53 @@ async fn run_destroy(
     Ok(DestroyOutcome::Failed { message })
 }
 
-/// Let the re-created CR go without destroying: strip the controller's finalizers (the ledger
-/// entry already records everything about it).
+/// Let the re-created CR go without destroying: `destroyResourcesOnDeletion: false` first (a
+/// reconcile in between must not destroy), then the guard's finalizer strip (a JSON patch
+/// guarded by a `test` of the current list, retried on conflict). The ledger entry already
+/// records everything about the CR.
 async fn release(api: &Api<DynamicObject>, name: &str) -> Result<(), OrphansError> {
-    let Some(obj) = api
-        .get_opt(name)
-        .await
-        .map_err(api_err(format!("reading Terraform {name}")))?
-    else {
-        return Ok(());
-    };
-    let keep: Vec<String> = obj
-        .metadata
-        .finalizers
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|f| {
-            f != TF_FINALIZER && !f.starts_with(crate::terraform::DEPENDENCY_FINALIZER_PREFIX)
-        })
-        .collect();
-    let patch = json!({
-        "metadata": {"finalizers": keep, "resourceVersion": obj.metadata.resource_version},
-        "spec": {"destroyResourcesOnDeletion": false}
-    });
-    match api
-        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+    let keep_resources = json!({"spec": {"destroyResourcesOnDeletion": false}});
+    let current = match api
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(&keep_resources),
+        )
         .await
     {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(source) => Err(OrphansError::Api {
+        Ok(o) => o,
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+        Err(source) => {
+            return Err(OrphansError::Api {
+                what: format!("releasing Terraform {name}"),
+                source,
+            })
+        }
+    };
+    let namespace = current.metadata.namespace.clone().unwrap_or_default();
+    ops::strip_finalizers(
+        api,
+        &namespace,
+        name,
+        Some(current),
+        ops::stripped_finalizers,
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| match e {
+        ops::OpError::Api { source, .. } => OrphansError::Api {
             what: format!("releasing Terraform {name}"),
             source,
-        }),
-    }
+        },
+        other => OrphansError::Api {
+            what: format!("releasing Terraform {name}"),
+            source: kube::Error::Service(other.to_string().into()),
+        },
+    })
 }
 
 /// Annotation on an exported ledger Secret whose copied values were left out.
-pub const REDACTED_ANNOTATION: &str = "tfops.dev/redacted";
+pub use tfops_api::names::ANN_REDACTED as REDACTED_ANNOTATION;
 
 /// `orphans export`: the entry's Secrets (the ledger Secret and its tfstate parts) as a
 /// Kubernetes `List`, read-only fields dropped. Unless `show_secrets`, the copied values

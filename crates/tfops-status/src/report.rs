@@ -25,6 +25,7 @@
 //! (Reconciling, Planning, Destroying). 1 is left for errors (API unreachable, bad flags).
 
 use std::collections::{BTreeMap, HashSet};
+use tfops_api::names;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -34,9 +35,9 @@ use crate::ledger::{cleanup_str, LedgerItem};
 use crate::state::{
     assess, assess_ledger_only, Assessment, DestroyProgress, Health, PendingPlan, State,
 };
-use crate::terraform::TerraformView;
+use tfops_api::TerraformView;
 
-pub const API_VERSION: &str = "tfops.dev/v1alpha1";
+pub use tfops_api::names::TFOPS_API_VERSION as API_VERSION;
 pub const KIND: &str = "StatusReport";
 
 /// Exit code: everything Ready.
@@ -193,11 +194,11 @@ fn apply(item: &mut StatusItem, a: Assessment) {
 fn policy_of(tf: &TerraformView<'_>) -> Option<Policy> {
     let get = |k: &str| tf.annotation(k).map(str::to_owned);
     let p = Policy {
-        uninstall: get("tfops.dev/uninstall-policy"),
-        on_failure: get("tfops.dev/on-failure"),
-        retries: get("tfops.dev/retries"),
-        timeout: get("tfops.dev/timeout"),
-        guard: get("tfops.dev/guard"),
+        uninstall: get(names::ANN_UNINSTALL_POLICY),
+        on_failure: get(names::ANN_ON_FAILURE),
+        retries: get(names::ANN_RETRIES),
+        timeout: get(names::ANN_TIMEOUT),
+        guard: get(names::ANN_GUARD),
     };
     (p != Policy::default()).then_some(p)
 }
@@ -219,15 +220,15 @@ pub fn item_from_cr(obj: &Value, ledger: Option<&LedgerItem>) -> StatusItem {
         ready,
         reason: None,
         message: String::new(),
-        source: tf.source_ref().map(|(k, n, ns)| SourceRef {
-            kind: k.to_owned(),
-            name: n.to_owned(),
-            namespace: ns.to_owned(),
+        source: tf.source_ref().map(|r| SourceRef {
+            kind: r.kind,
+            name: r.name,
+            namespace: r.namespace,
         }),
         revision: Revisions {
-            source: tf.last_attempted_revision().to_owned(),
-            last_applied: tf.last_applied_revision().to_owned(),
-            last_planned: tf.last_planned_revision().to_owned(),
+            source: tf.last_attempted_revision().unwrap_or_default().to_owned(),
+            last_applied: tf.last_applied_revision().unwrap_or_default().to_owned(),
+            last_planned: tf.last_planned_revision().unwrap_or_default().to_owned(),
         },
         last_plan_at: tf.last_plan_at(),
         last_drift_detected_at: tf.last_drift_detected_at(),

@@ -35,7 +35,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::ledger::{cleanup_str, LedgerDecision, LedgerItem};
-use crate::terraform::{Condition, TerraformView, APPROVE_PLAN_AUTO, APPROVE_PLAN_DISABLE};
+use tfops_api::names::{APPROVE_PLAN_AUTO, APPROVE_PLAN_DISABLE};
+use tfops_api::{Condition, Phase, TerraformView};
 
 /// "state lock held (lock id …, holder …)".
 fn lock_text(l: &tfops_guard::lock::LockInfo) -> String {
@@ -292,7 +293,7 @@ pub fn assess(tf: &TerraformView<'_>, ledger: Option<&LedgerItem>) -> Assessment
     let ready_message = ready.as_ref().map(|c| c.message.as_str()).unwrap_or("");
     let progress = tf.guard_progress();
 
-    if tf.is_deleting() {
+    if tf.deleting() {
         // Rule 3.
         if tf.suspended() {
             let mut a = Assessment::new(
@@ -357,15 +358,12 @@ pub fn assess(tf: &TerraformView<'_>, ledger: Option<&LedgerItem>) -> Assessment
         }
         let destroy = progress.as_ref().map(|p| DestroyProgress {
             attempts: p.attempts,
-            phase: p.phase.clone(),
+            phase: Some(p.phase.as_str().to_owned()),
             first_failure_at: p.first_failure_at,
             escalates_at: p.escalates_at,
         });
         // Rule 6.
-        if let Some(p) = progress
-            .as_ref()
-            .filter(|p| p.phase.as_deref() == Some("blocked"))
-        {
+        if let Some(p) = progress.as_ref().filter(|p| p.phase == Phase::Blocked) {
             let why = p
                 .last_failure_reason
                 .clone()
@@ -430,7 +428,14 @@ pub fn assess(tf: &TerraformView<'_>, ledger: Option<&LedgerItem>) -> Assessment
             // Rule 12.
             reasons::DEPENDENCY_NOT_READY | reasons::DELETION_BLOCKED_BY_DEPENDANTS => {
                 let mut a = Assessment::new(State::Blocked, Some(ready_reason), ready_message);
-                a.blocked_by = Some(format!("dependencies: {}", tf.depends_on().join(", ")));
+                a.blocked_by = Some(format!(
+                    "dependencies: {}",
+                    tf.depends_on()
+                        .iter()
+                        .map(|d| d.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
                 return a;
             }
             // Rule 13.
@@ -438,7 +443,7 @@ pub fn assess(tf: &TerraformView<'_>, ledger: Option<&LedgerItem>) -> Assessment
         }
     }
     // Rule 14.
-    let pending = tf.pending_plan();
+    let pending = tf.pending_plan().unwrap_or_default();
     let approve = tf.approve_plan();
     // Upstream applies when approvePlan is `auto`, the plan id, or any non-empty prefix of
     // it (`controllers/tf_controller_apply.go` v0.16.5, lines 31–38).

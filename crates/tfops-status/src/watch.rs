@@ -88,7 +88,7 @@ fn dyn_to_value(o: DynamicObject) -> ((String, String), Value) {
     let key = key_of(&o.metadata);
     let mut v = serde_json::to_value(&o).unwrap_or(Value::Null);
     if v.get("kind").is_none() {
-        v["apiVersion"] = Value::from("infra.contrib.fluxcd.io/v1alpha2");
+        v["apiVersion"] = Value::from(tfops_api::names::TF_API_VERSION);
         v["kind"] = Value::from("Terraform");
     }
     (key, v)

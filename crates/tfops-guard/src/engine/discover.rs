@@ -9,7 +9,6 @@ use kube::api::{DynamicObject, ListParams};
 use kube::Client;
 
 use super::ops::{status_code, tf_api};
-use crate::tfobj;
 
 /// A CR named by the release manifest: (namespace or `None` = release namespace, name).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -41,7 +40,7 @@ pub enum DiscoverError {
 
 /// Label selector for the release's CRs.
 pub fn release_selector(release: &str) -> String {
-    format!("{}={release}", tfobj::LABEL_RELEASE)
+    format!("{}={release}", tfops_api::names::LABEL_RELEASE)
 }
 
 /// The `Terraform` documents (`infra.contrib.fluxcd.io/*`) of a rendered release manifest.
@@ -74,7 +73,9 @@ pub fn terraform_refs_from_manifest(manifest: &str) -> Result<Vec<ManifestRef>, 
             .and_then(|v| v.as_str())
             .unwrap_or("");
         let kind = value.get("kind").and_then(|v| v.as_str()).unwrap_or("");
-        if kind != tfobj::KIND || !api_version.starts_with(&format!("{}/", tfobj::GROUP)) {
+        if kind != tfops_api::names::TF_KIND
+            || !api_version.starts_with(&format!("{}/", tfops_api::names::TF_GROUP))
+        {
             continue;
         }
         let meta = value.get("metadata");

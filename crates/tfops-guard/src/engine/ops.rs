@@ -17,7 +17,7 @@ use crate::ledger::{
     self, LedgerDecision, LedgerEntry, LedgerRecord, ObjectRef, RecordedObject, TerraformSnapshot,
     VarsFromRecord,
 };
-use crate::tfobj::{self, TfView};
+use crate::tfobj;
 
 /// Field manager for every guard patch.
 pub const FIELD_MANAGER: &str = "tfops-guard";
@@ -129,7 +129,10 @@ pub async fn delete(
 pub fn stripped_finalizers(finalizers: &[String]) -> Vec<String> {
     finalizers
         .iter()
-        .filter(|f| *f != tfobj::FINALIZER && !f.starts_with(tfobj::DEPENDENCY_OF_PREFIX))
+        .filter(|f| {
+            *f != tfops_api::names::TF_FINALIZER
+                && !f.starts_with(tfops_api::names::TF_DEPENDENCY_OF_PREFIX)
+        })
         .cloned()
         .collect()
 }
@@ -177,7 +180,7 @@ pub async fn strip_finalizers(
                 Err(e) => return Err(aerr("reading", e)),
             },
         };
-        let fins = TfView(&obj).finalizers().to_vec();
+        let fins: Vec<String> = obj.metadata.finalizers.clone().unwrap_or_default();
         let keep = keep_fn(&fins);
         if keep == fins {
             return Ok(Some(obj));
@@ -212,7 +215,7 @@ pub struct LedgerFacts {
 }
 
 fn snapshot(tf: &DynamicObject) -> TerraformSnapshot {
-    let v = TfView(tf);
+    let v = tfobj::view(tf);
     TerraformSnapshot {
         name: v.name().to_owned(),
         labels: tf.metadata.labels.clone().unwrap_or_default(),
@@ -293,7 +296,7 @@ async fn gather_dependencies(
     entry: &mut LedgerEntry,
     vars: &mut BTreeMap<usize, BTreeMap<String, Vec<u8>>>,
 ) {
-    let v = TfView(tf);
+    let v = tfobj::view(tf);
     let ns = v.namespace();
     let spec = v.spec().cloned().unwrap_or(Value::Null);
     let mut missing = Vec::new();
@@ -438,7 +441,7 @@ pub async fn gather_record(
     tf: &DynamicObject,
     facts: &LedgerFacts,
 ) -> Result<LedgerRecord, OpError> {
-    let v = TfView(tf);
+    let v = tfobj::view(tf);
     let ns = v.namespace();
     let aerr = |source| OpError::Api {
         op: "reading Secrets for the ledger entry of",
@@ -466,7 +469,7 @@ pub async fn gather_record(
         uid: v.uid().to_owned(),
         module: v.module().to_owned(),
         terraform: snapshot(tf),
-        inventory: v.inventory(),
+        inventory: tfobj::inventory(v),
         outputs_secret: v.outputs_secret().map(str::to_owned),
         tfstate_secret: tfstate_name,
         tfstate_copied: tfstate.is_some(),
@@ -511,7 +514,7 @@ mod tests {
     #[test]
     fn strips_only_controller_finalizers() {
         let f = vec![
-            tfobj::FINALIZER.to_owned(),
+            tfops_api::names::TF_FINALIZER.to_owned(),
             "tf.dependency.of.app".to_owned(),
             "example.com/keep".to_owned(),
         ];
@@ -520,10 +523,10 @@ mod tests {
 
     #[test]
     fn finalizer_patch_tests_before_replacing() {
-        let cur = vec![tfobj::FINALIZER.to_owned()];
+        let cur = vec![tfops_api::names::TF_FINALIZER.to_owned()];
         let p = serde_json::to_value(finalizer_patch(&cur, &[]).unwrap()).unwrap();
         assert_eq!(p[0]["op"], "test");
-        assert_eq!(p[0]["value"], json!([tfobj::FINALIZER]));
+        assert_eq!(p[0]["value"], json!([tfops_api::names::TF_FINALIZER]));
         assert_eq!(p[1]["op"], "replace");
         assert_eq!(p[1]["value"], json!([]));
     }

@@ -66,7 +66,7 @@ use crate::order::{self, Key, Node};
 use crate::policy::{self, Policy};
 use crate::probe;
 use crate::progress::{Phase, Progress, PROGRESS_ANNOTATION};
-use crate::tfobj::{self, TfView};
+use crate::tfobj;
 
 /// A probe older than this is taken again before a decision that lets a CR go without a
 /// destroy.
@@ -173,9 +173,9 @@ pub struct GuardReport {
     pub namespace: String,
     pub status: RunStatus,
     pub crs: Vec<CrReport>,
-    #[serde(with = "crate::duration::serde_go")]
+    #[serde(with = "tfops_api::duration::serde_go")]
     pub elapsed: Duration,
-    #[serde(with = "crate::duration::serde_go")]
+    #[serde(with = "tfops_api::duration::serde_go")]
     pub budget: Duration,
     /// Things the user should know about the budget and the evidence the guard had (e.g. a
     /// CR whose declared timeout is longer than the budget).
@@ -200,8 +200,8 @@ impl GuardReport {
             self.release,
             self.namespace,
             self.crs.len(),
-            crate::duration::format_duration(Duration::from_secs(self.elapsed.as_secs())),
-            crate::duration::format_duration(self.budget)
+            tfops_api::duration::format_duration(Duration::from_secs(self.elapsed.as_secs())),
+            tfops_api::duration::format_duration(self.budget)
         );
         for c in &self.crs {
             let outcome = c.outcome.map_or("unfinished", Outcome::as_str);
@@ -286,14 +286,14 @@ struct Cr {
 
 /// The controller-written part of the CR (its status): a change is the controller at work.
 fn status_fingerprint(obj: &DynamicObject) -> String {
-    TfView(obj)
+    tfobj::view(obj)
         .status()
         .map(|s| s.to_string())
         .unwrap_or_default()
 }
 
 fn fingerprint(obj: &DynamicObject) -> String {
-    let v = TfView(obj);
+    let v = tfobj::view(obj);
     format!(
         "{}|{}|{:?}",
         v.status().map(|s| s.to_string()).unwrap_or_default(),
@@ -338,7 +338,7 @@ fn lock_holder(cr: &Cr, env: &probe::Environment) -> Presence {
     let Some(obj) = &cr.obj else {
         return Presence::Unknown;
     };
-    let Some((_, _, message)) = TfView(obj).ready_condition() else {
+    let Some((_, _, message)) = tfobj::view(obj).ready_condition() else {
         return Presence::Unknown;
     };
     let Some(info) = crate::lock::lock_info(message) else {
@@ -545,7 +545,8 @@ impl Engine {
 
     fn accept(&self, ns: &str, o: &DynamicObject) -> bool {
         let name = o.metadata.name.as_deref().unwrap_or("");
-        let labelled = TfView(o).label(tfobj::LABEL_RELEASE) == Some(self.opts.release.as_str());
+        let labelled = tfobj::view(o).label(tfops_api::names::LABEL_RELEASE)
+            == Some(self.opts.release.as_str());
         labelled || self.wanted.get(ns).is_some_and(|w| w.contains(name))
     }
 
@@ -609,7 +610,7 @@ impl Engine {
 
     fn add_cr(&mut self, ns: &str, o: DynamicObject) {
         let key = key_of(&o, ns);
-        let v = TfView(&o);
+        let v = tfobj::view(&o);
         let annotations = o.metadata.annotations.clone().unwrap_or_default();
         let resolved = policy::resolve(&annotations, &self.opts.defaults);
         let progress = match Progress::from_annotations(&annotations) {
@@ -706,9 +707,9 @@ impl Engine {
             let msg = format!(
                 "{} may take up to {} to destroy (tfops.dev/timeout) but the guard budget is {}: a destroy still running when the budget ends is left to finish (never cut) and the run ends unfinished; for destroys that long give the guard a budget of at least {} (and Helm a --timeout a minute longer)",
                 names.join(", "),
-                crate::duration::format_duration(max),
-                crate::duration::format_duration(budget),
-                crate::duration::format_duration(max)
+                tfops_api::duration::format_duration(max),
+                tfops_api::duration::format_duration(budget),
+                tfops_api::duration::format_duration(max)
             );
             tracing::info!("{msg}");
             self.notes.push(msg);
@@ -796,7 +797,7 @@ impl Engine {
             .filter(|k| k.0 == cr.key.0)
             .map(|k| k.1.as_str())
             .collect();
-        for name in TfView(obj).dependant_finalizers() {
+        for name in tfobj::view(obj).dependant_finalizers() {
             if !in_release.contains(name) && !cr.dependants_gone.contains(name) {
                 present.insert(name.to_owned());
             }
@@ -996,7 +997,7 @@ impl Engine {
             // (runner pod, Lease, source …), never on a probe older than a reconcile that just
             // began.
             let stale_env = self.crs.get(key).is_some_and(|c| {
-                c.obj.as_ref().is_some_and(|o| TfView(o).deleting())
+                c.obj.as_ref().is_some_and(|o| tfobj::view(o).deleting())
                     && c.env
                         .as_ref()
                         .is_none_or(|(_, at)| at.elapsed() >= FRESH_PROBE)
@@ -1124,7 +1125,7 @@ impl Engine {
             Decision::Delete { requested_at } => {
                 let patch = ops::annotations_patch(
                     &[
-                        (tfobj::REQUESTED_AT, Some(requested_at)),
+                        (tfops_api::names::REQUESTED_AT, Some(requested_at)),
                         (PROGRESS_ANNOTATION, Some(&progress_json)),
                     ],
                     None,
@@ -1148,7 +1149,7 @@ impl Engine {
             Decision::Retry { requested_at, .. } => {
                 let patch = ops::annotations_patch(
                     &[
-                        (tfobj::REQUESTED_AT, Some(requested_at)),
+                        (tfops_api::names::REQUESTED_AT, Some(requested_at)),
                         (PROGRESS_ANNOTATION, Some(&progress_json)),
                     ],
                     None,
@@ -1168,7 +1169,7 @@ impl Engine {
             } => {
                 let patch = ops::annotations_patch(
                     &[
-                        (tfobj::REQUESTED_AT, Some(requested_at)),
+                        (tfops_api::names::REQUESTED_AT, Some(requested_at)),
                         (PROGRESS_ANNOTATION, Some(&progress_json)),
                     ],
                     Some(json!({"tfstate": {"forceUnlock": "yes", "lockIdentifier": lock_id}})),
@@ -1200,7 +1201,7 @@ impl Engine {
                 Ok(()) => {
                     let mut annotations = vec![(PROGRESS_ANNOTATION, Some(progress_json.as_str()))];
                     if let Some(r) = requested_at {
-                        annotations.push((tfobj::REQUESTED_AT, Some(r.as_str())));
+                        annotations.push((tfops_api::names::REQUESTED_AT, Some(r.as_str())));
                     }
                     let spec = if *suspend {
                         json!({"destroyResourcesOnDeletion": false, "suspend": true})
@@ -1217,7 +1218,7 @@ impl Engine {
             } => {
                 let patch = ops::annotations_patch(
                     &[
-                        (tfobj::REQUESTED_AT, Some(requested_at)),
+                        (tfops_api::names::REQUESTED_AT, Some(requested_at)),
                         (PROGRESS_ANNOTATION, Some(&progress_json)),
                     ],
                     Some(json!({ "tfstate": tfstate })),
@@ -1478,7 +1479,7 @@ impl Engine {
         let current = self.crs.get(key).and_then(|c| c.obj.clone());
         let o =
             ops::strip_finalizers(api, &key.0, &key.1, current, ops::stripped_finalizers).await?;
-        let deleting = o.as_ref().is_some_and(|o| TfView(o).deleting());
+        let deleting = o.as_ref().is_some_and(|o| tfobj::view(o).deleting());
         let exists = o.is_some();
         self.absorb(key, o, progress);
         // 4. Delete it if it was not being deleted.
