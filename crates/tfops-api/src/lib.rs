@@ -1,6 +1,6 @@
 //! `tfops-api` — the vocabulary every helm-tfops crate shares, defined once: the `tfops.dev/*`
 //! and tofu-controller names ([`names`]), Go-style durations ([`duration`]), the per-CR
-//! uninstall policy enums ([`policy`]), the guard's progress schema persisted on each CR
+//! uninstall policy enums ([`policy`]), the written form of extra classifier rules ([`rules`]), the guard's progress schema persisted on each CR
 //! ([`progress`]) and a read-only view over a `Terraform` object ([`terraform`]).
 //!
 //! No Kubernetes client here (serde, thiserror and chrono only), so the post-renderer stays
@@ -11,6 +11,7 @@ pub mod duration;
 pub mod names;
 pub mod policy;
 pub mod progress;
+pub mod rules;
 pub mod terraform;
 
 pub use duration::{format_duration, parse_duration, DurationError, GoDuration};

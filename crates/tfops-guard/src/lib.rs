@@ -1,26 +1,21 @@
 //! tfops-guard: everything that makes `helm uninstall` of a release with Terraform pieces
 //! finish within a budget without losing anything silently.
 //!
-//! Pure core: [`classify`] (failure classifier), [`machine`] (per-CR decision),
-//! [`policy`] (per-CR policy from annotations + defaults), [`progress`] (what is persisted on
-//! the CR between guard runs), [`duration`], [`explain`].
-//! Thin I/O: [`ledger`] (orphan ledger Secrets), [`probe`] (what the environment of a CR looks
-//! like), [`order`] (dependants-first ordering), [`events`], [`clock`], [`engine`] (the
-//! watch-driven executor behind `tfops guard` and `helm tfops uninstall`), [`plan`] (dry-run).
+//! Pure core ([`core`], no I/O): the per-CR state machine, the failure classifier, policy,
+//! probe findings, ordering, dry-run plan, Lease liveness, lock and tfstate readers, explain.
+//! The shared vocabulary (names, durations, progress schema, the Terraform view) comes from
+//! `tfops-api`. Thin I/O: [`ledger`] (orphan ledger Secrets: pure format + kube reads/writes),
+//! [`probe`] (reads a CR's environment into [`core::findings`]), [`tfobj`] (the shared view
+//! over a `DynamicObject`, API resources), [`events`], [`clock`], and [`engine`] (the
+//! watch-driven executor behind `tfops guard` and `helm tfops uninstall`).
 
-pub mod classify;
 pub mod clock;
+pub mod core;
 pub mod engine;
 pub mod events;
-pub mod explain;
 pub mod ledger;
-pub mod liveness;
-pub mod lock;
-pub mod machine;
-pub mod order;
-pub mod plan;
-pub mod policy;
 pub mod probe;
-pub use tfops_api::progress;
 pub mod tfobj;
-pub mod tfstate;
+
+pub use crate::core::{classify, explain, liveness, lock, machine, order, plan, policy, tfstate};
+pub use tfops_api::progress;

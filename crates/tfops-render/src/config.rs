@@ -188,32 +188,8 @@ impl Default for Guard {
     }
 }
 
-/// One extra classifier rule (see the contracts: `TFOPS_CLASSIFIER_RULES`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ClassifierRule {
-    /// Regex on the condition message.
-    pub pattern: String,
-    /// Optional exact condition reason.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// Resulting class.
-    pub class: FailureClass,
-}
-
-/// Failure classes a classifier rule can yield.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FailureClass {
-    /// Retry.
-    Transient,
-    /// Escalate per `onFailure`.
-    Permanent,
-    /// A dependency is missing.
-    BlockedByMissingDependency,
-    /// Not known.
-    Unknown,
-}
+pub use tfops_api::rules::RuleSpec as ClassifierRule;
+pub use tfops_api::FailureClass;
 
 /// One overlay: a JSON merge patch applied to the generated objects matching `target`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -18,7 +18,8 @@
 //! | `permission-unknown`  | never (warning): a lookup was forbidden                    | run with more permissions                         |
 
 use serde::Serialize;
-use tfops_guard::probe::{ControllerAnswer, Environment, Presence};
+use tfops_guard::core::findings::{ControllerAnswer, Findings as Environment};
+use tfops_guard::machine::Presence;
 use tfops_guard::tfobj::ObjectRef;
 
 use crate::state::shell_quote;
@@ -365,7 +366,7 @@ mod tests {
     use super::*;
     use crate::fixtures::terraform;
     use serde_json::json;
-    use tfops_guard::probe::SourceState;
+    use tfops_guard::core::findings::SourceFinding;
 
     fn oref(kind: &str, name: &str) -> ObjectRef {
         ObjectRef {

@@ -1,6 +1,6 @@
 //! `engine` — the watch-driven executor behind `tfops guard` and `helm tfops uninstall`:
 //! finds a release's `Terraform` CRs, deletes them dependants first, watches them, and
-//! executes what the pure state machine ([`crate::machine`]) decides, within a budget.
+//! executes what the pure state machine ([`crate::core::machine`]) decides, within a budget.
 
 pub mod discover;
 pub mod ops;

@@ -12,8 +12,8 @@
 //! fits the deadline is never cut short; outcomes tell the truth.
 
 use super::*;
-use crate::classify::Classifier;
-use crate::policy::{OnFailure, Policy, UninstallPolicy};
+use crate::core::classify::Classifier;
+use crate::core::policy::{OnFailure, Policy, UninstallPolicy};
 use crate::progress::Progress;
 use chrono::TimeZone;
 use proptest::prelude::*;

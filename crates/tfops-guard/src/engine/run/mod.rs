@@ -1,7 +1,7 @@
 //! `engine::run` — the guard's event loop. One watch per namespace (label selector
 //! `tfops.dev/release=<release>`, or unselected and filtered by name for manifest-only CRs),
 //! whose initial list doubles as discovery; per-CR timers from the machine's `Wait` decisions;
-//! one budget deadline. Every decision comes from [`crate::machine::decide`]; this module
+//! one budget deadline. Every decision comes from [`crate::core::machine::decide`]; this module
 //! only observes, executes and records.
 //!
 //! Ordering: a CR is deleted only once its in-release dependants have reached a terminal
@@ -26,7 +26,7 @@
 //! nothing-to-destroy end, which tofu-controller reports itself) and once per CR for invalid
 //! policy annotations.
 //!
-//! Evidence, not inference (see [`crate::liveness`]): the controller's liveness comes from its
+//! Evidence, not inference (see [`crate::core::liveness`]): the controller's liveness comes from its
 //! leader-election Lease (sampled at most every `lease_every`, only while some CR is not
 //! progressing); progress comes from the CR's runner pod `<name>-tf-runner` (read by the
 //! probe), its `Apply` condition, and status changes the guard saw in its own clock. A state
@@ -53,20 +53,26 @@ use tokio::time::Instant;
 
 use super::discover::{release_selector, ManifestRef};
 use super::ops::{self, LedgerFacts, OpError};
-use crate::classify::Classifier;
 use crate::clock::Clock;
-use crate::events::{self, Severity};
-use crate::ledger;
-use crate::liveness::{self, LeaseSample, LeaseTrack};
-use crate::machine::{
+use crate::core::classify::Classifier;
+use crate::core::findings;
+use crate::core::liveness::{self, LeaseSample, LeaseTrack};
+use crate::core::machine::{
     self, Decision, Environment as MEnv, Input, Observation, Outcome, Presence, RunnerPod,
     SourceState, Timing, Tunables,
 };
-use crate::order::{self, Key, Node};
-use crate::policy::{self, Policy};
+use crate::core::order::{self, Key, Node};
+use crate::core::policy::{self, Policy};
+use crate::events::{self, Severity};
+use crate::ledger;
 use crate::probe;
 use crate::progress::{Phase, Progress, PROGRESS_ANNOTATION};
 use crate::tfobj;
+
+mod executor;
+mod report;
+
+pub use report::{CrReport, GuardReport, RunStatus};
 
 /// A probe older than this is taken again before a decision that lets a CR go without a
 /// destroy.
@@ -134,113 +140,6 @@ impl GuardOptions {
     }
 }
 
-/// How the run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RunStatus {
-    /// Every CR reached destroyed / nothing-to-destroy / orphaned / force-removed.
-    Finished,
-    /// At least one CR is blocked by policy `block` (exit 2).
-    Blocked,
-    /// The budget ended with CRs unresolved (API errors, ledger unwritable) (exit 3).
-    Unfinished,
-}
-
-/// Result for one CR.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CrReport {
-    pub namespace: String,
-    pub name: String,
-    pub module: String,
-    pub outcome: Option<Outcome>,
-    /// Kind of the last decision (`delete`, `retry`, `orphan` …).
-    pub last_decision: String,
-    /// The machine's explanation of the last decision.
-    pub why: String,
-    pub attempts: u32,
-    /// Ledger Secret (namespace/name) written for this CR, if any.
-    pub ledger: Option<String>,
-    /// What to do next (blocked / unfinished CRs).
-    pub next_step: Option<String>,
-}
-
-/// Result of a guard run.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GuardReport {
-    pub release: String,
-    pub namespace: String,
-    pub status: RunStatus,
-    pub crs: Vec<CrReport>,
-    #[serde(with = "tfops_api::duration::serde_go")]
-    pub elapsed: Duration,
-    #[serde(with = "tfops_api::duration::serde_go")]
-    pub budget: Duration,
-    /// Things the user should know about the budget and the evidence the guard had (e.g. a
-    /// CR whose declared timeout is longer than the budget).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
-}
-
-impl GuardReport {
-    /// Process exit code: 0 finished, 2 blocked, 3 unfinished.
-    pub fn exit_code(&self) -> u8 {
-        match self.status {
-            RunStatus::Finished => 0,
-            RunStatus::Blocked => 2,
-            RunStatus::Unfinished => 3,
-        }
-    }
-
-    /// Human summary: one line per CR, then what to do next.
-    pub fn render(&self) -> String {
-        let mut out = format!(
-            "tfops guard: release {} in {}: {} Terraform CR(s), {} of {} budget used\n",
-            self.release,
-            self.namespace,
-            self.crs.len(),
-            tfops_api::duration::format_duration(Duration::from_secs(self.elapsed.as_secs())),
-            tfops_api::duration::format_duration(self.budget)
-        );
-        for c in &self.crs {
-            let outcome = c.outcome.map_or("unfinished", Outcome::as_str);
-            out.push_str(&format!(
-                "  {}/{} (module {}): {} — {}",
-                c.namespace, c.name, c.module, outcome, c.why
-            ));
-            if c.attempts > 0 {
-                out.push_str(&format!(" [failed attempts: {}]", c.attempts));
-            }
-            if let Some(l) = &c.ledger {
-                out.push_str(&format!(" [ledger: {l}]"));
-            }
-            out.push('\n');
-        }
-        for n in &self.notes {
-            out.push_str(&format!("note: {n}\n"));
-        }
-        for c in &self.crs {
-            if let Some(n) = &c.next_step {
-                out.push_str(&format!(
-                    "next step for {}/{}: {}\n",
-                    c.namespace, c.name, n
-                ));
-            }
-        }
-        match self.status {
-            RunStatus::Finished => {}
-            RunStatus::Blocked => out.push_str(
-                "the uninstall is blocked on purpose (policy on-failure=block); fix the cause above, then run the uninstall again\n",
-            ),
-            RunStatus::Unfinished => out.push_str(
-                "the guard could not finish within its budget; nothing was released without a ledger entry; fix the cause above and run the uninstall again\n",
-            ),
-        }
-        out
-    }
-}
-
 /// Fatal errors (nothing was changed).
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -262,7 +161,7 @@ struct Cr {
     policy_errors: Vec<String>,
     depends_on: Vec<Key>,
     share_deadline: DateTime<Utc>,
-    env: Option<(probe::Environment, Instant)>,
+    env: Option<(findings::Findings, Instant)>,
     dependants_gone: BTreeSet<String>,
     /// Runner pod uid first seen Pending, and when (guard clock).
     runner_pending_since: Option<(String, DateTime<Utc>)>,
@@ -334,14 +233,14 @@ fn key_of(o: &DynamicObject, default_ns: &str) -> Key {
 /// is this CR's own runner pod (`<name>-tf-runner`; controller-runtime never runs two
 /// reconciles of one CR at once) and that pod is gone or was created after the lock was
 /// taken. Anything else (another host, no `Lock Info`) is Unknown: never force-unlocked.
-fn lock_holder(cr: &Cr, env: &probe::Environment) -> Presence {
+fn lock_holder(cr: &Cr, env: &findings::Findings) -> Presence {
     let Some(obj) = &cr.obj else {
         return Presence::Unknown;
     };
     let Some((_, _, message)) = tfobj::view(obj).ready_condition() else {
         return Presence::Unknown;
     };
-    let Some(info) = crate::lock::lock_info(message) else {
+    let Some(info) = crate::core::lock::lock_info(message) else {
         return Presence::Unknown;
     };
     let own_pod = format!("{}-tf-runner", cr.key.1);
@@ -349,7 +248,7 @@ fn lock_holder(cr: &Cr, env: &probe::Environment) -> Presence {
         return Presence::Unknown;
     }
     match (&env.runner_pod_presence, &env.runner_pod) {
-        (probe::Presence::Missing, _) => Presence::Missing,
+        (Presence::Missing, _) => Presence::Missing,
         (_, Some(pod)) => match (pod.created, info.created) {
             (Some(pod_at), Some(lock_at)) if pod_at > lock_at => Presence::Missing,
             _ => Presence::Unknown,
@@ -672,7 +571,8 @@ impl Engine {
             .collect();
         let ord = order::deletion_order(&nodes);
         self.dependants = ord.dependants.clone();
-        let shares = crate::plan::shares(&ord, self.opts.budget, self.opts.tunables.force_reserve);
+        let shares =
+            crate::core::plan::shares(&ord, self.opts.budget, self.opts.tunables.force_reserve);
         for (k, cr) in self.crs.iter_mut() {
             let share = shares.get(k).map_or(self.opts.budget, |s| s.deadline);
             cr.share_deadline = self.clock.at(share);
@@ -810,17 +710,8 @@ impl Engine {
     fn environment(&self, cr: &Cr) -> MEnv {
         let mut env = MEnv::default();
         if let Some((p, _)) = &cr.env {
-            env.source = match (p.source.presence, p.source.has_artifact) {
-                (probe::Presence::Present, true) => SourceState::Ready,
-                (probe::Presence::Present, false) => SourceState::NoArtifact,
-                (probe::Presence::Missing, _) => SourceState::Missing,
-                (probe::Presence::Unknown, _) => SourceState::Unknown,
-            };
-            env.runner_service_account = match p.runner_service_account_presence {
-                probe::Presence::Present => Presence::Present,
-                probe::Presence::Missing => Presence::Missing,
-                probe::Presence::Unknown => Presence::Unknown,
-            };
+            env.source = SourceState::from(&p.source);
+            env.runner_service_account = p.runner_service_account_presence;
             env.vars_from = if p.missing_vars_from.is_empty() {
                 Presence::Present
             } else {
@@ -829,7 +720,7 @@ impl Engine {
             env.namespace_terminating = p.namespace_terminating == Some(true);
             env.dependency_gone = p.depends_on_gone.first().map(ToString::to_string);
             env.runner = match (&p.runner_pod_presence, &p.runner_pod) {
-                (probe::Presence::Unknown, _) => RunnerPod::Unknown,
+                (Presence::Unknown, _) => RunnerPod::Unknown,
                 (_, None) => RunnerPod::Absent,
                 (_, Some(pod)) if pod.deleting => RunnerPod::Finished,
                 (_, Some(pod)) => match pod.phase.as_str() {
@@ -1029,546 +920,6 @@ impl Engine {
             if cr.outcome.is_none() && cr.wake_at.is_none() {
                 cr.wake_at = Some(Instant::now() + TICK);
             }
-        }
-    }
-
-    /// Execute one step; returns whether to decide again right away.
-    async fn execute(&mut self, key: &Key, step: machine::Step) -> bool {
-        let machine::Step {
-            decision,
-            progress,
-            why,
-            ..
-        } = step;
-        let (ns, name) = key.clone();
-        let api = ops::tf_api(&self.client, &ns);
-        let now = self.clock.now();
-        {
-            let Some(cr) = self.crs.get_mut(key) else {
-                return false;
-            };
-            cr.last_kind = decision.kind().to_owned();
-            cr.why = why.clone();
-            cr.wake_at = None;
-        }
-        let progress_json = progress.to_annotation_value();
-        let result: Result<bool, OpError> = match &decision {
-            Decision::Wait { until, .. } => {
-                let wake = self.clock.started_at() + self.clock.offset_of(*until);
-                let persist = {
-                    let Some(cr) = self.crs.get_mut(key) else {
-                        return false;
-                    };
-                    cr.wake_at = Some(wake);
-                    cr.obj.is_some() && significant(&progress) != significant(&cr.persisted)
-                };
-                if persist {
-                    let patch = ops::annotations_patch(
-                        &[(PROGRESS_ANNOTATION, Some(&progress_json))],
-                        None,
-                    );
-                    self.patch(key, &api, "recording progress on", &patch, &progress)
-                        .await
-                        .map(|_| false)
-                } else {
-                    self.set_progress(key, progress.clone(), false);
-                    Ok(false)
-                }
-            }
-            Decision::Done(outcome) => {
-                let mut progress = progress.clone();
-                let state_says_destroyed =
-                    matches!(outcome, Outcome::Orphaned | Outcome::ForceRemoved)
-                        && self.state_emptied_since_ledger(key).await;
-                if state_says_destroyed {
-                    // The destroy that was running when the guard escalated finished (its
-                    // status may have been missed on the watch): the state says so.
-                    progress.outcome = Some(Outcome::Destroyed);
-                    if let Some(cr) = self.crs.get_mut(key) {
-                        cr.why = "the controller finished a destroy that had started before the guard escalated: the tfstate holds no managed resource any more (the ledger entry is marked destroyed)".to_owned();
-                    }
-                }
-                let outcome = &progress.outcome.unwrap_or(*outcome);
-                if *outcome == Outcome::Destroyed && progress.escalation_reason.is_some() {
-                    // The guard had given up on it (ledger written), but the destroy that was
-                    // running then finished: the ledger entry must say so.
-                    self.mark_ledger_destroyed(key).await;
-                }
-                let Some(cr) = self.crs.get_mut(key) else {
-                    return false;
-                };
-                cr.outcome = Some(*outcome);
-                cr.progress = progress.clone();
-                if *outcome == Outcome::Blocked && cr.next_step.is_none() {
-                    cr.next_step = Some(why.clone());
-                }
-                // A CR that still exists (held by foreign finalizers) keeps its record.
-                if cr.obj.is_some() && significant(&progress) != significant(&cr.persisted) {
-                    let patch = ops::annotations_patch(
-                        &[(PROGRESS_ANNOTATION, Some(&progress_json))],
-                        None,
-                    );
-                    let _ = self
-                        .patch(key, &api, "recording progress on", &patch, &progress)
-                        .await;
-                }
-                Ok(false)
-            }
-            Decision::Unsuspend => {
-                let patch = ops::annotations_patch(
-                    &[(PROGRESS_ANNOTATION, Some(&progress_json))],
-                    Some(json!({"suspend": false})),
-                );
-                self.patch(key, &api, "un-suspending", &patch, &progress)
-                    .await
-            }
-            Decision::Delete { requested_at } => {
-                let patch = ops::annotations_patch(
-                    &[
-                        (tfops_api::names::REQUESTED_AT, Some(requested_at)),
-                        (PROGRESS_ANNOTATION, Some(&progress_json)),
-                    ],
-                    None,
-                );
-                // DELETE first, then the reconcile request: the echo of `requested_at` must
-                // come from a reconcile that saw the deletion. (Patching first lets the
-                // controller answer it with a pre-deletion failure, e.g. DependencyNotReady,
-                // which would then be counted as a failed destroy.)
-                match self.delete(key, &api).await {
-                    Ok(_) if self.crs.get(key).is_some_and(|c| c.obj.is_some()) => self
-                        .patch(key, &api, "requesting reconcile of", &patch, &progress)
-                        .await
-                        .map(|_| true),
-                    Ok(_) => {
-                        self.set_progress(key, progress.clone(), false);
-                        Ok(true)
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            Decision::Retry { requested_at, .. } => {
-                let patch = ops::annotations_patch(
-                    &[
-                        (tfops_api::names::REQUESTED_AT, Some(requested_at)),
-                        (PROGRESS_ANNOTATION, Some(&progress_json)),
-                    ],
-                    None,
-                );
-                self.patch(
-                    key,
-                    &api,
-                    "requesting a destroy retry of",
-                    &patch,
-                    &progress,
-                )
-                .await
-            }
-            Decision::ForceUnlock {
-                lock_id,
-                requested_at,
-            } => {
-                let patch = ops::annotations_patch(
-                    &[
-                        (tfops_api::names::REQUESTED_AT, Some(requested_at)),
-                        (PROGRESS_ANNOTATION, Some(&progress_json)),
-                    ],
-                    Some(json!({"tfstate": {"forceUnlock": "yes", "lockIdentifier": lock_id}})),
-                );
-                self.patch(key, &api, "force-unlocking", &patch, &progress)
-                    .await
-            }
-            Decision::DropStaleDependencyFinalizers { finalizers } => {
-                let current = self.crs.get(key).and_then(|c| c.obj.clone());
-                let drop: BTreeSet<String> = finalizers.iter().cloned().collect();
-                match ops::strip_finalizers(&api, &ns, &name, current, |f| {
-                    f.iter().filter(|x| !drop.contains(*x)).cloned().collect()
-                })
-                .await
-                {
-                    Ok(o) => {
-                        self.absorb(key, o, &progress);
-                        Ok(true)
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            Decision::Orphan {
-                requested_at,
-                ledger,
-                suspend,
-            } => match self.write_ledger(key, ledger, now).await {
-                Err(e) => Err(e),
-                Ok(()) => {
-                    let mut annotations = vec![(PROGRESS_ANNOTATION, Some(progress_json.as_str()))];
-                    if let Some(r) = requested_at {
-                        annotations.push((tfops_api::names::REQUESTED_AT, Some(r.as_str())));
-                    }
-                    let spec = if *suspend {
-                        json!({"destroyResourcesOnDeletion": false, "suspend": true})
-                    } else {
-                        json!({"destroyResourcesOnDeletion": false})
-                    };
-                    let patch = ops::annotations_patch(&annotations, Some(spec));
-                    self.patch(key, &api, "orphaning", &patch, &progress).await
-                }
-            },
-            Decision::RestoreTfstate {
-                tfstate,
-                requested_at,
-            } => {
-                let patch = ops::annotations_patch(
-                    &[
-                        (tfops_api::names::REQUESTED_AT, Some(requested_at)),
-                        (PROGRESS_ANNOTATION, Some(&progress_json)),
-                    ],
-                    Some(json!({ "tfstate": tfstate })),
-                );
-                self.patch(key, &api, "restoring spec.tfstate of", &patch, &progress)
-                    .await
-            }
-            Decision::ForceRemove {
-                ledger,
-                dependency_finalizer,
-            } => match self.write_ledger(key, ledger, now).await {
-                Err(e) => Err(e),
-                Ok(()) => {
-                    self.force_remove(key, &api, dependency_finalizer, &progress, &progress_json)
-                        .await
-                }
-            },
-            Decision::Block { message } => {
-                let Some(cr) = self.crs.get_mut(key) else {
-                    return false;
-                };
-                cr.next_step = Some(message.clone());
-                if cr.obj.is_some() {
-                    let patch = ops::annotations_patch(
-                        &[(PROGRESS_ANNOTATION, Some(&progress_json))],
-                        None,
-                    );
-                    let _ = self
-                        .patch(key, &api, "recording the block on", &patch, &progress)
-                        .await;
-                } else {
-                    self.set_progress(key, progress.clone(), false);
-                }
-                Ok(true)
-            }
-        };
-        // One Event per action decision (Waits and clean terminal outcomes are not events).
-        let emit = !matches!(&decision, Decision::Wait { .. } | Decision::Done(_));
-        match result {
-            Ok(again) => {
-                if emit {
-                    let message = match &decision {
-                        Decision::Block { message } => message.clone(),
-                        _ => why.clone(),
-                    };
-                    self.emit(key, &decision, &message).await;
-                }
-                if let Some(cr) = self.crs.get_mut(key) {
-                    cr.op_backoff = None;
-                }
-                again
-            }
-            Err(e) => {
-                let Some(cr) = self.crs.get_mut(key) else {
-                    return false;
-                };
-                let n = cr.op_backoff.map_or(0, |(_, n)| n) + 1;
-                let delay = Duration::from_secs(1u64 << n.min(4)).min(Duration::from_secs(15));
-                let until = Instant::now() + delay;
-                cr.op_backoff = Some((until, n));
-                cr.wake_at = Some(until.min(self.deadline));
-                cr.next_step = Some(format!("{e}"));
-                cr.why = format!("{} failed: {e}", decision.kind());
-                tracing::warn!(cr = %name, error = %e, "guard operation failed; retrying");
-                false
-            }
-        }
-    }
-
-    fn set_progress(&mut self, key: &Key, p: Progress, persisted: bool) {
-        if let Some(cr) = self.crs.get_mut(key) {
-            if persisted {
-                cr.persisted = p.clone();
-            }
-            cr.progress = p;
-        }
-    }
-
-    /// Take a server response as the newest view of the CR.
-    fn absorb(&mut self, key: &Key, o: Option<DynamicObject>, p: &Progress) {
-        if let Some(rv) = o.as_ref().and_then(rv_num) {
-            let want = self.awaiting_echo.map_or(rv, |(w, _)| w.max(rv));
-            self.awaiting_echo = Some((want, std::time::Instant::now()));
-        }
-        let Some(cr) = self.crs.get_mut(key) else {
-            return;
-        };
-        match o {
-            Some(o) => {
-                let fp = fingerprint(&o);
-                if fp != cr.status_fingerprint {
-                    cr.status_fingerprint = fp;
-                    cr.last_status_change = Instant::now();
-                }
-                let sfp = status_fingerprint(&o);
-                if sfp != cr.controller_fingerprint {
-                    cr.controller_fingerprint = sfp;
-                    cr.status_changed_at = Some(self.clock.now());
-                }
-                cr.obj = Some(o);
-            }
-            None => cr.obj = None,
-        }
-        cr.progress = p.clone();
-    }
-
-    async fn patch(
-        &mut self,
-        key: &Key,
-        api: &kube::Api<DynamicObject>,
-        op: &'static str,
-        patch: &serde_json::Value,
-        p: &Progress,
-    ) -> Result<bool, OpError> {
-        let o = ops::merge_patch(api, op, &key.0, &key.1, patch).await?;
-        let persisted = o.is_some();
-        self.absorb(key, o, p);
-        self.set_progress(key, p.clone(), persisted);
-        Ok(true)
-    }
-
-    async fn delete(&mut self, key: &Key, api: &kube::Api<DynamicObject>) -> Result<bool, OpError> {
-        let remaining = ops::delete(api, &key.0, &key.1).await?;
-        let p = self
-            .crs
-            .get(key)
-            .map(|c| c.progress.clone())
-            .unwrap_or_default();
-        // The object as the DELETE left it (deletionTimestamp set), or gone: decide again on it.
-        self.absorb(key, remaining, &p);
-        Ok(true)
-    }
-
-    async fn write_ledger(
-        &mut self,
-        key: &Key,
-        rec: &machine::LedgerRecord,
-        now: DateTime<Utc>,
-    ) -> Result<(), OpError> {
-        let Some(cr) = self.crs.get(key) else {
-            return Ok(());
-        };
-        let Some(obj) = cr.obj.clone() else {
-            // Gone already: nothing can be released any more; the machine will see it.
-            return Ok(());
-        };
-        let facts = LedgerFacts {
-            release: self.opts.release.clone(),
-            reason: rec.reason.clone(),
-            message: rec.message.clone(),
-            class: rec.class.map(|c| c.as_str().to_owned()),
-            attempts: rec.attempts,
-            decision: rec.decision,
-            first_failure_at: rec.first_failure_at,
-            decided_at: now,
-        };
-        let record = ops::gather_record(&self.client, &obj, &facts).await?;
-        let ledger_ns = self.opts.ledger_ns().to_owned();
-        ledger::write(&self.client, &ledger_ns, &record).await?;
-        let Some(cr) = self.crs.get_mut(key) else {
-            return Ok(());
-        };
-        cr.ledger = Some(format!("{ledger_ns}/{}", record.secret_name()));
-        Ok(())
-    }
-
-    /// The in-cluster state holds no managed resource now (the controller's destroy emptied
-    /// it — possibly before the guard's ledger copy, when the destroy raced the escalation).
-    /// A read that fails is retried a few times, then counts as "cannot tell".
-    async fn state_emptied_since_ledger(&self, key: &Key) -> bool {
-        let Some(cr) = self.crs.get(key) else {
-            return false;
-        };
-        let Some(secret) = cr.tfstate_secret.clone() else {
-            return false;
-        };
-        for _ in 0..4 {
-            match ops::secret_data(&self.client, &key.0, &secret).await {
-                Ok(Some(data)) => {
-                    return data
-                        .get("tfstate")
-                        .and_then(|b| crate::tfstate::managed_resources(b))
-                        == Some(0)
-                }
-                Ok(None) => return false,
-                Err(e) => tracing::debug!(cr = %key.1, error = %e, "tfstate not read; retrying"),
-            }
-        }
-        false
-    }
-
-    /// Record on this CR's ledger entry (if any) that the controller destroyed the resources.
-    async fn mark_ledger_destroyed(&mut self, key: &Key) {
-        let Some(cr) = self.crs.get(key) else { return };
-        let name = ledger::secret_name(&key.1, &cr.uid);
-        let ns = self.opts.ledger_ns().to_owned();
-        let event = ledger::CleanupEvent {
-            at: self.clock.now(),
-            state: ledger::CleanupState::Destroyed,
-            message: "tofu-controller finished the destroy that was already running when the guard escalated; nothing was left behind".to_owned(),
-        };
-        match ledger::record_cleanup(&self.client, &ns, &name, event).await {
-            Ok(_) => {
-                if let Some(cr) = self.crs.get_mut(key) {
-                    cr.ledger = Some(format!("{ns}/{name}"));
-                }
-            }
-            Err(e) => tracing::debug!(cr = %key.1, error = %e, "ledger entry not marked destroyed"),
-        }
-    }
-
-    async fn force_remove(
-        &mut self,
-        key: &Key,
-        api: &kube::Api<DynamicObject>,
-        dependency_finalizer: &str,
-        progress: &Progress,
-        progress_json: &str,
-    ) -> Result<bool, OpError> {
-        let (deps, current) = {
-            let Some(cr) = self.crs.get(key) else {
-                return Ok(false);
-            };
-            (cr.depends_on.clone(), cr.obj.clone())
-        };
-        // 1. Record the phase first so a re-run finishes the job.
-        if current.is_some() && progress.phase == Phase::ForceRemoving {
-            let persisted = self
-                .crs
-                .get(key)
-                .is_some_and(|c| c.persisted.phase == Phase::ForceRemoving);
-            if !persisted {
-                let patch =
-                    ops::annotations_patch(&[(PROGRESS_ANNOTATION, Some(progress_json))], None);
-                self.patch(key, api, "recording the force-remove of", &patch, progress)
-                    .await?;
-            }
-        }
-        // 2. Its dependant finalizer on each dependency.
-        for (dns, dname) in deps {
-            let dapi = ops::tf_api(&self.client, &dns);
-            let held = self
-                .crs
-                .get(&(dns.clone(), dname.clone()))
-                .and_then(|c| c.obj.clone());
-            let fin = dependency_finalizer.to_owned();
-            let o = ops::strip_finalizers(&dapi, &dns, &dname, held, |f| {
-                f.iter().filter(|x| **x != fin).cloned().collect()
-            })
-            .await?;
-            if let Some(dc) = self.crs.get_mut(&(dns, dname)) {
-                if let Some(o) = o {
-                    dc.obj = Some(o);
-                }
-            }
-        }
-        // 3. The controller's finalizers on this CR (test-guarded JSON patch).
-        let current = self.crs.get(key).and_then(|c| c.obj.clone());
-        let o =
-            ops::strip_finalizers(api, &key.0, &key.1, current, ops::stripped_finalizers).await?;
-        let deleting = o.as_ref().is_some_and(|o| tfobj::view(o).deleting());
-        let exists = o.is_some();
-        self.absorb(key, o, progress);
-        // 4. Delete it if it was not being deleted.
-        if exists && !deleting {
-            let remaining = ops::delete(api, &key.0, &key.1).await?;
-            self.absorb(key, remaining, progress);
-        }
-        Ok(true)
-    }
-
-    async fn emit(&mut self, key: &Key, decision: &Decision, message: &str) {
-        let (reason, sev) = event_reason(decision);
-        self.emit_reason(key, reason, sev, message).await;
-    }
-
-    async fn emit_reason(&mut self, key: &Key, reason: &str, sev: Severity, message: &str) {
-        let Some(cr) = self.crs.get_mut(key) else {
-            return;
-        };
-        cr.events_sent += 1;
-        let seq = cr.events_sent;
-        // Build against the last known object (uid survives the CR).
-        let obj = cr.obj.clone().unwrap_or_else(|| {
-            let mut o = DynamicObject::new(&key.1, &tfobj::api_resource()).within(&key.0);
-            o.metadata.uid = Some(cr.uid.clone());
-            o
-        });
-        let ev = events::build(&obj, reason, message, sev, &self.clock, seq);
-        if let Err(e) = events::emit(&self.client, &ev).await {
-            tracing::debug!(cr = %key.1, error = %e, "event not recorded");
-        }
-    }
-
-    fn report(&self) -> GuardReport {
-        let mut crs = Vec::new();
-        let mut blocked = false;
-        let mut unfinished = false;
-        for c in self.crs.values() {
-            let held = c.outcome.is_none() && self.held_by_block(&c.key);
-            match c.outcome {
-                Some(Outcome::Blocked) => blocked = true,
-                None if held => blocked = true,
-                None => unfinished = true,
-                _ => {}
-            }
-            let next_step = if held {
-                Some(
-                    "not deleted: a dependant is blocked; it is handled once that is resolved"
-                        .to_owned(),
-                )
-            } else if c.outcome.is_none() {
-                Some(c.next_step.clone().unwrap_or_else(|| {
-                    format!(
-                        "still present after the budget ({}); inspect it with `helm tfops doctor`",
-                        c.why
-                    )
-                }))
-            } else if c.outcome == Some(Outcome::Blocked) {
-                c.next_step.clone()
-            } else {
-                None
-            };
-            crs.push(CrReport {
-                namespace: c.key.0.clone(),
-                name: c.key.1.clone(),
-                module: c.module.clone(),
-                outcome: c.outcome,
-                last_decision: c.last_kind.clone(),
-                why: c.why.clone(),
-                attempts: c.progress.attempts,
-                ledger: c.ledger.clone(),
-                next_step,
-            });
-        }
-        let status = if unfinished {
-            RunStatus::Unfinished
-        } else if blocked {
-            RunStatus::Blocked
-        } else {
-            RunStatus::Finished
-        };
-        GuardReport {
-            release: self.opts.release.clone(),
-            namespace: self.opts.namespace.clone(),
-            status,
-            crs,
-            elapsed: self.clock.elapsed(),
-            budget: self.opts.budget,
-            notes: self.notes.clone(),
         }
     }
 }

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::machine::Presence;
+use crate::core::machine::Presence;
 
 /// tofu-controller's leader-election Lease name (`cmd/manager/main.go` v0.16.5 line 174).
 pub const CONTROLLER_LEASE_NAME: &str = tfops_api::names::TF_LEADER_LEASE;

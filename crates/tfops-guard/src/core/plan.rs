@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use kube::api::DynamicObject;
 
-use crate::order::{self, DeletionOrder, Key, Node};
-use crate::policy::{self, OnFailure, Policy, UninstallPolicy};
-use crate::probe::{ControllerAnswer, Environment};
+use crate::core::findings::{ControllerAnswer, Findings as Environment};
+use crate::core::order::{self, DeletionOrder, Key, Node};
+use crate::core::policy::{self, OnFailure, Policy, UninstallPolicy};
 use crate::tfobj;
 use tfops_api::duration::format_duration;
 
@@ -184,10 +184,11 @@ pub fn plan(
             for b in env.blockers(v.namespace()) {
                 notes.push(b);
             }
-            let source_bad = env.source.presence == crate::probe::Presence::Missing
-                || (env.source.presence == crate::probe::Presence::Present
+            let source_bad = env.source.presence == crate::core::machine::Presence::Missing
+                || (env.source.presence == crate::core::machine::Presence::Present
                     && !env.source.has_artifact);
-            let runner_bad = env.runner_service_account_presence == crate::probe::Presence::Missing;
+            let runner_bad =
+                env.runner_service_account_presence == crate::core::machine::Presence::Missing;
             let ns_bad = env.namespace_terminating == Some(true);
             let controller_silent = matches!(env.controller, ControllerAnswer::Pending { .. });
             orphan_possible = !(source_bad || runner_bad || ns_bad || controller_silent);
@@ -277,7 +278,8 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::{Presence, SourceState};
+    use crate::core::findings::SourceFinding as SourceState;
+    use crate::core::machine::Presence;
     use serde_json::json;
 
     fn cr(name: &str, deps: &[&str], ann: serde_json::Value) -> DynamicObject {

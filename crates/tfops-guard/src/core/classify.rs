@@ -17,18 +17,7 @@ pub const ENV_CLASSIFIER_RULES: &str = "TFOPS_CLASSIFIER_RULES";
 
 pub use tfops_api::FailureClass;
 
-/// A classifier rule as written in catalog config / `TFOPS_CLASSIFIER_RULES`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RuleSpec {
-    /// Regex (Rust `regex` syntax) searched in the condition message.
-    pub pattern: String,
-    /// Optional exact condition reason the rule is limited to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// `transient` | `permanent` | `blocked-by-missing-dependency` | `unknown`.
-    pub class: FailureClass,
-}
+pub use tfops_api::rules::RuleSpec;
 
 /// Where a rule comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

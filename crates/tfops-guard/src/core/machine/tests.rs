@@ -3,8 +3,8 @@
 //! nothing waits past the budget).
 
 use super::*;
-use crate::classify::Classifier;
-use crate::policy::{OnFailure, Policy, UninstallPolicy};
+use crate::core::classify::Classifier;
+use crate::core::policy::{OnFailure, Policy, UninstallPolicy};
 use crate::progress::{Phase, Progress};
 use chrono::TimeZone;
 

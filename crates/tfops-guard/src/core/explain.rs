@@ -8,12 +8,12 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 
-use crate::classify::{Classification, Classifier, FailureClass};
-use crate::machine::{
+use crate::core::classify::{Classification, Classifier, FailureClass};
+use crate::core::machine::{
     self, ConditionStatus, Decision, Environment, Input, Observation, Presence, ReadyCondition,
     RunnerPod, SourceState, Timing, Tunables, WaitFor, TF_FINALIZER,
 };
-use crate::policy::{OnFailure, Policy, UninstallPolicy};
+use crate::core::policy::{OnFailure, Policy, UninstallPolicy};
 use crate::progress::{Phase, Progress};
 use tfops_api::duration::format_duration;
 
@@ -345,7 +345,7 @@ pub fn explain(req: &Request, classifier: &Classifier) -> Result<Explanation, Ex
             ),
             _ => format!(
                 "{}after {total} failed attempts (1 + {} retries) or at {deadline_text} → {escalation}; {never_cut}",
-                match (crate::lock::lock_info(&req.message), p.force_unlock) {
+                match (crate::core::lock::lock_info(&req.message), p.force_unlock) {
                     (Some(l), true) => format!("state lock {}: force-unlock once if its holder was this CR's own earlier runner pod (then spec.tfstate is restored); ", l.id),
                     (Some(l), false) => format!("state lock {}: never force-unlocked (tfops.dev/force-unlock is off); ", l.id),
                     (None, _) => String::new(),
