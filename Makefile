@@ -30,9 +30,9 @@ bench: helm build
 # controller timing), the state machine against a model
 # of the controller's deletion flow, and the simulation under API faults.
 soak:
-	TFOPS_SCHEDULES=10000 TFOPS_REALISTIC_SCHEDULES=10000 $(CARGO) test --release -p tfops-guard --test schedules -- --nocapture
+	TFOPS_SCHEDULES=10000 TFOPS_REALISTIC_SCHEDULES=10000 $(CARGO) test --release -p tfops-guard --test main schedules -- --nocapture
 	TFOPS_MACHINE_SIM_CASES=30000 $(CARGO) test --release -p tfops-guard --lib sim_tests
-	TFOPS_SIM_SCHEDULES=1000 $(CARGO) test --release -p tfops-testcluster --test tofu_fault_schedules
+	TFOPS_SIM_SCHEDULES=1000 $(CARGO) test --release -p tfops-testcluster --test main tofu_fault_schedules
 
 # The test API server + tofu-controller simulation as a standalone process (prints a kubeconfig).
 SCENARIO ?= crates/tfops-testcluster/scenarios/clean-uninstall.yaml

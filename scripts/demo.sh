@@ -129,6 +129,6 @@ else
   echo "demo: some charts failed to render (see above)" >&2
 fi
 echo "The guard at work (real Helm 4 and 3, the plugins, in-process API server, simulated tofu-controller):"
-echo "  cargo test --test helm_uninstall    # helm uninstall (Helm 4 hook) / helm tfops uninstall (Helm 3)"
+echo "  cargo test --test helm helm_uninstall   # helm uninstall (Helm 4 hook) / helm tfops uninstall (Helm 3)"
 echo "On a real cluster (kind + Flux + tofu-controller v0.16.5): scripts/real-cluster.sh up && scripts/real-cluster.sh demo"
 exit "$status"

@@ -8,7 +8,7 @@
 //! end through the real Helm 3.16.1 binary: `helm install` with the post-renderer, then
 //! `helm tfops uninstall` (Helm sets HELM_BIN for the plugin), against the test API server.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

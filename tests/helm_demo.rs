@@ -2,7 +2,7 @@
 //! and the pinned Helm binaries, it installs the plugins for Helm 4 and Helm 3 and reports,
 //! per chart of charts-example, what the post-renderer injected.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

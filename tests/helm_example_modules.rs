@@ -3,7 +3,7 @@
 //! chart chains them; and every var the charts pass (through real Helm 4 and the post-renderer)
 //! is declared by the module it points at. Skips the apply part when neither binary exists.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -8,7 +8,7 @@
 //!   which the test API server decodes); the guard Job is registered as the release's
 //!   pre-delete hook — stored, not created — while the guard RBAC are ordinary objects.
 
-mod common;
+use crate::common;
 
 use common::{chart, stderr, stdout, Helm, HelmHome};
 use serde_json::{json, Value};

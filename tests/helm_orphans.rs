@@ -13,7 +13,7 @@
 //! into the previous (v1) ledger format (which holds no Source copy: the command refuses,
 //! naming it, until the Source is back).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

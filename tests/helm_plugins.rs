@@ -2,7 +2,7 @@
 //! tfops setup` registering the post-renderer (Helm 4 plugin / Helm 3 executable on PATH),
 //! idempotence, `--dry-run`, and the Helm 3 loader's refusal of `apiVersion: v1` plugins.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

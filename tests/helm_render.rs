@@ -4,7 +4,7 @@
 //! the reason (chart file + field) visible to the user on both versions — on Helm 4, whose
 //! plugin runtime drops a post-renderer's stderr, through the plugin wrapper's forwarding.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

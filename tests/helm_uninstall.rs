@@ -11,7 +11,7 @@
 //! destroys both, and Helm removes the rest. Nothing stays behind: no Terraform CR, no
 //! finalizer deadlock, no ledger entry.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

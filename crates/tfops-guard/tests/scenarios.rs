@@ -3,7 +3,7 @@
 //! the outcome, the ledger entries (written before the finalizer went), the guard's Events,
 //! and that the run ended within its budget.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

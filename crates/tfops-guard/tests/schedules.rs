@@ -33,7 +33,7 @@
 //! 200); seed: env `TFOPS_SCHEDULE_SEED` (default fixed). `make soak` runs 10 000 of each in
 //! release mode. Run with `--nocapture` to see counts, outcomes and time.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

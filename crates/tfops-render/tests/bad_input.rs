@@ -1,7 +1,7 @@
 //! Bad-input matrix: every case fails with an error naming the chart file, the document and
 //! the field; `render` returns `Err`, so nothing partial can reach stdout.
 
-mod common;
+use crate::common;
 
 use common::opts;
 use tfops_render::{render, CatalogConfig, ErrorKind, Limits, RenderError, RenderOptions};

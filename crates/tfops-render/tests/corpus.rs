@@ -1,7 +1,7 @@
 //! Fidelity on the real corpus: every chart in `../shared/corpus/charts/` has no Terraform
 //! content and must come out byte-identical. Skips when the corpus is absent.
 
-mod common;
+use crate::common;
 
 #[test]
 fn every_corpus_chart_passes_through_byte_identical() {

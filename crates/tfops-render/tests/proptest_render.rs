@@ -2,7 +2,7 @@
 //! byte-identical; with modules mixed in, every untouched document survives byte-for-byte,
 //! in order, and the output is deterministic.
 
-mod common;
+use crate::common;
 
 use proptest::prelude::*;
 use tfops_render::render;

@@ -1,7 +1,7 @@
 //! End-to-end behaviour of `render` on Helm 3 and Helm 4 shaped streams: expansion, adoption,
 //! guard injection, placement, fidelity of untouched documents, determinism.
 
-mod common;
+use crate::common;
 
 use common::{docs, find, fixture, helm4_doc, helm4_stream, kinds_names, opts};
 use serde_json::json;

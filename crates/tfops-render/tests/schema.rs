@@ -1,7 +1,7 @@
 //! Generated objects validate against the real upstream CRD schemas in `../shared/crds/`
 //! (tofu-controller v0.16.5 Terraform v1alpha2, Flux source v1). Skips when absent.
 
-mod common;
+use crate::common;
 
 use common::{docs, fixture, opts};
 use serde_json::Value;

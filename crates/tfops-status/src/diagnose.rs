@@ -379,7 +379,7 @@ mod tests {
 
     fn healthy_env() -> Environment {
         Environment {
-            source: SourceState {
+            source: SourceFinding {
                 reference: Some(oref("OCIRepository", "shop-db-src")),
                 presence: Presence::Present,
                 has_artifact: true,

@@ -12,6 +12,7 @@
 pub mod diagnose;
 pub mod doctor;
 pub mod fetch;
+#[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod ledger;
 pub mod orphans;

@@ -2,7 +2,7 @@
 //! deletion needs, plus the bounded active controller probe with the simulation running and
 //! stopped.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

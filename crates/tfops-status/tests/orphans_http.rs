@@ -4,7 +4,7 @@
 //! `orphans destroy` finishes the cleanup — the simulation destroys it — recording the result.
 //! Also: destroy failing, controller absent, name taken, forget, show redaction.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! comes back from a LIST, exactly one LIST per namespace (or one cluster-wide) plus one ledger
 //! LIST, selection by release / namespace, exit codes, and `--watch` re-rendering on events.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,12 @@
+//! Real Helm 4 and Helm 3 binaries (scripts/fetch-helm.sh) with the plugin against the test API server:
+//! install, render, example modules, plugins, uninstall (hook and client guard), orphans, demo.
+
+mod common;
+
+mod helm_demo;
+mod helm_example_modules;
+mod helm_install;
+mod helm_orphans;
+mod helm_plugins;
+mod helm_render;
+mod helm_uninstall;
