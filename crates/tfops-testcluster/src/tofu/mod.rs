@@ -103,6 +103,10 @@
 //! socket I/O, so let virtual time pass in short steps (e.g. 1 s sleeps in a loop) rather than
 //! one long sleep, and wait for a state rather than sampling it once (Ready flips to
 //! `Progressing` while a retry runs).
+//!
+//! Its names (group, finalizers, annotations, Lease, Secret names) are its own copy of
+//! upstream's (see `names`), independent of `tfops-api` on purpose: the reference model must not
+//! share a mistake with the product it checks.
 
 pub mod behavior;
 pub mod clock;
@@ -115,9 +119,6 @@ pub mod names;
 pub mod queue;
 pub mod reconcile;
 pub mod world;
-
-#[cfg(test)]
-mod reconcile_tests;
 
 pub use behavior::{Behavior, DestroyAttempt, FailStage, LockSpec};
 pub use driver::{RunnerStart, SimConfig, SimTiming, TofuSim, LEADER_LEASE_NAME};

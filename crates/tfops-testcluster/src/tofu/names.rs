@@ -1,6 +1,10 @@
 //! Names and settings tofu-controller derives from a `Terraform` spec: workspace, tfstate
 //! Secret and lock Lease names (kubernetes backend), plan Secret and plan id, outputs Secret,
 //! runner ServiceAccount, where the state lives, and the retry interval.
+//!
+//! On purpose this is an independent copy of upstream's names and derivations, not the one in
+//! `tfops-api`: the simulation is the reference model the guard is tested against, so a wrong
+//! name in the product must make a test fail rather than be shared by both sides.
 
 use std::time::Duration;
 

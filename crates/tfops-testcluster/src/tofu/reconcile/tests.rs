@@ -5,11 +5,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::behavior::{Behavior, DestroyAttempt, FailStage, LockSpec};
-use super::conditions as cond;
-use super::reconcile::{reasons, reconcile, Action, Input, Outcome, Requeue, Row};
-use super::world::{DependencyView, LockView, SourceState, World};
-use super::TERRAFORM_FINALIZER;
+use crate::tofu::behavior::{Behavior, DestroyAttempt, FailStage, LockSpec};
+use crate::tofu::conditions as cond;
+use crate::tofu::reconcile::{reasons, reconcile, Action, Input, Outcome, Requeue, Row};
+use crate::tofu::world::{DependencyView, LockView, SourceState, World};
+use crate::tofu::TERRAFORM_FINALIZER;
 
 const REV: &str = "main@sha1:0123456789abcdef0123456789abcdef01234567";
 
@@ -440,7 +440,7 @@ fn row15_nothing_to_destroy_skips_apply() {
 fn row16_apply_failure_is_retried_forever_without_counting() {
     let mut t = tf(true);
     t["spec"]["remediation"] = json!({"retries": 1});
-    let msg = super::messages::samples::AWS_THROTTLING;
+    let msg = crate::tofu::messages::samples::AWS_THROTTLING;
     let b = Behavior {
         destroy: vec![DestroyAttempt::Fail {
             stage: FailStage::Apply,
@@ -666,7 +666,7 @@ fn row24_not_due_waits_for_interval() {
 
 #[test]
 fn plan_ids_match_upstream_format() {
-    use super::reconcile::plan_id;
+    use crate::tofu::reconcile::plan_id;
     assert_eq!(
         plan_id("main@sha1:b8e362c206e3d0cbb7ed22ced771a0056455a2fb"),
         "plan-main-b8e362c206"
@@ -683,7 +683,7 @@ fn plan_ids_match_upstream_format() {
 
 #[test]
 fn base64_round_trip() {
-    use super::reconcile::{base64_decode, base64_encode};
+    use crate::tofu::reconcile::{base64_decode, base64_encode};
     for s in ["", "a", "ab", "abc", "{\"version\":4}"] {
         assert_eq!(
             base64_decode(&base64_encode(s.as_bytes())).unwrap(),
@@ -892,16 +892,16 @@ fn state_outside_the_cluster_writes_no_tfstate_secret() {
         .actions
         .contains(&Action::WriteRemoteState { resources: 0 }));
     assert!(!o.actions.iter().any(|a| matches!(a, Action::ApplySecret(s) if s["metadata"]["name"].as_str().unwrap_or("").starts_with("tfstate-"))));
-    assert!(!super::reconcile::state_in_cluster(&t));
+    assert!(!crate::tofu::reconcile::state_in_cluster(&t));
     t["spec"]["backendConfig"] = json!({"secretSuffix": "shop-bucket", "inClusterConfig": true});
-    assert!(super::reconcile::state_in_cluster(&t));
+    assert!(crate::tofu::reconcile::state_in_cluster(&t));
     t["spec"]["cloud"] = json!({"organization": "acme", "workspaces": {"name": "w"}});
-    assert!(!super::reconcile::state_in_cluster(&t));
+    assert!(!crate::tofu::reconcile::state_in_cluster(&t));
 }
 
 #[test]
 fn secret_suffix_names_the_tfstate_secret_and_the_lock_lease() {
-    use super::reconcile::{lock_lease_name, tfstate_secret_name};
+    use crate::tofu::reconcile::{lock_lease_name, tfstate_secret_name};
     let mut t = tf(false);
     assert_eq!(tfstate_secret_name(&t), "tfstate-default-bucket");
     t["spec"]["backendConfig"] = json!({"secretSuffix": "shop-orders-db", "inClusterConfig": true});
