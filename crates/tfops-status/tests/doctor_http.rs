@@ -16,14 +16,11 @@ use tfops_testcluster::{ClusterOptions, TestCluster};
 const NS: &str = "apps";
 
 fn source(name: &str, artifact: bool) -> Value {
-    let mut v = json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {"interval": "5m", "url": "oci://ghcr.io/acme/modules", "ref": {"tag": "latest"}}
-    });
-    if artifact {
-        v["status"] = json!({"artifact": {"revision": "latest@sha256:3b1f", "digest": "sha256:3b1f",
-            "path": "x.tar.gz", "url": "http://source-controller/x.tar.gz", "lastUpdateTime": "2026-11-26T20:00:00Z"}});
+    let mut v = tfops_testcluster::tofu::fixtures::oci_source(NS, name, "latest@sha256:3b1f");
+    if !artifact {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("status");
+        }
     }
     v
 }
@@ -50,9 +47,10 @@ async fn names_what_blocks_each_cr_with_its_fix() {
         s.create(v).unwrap_or_else(|e| panic!("{e:?}"));
     };
     create(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}));
-    create(
-        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "tf-runner", "namespace": NS}}),
-    );
+    create(tfops_testcluster::tofu::fixtures::service_account(
+        NS,
+        "tf-runner",
+    ));
     // ok: everything present.
     create(source("shop-ok-src", true));
     create(cr("shop-ok"));
@@ -141,7 +139,10 @@ async fn active_probe_with_the_controller_running_and_stopped() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     c.store()
-        .create(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "tf-runner", "namespace": NS}}))
+        .create(tfops_testcluster::tofu::fixtures::service_account(
+            NS,
+            "tf-runner",
+        ))
         .unwrap_or_else(|e| panic!("{e:?}"));
     c.store()
         .create(source("shop-db-src", true))

@@ -32,13 +32,7 @@ struct Env {
 }
 
 fn source(name: &str) -> Value {
-    json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {"interval": "5m", "url": "oci://ghcr.io/acme/modules", "ref": {"tag": "latest"}},
-        "status": {"artifact": {"revision": REV, "digest": "sha256:3b1f", "path": "x.tar.gz",
-            "url": "http://source-controller/x.tar.gz", "lastUpdateTime": "2026-11-26T20:00:00Z"}}
-    })
+    tfops_testcluster::tofu::fixtures::oci_source(NS, name, REV)
 }
 
 impl Env {
@@ -46,7 +40,7 @@ impl Env {
         let cluster = TestCluster::start(ClusterOptions::default())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "tf-runner", "namespace": NS}});
+        let sa = tfops_testcluster::tofu::fixtures::service_account(NS, "tf-runner");
         cluster
             .store()
             .create(sa)
@@ -80,13 +74,7 @@ impl Env {
     }
 
     async fn wait(&self, cond: impl Fn() -> bool, max_secs: u64) -> bool {
-        for _ in 0..max_secs {
-            if cond() {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-        cond()
+        tfops_testcluster::vtime::poll_each_second(cond, max_secs).await
     }
 
     /// Apply module `name` through the simulation until Ready.

@@ -67,6 +67,7 @@ mod server;
 pub mod store;
 mod transport;
 pub mod validate;
+pub mod vtime;
 mod watch;
 
 pub use cluster::{ClusterError, ClusterOptions, TestCluster};

@@ -41,19 +41,7 @@ fn terraform(name: &str, extra_spec: Value) -> Value {
 }
 
 fn source(name: &str) -> Value {
-    json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {"interval": "5m", "url": "oci://ghcr.io/acme/modules", "ref": {"tag": "latest"}},
-        "status": {"artifact": {
-            "revision": REV,
-            "digest": "sha256:3b1f5e2d9c7a4b6e8f0a1c3d5e7f9b2a4c6e8d0f1a3b5c7d9e1f3a5b7c9d1e3f",
-            "path": "ocirepository/team-a/x/3b1f5e2d.tar.gz",
-            "url": "http://source-controller.flux-system.svc.cluster.local./ocirepository/team-a/x/3b1f5e2d.tar.gz",
-            "lastUpdateTime": "2026-11-26T20:00:00Z"
-        }}
-    })
+    tfops_testcluster::tofu::fixtures::oci_source(NS, name, REV)
 }
 
 impl Env {
@@ -61,7 +49,10 @@ impl Env {
         let cluster = TestCluster::start(ClusterOptions::default()).await.unwrap();
         cluster
             .store()
-            .create(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "tf-runner", "namespace": NS}}))
+            .create(tfops_testcluster::tofu::fixtures::service_account(
+                NS,
+                "tf-runner",
+            ))
             .unwrap();
         let sim = TofuSim::start(
             cluster.client(CONTROLLER_USER).unwrap(),
@@ -124,22 +115,14 @@ impl Env {
     /// Poll once per virtual second until `cond` holds; gives up after `4 * max_secs` polls
     /// (headroom: paused time also advances while the runtime waits on socket I/O).
     async fn wait(&self, cond: impl Fn() -> bool, max_secs: u64) -> bool {
-        for _ in 0..max_secs * 4 {
-            if cond() {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-        cond()
+        tfops_testcluster::vtime::poll_each_second(cond, max_secs * 4).await
     }
 
     /// Let `secs` of virtual time pass, one second at a time: with paused time the clock
     /// auto-advances to the next timer whenever the runtime waits on socket I/O, so one long
     /// sleep could end before the controller's in-flight HTTP round trips are done.
     async fn idle(&self, secs: u64) {
-        for _ in 0..secs {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
+        tfops_testcluster::vtime::idle(secs).await
     }
 }
 
@@ -294,7 +277,10 @@ async fn runner_service_account_missing_blocks_with_nothing_in_status() {
     // once the ServiceAccount is back, the next backoff retry destroys it
     env.cluster
         .store()
-        .create(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "tf-runner", "namespace": NS}}))
+        .create(tfops_testcluster::tofu::fixtures::service_account(
+            NS,
+            "tf-runner",
+        ))
         .unwrap();
     assert!(env.wait(|| env.gone("bucket"), 1200).await);
 }
@@ -313,7 +299,10 @@ async fn destroy_false_still_needs_source_and_runner() {
     assert!(!env.gone("bucket"));
     env.cluster
         .store()
-        .create(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "tf-runner", "namespace": NS}}))
+        .create(tfops_testcluster::tofu::fixtures::service_account(
+            NS,
+            "tf-runner",
+        ))
         .unwrap();
     assert!(env.wait(|| env.gone("bucket"), 1200).await);
     assert_eq!(env.sim.stats(NS, "bucket").destroy_attempts, 0);

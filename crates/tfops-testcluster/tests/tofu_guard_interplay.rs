@@ -74,21 +74,13 @@ impl Env {
     /// Let `secs` of virtual time pass one second at a time (paused time auto-advances while
     /// the runtime waits on socket I/O; short steps keep the controller's round trips inside).
     async fn idle(&self, secs: u64) {
-        for _ in 0..secs {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
+        tfops_testcluster::vtime::idle(secs).await
     }
 
     /// Poll once per virtual second until `cond` holds; gives up after `4 * max_secs` polls
     /// (headroom: paused time also advances while the runtime waits on socket I/O).
     async fn wait(&self, cond: impl Fn() -> bool, max_secs: u64) -> bool {
-        for _ in 0..max_secs * 4 {
-            if cond() {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-        cond()
+        tfops_testcluster::vtime::poll_each_second(cond, max_secs * 4).await
     }
 }
 

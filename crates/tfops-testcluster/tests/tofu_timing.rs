@@ -27,7 +27,10 @@ impl Env {
         let cluster = TestCluster::start(ClusterOptions::default()).await.unwrap();
         cluster
             .store()
-            .create(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "tf-runner", "namespace": NS}}))
+            .create(tfops_testcluster::tofu::fixtures::service_account(
+                NS,
+                "tf-runner",
+            ))
             .unwrap();
         let sim = TofuSim::start(
             cluster.client(CONTROLLER_USER).unwrap(),
@@ -43,12 +46,11 @@ impl Env {
     async fn module(&self, name: &str, behavior: &Behavior) {
         self.cluster
             .store()
-            .create(json!({
-                "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
-                "metadata": {"name": format!("{name}-src"), "namespace": NS},
-                "spec": {"interval": "5m", "url": "oci://ghcr.io/acme/modules", "ref": {"tag": "latest"}},
-                "status": {"artifact": {"revision": REV, "digest": "sha256:3b1f", "path": "p", "url": "http://x/p", "lastUpdateTime": "2026-11-26T20:00:00Z"}}
-            }))
+            .create(tfops_testcluster::tofu::fixtures::oci_source(
+                NS,
+                &format!("{name}-src"),
+                REV,
+            ))
             .unwrap();
         self.cluster
             .store()
@@ -128,20 +130,12 @@ impl Env {
     }
 
     async fn wait(&self, cond: impl Fn() -> bool, max_secs: u64) -> bool {
-        for _ in 0..max_secs {
-            if cond() {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-        cond()
+        tfops_testcluster::vtime::poll_each_second(cond, max_secs).await
     }
 
     /// Let `secs` of virtual time pass in 1 s steps.
     async fn idle(&self, secs: u64) {
-        for _ in 0..secs {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
+        tfops_testcluster::vtime::idle(secs).await
     }
 }
 

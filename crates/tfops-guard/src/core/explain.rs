@@ -335,7 +335,7 @@ pub fn explain(req: &Request, classifier: &Classifier) -> Result<Explanation, Ex
                 format_duration(t.orphan_timeout)
             ),
             (Decision::ForceRemove { .. }, _) => "done: the CR is gone, its ledger entry records what was left behind".to_string(),
-            (Decision::Block { .. }, _) => "nothing until someone acts: fix the cause and run `helm uninstall` again, or set tfops.dev/on-failure=orphan".to_string(),
+            (Decision::Block { .. }, _) => format!("nothing until someone acts: fix the cause and run `helm uninstall` again, or set {}=orphan", tfops_api::names::ANN_ON_FAILURE),
             (Decision::Wait { waiting_for: WaitFor::Dependants(_), .. }, _) => format!(
                 "dependants still present (in any namespace: tf.dependency.of.<name> carries no namespace) → never destroyed, orphaned or force-removed while they exist; at the budget's end the run ends unfinished (exit 3) naming them"
             ),
@@ -347,7 +347,7 @@ pub fn explain(req: &Request, classifier: &Classifier) -> Result<Explanation, Ex
                 "{}after {total} failed attempts (1 + {} retries) or at {deadline_text} → {escalation}; {never_cut}",
                 match (crate::core::lock::lock_info(&req.message), p.force_unlock) {
                     (Some(l), true) => format!("state lock {}: force-unlock once if its holder was this CR's own earlier runner pod (then spec.tfstate is restored); ", l.id),
-                    (Some(l), false) => format!("state lock {}: never force-unlocked (tfops.dev/force-unlock is off); ", l.id),
+                    (Some(l), false) => format!("state lock {}: never force-unlocked ({} is off); ", l.id, tfops_api::names::ANN_FORCE_UNLOCK),
                     (None, _) => String::new(),
                 },
                 p.retries

@@ -61,19 +61,9 @@ impl Module {
 }
 
 pub fn source(name: &str) -> Value {
-    json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": name, "namespace": NS, "labels": {"tfops.dev/release": RELEASE}},
-        "spec": {"interval": "5m", "url": "oci://ghcr.io/acme/modules", "ref": {"tag": "latest"}},
-        "status": {"artifact": {
-            "revision": REV,
-            "digest": "sha256:3b1f5e2d9c7a4b6e8f0a1c3d5e7f9b2a4c6e8d0f1a3b5c7d9e1f3a5b7c9d1e3f",
-            "path": "ocirepository/team-a/x/3b1f5e2d.tar.gz",
-            "url": "http://source-controller.flux-system.svc.cluster.local./ocirepository/team-a/x/3b1f5e2d.tar.gz",
-            "lastUpdateTime": "2026-11-26T20:00:00Z"
-        }}
-    })
+    let mut v = tfops_testcluster::tofu::fixtures::oci_source(NS, name, REV);
+    v["metadata"]["labels"] = json!({"tfops.dev/release": RELEASE});
+    v
 }
 
 pub fn terraform(m: &Module) -> Value {
@@ -306,13 +296,7 @@ impl Rig {
     }
 
     pub async fn wait(&self, cond: impl Fn() -> bool, max_secs: u64) -> bool {
-        for _ in 0..max_secs {
-            if cond() {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-        cond()
+        tfops_testcluster::vtime::poll_each_second(cond, max_secs).await
     }
 
     pub fn guard_client(&self) -> kube::Client {

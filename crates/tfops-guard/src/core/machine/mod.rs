@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use crate::core::classify::{Classification, FailureClass};
 use crate::core::policy::{OnFailure, Policy, UninstallPolicy};
 use crate::progress::{Phase, Progress};
+use tfops_api::names::{ANN_ON_FAILURE, ANN_TIMEOUT};
 
 mod types;
 pub use types::*;
@@ -668,7 +669,8 @@ impl Ctx<'_> {
                 "restore what the controller needs ({detail}); see `helm tfops doctor -n {ns}`"
             ),
             Escalation::Timeout | Escalation::BudgetExhausted => format!(
-                "let the destroy finish (raise `tfops.dev/timeout` on the CR or run `helm uninstall` with a longer `--timeout`); {}",
+                "let the destroy finish (raise `{}` on the CR or run `helm uninstall` with a longer `--timeout`); {}",
+                ANN_TIMEOUT,
                 self.failure_text()
             ),
             _ => match self.progress.last_failure_class {
@@ -680,8 +682,9 @@ impl Ctx<'_> {
             },
         };
         format!(
-            "Terraform {ns}/{name} was not destroyed: {detail} [{code}]. The guard stopped because its policy is tfops.dev/on-failure=block. Next: {fix}, then run `helm uninstall` again (the guard retries the destroy). To keep the cloud resources instead and record them in the orphan ledger: `kubectl -n {ns} annotate terraform {name} tfops.dev/on-failure=orphan --overwrite`, then `helm uninstall` again.",
-            code = esc.code()
+            "Terraform {ns}/{name} was not destroyed: {detail} [{code}]. The guard stopped because its policy is {on_failure}=block. Next: {fix}, then run `helm uninstall` again (the guard retries the destroy). To keep the cloud resources instead and record them in the orphan ledger: `kubectl -n {ns} annotate terraform {name} {on_failure}=orphan --overwrite`, then `helm uninstall` again.",
+            code = esc.code(),
+            on_failure = ANN_ON_FAILURE,
         )
     }
 
@@ -1133,8 +1136,9 @@ impl Ctx<'_> {
     fn budget_text(&self, deadline: DateTime<Utc>) -> String {
         let secs = (deadline - self.started_at()).num_seconds().max(0) as u64;
         format!(
-            "its time limit ({}; tfops.dev/timeout={})",
+            "its time limit ({}; {}={})",
             tfops_api::duration::format_duration(Duration::from_secs(secs)),
+            ANN_TIMEOUT,
             tfops_api::duration::format_duration(self.policy.timeout)
         )
     }

@@ -605,9 +605,10 @@ impl Engine {
                 .map(|(k, _)| format!("{}/{}", k.0, k.1))
                 .collect();
             let msg = format!(
-                "{} may take up to {} to destroy (tfops.dev/timeout) but the guard budget is {}: a destroy still running when the budget ends is left to finish (never cut) and the run ends unfinished; for destroys that long give the guard a budget of at least {} (and Helm a --timeout a minute longer)",
+                "{} may take up to {} to destroy ({}) but the guard budget is {}: a destroy still running when the budget ends is left to finish (never cut) and the run ends unfinished; for destroys that long give the guard a budget of at least {} (and Helm a --timeout a minute longer)",
                 names.join(", "),
                 tfops_api::duration::format_duration(max),
+                tfops_api::names::ANN_TIMEOUT,
                 tfops_api::duration::format_duration(budget),
                 tfops_api::duration::format_duration(max)
             );
