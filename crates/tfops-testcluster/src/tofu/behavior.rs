@@ -217,64 +217,20 @@ impl Behavior {
     }
 }
 
-/// Parse a Go-style duration (`250ms`, `20s`, `1m30s`, `2h`); a bare number means seconds.
+/// Parse a Go-style duration (`250ms`, `20s`, `1m30s`, `2h`) with the project's one grammar
+/// (`tfops_api::duration`, Go's `time.ParseDuration` without negatives); for scenario authors a
+/// bare number also means seconds.
 pub fn parse_go_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
     if let Ok(secs) = text.parse::<f64>() {
         return (secs >= 0.0 && secs.is_finite()).then(|| Duration::from_secs_f64(secs));
     }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if num_len == 0 {
-            return None;
-        }
-        let value: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let factor = match &rest[..unit_len] {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += Duration::from_secs_f64(value * factor);
-    }
-    Some(total)
+    tfops_api::duration::parse_duration(text).ok()
 }
 
-/// Format a duration Go-style (`1m30s`, `250ms`, `0s`).
+/// Format a duration the way Go's `Duration.String()` does (`1m30s`, `1h0m5s`, `250ms`, `0s`).
 pub fn format_go_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms == 0 {
-        return "0s".to_string();
-    }
-    if !ms.is_multiple_of(1000) && ms < 1000 {
-        return format!("{ms}ms");
-    }
-    let secs = d.as_secs();
-    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if s > 0 || out.is_empty() {
-        out.push_str(&format!("{s}s"));
-    }
-    out
+    tfops_api::duration::format_duration(d)
 }
 
 mod go_duration {
