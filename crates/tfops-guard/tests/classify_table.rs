@@ -29,6 +29,10 @@ struct Row {
     /// tofu-controller, other.
     #[serde(default)]
     origin: Option<String>,
+    /// A documented disagreement: the human label stands (and counts in the figures), the
+    /// classifier deliberately answers otherwise, for the reason given here.
+    #[serde(default)]
+    known_miss: Option<String>,
 }
 
 fn rows() -> Vec<Row> {
@@ -142,6 +146,20 @@ fn builtin_classifier_matches_the_table() {
     let mut wrong = Vec::new();
     for r in rows() {
         let got = c.classify(&r.reason, &r.message);
+        if let Some(why) = &r.known_miss {
+            assert!(!why.trim().is_empty(), "{}: known_miss needs a reason", r.source);
+            assert!(
+                got.class != r.class,
+                "{}: the classifier now agrees — drop known_miss",
+                r.source
+            );
+            assert!(
+                !(r.class == FailureClass::Permanent && got.class == FailureClass::Transient),
+                "{}: a permanent error classed transient is never an accepted miss",
+                r.source
+            );
+            continue;
+        }
         let m = got.rule.as_ref();
         let provider_ok = r
             .provider

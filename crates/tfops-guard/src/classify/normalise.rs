@@ -26,8 +26,8 @@ static UUID: LazyLock<Option<Regex>> = LazyLock::new(|| {
 static GRPC_UNKNOWN: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"(?i)rpc error: code = Unknown desc = ").ok());
 
-/// Terraform diagnostic context lines: `with aws_s3_bucket.this,`, `on main.tf line 3, in
-/// resource "aws_s3_bucket" "this":`, and source excerpts (`  3: resource …`).
+/// Terraform diagnostic context lines: `with aws_s3_bucket.this,` and `on main.tf line 3, in
+/// resource "aws_s3_bucket" "this":` (the source excerpt after it: [`is_source_excerpt`]).
 fn is_context_line(line: &str) -> bool {
     let t = line.trim();
     if let Some(addr) = t.strip_prefix("with ").and_then(|a| a.strip_suffix(',')) {
@@ -48,9 +48,15 @@ fn is_context_line(line: &str) -> bool {
             return true;
         }
     }
-    // `12: resource "aws_s3_bucket" "b" {` source excerpt
+    false
+}
+
+/// A source excerpt (`12: resource "aws_s3_bucket" "b" {`), only ever right after the
+/// `on FILE line N` context line; elsewhere `409: Operation failed…` is message text.
+fn is_source_excerpt(line: &str) -> bool {
+    let t = line.trim();
     let digits = t.chars().take_while(char::is_ascii_digit).count();
-    digits > 0 && t[digits..].starts_with(':') && !t[digits..].starts_with("://")
+    digits > 0 && t[digits..].starts_with(": ")
 }
 
 /// Remove ANSI CSI / OSC escape sequences.
@@ -104,6 +110,7 @@ fn replace(re: &LazyLock<Option<Regex>>, s: String, with: &str) -> String {
 pub fn normalise(message: &str) -> String {
     let text = strip_ansi(message);
     let mut kept = String::with_capacity(text.len());
+    let mut in_context = false;
     for line in text.split(['\n', '\r']) {
         // Box drawing (U+2500–U+257F) is Terraform's diagnostic gutter: `│ Error: …`, `╷`, `╵`.
         let line: String = line
@@ -117,8 +124,13 @@ pub fn normalise(message: &str) -> String {
             })
             .collect();
         if is_context_line(&line) {
+            in_context = true;
             continue;
         }
+        if in_context && is_source_excerpt(&line) {
+            continue;
+        }
+        in_context = false;
         kept.push_str(&line);
         kept.push(' ');
     }
@@ -185,5 +197,9 @@ mod tests {
             "Get \"https://10.0.0.1:443/api\": dial tcp 10.0.0.1:443: i/o timeout"
         );
         assert_eq!(normalise("with a lot of words,"), "with a lot of words,");
+        assert_eq!(
+            normalise("googleapi: Error\n      409: Operation failed"),
+            "googleapi: Error 409: Operation failed"
+        );
     }
 }

@@ -116,8 +116,16 @@ pub fn gce_used_by_other_project(message: &str) -> bool {
         let end = rest.find(['/', '\'', '"', ' ']).unwrap_or(rest.len());
         Some(rest[..end].to_string())
     };
+    // Only real project ids count (6–30 chars, lowercase letters, digits, hyphens): redacted
+    // names (`projects/....`, `projects/b`) say nothing about who uses the resource.
+    let valid = |p: &str| {
+        (6..=30).contains(&p.len())
+            && p.starts_with(|c: char| c.is_ascii_lowercase())
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
     match (project(&message[..at]), project(&message[at..])) {
-        (Some(a), Some(b)) => a != b,
+        (Some(a), Some(b)) if valid(&a) && valid(&b) => a != b,
         _ => false,
     }
 }
@@ -265,6 +273,15 @@ pub const BUILTIN: &[Def] = &[
         gce_used_by_other_project,
     ),
     rule(
+        "gce-used-by-google-managed",
+        "google",
+        "resourceInUseByAnotherResource (GKE / Google-managed user)",
+        r"already being used by \S*(networkEndpointGroups/|firewalls/k8s-|networkInstances/|forwardingRules/a[0-9a-f]{20,}|targetPools/a[0-9a-f]{20,}|firewalls/gke-)",
+        Permanent,
+        "the user was created by GKE or a Google-managed service, not by this module: it outlives this destroy",
+        "https://cloud.google.com/kubernetes-engine/docs/how-to/standalone-neg#deleting_negs",
+    ),
+    rule(
         "service-networking-in-use",
         "google",
         "ServiceNetworkingConnectionInUse",
@@ -305,7 +322,7 @@ pub const BUILTIN: &[Def] = &[
         "google-credentials",
         "google",
         "DefaultCredentialsNotFound/invalid_grant",
-        r"could not find default credentials|google: could not find|invalid_grant|oauth2: cannot fetch token|Request had invalid authentication credentials|UNAUTHENTICATED|invalid_rapt|reauthentication (is )?(needed|required)|error loading credentials|account not found",
+        r"could not find default credentials|google: could not find|invalid_grant|oauth2: cannot fetch token|Request had invalid authentication credentials|UNAUTHENTICATED|invalid_rapt|reauthentication (is )?(needed|required)|gcloud auth login|do not currently have an active account|error loading credentials|account not found",
         Permanent,
         "missing or revoked Google credentials: a human must provide or refresh them",
         "https://cloud.google.com/docs/authentication/provide-credentials-adc",
@@ -388,7 +405,7 @@ pub const BUILTIN: &[Def] = &[
         "namespace-terminating",
         "kubernetes",
         "NamespaceTerminating",
-        r"because it is being terminated|namespace \S+ is being terminated|NamespaceTerminating",
+        r"because it is being terminated|namespace \S+ is being terminated|NamespaceTerminating|termination is in progress|ensuring all content is removed from this namespace",
         Transient,
         "the namespace finishes terminating by itself, taking its objects with it",
         "https://kubernetes.io/docs/concepts/overview/working-with-objects/namespaces/",
@@ -411,7 +428,25 @@ pub const BUILTIN: &[Def] = &[
         "optimistic-concurrency conflict: the next attempt reads the new resourceVersion",
         K8S_STATUS,
     ),
+    rule(
+        "google-operation-permanent-code",
+        "google",
+        "operation Error code 3/5/7/9",
+        r"\bError code (3|5|7|9), message",
+        Permanent,
+        "a long-running operation ended INVALID_ARGUMENT / NOT_FOUND / PERMISSION_DENIED / FAILED_PRECONDITION: not retryable",
+        GRPC_CODES,
+    ),
     // ===== 3. specific transient ============================================================
+    rule(
+        "google-operation-transient-code",
+        "google",
+        "operation Error code 4/8/10/13/14",
+        r"\bError code (4|8|10|13|14), message|rpc error: code = (4|8|10|13|14) desc",
+        Transient,
+        "a long-running operation ended DEADLINE_EXCEEDED / RESOURCE_EXHAUSTED / ABORTED / INTERNAL / UNAVAILABLE: retryable",
+        GRPC_CODES,
+    ),
     reason_only(
         "lock-held",
         "LockHeld",
@@ -495,7 +530,7 @@ pub const BUILTIN: &[Def] = &[
         "operation-in-progress",
         "any",
         "ConcurrentModification/AnotherOperationInProgress/OperationInProgress",
-        r"ConcurrentModification|concurrent (policy )?changes|conflictingoperationinprogress|AnotherOperationInProgress|OperationInProgress|operation (is )?(already )?in progress|another operation|incompatible operation|is currently being modified|OperationAborted|conflicting conditional operation|ResourceGroupBeingDeleted|RetryableError|\bretryable\b|conditionNotMet|please retry|try again later",
+        r"ConcurrentModification|concurrent (policy )?changes|conflictingoperationinprogress|AnotherOperationInProgress|OperationInProgress|operation (is )?(already )?in progress|another operation|incompatible operation|is currently being modified|OperationAborted|conflicting conditional operation|ResourceGroupBeingDeleted|RetryableError|\bretryable\b|conditionNotMet|please retry|try again later|try again in (a few|\d+) (minutes?|seconds?)|not finished configuring yet",
         Transient,
         "another operation on the same resource is running; it ends by itself",
         ARM_ERRORS,
@@ -538,12 +573,12 @@ pub const BUILTIN: &[Def] = &[
         S3_ERRORS,
     ),
     rule(
-        "google-not-found",
-        "google",
-        "notFound (404)",
-        r"googleapi: Error 404|\bnotFound\b|Error 404:",
+        "not-found",
+        "any",
+        "notFound / *NotFound (404)",
+        r"googleapi: Error 404|\bnotFound\b|Error 404:|status code: 404|StatusCode: 404|\b\w+NotFound(Exception|Fault)?\b",
         Permanent,
-        "a 404 in a destroy means its parent or project is already gone: state needs a human (state rm)",
+        "a 404 the provider did not absorb in a destroy (parent or project gone, provider bug): state needs a human (state rm)",
         GOOGLE_ERRORS,
     ),
     rule(
