@@ -1,7 +1,8 @@
 //! `classify::normalise` — turns a raw Ready-condition message into the one line the rules are
 //! matched against: ANSI escapes and Terraform's box-drawing gutter removed, diagnostic context
 //! (`with aws_x.y,`, `on main.tf line N, in resource …:`, source excerpts) dropped, request ids
-//! and UUIDs masked, gRPC `code = Unknown` wrappers unwrapped, whitespace collapsed.
+//! and UUIDs masked, gRPC `code = Unknown` / `code = Internal` wrappers unwrapped, whitespace
+//! collapsed.
 //!
 //! Pure and linear in the input: hand-written scanners plus a few compiled-once regexes.
 
@@ -22,9 +23,12 @@ static UUID: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new(r"(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b").ok()
 });
 
-/// `rpc error: code = Unknown desc = ` carries no information: the runner wraps its error text.
+/// `rpc error: code = Unknown desc = ` / `code = Internal desc = ` carry no information: the
+/// tofu-controller runner wraps every Terraform error in them (`runner/server*.go` use
+/// `codes.Internal`), so the text inside decides. Meaningful codes (`Unavailable`,
+/// `DeadlineExceeded`, …) stay.
 static GRPC_UNKNOWN: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new(r"(?i)rpc error: code = Unknown desc = ").ok());
+    LazyLock::new(|| Regex::new(r"(?i)rpc error: code = (Unknown|Internal) desc = ").ok());
 
 /// Terraform diagnostic context lines: `with aws_s3_bucket.this,` and `on main.tf line 3, in
 /// resource "aws_s3_bucket" "this":` (the source excerpt after it: [`is_source_excerpt`]).
@@ -183,6 +187,10 @@ mod tests {
         assert_eq!(
             normalise("rpc error: code = Unknown desc = error running Destroy: exit status 1"),
             "error running Destroy: exit status 1"
+        );
+        assert_eq!(
+            normalise("Apply error: rpc error: code = Internal desc = exit status 1"),
+            "Apply error: exit status 1"
         );
         assert_eq!(
             normalise("rpc error: code = Unavailable desc = connection error"),

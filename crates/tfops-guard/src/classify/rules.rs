@@ -576,7 +576,7 @@ pub const BUILTIN: &[Def] = &[
         "not-found",
         "any",
         "notFound / *NotFound (404)",
-        r"googleapi: Error 404|\bnotFound\b|Error 404:|status code: 404|StatusCode: 404|\b\w+NotFound(Exception|Fault)?\b",
+        r"googleapi: Error 404|\bnotFound\b|Error 404:|status code: 404|StatusCode: 404|\b\w+NotFound(Exception|Fault)?\b|\b404 Not Found\b|HTTP 404\b",
         Permanent,
         "a 404 the provider did not absorb in a destroy (parent or project gone, provider bug): state needs a human (state rm)",
         GOOGLE_ERRORS,
