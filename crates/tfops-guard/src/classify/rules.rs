@@ -308,6 +308,24 @@ pub const BUILTIN: &[Def] = &[
         "an Azure management lock forbids the delete until an owner removes it",
         "https://learn.microsoft.com/en-us/azure/azure-resource-manager/management/lock-resources",
     ),
+    rule(
+        "resource-stopped",
+        "aws",
+        "Invalid*StateFault (stopped)",
+        r"\bis in stopped state\b|\bin (the |a )?stopped state\b|cannot be deleted while (it is )?stopped",
+        Permanent,
+        "a stopped database or instance does not start by itself, and the API refuses to delete it stopped",
+        "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBCluster.html",
+    ),
+    rule(
+        "waiter-unexpected-state",
+        "terraform",
+        "UnexpectedStateError",
+        r"unexpected state '[^']*', wanted target",
+        Permanent,
+        "the provider's waiter saw a state it does not expect to change (failed, or the delete was ignored)",
+        "https://github.com/hashicorp/terraform/issues/5753",
+    ),
     // --- credentials: nothing changes until someone fixes them ----------------------------
     rule(
         "aws-credentials",
@@ -622,7 +640,7 @@ pub const BUILTIN: &[Def] = &[
         "timeout",
         "any",
         "Timeout/DeadlineExceeded/ConnectionReset",
-        r"context deadline exceeded|i/o timeout|timeout while waiting|timed out|timeout exceeded|tls handshake timeout|connection reset|connection refused|broken pipe|\bEOF\b|net/http: request canceled|Client\.Timeout|deadline exceeded|DEADLINE_EXCEEDED|timeout waiting|waiting for .* timeout|unexpected state .*, wanted target|http2: client connection lost|stream error",
+        r"context deadline exceeded|i/o timeout|timeout while waiting|timed out|timeout exceeded|tls handshake timeout|connection reset|connection refused|broken pipe|\bEOF\b|net/http: request canceled|Client\.Timeout|deadline exceeded|DEADLINE_EXCEEDED|timeout waiting|waiting for .* timeout|http2: client connection lost|stream error",
         Transient,
         "a timeout or reset on a reachable API: the next attempt gets a fresh connection",
         "https://developer.hashicorp.com/terraform/language/resources/syntax#operation-timeouts",
