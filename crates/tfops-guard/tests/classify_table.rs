@@ -92,6 +92,15 @@ fn table_has_enough_real_messages_with_sources() {
             "too few {class} rows: {per_class:?}"
         );
     }
+    let mut seen = std::collections::BTreeSet::new();
+    for r in &rows {
+        assert!(
+            seen.insert((r.source.as_str(), r.message.as_str())),
+            "duplicate row: {} {:?}",
+            r.source,
+            r.message
+        );
+    }
     let heldout = rows.iter().filter(|r| r.heldout).count();
     assert!(heldout >= 40, "held-out slice has only {heldout} messages");
     let mut per_origin: BTreeMap<String, usize> = BTreeMap::new();

@@ -530,7 +530,7 @@ pub const BUILTIN: &[Def] = &[
         "still-in-use",
         "any",
         "DependencyViolation/ResourceInUse/InUse",
-        r"DependencyViolation|has (a )?dependen(t|cies|cy)|still in use|resource ?is ?in ?use|ResourceInUse|\bin use by\b|is in use|being used by|currently in use|InvalidGroup\.InUse|\w+InUse\w*|InUse\w*CannotBeDeleted|resourceInUseByAnotherResource|has (node ?groups|nodegroups) attached|still members? of|FileSystemInUse|has mount targets|nested resources exist|still (has|contains) (active|attached|associated)|is still attached|cannot be deleted while|still has dependent",
+        r"DependencyViolation|has (a )?dependen(t|cies|cy)|still in use|resource ?is ?in ?use|ResourceInUse|\bin use by\b|is in use|being used by|currently in use|InvalidGroup\.InUse|\w+InUse\w*|InUse\w*CannotBeDeleted|\w+CannotBeDeleted\b|resourceInUseByAnotherResource|has (node ?groups|nodegroups) attached|still members? of|FileSystemInUse|has mount targets|nested resources exist|still (has|contains) (active|attached|associated)|is still attached|cannot be deleted while|still has dependent",
         Transient,
         "a sibling resource still uses it; it is deleted in the same destroy (or released shortly after)",
         EC2_ERRORS,
