@@ -257,3 +257,57 @@ fn catalog_rules_override_the_table() {
         );
     }
 }
+
+/// Reports (does not assert) how long classification and `explain` take: the first call pays
+/// for compiling the built-in table once; later calls only normalise and run the `RegexSet`.
+/// `cargo test -p tfops-guard --test classify_table -- --nocapture latency` prints the figures.
+#[test]
+fn latency_is_reported() {
+    use std::time::{Duration, Instant};
+    use tfops_guard::explain::{explain, Request};
+    use tfops_guard::policy::Policy;
+
+    let rows = rows();
+    let t0 = Instant::now();
+    Classifier::warm_up();
+    let compile = t0.elapsed();
+    let c = Classifier::builtin();
+    let mut worst = Duration::ZERO;
+    let t1 = Instant::now();
+    for r in &rows {
+        let t = Instant::now();
+        let e = explain(
+            &Request {
+                reason: r.reason.clone(),
+                message: r.message.clone(),
+                policy: Policy::default(),
+                attempts: 1,
+                elapsed: Duration::from_secs(20),
+                budget: None,
+            },
+            &c,
+        )
+        .expect("explain");
+        assert_eq!(e.class, c.classify(&r.reason, &r.message).class);
+        worst = worst.max(t.elapsed());
+    }
+    let total = t1.elapsed();
+    let t2 = Instant::now();
+    let mut worst_classify = Duration::ZERO;
+    for r in &rows {
+        let t = Instant::now();
+        let _ = c.classify(&r.reason, &r.message);
+        worst_classify = worst_classify.max(t.elapsed());
+    }
+    let classify_total = t2.elapsed();
+    println!(
+        "latency: classify over {} messages: mean {:?}, worst {worst_classify:?}",
+        rows.len(),
+        classify_total / u32::try_from(rows.len()).unwrap_or(1)
+    );
+    println!(
+        "latency: table compiled once in {compile:?}; explain over {} messages: mean {:?}, worst {worst:?}",
+        rows.len(),
+        total / u32::try_from(rows.len()).unwrap_or(1)
+    );
+}

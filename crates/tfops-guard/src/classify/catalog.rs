@@ -138,6 +138,7 @@ pub fn compile(specs: &[RuleSpec], source_name: &str) -> Result<Vec<Rule>, Class
                 .clone()
                 .unwrap_or_else(|| format!("catalog rule [{index}] ({source_name})")),
             source: String::new(),
+            builtin_pattern: None,
             guard: None,
         });
     }

@@ -32,7 +32,8 @@
 use std::fmt;
 use std::sync::LazyLock;
 
-use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use regex::bytes::{RegexSet, RegexSetBuilder};
+use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 pub mod catalog;
@@ -104,6 +105,8 @@ pub struct Rule {
     pub name: String,
     pub origin: RuleOrigin,
     pub reason: Option<String>,
+    /// The compiled pattern of a catalog rule (built-in rules are matched through one shared
+    /// [`RegexSet`]; their pattern text is in [`Rule::pattern_text`]).
     pub pattern: Option<Regex>,
     pub class: FailureClass,
     /// Provider the code belongs to (`aws`, `google`, …; `catalog` for catalog rules).
@@ -114,16 +117,25 @@ pub struct Rule {
     pub why: String,
     /// Documentation or public issue (built-in rules; catalog rules may leave it empty).
     pub source: String,
+    builtin_pattern: Option<&'static str>,
     guard: Option<fn(&str) -> bool>,
 }
 
 impl Rule {
+    /// The rule's regex as written (catalog or built-in), if it has one.
+    pub fn pattern_text(&self) -> Option<&str> {
+        self.pattern
+            .as_ref()
+            .map(Regex::as_str)
+            .or(self.builtin_pattern)
+    }
+
     fn matched(&self) -> MatchedRule {
         MatchedRule {
             name: self.name.clone(),
             origin: self.origin,
             reason: self.reason.clone(),
-            pattern: self.pattern.as_ref().map(|p| p.as_str().to_string()),
+            pattern: self.pattern_text().map(str::to_string),
             provider: self.provider.clone(),
             code: self.code.clone(),
             why: self.why.clone(),
@@ -176,6 +188,9 @@ impl Classification {
 }
 
 /// The built-in table compiled: rules in order, plus one [`RegexSet`] over their patterns.
+/// Built-in patterns are ASCII-only (error codes and English messages), so the set is compiled
+/// without Unicode tables and matched against the message's bytes: compiling it is what the
+/// first classification of a process pays, once.
 #[derive(Debug)]
 struct Compiled {
     rules: Vec<Rule>,
@@ -184,11 +199,12 @@ struct Compiled {
     set: Option<RegexSet>,
 }
 
-fn builtin_regex(pattern: &str) -> Result<Regex, regex::Error> {
-    RegexBuilder::new(pattern)
+fn builtin_set(patterns: &[&str]) -> Result<RegexSet, regex::Error> {
+    RegexSetBuilder::new(patterns)
         .case_insensitive(true)
-        .size_limit(1 << 22)
-        .dfa_size_limit(1 << 22)
+        .unicode(false)
+        .size_limit(1 << 24)
+        .dfa_size_limit(1 << 24)
         .build()
 }
 
@@ -197,14 +213,6 @@ fn compile_builtin() -> Compiled {
     let mut set_index = Vec::with_capacity(rules::BUILTIN.len());
     let mut patterns = Vec::new();
     for d in rules::BUILTIN {
-        let pattern = match d.pattern {
-            // A built-in pattern that does not compile is caught by `every_builtin_pattern_compiles`.
-            Some(p) => match builtin_regex(p) {
-                Ok(re) => Some(re),
-                Err(_) => continue,
-            },
-            None => None,
-        };
         set_index.push(d.pattern.map(|p| {
             patterns.push(p);
             patterns.len() - 1
@@ -213,21 +221,19 @@ fn compile_builtin() -> Compiled {
             name: d.name.to_string(),
             origin: RuleOrigin::BuiltIn,
             reason: d.reason.map(str::to_string),
-            pattern,
+            pattern: None,
             class: d.class,
             provider: d.provider.to_string(),
             code: d.code.to_string(),
             why: d.why.to_string(),
             source: d.source.to_string(),
+            builtin_pattern: d.pattern,
             guard: d.guard,
         });
     }
-    let set = RegexSetBuilder::new(&patterns)
-        .case_insensitive(true)
-        .size_limit(1 << 24)
-        .dfa_size_limit(1 << 24)
-        .build()
-        .ok();
+    // A table that does not compile is caught by `every_builtin_pattern_compiles`; at run time
+    // only the reason-only rules would then apply.
+    let set = builtin_set(&patterns).ok();
     Compiled {
         rules,
         set_index,
@@ -253,6 +259,7 @@ impl Classifier {
     /// Compile the built-in table now (otherwise on first use).
     pub fn warm_up() {
         LazyLock::force(&BUILTIN);
+        let _ = normalise::normalise("");
     }
 
     /// Catalog rules (checked first) followed by the built-in table.
@@ -295,17 +302,15 @@ impl Classifier {
             }
         }
         let compiled = &*BUILTIN;
-        let hits = compiled.set.as_ref().map(|s| s.matches(&normal));
+        let hits = compiled.set.as_ref().map(|s| s.matches(normal.as_bytes()));
         for (rule, index) in compiled.rules.iter().zip(&compiled.set_index) {
             if rule.reason.as_deref().is_some_and(|r| r != reason) {
                 continue;
             }
-            let pattern_ok = match (index, &hits, &rule.pattern) {
-                (None, _, _) => true,
-                (Some(i), Some(h), _) => h.matched(*i),
-                // No set (cannot happen with a valid table): fall back to the rule's own regex.
-                (Some(_), None, Some(p)) => p.is_match(&normal),
-                (Some(_), None, None) => false,
+            let pattern_ok = match (index, &hits) {
+                (None, _) => true,
+                (Some(i), Some(h)) => h.matched(*i),
+                (Some(_), None) => false,
             };
             if pattern_ok && rule.guard.is_none_or(|g| g(&normal)) {
                 return found(rule);
@@ -327,7 +332,7 @@ mod tests {
     fn every_builtin_pattern_compiles_and_is_documented() {
         for d in rules::BUILTIN {
             if let Some(p) = d.pattern {
-                assert!(builtin_regex(p).is_ok(), "{}: {p}", d.name);
+                assert!(builtin_set(&[p]).is_ok(), "{}: {p}", d.name);
             }
             assert!(d.source.starts_with("https://"), "{}: source", d.name);
             assert!(!d.why.is_empty() && !d.code.is_empty(), "{}", d.name);

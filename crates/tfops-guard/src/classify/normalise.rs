@@ -8,19 +8,23 @@
 
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::{Regex, RegexBuilder};
+
+/// ASCII-only (no Unicode tables): cheap to compile, and ids are ASCII.
+fn ascii(pattern: &str) -> Option<Regex> {
+    RegexBuilder::new(pattern).unicode(false).build().ok()
+}
 
 /// Request / correlation ids (`request id: …`, `RequestID: …`, `HostID: …`, Azure activity ids).
 static REQUEST_ID: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(
+    ascii(
         r#"(?i)\b(request[ _-]?id|host[ _-]?id|x-amz-request-id|x-amz-id-2|x-ms-request-id|x-ms-correlation-request-id|correlation[ _-]?id|tracking[ _-]?id|activity[ _-]?id|trace[ _-]?id)\s*[:=]\s*"?[A-Za-z0-9+/=._-]{6,}"?"#,
     )
-    .ok()
 });
 
 /// UUIDs anywhere (ids that carry no meaning for the class).
 static UUID: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b").ok()
+    ascii(r"(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 });
 
 /// `rpc error: code = Unknown desc = ` / `code = Internal desc = ` carry no information: the
@@ -28,7 +32,7 @@ static UUID: LazyLock<Option<Regex>> = LazyLock::new(|| {
 /// `codes.Internal`), so the text inside decides. Meaningful codes (`Unavailable`,
 /// `DeadlineExceeded`, …) stay.
 static GRPC_UNKNOWN: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new(r"(?i)rpc error: code = (Unknown|Internal) desc = ").ok());
+    LazyLock::new(|| ascii(r"(?i)rpc error: code = (Unknown|Internal) desc = "));
 
 /// Terraform diagnostic context lines: `with aws_s3_bucket.this,` and `on main.tf line 3, in
 /// resource "aws_s3_bucket" "this":` (the source excerpt after it: [`is_source_excerpt`]).
@@ -154,6 +158,11 @@ pub fn normalise(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_normalising_regex_compiles() {
+        assert!(REQUEST_ID.is_some() && UUID.is_some() && GRPC_UNKNOWN.is_some());
+    }
 
     #[test]
     fn terraform_diagnostic_becomes_one_line_without_context() {
