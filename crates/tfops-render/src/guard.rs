@@ -295,6 +295,7 @@ mod tests {
             pattern: "quota".into(),
             reason: None,
             class: FailureClass::Transient,
+            why: None,
         }];
         let (objs, _) = guard_objects(&cfg, &rc(Some("prod"))).unwrap();
         assert_eq!(objs.len(), 6);

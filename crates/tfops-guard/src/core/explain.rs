@@ -64,6 +64,18 @@ pub struct Explanation {
     /// Name of the matched rule, or `no rule matched`.
     pub rule: String,
     pub classification: Classification,
+    /// Provider of the matched code (`aws`, `google`, …), absent when nothing matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// The provider's error code the rule keys on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Why this class (one line).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// Documentation or public issue for the code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     pub policy: Policy,
     pub attempts: u32,
     #[serde(serialize_with = "tfops_api::duration::serde_go::serialize")]
@@ -82,10 +94,21 @@ impl Explanation {
     pub fn to_text(&self) -> String {
         let p = &self.policy;
         format!(
-            "{summary}\n\nclass:    {class} (rule: {rule})\nnext:     {next}\nlater:    {later}\npolicy:   uninstall-policy={u} on-failure={f} retries={r} timeout={t}\nattempts: {a} failed, {e} elapsed\n",
+            "{summary}\n\nclass:    {class} (rule: {rule})\n{matched}next:     {next}\nlater:    {later}\npolicy:   uninstall-policy={u} on-failure={f} retries={r} timeout={t}\nattempts: {a} failed, {e} elapsed\n",
             summary = self.summary,
             class = self.class,
             rule = self.rule,
+            matched = match &self.classification.rule {
+                Some(m) => format!(
+                    "matched:  {provider} {code}\nwhy:      {why}\nsource:   {source}\n",
+                    provider = m.provider,
+                    code = m.code,
+                    why = m.why,
+                    source = m.source.as_deref().unwrap_or("(catalog rule)"),
+                ),
+                None => "matched:  nothing (treated like transient, retried up to the limit)\n"
+                    .to_string(),
+            },
             next = self.next.summary,
             later = self.later,
             u = p.uninstall,
@@ -356,9 +379,14 @@ pub fn explain(req: &Request, classifier: &Classifier) -> Result<Explanation, Ex
         }
     };
     let summary = format!("{class} (rule: {rule}) → {}; {later}", next.summary);
+    let matched = classification.rule.clone();
     Ok(Explanation {
         class,
         rule,
+        provider: matched.as_ref().map(|m| m.provider.clone()),
+        code: matched.as_ref().map(|m| m.code.clone()),
+        why: matched.as_ref().map(|m| m.why.clone()),
+        source: matched.and_then(|m| m.source),
         classification,
         policy: p.clone(),
         attempts: req.attempts,
@@ -527,6 +555,10 @@ mod tests {
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(v["class"], "transient");
         assert_eq!(v["rule"], "throttling");
+        assert_eq!(v["provider"], "any");
+        assert!(v["code"].as_str().unwrap().contains("Throttling"), "{v}");
+        assert!(v["why"].as_str().unwrap().contains("slow down"), "{v}");
+        assert!(v["source"].as_str().unwrap().starts_with("https://"), "{v}");
         assert_eq!(v["next"]["action"], "retry");
         assert_eq!(v["next"]["in"], "10s");
         assert_eq!(v["elapsed"], "20s");
@@ -537,5 +569,30 @@ mod tests {
             text.contains("class:    transient (rule: throttling)"),
             "{text}"
         );
+        assert!(
+            text.contains("\nwhy:      the API asks the caller to slow down"),
+            "{text}"
+        );
+        assert!(text.contains("\nsource:   https://"), "{text}");
+    }
+
+    #[test]
+    fn explain_names_provider_code_rationale_and_source() {
+        let e = run(&req(
+            "TFExecApplyFailed",
+            "\u{2577}\n\u{2502} Error: deleting S3 Bucket (logs): operation error S3: DeleteBucket, https response error StatusCode: 409, RequestID: X1, HostID: Y2, api error BucketNotEmpty: The bucket you tried to delete is not empty\n\u{2502}\n\u{2502}   with aws_s3_bucket.logs,\n\u{2502}   on main.tf line 1, in resource \"aws_s3_bucket\" \"logs\":\n\u{2575}",
+        ));
+        assert_eq!(e.class, FailureClass::Permanent);
+        assert_eq!(e.rule, "bucket-not-empty");
+        assert_eq!(
+            (e.provider.as_deref(), e.code.as_deref()),
+            (Some("aws"), Some("BucketNotEmpty"))
+        );
+        let text = e.to_text();
+        assert!(text.contains("matched:  aws BucketNotEmpty\n"), "{text}");
+        assert!(text.contains("force_destroy"), "{text}");
+        let u = run(&req("TFExecApplyFailed", "the moon is in the wrong phase"));
+        assert!(u.provider.is_none() && u.source.is_none());
+        assert!(u.to_text().contains("matched:  nothing"), "{}", u.to_text());
     }
 }

@@ -1,0 +1,508 @@
+//! `classify` — the failure classifier: (Ready condition reason, message) of a `Terraform` CR
+//! → [`FailureClass`] plus the rule that matched, with its provider, error code, rationale and
+//! source (shown by `explain`).
+//!
+//! Pure, no I/O. The built-in knowledge base ([`rules::BUILTIN`]) is keyed on what providers
+//! actually return — AWS error codes, googleapi `Error NNN` reasons and gRPC codes, Azure ARM
+//! codes, Kubernetes API reasons, Terraform/OpenTofu core and tofu-controller messages — and is
+//! compiled once per process behind a [`RegexSet`] prefilter. Messages are first normalised
+//! ([`normalise::normalise`]): diagnostic gutters, context lines, request ids and gRPC
+//! `Unknown` wrappers do not stop a rule from matching.
+//!
+//! **Rule of thumb for the class.** *Transient* = goes away by itself within a destroy's
+//! patience: throttling, 5xx, timeouts on a reachable API, a lock held by another run, a
+//! resource mid-transition, or a dependency on a sibling that the same destroy deletes
+//! (`DependencyViolation`, `resourceInUseByAnotherResource` in the same project,
+//! `ResourceGroupBeingDeleted`). *Permanent* = needs a human or a config change: credentials,
+//! permissions, deletion protection, management locks, containers holding content Terraform
+//! did not put there (`BucketNotEmpty`, `RepositoryNotEmptyException`, a resource group that
+//! still contains resources), IAM entities with policies attached outside the module, a network
+//! used from another project, a removed provider configuration, a provider that cannot reach
+//! its API at all, a state lock that can no longer be released. When a code is ambiguous the
+//! rule leans permanent: a permanent error retried burns the whole budget before orphaning,
+//! which is worse than orphaning early. *Blocked by missing dependency* = the controller cannot
+//! start (source, vars Secret, runner ServiceAccount, dependants). `ArtifactFailed` and
+//! `VarsGenerationFailed` are classified by their message first (tofu-controller also sets them
+//! on download and runner gRPC failures); the reason alone is only the last resort.
+//!
+//! Catalog rules (JSON `[{"pattern", "reason"?, "class", "why"?}]`, from catalog config
+//! `guard.classifierRules` or env `TFOPS_CLASSIFIER_RULES`) come before the built-in table;
+//! their patterns are size-limited ([`catalog`]).
+
+use std::sync::LazyLock;
+
+use regex::bytes::{RegexSet, RegexSetBuilder};
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+pub mod catalog;
+pub mod normalise;
+pub mod rules;
+
+pub use catalog::{ClassifierError, RuleSpec, ENV_CLASSIFIER_RULES};
+pub use tfops_api::FailureClass;
+
+/// Where a rule comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleOrigin {
+    /// The catalog / `TFOPS_CLASSIFIER_RULES`.
+    Catalog,
+    /// The built-in table.
+    BuiltIn,
+}
+
+/// A compiled rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Short name shown by `explain` (built-in: e.g. `throttling`; catalog: `catalog[2]`).
+    pub name: String,
+    pub origin: RuleOrigin,
+    pub reason: Option<String>,
+    /// The compiled pattern of a catalog rule (built-in rules are matched through one shared
+    /// [`RegexSet`]; their pattern text is in [`Rule::pattern_text`]).
+    pub pattern: Option<Regex>,
+    pub class: FailureClass,
+    /// Provider the code belongs to (`aws`, `google`, …; `catalog` for catalog rules).
+    pub provider: String,
+    /// Error code / reason the rule keys on.
+    pub code: String,
+    /// One line: why this class.
+    pub why: String,
+    /// Documentation or public issue (built-in rules; catalog rules may leave it empty).
+    pub source: String,
+    builtin_pattern: Option<&'static str>,
+    guard: Option<fn(&str) -> bool>,
+}
+
+impl Rule {
+    /// The rule's regex as written (catalog or built-in), if it has one.
+    pub fn pattern_text(&self) -> Option<&str> {
+        self.pattern
+            .as_ref()
+            .map(Regex::as_str)
+            .or(self.builtin_pattern)
+    }
+
+    fn matched(&self) -> MatchedRule {
+        MatchedRule {
+            name: self.name.clone(),
+            origin: self.origin,
+            reason: self.reason.clone(),
+            pattern: self.pattern_text().map(str::to_string),
+            provider: self.provider.clone(),
+            code: self.code.clone(),
+            why: self.why.clone(),
+            source: (!self.source.is_empty()).then(|| self.source.clone()),
+        }
+    }
+}
+
+/// The rule that decided a classification (none when nothing matched → unknown).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchedRule {
+    pub name: String,
+    pub origin: RuleOrigin,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// Provider the matched code belongs to.
+    #[serde(default)]
+    pub provider: String,
+    /// The provider's error code / reason.
+    #[serde(default)]
+    pub code: String,
+    /// Why this class (one line).
+    #[serde(default)]
+    pub why: String,
+    /// Where the code is documented or was seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// Result of classifying one failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Classification {
+    pub class: FailureClass,
+    /// `None` when no rule matched (class is then `unknown`).
+    pub rule: Option<MatchedRule>,
+}
+
+impl Classification {
+    /// Name of the matched rule, or `no rule matched`.
+    pub fn rule_name(&self) -> &str {
+        self.rule
+            .as_ref()
+            .map(|r| r.name.as_str())
+            .unwrap_or("no rule matched")
+    }
+}
+
+/// The built-in table compiled: rules in order, plus one [`RegexSet`] over their patterns.
+/// Built-in patterns are ASCII-only (error codes and English messages), so the set is compiled
+/// without Unicode tables and matched against the message's bytes: compiling it is what the
+/// first classification of a process pays, once.
+#[derive(Debug)]
+struct Compiled {
+    rules: Vec<Rule>,
+    /// For each rule, its index in `set` (None: no pattern, always a candidate).
+    set_index: Vec<Option<usize>>,
+    set: Option<RegexSet>,
+}
+
+fn builtin_set(patterns: &[&str]) -> Result<RegexSet, regex::Error> {
+    RegexSetBuilder::new(patterns)
+        .case_insensitive(true)
+        .unicode(false)
+        .size_limit(1 << 24)
+        .dfa_size_limit(1 << 24)
+        .build()
+}
+
+fn compile_builtin() -> Compiled {
+    let mut rules = Vec::with_capacity(rules::BUILTIN.len());
+    let mut set_index = Vec::with_capacity(rules::BUILTIN.len());
+    let mut patterns = Vec::new();
+    for d in rules::BUILTIN {
+        set_index.push(d.pattern.map(|p| {
+            patterns.push(p);
+            patterns.len() - 1
+        }));
+        rules.push(Rule {
+            name: d.name.to_string(),
+            origin: RuleOrigin::BuiltIn,
+            reason: d.reason.map(str::to_string),
+            pattern: None,
+            class: d.class,
+            provider: d.provider.to_string(),
+            code: d.code.to_string(),
+            why: d.why.to_string(),
+            source: d.source.to_string(),
+            builtin_pattern: d.pattern,
+            guard: d.guard,
+        });
+    }
+    // A table that does not compile is caught by `every_builtin_pattern_compiles`; at run time
+    // only the reason-only rules would then apply.
+    let set = builtin_set(&patterns).ok();
+    Compiled {
+        rules,
+        set_index,
+        set,
+    }
+}
+
+static BUILTIN: LazyLock<Compiled> = LazyLock::new(compile_builtin);
+
+/// The failure classifier: catalog rules first, then the built-in table. The built-in table is
+/// compiled once per process; building a `Classifier` only compiles its catalog rules.
+#[derive(Debug, Clone, Default)]
+pub struct Classifier {
+    catalog: Vec<Rule>,
+}
+
+impl Classifier {
+    /// Only the built-in table.
+    pub fn builtin() -> Self {
+        Classifier::default()
+    }
+
+    /// Compile the built-in table now (otherwise on first use).
+    pub fn warm_up() {
+        LazyLock::force(&BUILTIN);
+        let _ = normalise::normalise("");
+    }
+
+    /// Catalog rules (checked first) followed by the built-in table.
+    pub fn with_rules(specs: &[RuleSpec], source_name: &str) -> Result<Self, ClassifierError> {
+        Ok(Classifier {
+            catalog: catalog::compile(specs, source_name)?,
+        })
+    }
+
+    /// Parse a JSON array of rules (the `TFOPS_CLASSIFIER_RULES` format); `source_name` is
+    /// used in errors (e.g. `env TFOPS_CLASSIFIER_RULES`). Empty / whitespace input = no rules.
+    pub fn from_json(json: &str, source_name: &str) -> Result<Self, ClassifierError> {
+        Ok(Classifier {
+            catalog: catalog::parse(json, source_name)?,
+        })
+    }
+
+    /// All rules in evaluation order (catalog, then built-in).
+    pub fn rules(&self) -> impl Iterator<Item = &Rule> {
+        self.catalog.iter().chain(BUILTIN.rules.iter())
+    }
+
+    /// Classify a failure from its Ready condition reason and message.
+    pub fn classify(&self, reason: &str, message: &str) -> Classification {
+        let normal = normalise::normalise(message);
+        let found = |rule: &Rule| Classification {
+            class: rule.class,
+            rule: Some(rule.matched()),
+        };
+        for rule in &self.catalog {
+            if rule.reason.as_deref().is_some_and(|r| r != reason) {
+                continue;
+            }
+            if rule
+                .pattern
+                .as_ref()
+                .is_none_or(|p| p.is_match(message) || p.is_match(&normal))
+            {
+                return found(rule);
+            }
+        }
+        let compiled = &*BUILTIN;
+        let hits = compiled.set.as_ref().map(|s| s.matches(normal.as_bytes()));
+        for (rule, index) in compiled.rules.iter().zip(&compiled.set_index) {
+            if rule.reason.as_deref().is_some_and(|r| r != reason) {
+                continue;
+            }
+            let pattern_ok = match (index, &hits) {
+                (None, _) => true,
+                (Some(i), Some(h)) => h.matched(*i),
+                (Some(_), None) => false,
+            };
+            if pattern_ok && rule.guard.is_none_or(|g| g(&normal)) {
+                return found(rule);
+            }
+        }
+        Classification {
+            class: FailureClass::Unknown,
+            rule: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::strategy::Strategy;
+
+    #[test]
+    fn every_builtin_pattern_compiles_and_is_documented() {
+        for d in rules::BUILTIN {
+            if let Some(p) = d.pattern {
+                assert!(builtin_set(&[p]).is_ok(), "{}: {p}", d.name);
+            }
+            assert!(d.source.starts_with("https://"), "{}: source", d.name);
+            assert!(!d.why.is_empty() && !d.code.is_empty(), "{}", d.name);
+        }
+        assert_eq!(BUILTIN.rules.len(), rules::BUILTIN.len());
+        assert!(BUILTIN.set.is_some());
+        let mut names: Vec<_> = rules::BUILTIN.iter().map(|d| d.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), rules::BUILTIN.len(), "rule names are unique");
+    }
+
+    #[test]
+    fn matched_rule_carries_provider_code_why_and_source() {
+        let r = Classifier::builtin().classify(
+            "TFExecApplyFailed",
+            "Error: deleting S3 Bucket (x): BucketNotEmpty: The bucket you tried to delete is not empty",
+        );
+        assert_eq!(r.class, FailureClass::Permanent);
+        let m = r.rule.unwrap();
+        assert_eq!(
+            (m.name.as_str(), m.provider.as_str(), m.code.as_str()),
+            ("bucket-not-empty", "aws", "BucketNotEmpty")
+        );
+        assert!(m.why.contains("force_destroy"), "{}", m.why);
+        assert!(m
+            .source
+            .unwrap()
+            .starts_with("https://docs.aws.amazon.com/"));
+    }
+
+    #[test]
+    fn artifact_and_vars_reasons_are_classified_by_message_first() {
+        let c = Classifier::builtin();
+        let t = c.classify("ArtifactFailed", "rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial tcp 10.244.0.12:30000: connect: connection refused\"");
+        assert_eq!(
+            (t.class, t.rule_name()),
+            (FailureClass::Transient, "runner-grpc-unavailable")
+        );
+        let t = c.classify("ArtifactFailed", "failed to download artifact, error: Get \"http://source-controller.flux-system.svc.cluster.local./gitrepository/x/y/z.tar.gz\": context deadline exceeded");
+        assert_eq!(t.class, FailureClass::Transient);
+        let t = c.classify(
+            "VarsGenerationFailed",
+            "rpc error: code = DeadlineExceeded desc = context deadline exceeded",
+        );
+        assert_eq!(t.class, FailureClass::Transient);
+        let b = c.classify(
+            "VarsGenerationFailed",
+            "rpc error: code = Unknown desc = Secret \"db-creds\" not found",
+        );
+        assert_eq!(
+            (b.class, b.rule_name()),
+            (FailureClass::BlockedByMissingDependency, "vars-missing")
+        );
+        let b = c.classify("ArtifactFailed", "Source is not ready, artifact not found");
+        assert_eq!(b.class, FailureClass::BlockedByMissingDependency);
+        let b = c.classify("ArtifactFailed", "something new");
+        assert_eq!(
+            (b.class, b.rule_name()),
+            (FailureClass::BlockedByMissingDependency, "source-failed")
+        );
+    }
+
+    #[test]
+    fn gce_in_use_depends_on_the_project_of_the_user() {
+        let c = Classifier::builtin();
+        let same = "googleapi: Error 400: The network resource 'projects/a/global/networks/n' is already being used by 'projects/a/global/firewalls/f', resourceInUseByAnotherResource";
+        let other = "googleapi: Error 400: The network resource 'projects/host-net-prod/global/networks/n' is already being used by 'projects/team-a-service/zones/z/instances/i', resourceInUseByAnotherResource";
+        // Redacted or placeholder ids (too short to be a project id) say nothing about the user.
+        let redacted = "googleapi: Error 400: The network resource 'projects/a/global/networks/n' is already being used by 'projects/b/zones/z/instances/i', resourceInUseByAnotherResource";
+        assert_eq!(
+            c.classify("TFExecApplyFailed", redacted).class,
+            FailureClass::Transient
+        );
+        assert_eq!(
+            c.classify("TFExecApplyFailed", same).class,
+            FailureClass::Transient
+        );
+        let o = c.classify("TFExecApplyFailed", other);
+        assert_eq!(
+            (o.class, o.rule_name()),
+            (FailureClass::Permanent, "gce-used-by-other-project")
+        );
+    }
+
+    #[test]
+    fn catalog_rules_win_over_builtin() {
+        let c = Classifier::from_json(
+            r#"[{"pattern": "AccessDenied.*kms", "class": "transient"}]"#,
+            "test",
+        )
+        .unwrap();
+        let r = c.classify(
+            "TFExecApplyFailed",
+            "AccessDenied: kms key is being rotated",
+        );
+        assert_eq!(r.class, FailureClass::Transient);
+        assert_eq!(r.rule_name(), "catalog[0]");
+        let r = c.classify("TFExecApplyFailed", "AccessDenied: not allowed");
+        assert_eq!(r.class, FailureClass::Permanent);
+        assert_eq!(r.rule_name(), "access-denied");
+    }
+
+    #[test]
+    fn catalog_reason_restricts_match() {
+        let c = Classifier::from_json(
+            r#"[{"pattern": "quota", "reason": "TFExecPlanFailed", "class": "permanent"}]"#,
+            "test",
+        )
+        .unwrap();
+        assert_eq!(
+            c.classify("TFExecPlanFailed", "quota exceeded for quota metric")
+                .class,
+            FailureClass::Permanent
+        );
+        assert_eq!(
+            c.classify("TFExecApplyFailed", "quota exceeded for quota metric")
+                .class,
+            FailureClass::Transient
+        );
+    }
+
+    #[test]
+    fn bad_catalog_rules_name_the_field() {
+        let e = Classifier::from_json(r#"[{"pattern": "(", "class": "transient"}]"#, "env X")
+            .unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("env X") && msg.contains("[0]") && msg.contains("pattern"),
+            "{msg}"
+        );
+        let e = Classifier::from_json(r#"[{"pattern": "x", "class": "sometimes"}]"#, "env X")
+            .unwrap_err();
+        assert!(e.to_string().contains("invalid JSON"), "{e}");
+        let e = Classifier::from_json(r#"{"pattern": "x"}"#, "env X").unwrap_err();
+        assert!(matches!(e, ClassifierError::Json { .. }));
+        assert!(Classifier::from_json("  ", "env X").is_ok());
+    }
+
+    #[test]
+    fn nothing_matched_is_unknown() {
+        let r =
+            Classifier::builtin().classify("TFExecApplyFailed", "the moon is in the wrong phase");
+        assert_eq!(r.class, FailureClass::Unknown);
+        assert!(r.rule.is_none());
+    }
+
+    proptest::proptest! {
+        /// Any input classifies without panicking, deterministically, and a class other than
+        /// unknown always names its rule.
+        #[test]
+        fn classify_is_total_and_deterministic(reason in "\\PC{0,20}", message in "\\PC{0,200}") {
+            static C: std::sync::LazyLock<Classifier> = std::sync::LazyLock::new(Classifier::builtin);
+            let a = C.classify(&reason, &message);
+            proptest::prop_assert_eq!(&a, &C.classify(&reason, &message));
+            proptest::prop_assert_eq!(a.rule.is_none(), a.class == FailureClass::Unknown);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(6))]
+        /// Hostile input — ~100 KB messages of unicode, control characters, ANSI escapes,
+        /// box drawing, thousands of newlines, half-written codes — classifies without panicking,
+        /// the same way as its normalised form would, with every built-in rule and a catalog rule.
+        #[test]
+        fn hostile_long_input_never_panics(
+            chunk in proptest::collection::vec(
+                proptest::prop_oneof![
+                    "\\PC{0,40}",
+                    "[\\n\\r\\t \u{1b}\\[│╷╵0-9;m]{0,40}",
+                    proptest::sample::select(vec![
+                        "rpc error: code = Unknown desc = ", "status code: 400, request id: ",
+                        "googleapi: Error 4", "already being used by 'projects/", "projects/",
+                        "DependencyViolation", "BucketNotEmpty", "with aws_s3_bucket.x,",
+                        "on main.tf line ", "\u{1b}]8;;", "Code=\"Conflict", "\u{1b}[",
+                    ]).prop_map(|s: &str| s.to_string()),
+                ],
+                1..16,
+            ),
+            reason in "\\PC{0,20}",
+        ) {
+            let unit: String = chunk.concat();
+            let repeat = if unit.is_empty() { 0 } else { 100_000 / unit.len() + 1 };
+            let message = unit.repeat(repeat);
+            let catalog = Classifier::from_json(r#"[{"pattern": "(?i)x{1,50}y", "class": "permanent"}]"#, "t")
+                .map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            let a = catalog.classify(&reason, &message);
+            proptest::prop_assert_eq!(a.rule.is_none(), a.class == FailureClass::Unknown);
+            let n = normalise::normalise(&message);
+            let clean = !n.contains('\n') && !n.contains('\u{1b}');
+            proptest::prop_assert!(clean, "normalised text keeps a newline or an escape");
+        }
+    }
+
+    #[test]
+    fn huge_message_with_many_newlines_still_matches_its_code() {
+        let mut m = "\n".repeat(50_000);
+        m.push_str("Error: deleting EC2 Subnet: DependencyViolation: The subnet has dependencies");
+        m.push_str(&"│ \u{1b}[0m\n".repeat(5_000));
+        let r = Classifier::builtin().classify("TFExecApplyFailed", &m);
+        assert_eq!(
+            (r.class, r.rule_name()),
+            (FailureClass::Transient, "still-in-use")
+        );
+    }
+
+    #[test]
+    fn class_spellings_round_trip() {
+        for c in [
+            FailureClass::Transient,
+            FailureClass::Permanent,
+            FailureClass::BlockedByMissingDependency,
+            FailureClass::Unknown,
+        ] {
+            assert_eq!(c.as_str().parse::<FailureClass>().unwrap(), c);
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+        }
+    }
+}

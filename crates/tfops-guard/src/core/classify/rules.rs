@@ -1,0 +1,670 @@
+//! `classify::rules` — the built-in knowledge base: one row per error code or message a
+//! provider, Terraform/OpenTofu or tofu-controller actually returns, with its class, a one-line
+//! rationale (shown by `explain`) and where the code is documented or was seen.
+//!
+//! Order matters (first match wins), in bands:
+//! 1. the controller cannot start (missing source, vars, runner ServiceAccount, dependants);
+//! 2. specific permanent codes (they must win over incidental transient words);
+//! 3. specific transient codes;
+//! 4. generic permanent causes (403/401, invalid configuration, failed preconditions);
+//! 5. generic transient causes (5xx, timeouts, resets);
+//! 6. reason-only fallbacks.
+//!
+//! Patterns are matched case-insensitively against the normalised message
+//! ([`super::normalise::normalise`]); `(?-i:…)` marks the few that must match a code's exact
+//! spelling.
+
+use super::FailureClass::{self, BlockedByMissingDependency as Blocked, Permanent, Transient};
+
+/// One built-in rule.
+#[derive(Debug, Clone, Copy)]
+pub struct Def {
+    /// Short, stable name (shown by `explain`, kept in ledger entries' text).
+    pub name: &'static str,
+    /// `aws`, `google`, `azure`, `kubernetes`, `helm`, `terraform`, `tofu-controller`, `any`.
+    pub provider: &'static str,
+    /// The provider's error code / reason the rule keys on.
+    pub code: &'static str,
+    /// Exact Ready condition reason the rule is limited to.
+    pub reason: Option<&'static str>,
+    /// Regex searched in the normalised message (case-insensitive).
+    pub pattern: Option<&'static str>,
+    /// Extra check on the normalised message, for what a regex cannot say.
+    pub guard: Option<fn(&str) -> bool>,
+    pub class: FailureClass,
+    /// One line: why this class.
+    pub why: &'static str,
+    /// Provider documentation or a public issue where the error occurred.
+    pub source: &'static str,
+}
+
+const fn rule(
+    name: &'static str,
+    provider: &'static str,
+    code: &'static str,
+    pattern: &'static str,
+    class: FailureClass,
+    why: &'static str,
+    source: &'static str,
+) -> Def {
+    Def {
+        name,
+        provider,
+        code,
+        reason: None,
+        pattern: Some(pattern),
+        guard: None,
+        class,
+        why,
+        source,
+    }
+}
+
+const fn guarded(mut d: Def, guard: fn(&str) -> bool) -> Def {
+    d.guard = Some(guard);
+    d
+}
+
+const fn reason_only(
+    name: &'static str,
+    reason: &'static str,
+    class: FailureClass,
+    why: &'static str,
+    source: &'static str,
+) -> Def {
+    Def {
+        name,
+        provider: "tofu-controller",
+        code: reason,
+        reason: Some(reason),
+        pattern: None,
+        guard: None,
+        class,
+        why,
+        source,
+    }
+}
+
+const TOFU_CONTROLLER: &str =
+    "https://github.com/flux-iac/tofu-controller/blob/v0.16.5/controllers/tf_controller.go";
+const TOFU_BACKEND: &str =
+    "https://github.com/flux-iac/tofu-controller/blob/v0.16.5/controllers/tf_controller_backend.go";
+const TOFU_RUNNER: &str =
+    "https://github.com/flux-iac/tofu-controller/blob/v0.16.5/controllers/tf_controller_runner.go";
+const EC2_ERRORS: &str =
+    "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html";
+const AWS_RETRIES: &str =
+    "https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html";
+const S3_ERRORS: &str = "https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html";
+const STS_ERRORS: &str = "https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html";
+const GOOGLE_ERRORS: &str = "https://cloud.google.com/apis/design/errors";
+const ARM_ERRORS: &str = "https://learn.microsoft.com/en-us/azure/azure-resource-manager/troubleshooting/common-deployment-errors";
+const K8S_STATUS: &str =
+    "https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/status/";
+const GRPC_CODES: &str = "https://grpc.io/docs/guides/status-codes/";
+const TF_LOCKING: &str = "https://developer.hashicorp.com/terraform/language/state/locking";
+
+/// Different projects on both sides of a GCE "is already being used by" — a network or
+/// subnetwork used from another project (Shared VPC) is not freed by this destroy.
+pub fn gce_used_by_other_project(message: &str) -> bool {
+    let Some(at) = message.find("already being used by") else {
+        return false;
+    };
+    let project = |s: &str| -> Option<String> {
+        let i = s.find("projects/")?;
+        let rest = &s[i + "projects/".len()..];
+        let end = rest.find(['/', '\'', '"', ' ']).unwrap_or(rest.len());
+        Some(rest[..end].to_string())
+    };
+    // Only real project ids count (6–30 chars, lowercase letters, digits, hyphens): redacted
+    // names (`projects/....`, `projects/b`) say nothing about who uses the resource.
+    let valid = |p: &str| {
+        (6..=30).contains(&p.len())
+            && p.starts_with(|c: char| c.is_ascii_lowercase())
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    match (project(&message[..at]), project(&message[at..])) {
+        (Some(a), Some(b)) if valid(&a) && valid(&b) => a != b,
+        _ => false,
+    }
+}
+
+/// The built-in table, in evaluation order.
+pub const BUILTIN: &[Def] = &[
+    // ===== 1. the controller cannot start =================================================
+    reason_only(
+        "dependants-present",
+        "DeletionBlockedByDependantsReason",
+        Blocked,
+        "other Terraform CRs depend on this one; the controller holds it until they are gone",
+        TOFU_CONTROLLER,
+    ),
+    rule(
+        "source-missing",
+        "tofu-controller",
+        "SourceNotFound",
+        r#"(gitrepositor(y|ies)|ocirepositor(y|ies)|buckets?)(\.source\.toolkit\.fluxcd\.io)?\s+"?[^\s"]+"?\s+not found|source '?(gitrepository|ocirepository|bucket)/[^' ]+'? not found|source is not ready|artifact not found|could not get source object"#,
+        Blocked,
+        "the Flux source object or its artifact is gone: the runner has no module to destroy with",
+        TOFU_CONTROLLER,
+    ),
+    rule(
+        "runner-serviceaccount-missing",
+        "tofu-controller",
+        "ServiceAccountNotFound",
+        r#"serviceaccounts?\s+"?[^"\s]*"?\s*not found|error looking up service account"#,
+        Blocked,
+        "the runner pod cannot be created without its ServiceAccount",
+        TOFU_RUNNER,
+    ),
+    rule(
+        "vars-missing",
+        "tofu-controller",
+        "SecretNotFound",
+        r#"\b(secrets?|configmaps?)\s+"[^"]+"\s+not found"#,
+        Blocked,
+        "a varsFrom / backend Secret or ConfigMap is missing: the runner cannot render its inputs",
+        "https://github.com/flux-iac/tofu-controller/blob/v0.16.5/runner/server_generate_tf_vars.go",
+    ),
+    // ===== 2. specific permanent ===========================================================
+    // --- Terraform / OpenTofu core --------------------------------------------------------
+    rule(
+        "provider-config-missing",
+        "terraform",
+        "ProviderConfigurationNotPresent",
+        r"provider configuration not present|provider \S+ is not available|required provider is not configured",
+        Permanent,
+        "the provider block was removed from the module: resources in state cannot be destroyed without it",
+        "https://developer.hashicorp.com/terraform/language/providers/configuration",
+    ),
+    rule(
+        "deletion-protection",
+        "any",
+        "DeletionProtection",
+        r"deletion[_ ]?protection|protected against deletion|prevent_destroy|instance cannot be destroyed|termination protection|disableApiTermination|OperationNotPermitted.*(protect|terminat)|cannot be deleted because .*protect|Cannot delete protected",
+        Permanent,
+        "deletion protection / prevent_destroy is on: someone must turn it off first",
+        "https://developer.hashicorp.com/terraform/language/meta-arguments/lifecycle",
+    ),
+    rule(
+        "state-unlock-failed",
+        "terraform",
+        "UnlockFailed",
+        r"failed to unlock state|error releasing the state lock|lock id .* does not match|lock not found|cannot unlock state",
+        Permanent,
+        "the state lock can no longer be released: it needs `terraform force-unlock` by a human",
+        "https://developer.hashicorp.com/terraform/cli/commands/force-unlock",
+    ),
+    rule(
+        "backend-init-required",
+        "terraform",
+        "BackendInitRequired",
+        r"backend initialization required|backend configuration changed|initial configuration of the requested backend|state snapshot was created by (terraform|opentofu) v\S+, which is newer|unsupported state file format",
+        Permanent,
+        "the state backend or its format changed: needs re-initialisation or a newer binary",
+        "https://developer.hashicorp.com/terraform/language/backend",
+    ),
+    rule(
+        "dependency-lock-mismatch",
+        "terraform",
+        "InconsistentLockFile",
+        r"inconsistent dependency lock file|does not match any of the checksums|required plugins are not installed|incompatible provider version|no available releases match the given constraints|provider registry\.\S+ does not have a provider",
+        Permanent,
+        "the provider version pinned by the module cannot be installed as it is: a config change",
+        "https://developer.hashicorp.com/terraform/language/files/dependency-lock",
+    ),
+    // --- non-empty containers: only force_destroy / force_delete or a human empties them --
+    rule(
+        "bucket-not-empty",
+        "aws",
+        "BucketNotEmpty",
+        r"\bBucketNotEmpty\b|bucket you tried to delete is not empty|must delete all versions in the bucket|containing objects without `?force_destroy`? set to true",
+        Permanent,
+        "objects written outside Terraform stay in the bucket: needs force_destroy or emptying by hand",
+        S3_ERRORS,
+    ),
+    rule(
+        "ecr-repository-not-empty",
+        "aws",
+        "RepositoryNotEmptyException",
+        r"RepositoryNotEmptyException|repository .* cannot be deleted because it still contains images",
+        Permanent,
+        "images pushed by CI stay in the repository: needs force_delete or deleting the images",
+        "https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DeleteRepository.html",
+    ),
+    rule(
+        "hosted-zone-not-empty",
+        "aws",
+        "HostedZoneNotEmpty",
+        r"HostedZoneNotEmpty|hosted zone contains non-required resource record sets",
+        Permanent,
+        "records created outside Terraform (e.g. external-dns) remain: needs force_destroy or a human",
+        "https://docs.aws.amazon.com/Route53/latest/APIReference/API_DeleteHostedZone.html",
+    ),
+    rule(
+        "resource-group-not-empty",
+        "azure",
+        "ResourceGroupContainsResources",
+        r"resource group .*still contains resources|prevent_deletion_if_contains_resources",
+        Permanent,
+        "the resource group holds resources Terraform does not manage; azurerm refuses to delete it",
+        "https://registry.terraform.io/providers/hashicorp/azurerm/latest/docs/guides/features-block",
+    ),
+    rule(
+        "iam-delete-conflict",
+        "aws",
+        "DeleteConflict",
+        r"\bDeleteConflict\b|must (detach|delete|remove) (all )?\w+ .*first|cannot delete a policy attached to entities",
+        Permanent,
+        "policies / profiles attached outside this module keep the IAM entity: needs force_detach_policies or a human",
+        "https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteRole.html",
+    ),
+    guarded(
+        rule(
+            "gce-used-by-other-project",
+            "google",
+            "resourceInUseByAnotherResource",
+            r"already being used by",
+            Permanent,
+            "the user lives in another project (Shared VPC): this destroy will never delete it",
+            "https://cloud.google.com/vpc/docs/shared-vpc",
+        ),
+        gce_used_by_other_project,
+    ),
+    rule(
+        "gce-used-by-google-managed",
+        "google",
+        "resourceInUseByAnotherResource (GKE / Google-managed user)",
+        r"already being used by \S*(networkEndpointGroups/|firewalls/k8s-|networkInstances/|forwardingRules/a[0-9a-f]{20,}|targetPools/a[0-9a-f]{20,}|firewalls/gke-)",
+        Permanent,
+        "the user was created by GKE or a Google-managed service, not by this module: it outlives this destroy",
+        "https://cloud.google.com/kubernetes-engine/docs/how-to/standalone-neg#deleting_negs",
+    ),
+    rule(
+        "service-networking-in-use",
+        "google",
+        "ServiceNetworkingConnectionInUse",
+        r"producer services .* are still using this connection|failed to delete connection",
+        Permanent,
+        "the producer keeps the peering for days after Cloud SQL is gone: needs deletion_policy=ABANDON",
+        "https://registry.terraform.io/providers/hashicorp/google/latest/docs/resources/service_networking_connection",
+    ),
+    rule(
+        "google-lien",
+        "google",
+        "Lien",
+        r"\blien\b",
+        Permanent,
+        "a lien blocks project deletion until someone removes it",
+        "https://cloud.google.com/resource-manager/docs/project-liens",
+    ),
+    rule(
+        "management-lock",
+        "azure",
+        "ScopeLocked",
+        r"\bScopeLocked\b|scope\(s\) are locked|remove the lock and try again",
+        Permanent,
+        "an Azure management lock forbids the delete until an owner removes it",
+        "https://learn.microsoft.com/en-us/azure/azure-resource-manager/management/lock-resources",
+    ),
+    rule(
+        "resource-stopped",
+        "aws",
+        "Invalid*StateFault (stopped)",
+        r"\bis in stopped state\b|\bin (the |a )?stopped state\b|cannot be deleted while (it is )?stopped",
+        Permanent,
+        "a stopped database or instance does not start by itself, and the API refuses to delete it stopped",
+        "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBCluster.html",
+    ),
+    rule(
+        "waiter-unexpected-state",
+        "terraform",
+        "UnexpectedStateError",
+        r"unexpected state '[^']*', wanted target",
+        Permanent,
+        "the provider's waiter saw a state it does not expect to change (failed, or the delete was ignored)",
+        "https://github.com/hashicorp/terraform/issues/5753",
+    ),
+    // --- credentials: nothing changes until someone fixes them ----------------------------
+    rule(
+        "aws-credentials",
+        "aws",
+        "InvalidClientTokenId/ExpiredToken",
+        r"InvalidClientTokenId|ExpiredToken|security token included in the request is (invalid|expired)|SignatureDoesNotMatch|UnrecognizedClientException|InvalidAccessKeyId|\bAuthFailure\b|no valid credential sources|NoCredentialProviders|failed to refresh cached credentials|no EC2 IMDS role found|failed to (retrieve|get) credentials|failed to find any aws credentials|config profile \(.*\) could not be found|SharedConfigProfileNotExist|sso session has expired|token has expired and refresh failed|InvalidIdentityToken|WebIdentityErr|AccessDenied: Not authorized to perform sts:AssumeRoleWithWebIdentity|validating provider credentials|retrieving caller identity",
+        Permanent,
+        "missing, invalid or expired AWS credentials do not come back by themselves",
+        STS_ERRORS,
+    ),
+    rule(
+        "google-credentials",
+        "google",
+        "DefaultCredentialsNotFound/invalid_grant",
+        r"could not find default credentials|google: could not find|invalid_grant|oauth2: cannot fetch token|Request had invalid authentication credentials|UNAUTHENTICATED|invalid_rapt|reauthentication (is )?(needed|required)|gcloud auth login|do not currently have an active account|error loading credentials|account not found",
+        Permanent,
+        "missing or revoked Google credentials: a human must provide or refresh them",
+        "https://cloud.google.com/docs/authentication/provide-credentials-adc",
+    ),
+    rule(
+        "azure-credentials",
+        "azure",
+        "InvalidAuthenticationToken",
+        r"InvalidAuthenticationToken|ExpiredAuthenticationToken|AADSTS\d+|building account|please run 'az login'|az login|azure cli not found|unable to build authorizer|obtaining a token|getting authenticated object ID|ManagedIdentityCredential|ClientSecretCredential|client secret|InvalidSubscriptionId|SubscriptionNotFound|MissingSubscriptionRegistration",
+        Permanent,
+        "Azure credentials or subscription are wrong, missing or expired",
+        ARM_ERRORS,
+    ),
+    rule(
+        "api-not-enabled",
+        "google",
+        "SERVICE_DISABLED/accessNotConfigured",
+        r"accessNotConfigured|SERVICE_DISABLED|has not been used in project \S+ before or it is disabled|API has not been used",
+        Permanent,
+        "the cloud API is disabled in the project: someone must enable it",
+        GOOGLE_ERRORS,
+    ),
+    // --- the provider cannot reach its API at all ------------------------------------------
+    rule(
+        "kubernetes-unconfigured",
+        "kubernetes",
+        "ClusterUnreachable",
+        r"kubernetes cluster unreachable|no configuration has been provided|dial tcp (127\.0\.0\.1|\[::1\]|localhost):\d+: connect: connection refused|https?://localhost(:\d+)?/\S*\W+dial tcp|invalid configuration: no configuration|the server has asked for the client to provide credentials|provider not configured|Get \W*https?://localhost",
+        Permanent,
+        "the kubernetes/helm provider has no cluster (its config was removed or its cluster destroyed first)",
+        "https://registry.terraform.io/providers/hashicorp/kubernetes/latest/docs#credentials-config",
+    ),
+    rule(
+        "endpoint-unresolvable",
+        "any",
+        "NoSuchHost",
+        r"no such host|server misbehaving|could not resolve host|name or service not known|Temporary failure in name resolution",
+        Permanent,
+        "the API endpoint's name does not resolve: its cluster/endpoint is gone or misconfigured",
+        "https://pkg.go.dev/net#DNSError",
+    ),
+    // --- Kubernetes / Helm ------------------------------------------------------------------
+    rule(
+        "helm-release-pending",
+        "helm",
+        "OperationInProgress",
+        r"another operation \(install/upgrade/rollback\) is in progress|has no deployed releases",
+        Permanent,
+        "a Helm release stuck in pending-* stays stuck until someone rolls it back",
+        "https://github.com/helm/helm/issues/4558",
+    ),
+    rule(
+        "crd-missing",
+        "kubernetes",
+        "NoKindMatch",
+        r"no matches for kind|no kind is registered|no kind \S+ is registered|resource mapping not found|could not find the requested resource|the server doesn't have a resource type|failed to get resource mapping|no kind registered",
+        Permanent,
+        "the CRD was removed before its objects: the API no longer serves the kind",
+        "https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/",
+    ),
+    rule(
+        "webhook-unavailable",
+        "kubernetes",
+        "InternalError/webhook",
+        r"failed calling webhook|no endpoints available for service|admission webhook .* denied the request",
+        Permanent,
+        "an admission webhook rejects or cannot serve the request (often its deployment was destroyed first)",
+        "https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/",
+    ),
+    rule(
+        "finalizer-on-deleting-object",
+        "kubernetes",
+        "Forbidden/finalizers",
+        r"no new finalizers can be added if the object is being deleted",
+        Permanent,
+        "the API server never accepts a new finalizer on an object being deleted",
+        "https://github.com/flux-iac/tofu-controller/issues/686",
+    ),
+    rule(
+        "namespace-terminating",
+        "kubernetes",
+        "NamespaceTerminating",
+        r"because it is being terminated|namespace \S+ is being terminated|NamespaceTerminating|termination is in progress|ensuring all content is removed from this namespace",
+        Transient,
+        "the namespace finishes terminating by itself, taking its objects with it",
+        "https://kubernetes.io/docs/concepts/overview/working-with-objects/namespaces/",
+    ),
+    rule(
+        "kubernetes-rbac",
+        "kubernetes",
+        "Forbidden",
+        r#"is forbidden: User "[^"]*" cannot|cannot (get|list|delete|patch|update|create|watch) resource "#,
+        Permanent,
+        "the provider's identity lacks an RBAC permission",
+        "https://kubernetes.io/docs/reference/access-authn-authz/rbac/",
+    ),
+    rule(
+        "kubernetes-conflict",
+        "kubernetes",
+        "Conflict",
+        r"the object has been modified|operation cannot be fulfilled on|please apply your changes to the latest version",
+        Transient,
+        "optimistic-concurrency conflict: the next attempt reads the new resourceVersion",
+        K8S_STATUS,
+    ),
+    rule(
+        "google-operation-permanent-code",
+        "google",
+        "operation Error code 3/5/7/9",
+        r"\bError code (3|5|7|9), message",
+        Permanent,
+        "a long-running operation ended INVALID_ARGUMENT / NOT_FOUND / PERMISSION_DENIED / FAILED_PRECONDITION: not retryable",
+        GRPC_CODES,
+    ),
+    // ===== 3. specific transient ============================================================
+    rule(
+        "google-operation-transient-code",
+        "google",
+        "operation Error code 4/8/10/13/14",
+        r"\bError code (4|8|10|13|14), message|rpc error: code = (4|8|10|13|14) desc",
+        Transient,
+        "a long-running operation ended DEADLINE_EXCEEDED / RESOURCE_EXHAUSTED / ABORTED / INTERNAL / UNAVAILABLE: retryable",
+        GRPC_CODES,
+    ),
+    reason_only(
+        "lock-held",
+        "LockHeld",
+        Transient,
+        "another run holds the state lock; it is released when that run ends",
+        TF_LOCKING,
+    ),
+    rule(
+        "state-lock",
+        "terraform",
+        "StateLocked",
+        r"error acquiring the state lock|state lock|lock info:|ConditionalCheckFailedException|resource temporarily unavailable|state blob is already locked|lease already present|already locked",
+        Transient,
+        "another run holds the state lock; it is released when that run ends",
+        TF_LOCKING,
+    ),
+    rule(
+        "throttling",
+        "any",
+        "Throttling/RequestLimitExceeded/rateLimitExceeded/429",
+        r"throttl|rate exceeded|rate ?limit|too ?many ?requests|\b429\b|RequestLimitExceeded|\bSlowDown\b|reduce your request rate|quota exceeded for quota metric|per minute per|request rate higher|exceeded the rate|ProvisionedThroughputExceeded|PriorRequestNotComplete|TooManyRequests|SubscriptionRequestsThrottled|RESOURCE_EXHAUSTED",
+        Transient,
+        "the API asks the caller to slow down; the limit resets within seconds",
+        AWS_RETRIES,
+    ),
+    rule(
+        "runner-pod-start",
+        "tofu-controller",
+        "RunnerPodNotReady",
+        r"failed to create and obtain pod ip|runner pod .* not ready|waiting for runner|failed to get runner pod",
+        Transient,
+        "the runner pod was slow to start (image pull, scheduling); the next reconcile creates it again",
+        TOFU_RUNNER,
+    ),
+    rule(
+        "runner-grpc-unavailable",
+        "tofu-controller",
+        "gRPC Unavailable/DeadlineExceeded",
+        r"rpc error: code = (Unavailable|DeadlineExceeded|Canceled|Aborted|ResourceExhausted)|transport is closing|connection error: desc|error reading from server|grpc: the client connection is closing",
+        Transient,
+        "the runner pod went away or restarted mid-call; the next reconcile starts a fresh one",
+        GRPC_CODES,
+    ),
+    rule(
+        "artifact-download",
+        "tofu-controller",
+        "ArtifactDownloadFailed",
+        r"failed to download artifact|failed to fetch artifact|failed to verify artifact",
+        Transient,
+        "source-controller was unreachable or had just garbage-collected the artifact; it serves a new one",
+        TOFU_BACKEND,
+    ),
+    rule(
+        "registry-unreachable",
+        "terraform",
+        "RegistryUnreachable",
+        r"(could not connect to|failed to request discovery document|could not query provider registry|failed to install provider).*(timeout|timed out|connection reset|tls handshake|EOF|503|502|unavailable|request canceled)",
+        Transient,
+        "the provider registry or its CDN flaked during init",
+        "https://developer.hashicorp.com/terraform/internals/provider-registry-protocol",
+    ),
+    rule(
+        "still-in-use",
+        "any",
+        "DependencyViolation/ResourceInUse/InUse",
+        r"DependencyViolation|has (a )?dependen(t|cies|cy)|still in use|resource ?is ?in ?use|ResourceInUse|\bin use by\b|is in use|being used by|currently in use|InvalidGroup\.InUse|\w+InUse\w*|InUse\w*CannotBeDeleted|\w+CannotBeDeleted\b|resourceInUseByAnotherResource|has (node ?groups|nodegroups) attached|still members? of|FileSystemInUse|has mount targets|nested resources exist|still (has|contains) (active|attached|associated)|is still attached|cannot be deleted while|still has dependent",
+        Transient,
+        "a sibling resource still uses it; it is deleted in the same destroy (or released shortly after)",
+        EC2_ERRORS,
+    ),
+    rule(
+        "incorrect-state",
+        "aws",
+        "Incorrect*State/Invalid*State",
+        r"\b(Invalid|Incorrect)\w*State(Fault|Exception)?\b|transitional state|not in (an? )?(appropriate|valid|available|correct|ready) state|in the current (status|state)|is not ready|resourceNotReady|already being deleted|is being deleted|deletion is in progress|pending deletion|being (created|updated|modified|deleted|provisioned)",
+        Transient,
+        "the resource is mid-transition; the transition finishes by itself",
+        EC2_ERRORS,
+    ),
+    rule(
+        "operation-in-progress",
+        "any",
+        "ConcurrentModification/AnotherOperationInProgress/OperationInProgress",
+        r"ConcurrentModification|concurrent (policy )?changes|conflictingoperationinprogress|AnotherOperationInProgress|OperationInProgress|operation (is )?(already )?in progress|another operation|incompatible operation|is currently being modified|OperationAborted|conflicting conditional operation|ResourceGroupBeingDeleted|RetryableError|\bretryable\b|conditionNotMet|please retry|try again later|try again in (a few|\d+) (minutes?|seconds?)|not finished configuring yet",
+        Transient,
+        "another operation on the same resource is running; it ends by itself",
+        ARM_ERRORS,
+    ),
+    rule(
+        "eventual-consistency",
+        "aws",
+        "NoSuchEntity",
+        r"NoSuchEntity|does not exist yet|eventual(ly)? consisten|not yet (available|propagated)",
+        Transient,
+        "the API has not yet seen a change made seconds ago",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html",
+    ),
+    rule(
+        "arm-conflict",
+        "azure",
+        "Conflict",
+        r#"(?-i:Code="?Conflict"?)|StatusCode=409"#,
+        Transient,
+        "ARM Conflict on delete: another operation or a dependent resource being deleted",
+        ARM_ERRORS,
+    ),
+    // ===== 4. generic permanent =============================================================
+    rule(
+        "access-denied",
+        "any",
+        "AccessDenied/Forbidden/AuthorizationFailed/PERMISSION_DENIED",
+        r"access ?denied|UnauthorizedOperation|UnauthorizedAccess|\bforbidden\b|status code:? 403|statuscode[=:] ?403|Error 403|\b403\b.*(forbidden|denied|permission)|AuthorizationFailed|AuthorizationError|not authorized to perform|does not have (the required )?(permission|authorization)|permission to [\w ]+ is required|permission denied|PERMISSION_DENIED|IAM_PERMISSION_DENIED|not authorized|insufficient permissions|AuthenticationFailed|\b401\b|unauthorized|explicit deny|caller does not have permission|Permission '\S+' denied|OptInRequired",
+        Permanent,
+        "the caller lacks a permission; retrying with the same identity cannot succeed",
+        STS_ERRORS,
+    ),
+    rule(
+        "not-empty",
+        "any",
+        "NotEmpty",
+        r"\bis not empty\b|NotEmpty|contains (objects|images|resources)",
+        Permanent,
+        "a container still holds content this module did not create",
+        S3_ERRORS,
+    ),
+    rule(
+        "not-found",
+        "any",
+        "notFound / *NotFound (404)",
+        r"googleapi: Error 404|\bnotFound\b|Error 404:|status code: 404|StatusCode: 404|\b\w+NotFound(Exception|Fault)?\b|\b404 Not Found\b|HTTP 404\b",
+        Permanent,
+        "a 404 the provider did not absorb in a destroy (parent or project gone, provider bug): state needs a human (state rm)",
+        GOOGLE_ERRORS,
+    ),
+    rule(
+        "failed-precondition",
+        "google",
+        "FAILED_PRECONDITION/failedPrecondition",
+        r"FAILED_PRECONDITION|failedPrecondition|precondition check failed|Error 412",
+        Permanent,
+        "gRPC FAILED_PRECONDITION: the system state must be fixed before a retry can succeed",
+        GRPC_CODES,
+    ),
+    rule(
+        "invalid-config",
+        "any",
+        "ValidationError/InvalidParameterValue/invalid configuration",
+        r"InvalidParameterValue|InvalidParameterCombination|InvalidParameter\b|ValidationError|ValidationException|unsupported argument|invalid value|missing required argument|invalid reference|unsupported block type|invalid resource type|error: invalid|is not a valid|malformed|BadRequest|bad request|InvalidRequest|not supported|unknown variable|no value for required variable|reference to undeclared|invalid configuration|failed to query available provider packages|could not retrieve the list of available versions|unsupported attribute|invalid argument|INVALID_ARGUMENT|badRequest|\binvalid\b|LimitExceeded|QUOTA_EXCEEDED|quota .* exceeded|UnsupportedOperation|OperationNotPermitted|OperationNotAllowed|MethodNotAllowed|Error 400|status[ _]?code:? ?400\b|StatusCode=400",
+        Permanent,
+        "the request or the configuration is invalid; only a config change helps",
+        "https://developer.hashicorp.com/terraform/language/syntax/configuration",
+    ),
+    rule(
+        "provider-crashed",
+        "terraform",
+        "PluginCrashed",
+        r"plugin did not respond|the plugin encountered an error|plugin\.\(\*GRPCProvider\)|panic:|Request cancelled .*provider|provider produced an unexpected|provider produced inconsistent|Provider produced invalid",
+        Permanent,
+        "a provider bug: the same destroy crashes the same way every time",
+        "https://developer.hashicorp.com/terraform/plugin/framework/diagnostics",
+    ),
+    // ===== 5. generic transient =============================================================
+    rule(
+        "server-error",
+        "any",
+        "5xx/InternalError/backendError/ServiceUnavailable",
+        r"\b50[0234]\b|InternalError|InternalFailure|internal ?server ?error|internal error|ServiceUnavailable|service ?unavailable|bad gateway|gateway ?time-?out|backend ?error|ServerBusy|server is busy|temporarily unavailable|\bUNAVAILABLE\b|\bINTERNAL\b|unexpected EOF|ServerTimeout|service is currently unavailable|please try again",
+        Transient,
+        "a server-side error; the service recovers without a change on our side",
+        GOOGLE_ERRORS,
+    ),
+    rule(
+        "timeout",
+        "any",
+        "Timeout/DeadlineExceeded/ConnectionReset",
+        r"context deadline exceeded|i/o timeout|timeout while waiting|timed out|timeout exceeded|tls handshake timeout|connection reset|connection refused|broken pipe|\bEOF\b|net/http: request canceled|Client\.Timeout|deadline exceeded|DEADLINE_EXCEEDED|timeout waiting|waiting for .* timeout|http2: client connection lost|stream error",
+        Transient,
+        "a timeout or reset on a reachable API: the next attempt gets a fresh connection",
+        "https://developer.hashicorp.com/terraform/language/resources/syntax#operation-timeouts",
+    ),
+    // ===== 6. reason-only fallbacks =========================================================
+    reason_only(
+        "source-failed",
+        "ArtifactFailed",
+        Blocked,
+        "ArtifactFailed with no transient cause in its message: the source is unusable",
+        TOFU_BACKEND,
+    ),
+    reason_only(
+        "vars-failed",
+        "VarsGenerationFailed",
+        Blocked,
+        "VarsGenerationFailed with no transient cause in its message: the inputs are unusable",
+        TOFU_BACKEND,
+    ),
+    reason_only(
+        "init-failed",
+        "TFExecInitFailed",
+        Permanent,
+        "terraform init failed for no transient reason: module or backend configuration",
+        TOFU_BACKEND,
+    ),
+];
