@@ -840,3 +840,59 @@ async fn secret_suffix_names_the_state_secret() {
     assert!(env.secret("tfstate-default-shop-orders-db").is_some());
     assert!(env.secret("tfstate-default-orders-db").is_none());
 }
+
+/// Upstream watches Flux sources (`tf_controller.go` v0.16.5 lines 738–752,
+/// `SourceRevisionChangePredicate`): an artifact that appears reconciles the Terraforms on that
+/// source at once, not at their next `retryInterval`. Here the retry interval is 10 minutes, so
+/// a simulation without the source watch leaves the CR un-applied for the whole wait.
+#[tokio::test(start_paused = true)]
+async fn a_source_getting_its_artifact_reconciles_its_terraforms_at_once() {
+    let env = Env::start().await;
+    let mut src = source("bucket-src");
+    let artifact = src["status"].take();
+    src.as_object_mut().unwrap().remove("status");
+    env.cluster.store().create(src).unwrap();
+    env.cluster
+        .store()
+        .create(terraform("bucket", json!({"retryInterval": "10m"})))
+        .unwrap();
+    let tf = env.settled("bucket", "ArtifactFailed").await;
+    assert_eq!(
+        condition(&tf, "Ready").unwrap().2,
+        "Source is not ready, artifact not found"
+    );
+    let before = env.sim.stats(NS, "bucket").reconciles;
+
+    // A status change without an artifact revision triggers nothing.
+    env.cluster
+        .store()
+        .patch_merge(
+            "source.toolkit.fluxcd.io/v1",
+            "OCIRepository",
+            NS,
+            "bucket-src",
+            &json!({"status": {"observedGeneration": 1}}),
+        )
+        .unwrap();
+    env.idle(30).await;
+    assert_eq!(env.sim.stats(NS, "bucket").reconciles, before);
+
+    // The artifact appears: the CR is reconciled and applied well before its retry interval.
+    env.cluster
+        .store()
+        .patch_merge(
+            "source.toolkit.fluxcd.io/v1",
+            "OCIRepository",
+            NS,
+            "bucket-src",
+            &json!({ "status": artifact }),
+        )
+        .unwrap();
+    assert!(
+        env.wait(|| ready(&env.tf("bucket")) == Some("True".into()), 60)
+            .await,
+        "not applied after the artifact appeared: {:#}",
+        env.tf("bucket")["status"]
+    );
+    assert_eq!(env.tf("bucket")["status"]["lastAppliedRevision"], REV);
+}

@@ -25,6 +25,7 @@ use super::reconcile::{
     self, base64_decode, lock_lease_name, outputs_secret_name, plan_secret_name,
     runner_service_account, tfstate_secret_name, Action, Input, Requeue, Row,
 };
+use super::source_watch::{self, SourceEvent};
 use super::world::{DependencyView, LockView, SourceState, World};
 use super::{BEHAVIOR_ANNOTATION, REQUESTED_AT_ANNOTATION};
 
@@ -317,6 +318,10 @@ impl TofuSim {
         let w = tokio::spawn(watch_loop(shared.clone()));
         let q = tokio::spawn(queue_loop(shared.clone()));
         lock(&shared.tasks).extend([w, q]);
+        for kind in ["GitRepository", "Bucket", "OCIRepository"] {
+            let t = tokio::spawn(source_watch_loop(shared.clone(), kind));
+            lock(&shared.tasks).push(t);
+        }
         if !shared.config.no_leader_election {
             let l = tokio::spawn(lease_loop(shared.clone()));
             lock(&shared.tasks).push(l);
@@ -387,6 +392,87 @@ async fn watch_loop(shared: Arc<Shared>) {
             Err(e) => tracing::debug!(error = %e, "tofu-sim: watch error (retrying)"),
         }
     }
+}
+
+/// Watch one Flux source kind like upstream's `Watches(&sourcev1.<Kind>{}, …)`: each event goes
+/// through [`source_watch::triggering_revision`], and the Terraforms it maps to are enqueued.
+async fn source_watch_loop(shared: Arc<Shared>, kind: &'static str) {
+    let Some(resource) = source_ar(kind) else {
+        return;
+    };
+    let api: Api<DynamicObject> = match &shared.config.namespace {
+        Some(ns) => Api::namespaced_with(shared.client.clone(), ns, &resource),
+        None => Api::all_with(shared.client.clone(), &resource),
+    };
+    let mut stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    // Last revision seen per source (namespace/name), to tell creates from updates.
+    let mut last: HashMap<Key, Option<String>> = HashMap::new();
+    while let Some(ev) = stream.next().await {
+        let (v, deleted) = match ev {
+            Ok(watcher::Event::Apply(obj)) | Ok(watcher::Event::InitApply(obj)) => {
+                (to_value(&obj), false)
+            }
+            Ok(watcher::Event::Delete(obj)) => (to_value(&obj), true),
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::debug!(error = %e, kind, "tofu-sim: source watch error (retrying)");
+                continue;
+            }
+        };
+        let key = (
+            str_at(&v, &["metadata", "namespace"]).to_string(),
+            str_at(&v, &["metadata", "name"]).to_string(),
+        );
+        let revision = source_watch::artifact_revision(&v);
+        let previous = if deleted {
+            last.remove(&key);
+            None
+        } else {
+            Some(last.insert(key.clone(), revision.map(str::to_string)))
+        };
+        let event = match &previous {
+            None => SourceEvent::Deleted { revision },
+            Some(None) => SourceEvent::Created { revision },
+            Some(Some(old)) => SourceEvent::Updated {
+                old: old.as_deref(),
+                new: revision,
+            },
+        };
+        let Some(revision) = source_watch::triggering_revision(event).map(str::to_string) else {
+            continue;
+        };
+        let terraforms = match list_terraforms(&shared).await {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::debug!(error = %e, "tofu-sim: listing Terraforms for a source event failed");
+                continue;
+            }
+        };
+        let keys = source_watch::dependents(kind, &key.0, &key.1, &revision, &terraforms);
+        if keys.is_empty() {
+            continue;
+        }
+        {
+            let mut q = lock(&shared.queue);
+            let now = Instant::now();
+            for k in keys {
+                q.add(k, now);
+            }
+        }
+        shared.notify.notify_one();
+    }
+}
+
+/// Every Terraform the simulation watches (its namespace, or all).
+async fn list_terraforms(shared: &Shared) -> Result<Vec<Value>, kube::Error> {
+    let api: Api<DynamicObject> = match &shared.config.namespace {
+        Some(ns) => Api::namespaced_with(shared.client.clone(), ns, &terraform_ar()),
+        None => Api::all_with(shared.client.clone(), &terraform_ar()),
+    };
+    let list = api.list(&Default::default()).await?;
+    Ok(list.items.iter().map(to_value).collect())
 }
 
 /// `GenerationChangedPredicate` OR `ReconcileRequestedPredicate` (create events always pass).

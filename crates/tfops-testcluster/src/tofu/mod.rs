@@ -42,6 +42,7 @@
 //! | 24 | failure outside deletion | `reconciliationFailures++`, requeue after `retryInterval` (15 s default; `ExponentialBackoff` strategy doubles it) | R, `T.GetRetryInterval` |
 //! | 25 | every condition write | `lastTransitionTime` = now truncated to whole seconds, changed only when status, reason OR message change | fluxcd/pkg runtime v0.111.0 `conditions/setter.go` lines 45–85, `hasSameState` 222–228 |
 //! | 26 | leader election (on unless [`SimConfig::no_leader_election`]) | Lease `1953de50.contrib.fluxcd.io` in the controller's namespace (`flux-system`): `holderIdentity`, `leaseDurationSeconds: 35`, `renewTime` renewed every 5 s; a stopped controller leaves it with its last `renewTime` | `cmd/manager/main.go` line 174; fluxcd/pkg `runtime/leaderelection/leaderelection.go` lines 84–93 (flag default off, but the Helm chart `deployment.yaml` line 41 and `config/manager/manager.yaml` line 32 pass `--enable-leader-election`) |
+//! | 27 | Flux source watches | a source event reconciles the Terraforms whose `spec.sourceRef` (namespace defaulting to the CR's) names it and whose `lastAttemptedRevision` differs from the artifact's revision: creates and deletes always pass the predicate, updates only when the artifact appears or its revision changes; no artifact → no requests (pure part: [`source_watch`]) | R `SetupWithManager` lines 704–721, 738–752, `requestsForRevisionChangeOf` 831–875, `IndexBy` 974–990; `controllers/source_predicate.go` lines 10–39 |
 //!
 //! The simulation adds no behaviour of its own beyond the [`behavior::Behavior`] script that
 //! stands in for terraform and the cloud (outcomes, messages, durations, lock holders).
@@ -61,8 +62,8 @@
 //! the finalizer removal.
 //!
 //! Simplifications (none changes a deletion outcome): runner creatability = ServiceAccount
-//! present and namespace not terminating (no admission, no RoleBinding check); no watch on Flux sources (a missing
-//! source is retried every `retryInterval` as upstream does when the revision is unchanged);
+//! present and namespace not terminating (no admission, no RoleBinding check); source events
+//! are enqueued in list order (upstream sorts them by `dependsOn` first);
 //! no `--concurrent` limit; status patches not separated by simulated time are folded into one;
 //! the tfstate Secret holds plain JSON state (real: gzip); the foreign lock is always a Lease
 //! `lock-tfstate-<ws>-<suffix>`, whatever the backend; drift/health-check/webhook/break-glass
@@ -118,6 +119,7 @@ pub mod messages;
 pub mod names;
 pub mod queue;
 pub mod reconcile;
+pub mod source_watch;
 pub mod world;
 
 pub use behavior::{Behavior, DestroyAttempt, FailStage, LockSpec};
