@@ -1,6 +1,7 @@
 //! `tfops guard` — the Helm 4 pre-delete hook runtime: deletes the release's `Terraform` CRs
-//! dependants first and drives each to a terminal outcome within the budget. Thin glue over
-//! `tfops_guard::engine`.
+//! dependants first and drives each to a terminal outcome within the budget. Its log (`kubectl
+//! logs job/<release>-tfops-guard`): one JSON line per decision on stderr, then the report on
+//! stdout. Thin glue over `tfops_guard::engine`.
 
 use std::time::Duration;
 use tfops_api::duration::parse_arg;
@@ -117,6 +118,8 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     if let Some(v) = args.default_timeout {
         opts.defaults.timeout = v;
     }
+    // The Job's log: one JSON line per decision on stderr; the report follows on stdout.
+    opts.observer = Some(crate::progress::json_lines());
     let report = run_guard(env.client, opts, Clock::start()).await?;
     if args.output == "json" {
         println!("{}", serde_json::to_string_pretty(&report)?);

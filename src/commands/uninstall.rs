@@ -1,8 +1,10 @@
 //! `tfops uninstall` (`helm tfops uninstall RELEASE`) — the client-side uninstall for Helm 3
 //! and for releases installed without the guard hook: runs the guard engine (budget = Helm's
 //! `--timeout` minus a margin), then `$HELM_BIN uninstall`. `--dry-run` prints what the guard
-//! would do and changes nothing. Thin glue over `tfops_guard::{engine, plan, probe}`.
+//! would do and changes nothing. While the guard waits, each CR's state and the budget left
+//! are shown on stderr ([`crate::progress`]). Thin glue over `tfops_guard::{engine, plan, probe}`.
 
+use std::io::IsTerminal;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -144,7 +146,17 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     opts.classifier = classifier;
     opts.extra = extra;
     args.controller.apply(&mut opts);
-    let report = run_guard(env.client.clone(), opts, Clock::start()).await?;
+    let (live, observer) = if args.output == "json" {
+        crate::progress::Live::none()
+    } else if std::io::stderr().is_terminal() {
+        crate::progress::Live::terminal(&args.release, budget)
+    } else {
+        crate::progress::Live::plain()
+    };
+    opts.observer = observer;
+    let report = run_guard(env.client.clone(), opts, Clock::start()).await;
+    live.finish();
+    let report = report?;
     if args.output == "json" {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

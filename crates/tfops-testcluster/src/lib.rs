@@ -64,6 +64,7 @@ pub mod requests;
 pub mod scenario;
 pub mod selector;
 mod server;
+pub mod sources;
 pub mod store;
 mod transport;
 pub mod validate;

@@ -13,6 +13,8 @@
 //!   noEvents: false          # do not record Kubernetes Events
 //!   defaultBehavior:         # tofu::Behavior (camelCase) for CRs without their own
 //!     destroyDuration: 20s
+//! sourceController: true     # stand-in for Flux source-controller: sources get an artifact
+//!                            # (default false: tests seed or patch artifacts themselves)
 //! behaviors:                 # per-CR behaviours (same as the annotation sim.tfops.dev/behavior)
 //!   - name: network
 //!     namespace: team-a      # default: the scenario namespace
@@ -41,6 +43,7 @@ use crate::cluster::TestCluster;
 use crate::error::ApiError;
 use crate::faults::FaultRule;
 use crate::requests::Verb;
+use crate::sources::{SourceController, SOURCE_CONTROLLER_USER};
 use crate::tofu::{self, Behavior, SimConfig, TofuSim};
 use serde::Deserialize;
 use serde_json::Value;
@@ -176,6 +179,9 @@ pub struct Scenario {
     /// Controller simulation.
     #[serde(default)]
     pub controller: ControllerSpec,
+    /// Run the source-controller stand-in ([`crate::sources`]).
+    #[serde(default)]
+    pub source_controller: bool,
     /// Per-CR behaviours.
     #[serde(default)]
     pub behaviors: Vec<BehaviorSpec>,
@@ -202,6 +208,8 @@ fn default_user() -> String {
 pub struct ScenarioRun {
     /// The tofu-controller simulation.
     pub sim: Option<TofuSim>,
+    /// The source-controller stand-in.
+    pub sources: Option<SourceController>,
 }
 
 impl FaultSpec {
@@ -391,7 +399,22 @@ impl Scenario {
         } else {
             None
         };
-        Ok(ScenarioRun { sim })
+        let sources = if self.source_controller {
+            let client =
+                cluster
+                    .client(SOURCE_CONTROLLER_USER)
+                    .map_err(|e| ScenarioError::Controller {
+                        file: self.file.clone(),
+                        message: e.to_string(),
+                    })?;
+            Some(SourceController::start(
+                client,
+                self.controller.namespace.clone(),
+            ))
+        } else {
+            None
+        };
+        Ok(ScenarioRun { sim, sources })
     }
 }
 

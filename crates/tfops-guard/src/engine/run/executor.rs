@@ -11,7 +11,7 @@ impl Engine {
             decision,
             progress,
             why,
-            ..
+            classification,
         } = step;
         let (ns, name) = key.clone();
         let api = ops::tf_api(&self.client, &ns);
@@ -232,11 +232,12 @@ impl Engine {
         let emit = !matches!(&decision, Decision::Wait { .. } | Decision::Done(_));
         match result {
             Ok(again) => {
+                let message = match &decision {
+                    Decision::Block { message } => message.clone(),
+                    _ => why.clone(),
+                };
+                self.tell_observer(key, &decision, &progress, classification.as_ref(), &message);
                 if emit {
-                    let message = match &decision {
-                        Decision::Block { message } => message.clone(),
-                        _ => why.clone(),
-                    };
                     self.emit(key, &decision, &message).await;
                 }
                 if let Some(cr) = self.crs.get_mut(key) {
@@ -465,6 +466,48 @@ impl Engine {
             self.absorb(key, remaining, progress);
         }
         Ok(true)
+    }
+
+    /// Hand the decision to the run's observer, if any (see [`crate::engine::observer`]).
+    fn tell_observer(
+        &self,
+        key: &Key,
+        decision: &Decision,
+        progress: &Progress,
+        classification: Option<&Classification>,
+        why: &str,
+    ) {
+        let Some(observer) = &self.opts.observer else {
+            return;
+        };
+        let elapsed = self.clock.started_at().elapsed();
+        let record = DecisionRecord {
+            elapsed,
+            budget_left: self.opts.budget.saturating_sub(elapsed),
+            namespace: key.0.clone(),
+            name: key.1.clone(),
+            module: self
+                .crs
+                .get(key)
+                .map(|c| c.module.clone())
+                .unwrap_or_default(),
+            decision: decision.kind().to_owned(),
+            outcome: match decision {
+                Decision::Done(o) => Some(o.as_str().to_owned()),
+                _ => None,
+            },
+            attempts: progress.attempts,
+            class: progress.last_failure_class,
+            rule: classification.and_then(|c| c.rule.as_ref()).map(|m| {
+                if m.code.is_empty() {
+                    m.name.clone()
+                } else {
+                    format!("{} ({} {})", m.name, m.provider, m.code)
+                }
+            }),
+            why: why.to_owned(),
+        };
+        observer.notify(&record);
     }
 
     pub(super) async fn emit(&mut self, key: &Key, decision: &Decision, message: &str) {

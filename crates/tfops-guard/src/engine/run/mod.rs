@@ -52,9 +52,10 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::discover::{release_selector, ManifestRef};
+use super::observer::{DecisionRecord, Observer};
 use super::ops::{self, LedgerFacts, OpError};
 use crate::clock::Clock;
-use crate::core::classify::Classifier;
+use crate::core::classify::{Classification, Classifier};
 use crate::core::findings;
 use crate::core::liveness::{self, LeaseSample, LeaseTrack};
 use crate::core::machine::{
@@ -111,6 +112,8 @@ pub struct GuardOptions {
     pub probe_after: Duration,
     /// At most one probe per CR per this interval.
     pub reprobe_every: Duration,
+    /// Told every decision as it is made (progress displays, JSON logs).
+    pub observer: Option<Observer>,
 }
 
 impl GuardOptions {
@@ -132,6 +135,7 @@ impl GuardOptions {
             lease_every: Duration::from_secs(10),
             probe_after: Duration::from_secs(10),
             reprobe_every: Duration::from_secs(20),
+            observer: None,
         }
     }
 

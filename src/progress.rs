@@ -1,0 +1,249 @@
+//! `progress` — what a running guard shows while it waits (destroys take minutes): one JSON
+//! line per decision for the guard Job's log, and for `helm tfops uninstall` a live display —
+//! one line per CR with its state and the budget left (indicatif) on a terminal, plain lines
+//! otherwise. Everything goes to stderr, so stdout keeps only the report (`-o json` shows no
+//! progress at all).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tfops_api::duration::format_duration;
+use tfops_guard::engine::{DecisionRecord, Observer};
+
+/// One JSON object per action decision (waits left out), on stderr: the guard Job's log.
+pub fn json_lines() -> Observer {
+    Observer::new(|r: &DecisionRecord| {
+        if !r.is_action() {
+            return;
+        }
+        if let Ok(line) = serde_json::to_string(r) {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "{line}");
+        }
+    })
+}
+
+/// The state a CR is in after `r`, in a few words.
+pub fn state_of(r: &DecisionRecord) -> String {
+    let failure = match (&r.class, &r.rule) {
+        (Some(c), Some(rule)) => format!(" ({c}: {rule})"),
+        (Some(c), None) => format!(" ({c})"),
+        _ => String::new(),
+    };
+    match (r.decision.as_str(), &r.outcome) {
+        ("done", Some(o)) => format!("{o}{failure}"),
+        ("wait", _) => format!("waiting: {}", r.why),
+        ("retry", _) => format!("retry after {} failed attempt(s){failure}", r.attempts),
+        ("delete", _) => "deleting: the controller runs the destroy".to_owned(),
+        (d, _) => format!("{d}{failure}"),
+    }
+}
+
+/// A plain progress line for an action decision (`None` for waits).
+pub fn plain_line(r: &DecisionRecord) -> Option<String> {
+    if !r.is_action() {
+        return None;
+    }
+    Some(format!(
+        "[{:>6} elapsed, {:>6} left] {}/{}: {}",
+        format_duration(r.elapsed),
+        format_duration(r.budget_left),
+        r.namespace,
+        r.name,
+        state_of(r)
+    ))
+}
+
+/// The live display of `helm tfops uninstall`; dropping it (or [`Live::finish`]) clears it.
+pub struct Live {
+    inner: Option<Arc<Mutex<Bars>>>,
+    ticker: Option<tokio::task::JoinHandle<()>>,
+}
+
+struct Bars {
+    multi: MultiProgress,
+    header: ProgressBar,
+    crs: BTreeMap<(String, String), ProgressBar>,
+}
+
+impl Live {
+    /// No display (`-o json`).
+    pub fn none() -> (Live, Option<Observer>) {
+        (
+            Live {
+                inner: None,
+                ticker: None,
+            },
+            None,
+        )
+    }
+
+    /// Plain lines on stderr, one per action decision.
+    pub fn plain() -> (Live, Option<Observer>) {
+        let observer = Observer::new(|r: &DecisionRecord| {
+            if let Some(line) = plain_line(r) {
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(err, "{line}");
+            }
+        });
+        (
+            Live {
+                inner: None,
+                ticker: None,
+            },
+            Some(observer),
+        )
+    }
+
+    /// An indicatif display on stderr: a header with the budget left, one line per CR.
+    pub fn terminal(release: &str, budget: Duration) -> (Live, Option<Observer>) {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let header = multi.add(ProgressBar::new(budget.as_secs().max(1)));
+        let style = ProgressStyle::with_template(
+            "{spinner} guard {prefix}: [{bar:24}] {elapsed} of the budget used, {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        header.set_style(style);
+        header.set_prefix(release.to_owned());
+        header.set_message(format!("{} left", format_duration(budget)));
+        header.enable_steady_tick(Duration::from_millis(200));
+        let bars = Arc::new(Mutex::new(Bars {
+            multi,
+            header,
+            crs: BTreeMap::new(),
+        }));
+        let for_ticker = bars.clone();
+        let started = tokio::time::Instant::now();
+        let ticker = tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                let used = started.elapsed();
+                if let Ok(b) = for_ticker.lock() {
+                    b.header.set_position(used.as_secs());
+                    b.header.set_message(format!(
+                        "{} left",
+                        format_duration(Duration::from_secs(budget.saturating_sub(used).as_secs()))
+                    ));
+                }
+            }
+        });
+        let for_observer = bars.clone();
+        let observer = Observer::new(move |r: &DecisionRecord| {
+            let Ok(mut b) = for_observer.lock() else {
+                return;
+            };
+            let key = (r.namespace.clone(), r.name.clone());
+            let bar = match b.crs.get(&key) {
+                Some(bar) => bar.clone(),
+                None => {
+                    let bar = b.multi.add(ProgressBar::new_spinner());
+                    let style = ProgressStyle::with_template("  {spinner} {prefix}: {wide_msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+                    bar.set_style(style);
+                    bar.set_prefix(format!("{}/{}", r.namespace, r.name));
+                    bar.enable_steady_tick(Duration::from_millis(200));
+                    b.crs.insert(key, bar.clone());
+                    bar
+                }
+            };
+            if r.decision == "done" {
+                bar.finish_with_message(state_of(r));
+            } else {
+                bar.set_message(state_of(r));
+            }
+        });
+        (
+            Live {
+                inner: Some(bars),
+                ticker: Some(ticker),
+            },
+            Some(observer),
+        )
+    }
+
+    /// Stop the display (the report follows on stdout).
+    pub fn finish(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(t) = self.ticker.take() {
+            t.abort();
+        }
+        if let Some(bars) = self.inner.take() {
+            if let Ok(b) = bars.lock() {
+                for bar in b.crs.values() {
+                    if !bar.is_finished() {
+                        bar.abandon();
+                    }
+                }
+                b.header.finish_and_clear();
+            }
+        }
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tfops_api::FailureClass;
+
+    fn record(decision: &str) -> DecisionRecord {
+        DecisionRecord {
+            elapsed: Duration::from_secs(12),
+            budget_left: Duration::from_secs(228),
+            namespace: "shop".into(),
+            name: "shop-bucket".into(),
+            module: "bucket".into(),
+            decision: decision.into(),
+            outcome: None,
+            attempts: 1,
+            class: Some(FailureClass::Transient),
+            rule: Some("throttling (aws Throttling)".into()),
+            why: "the controller's destroy is running".into(),
+        }
+    }
+
+    #[test]
+    fn plain_lines_name_the_cr_the_state_and_the_budget_and_skip_waits() {
+        assert_eq!(
+            plain_line(&record("retry")).unwrap(),
+            "[   12s elapsed,  3m48s left] shop/shop-bucket: retry after 1 failed attempt(s) (transient: throttling (aws Throttling))"
+        );
+        assert!(plain_line(&record("wait")).is_none());
+        let mut done = record("done");
+        done.outcome = Some("orphaned".into());
+        done.class = Some(FailureClass::Permanent);
+        done.rule = Some("bucket-not-empty (aws BucketNotEmpty)".into());
+        assert!(plain_line(&done).unwrap().ends_with(
+            "shop/shop-bucket: orphaned (permanent: bucket-not-empty (aws BucketNotEmpty))"
+        ));
+    }
+
+    #[test]
+    fn states_read_like_a_sentence() {
+        assert_eq!(
+            state_of(&record("wait")),
+            "waiting: the controller's destroy is running"
+        );
+        assert_eq!(
+            state_of(&record("delete")),
+            "deleting: the controller runs the destroy"
+        );
+        let mut d = record("done");
+        d.outcome = Some("destroyed".into());
+        d.class = None;
+        assert_eq!(state_of(&d), "destroyed");
+    }
+}
