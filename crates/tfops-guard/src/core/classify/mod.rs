@@ -15,10 +15,11 @@
 //! (`DependencyViolation`, `resourceInUseByAnotherResource` in the same project,
 //! `ResourceGroupBeingDeleted`). *Permanent* = needs a human or a config change: credentials,
 //! permissions, deletion protection, management locks, containers holding content Terraform
-//! did not put there (`BucketNotEmpty`, `RepositoryNotEmptyException`, a resource group that
-//! still contains resources), IAM entities with policies attached outside the module, a network
-//! used from another project, a removed provider configuration, a provider that cannot reach
-//! its API at all, a state lock that can no longer be released. When a code is ambiguous the
+//! did not put there (`BucketNotEmpty`, `RepositoryNotEmptyException`, a BigQuery dataset that
+//! still holds tables, a resource group that still contains resources), IAM entities with
+//! policies attached outside the module, a network used from another project, a removed
+//! provider configuration, a provider that cannot reach its API at all, a state lock that can
+//! no longer be released. When a code is ambiguous the
 //! rule leans permanent: a permanent error retried burns the whole budget before orphaning,
 //! which is worse than orphaning early. *Blocked by missing dependency* = the controller cannot
 //! start (source, vars Secret, runner ServiceAccount, dependants). `ArtifactFailed` and
@@ -370,6 +371,34 @@ mod tests {
             (o.class, o.rule_name()),
             (FailureClass::Permanent, "gce-used-by-other-project")
         );
+    }
+
+    #[test]
+    fn in_use_is_not_always_transient() {
+        let c = Classifier::builtin();
+        // BigQuery answers resourceInUse for a dataset that still holds tables: permanent,
+        // while a GCE resource used by a sibling stays transient.
+        let bq = c.classify("TFExecApplyFailed", "Error: Error when reading or editing Dataset: googleapi: Error 400: Dataset gcp-project-name:test_cluster_dataset is still in use, resourceInUse");
+        assert_eq!(
+            (bq.class, bq.rule_name()),
+            (FailureClass::Permanent, "bigquery-dataset-not-empty")
+        );
+        let gce = c.classify("TFExecApplyFailed", "Error: Error deleting instance template: googleapi: Error 400: The instance_template resource 'projects/rnm-hostedsvcs-comsvcs-sq-7aea/global/instanceTemplates/t' is already being used by 'projects/rnm-hostedsvcs-comsvcs-sq-7aea/regions/europe-west1/instanceGroupManagers/m', resourceInUseByAnotherResource");
+        assert_eq!(gce.class, FailureClass::Transient);
+        // An ELB that backs a VPC endpoint service is not freed by the destroy.
+        let elb = c.classify("TFExecApplyFailed", "Error deleting LB: ResourceInUse: Load balancer ZZZ cannot be deleted because it is currently associated with another service");
+        assert_eq!(elb.class, FailureClass::Permanent);
+    }
+
+    #[test]
+    fn marked_for_deletion_is_transient_only_for_the_resource_being_deleted() {
+        let c = Classifier::builtin();
+        // Azure: the VM is being deleted by this destroy; other operations wait for it.
+        let vm = c.classify("TFExecApplyFailed", "Error: Error waiting for update of Network Interface \"nic\" (Resource Group \"rg\"): Code=\"OperationNotAllowed\" Message=\"Operation 'startTenantUpdate' is not allowed on VM 'vm' since the VM is marked for deletion. You can only retry the Delete operation (or wait for an ongoing one to complete).\" Details=[]");
+        assert_eq!(vm.class, FailureClass::Transient);
+        // AWS Secrets Manager: a secret scheduled for deletion stays so for days.
+        let secret = c.classify("TFExecApplyFailed", "Error: error reading Secrets Manager Secret policy: InvalidRequestException: You can't perform this operation on the secret because it was marked for deletion.");
+        assert_ne!(secret.class, FailureClass::Transient);
     }
 
     #[test]
