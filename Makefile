@@ -1,15 +1,15 @@
 # helm-tfops — set-up and everyday targets. On a fresh machine:
-#   make demo   # render charts-example through real Helm 4 and Helm 3 with the plugin
+#   make demo   # the lifecycle on the test cluster: install, the deadlock, the guard, recovery (Helm 4 and 3)
 #   make test   # every test: unit, CRD schema, corpus fidelity, real Helm 4.1.4 + 3.16.1, guard scenarios
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all build helm test demo bench soak testcluster lint fmt clean
+.PHONY: all build helm test demo demo-render bench soak testcluster lint fmt clean
 
 all: build
 
 build:
-	$(CARGO) build --release --bin tfops
+	$(CARGO) build --release -p helm-tfops --bin tfops -p tfops-testcluster --bin testcluster
 
 # Pinned, checksummed Helm binaries (cached in .cache/helm, git-ignored).
 helm:
@@ -20,6 +20,10 @@ test: helm
 
 demo: helm build
 	scripts/demo.sh
+
+# The post-renderer alone: every chart of charts-example through real Helm 4 and 3.
+demo-render: helm build
+	scripts/demo-render.sh
 
 # Figures only (no test asserts timings): post-renderer vs kubectl kustomize, status -A.
 bench: helm build

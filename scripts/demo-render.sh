@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make demo` (after `make helm build`): installs the helm-tfops plugins into a throw-away Helm
+# `make demo-render` (after `make helm build`): the post-renderer's chart tour. Installs the helm-tfops plugins into a throw-away Helm
 # home for Helm 4.1.4 and for Helm 3.16.1, runs `helm tfops setup`, renders every chart of
 # charts-example/ through real Helm with `--post-renderer tfops-render` and the catalog config,
 # and prints what the post-renderer injected.
@@ -128,7 +128,7 @@ if [ "$status" = 0 ]; then
 else
   echo "demo: some charts failed to render (see above)" >&2
 fi
-echo "The guard at work (real Helm 4 and 3, the plugins, in-process API server, simulated tofu-controller):"
-echo "  cargo test --test helm helm_uninstall   # helm uninstall (Helm 4 hook) / helm tfops uninstall (Helm 3)"
+echo "The guard at work (real Helm 4 and 3, the plugins, the test API server, simulated tofu-controller):"
+echo "  make demo"
 echo "On a real cluster (kind + Flux + tofu-controller v0.16.5): scripts/real-cluster.sh up && scripts/real-cluster.sh demo"
 exit "$status"

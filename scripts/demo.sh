@@ -9,7 +9,7 @@
 #      out, the Terraform CRs stay with their finalizers, their source and runner
 #      ServiceAccount already gone — the deadlock; `helm tfops doctor` says why;
 #   3. with the guard (plain `helm uninstall`: Helm 4 runs the injected pre-delete Job): the
-#      IAM module's destroy fails once with a transient error and is retried, the bucket's fails
+#      IAM module's destroy fails twice with a transient error and is retried, the bucket's fails
 #      permanently (not empty) and is orphaned into the ledger; the uninstall finishes;
 #   4. the cause is fixed (the simulated bucket is emptied): `helm tfops orphans destroy`;
 #   5. the same release on Helm 3 with `helm tfops uninstall` (the guard client-side).
@@ -85,7 +85,7 @@ indent() { sed 's/^/    /'; }
 # --- the test cluster -------------------------------------------------------------------------
 cat >"$work/scenario.yaml" <<'EOF'
 # Demo: a GitRepository-backed bucket and an IAM binding per release (charts-example/bucket-iam).
-# In both namespaces the IAM module's destroy fails once with AWS throttling (transient), and the
+# In both namespaces the IAM module's destroy fails twice with AWS throttling (transient), and the
 # bucket's fails with BucketNotEmpty (permanent) until the behaviours file says it was emptied.
 namespace: shop
 sourceController: true
@@ -95,15 +95,26 @@ controller:
 behaviors:
   - name: shop-bucket-iam
     behavior: &iam
+      destroyDuration: 3s
       destroy:
-        - {outcome: fail, times: 1, message: "Error: deleting IAM Role Policy Attachment (shop-reader/arn:aws:iam::123456789012:policy/shop-read): operation error IAM: DetachRolePolicy, https response error StatusCode: 400, RequestID: 5f1c2d3e, api error Throttling: Rate exceeded"}
+        - {outcome: fail, times: 2, message: "Error: deleting IAM Role Policy Attachment (shop-reader/arn:aws:iam::123456789012:policy/shop-read): operation error IAM: DetachRolePolicy, https response error StatusCode: 400, RequestID: 5f1c2d3e, api error Throttling: Rate exceeded"}
         - {outcome: succeed}
   - name: shop-bucket
     behavior: &bucket
+      destroyDuration: 3s
       destroy:
         - {outcome: fail, forever: true, message: "Error: deleting S3 Bucket (shop-invoices): operation error S3: DeleteBucket, https response error StatusCode: 409, RequestID: 9A1B7C3D, api error BucketNotEmpty: The bucket you tried to delete is not empty"}
   - {name: shop-bucket-iam, namespace: shop-h3, behavior: *iam}
   - {name: shop-bucket, namespace: shop-h3, behavior: *bucket}
+objects:
+  # installed with tofu-controller on a real cluster; the runner ServiceAccounts bind to it
+  - apiVersion: rbac.authorization.k8s.io/v1
+    kind: ClusterRole
+    metadata: {name: tf-runner-role}
+    rules:
+      - {apiGroups: [""], resources: [configmaps, secrets], verbs: ["*"]}
+      - {apiGroups: [coordination.k8s.io], resources: [leases], verbs: ["*"]}
+      - {apiGroups: [infra.contrib.fluxcd.io], resources: [terraforms], verbs: [get, list, patch]}
 EOF
 export KUBECONFIG=$work/kubeconfig
 mkdir -p "$work/job-logs"
@@ -158,15 +169,19 @@ decisions() {
 }
 
 # --- 1. install -------------------------------------------------------------------------------
+use_helm helm3 "$helm3"
 use_helm helm4 "$helm4"
-step 1 "Install a release with Terraform modules (Helm 4, post-renderer tfops-render)"
+step 1 "Install releases with Terraform modules through the post-renderer tfops-render"
+echo "  ${dim}'shop' shows the guard (step 3), 'plain' plain Helm (step 2), 'shop' on Helm 3 step 5${reset}"
 ok=0
-if install "$helm4" shop shop && install "$helm4" plain shop && wait_ready "$helm4" shop shop && wait_ready "$helm4" plain shop; then
+if install "$helm4" shop shop && install "$helm4" plain shop &&
+   (use_helm helm3 "$helm3"; install "$helm3" shop shop-h3) &&
+   wait_ready "$helm4" shop shop && wait_ready "$helm4" plain shop && wait_ready "$helm4" shop shop-h3; then
   show "$helm4" tfops status shop -n shop
   "$helm4" tfops status shop -n shop 2>&1 | indent
   ok=1
 fi
-verdict "install" "both modules of release 'shop' (and of a second release 'plain') applied and Ready" "$ok"
+verdict "install" "every module of the three releases applied and Ready" "$ok"
 
 # --- 2. without the guard ---------------------------------------------------------------------
 step 2 "Without tfops: plain Helm deletes the CRs, their source and runner ServiceAccount in one batch"
@@ -198,14 +213,19 @@ guard_log=$work/job-logs/shop.shop-tfops-guard.log
 for _ in $(seq 20); do [ -s "$guard_log" ] && break; sleep 0.2; done
 echo "  ${dim}the guard's decisions (its Job log, one JSON line per decision):${reset}"
 touch "$guard_log"
-decisions "$guard_log" | indent
+decided=$(decisions "$guard_log")
+indent <<<"$decided"
+echo "  ${dim}why the IAM failure was retried and the bucket's was not (the classifier, as the guard ran it):${reset}"
+iam_error="Error: deleting IAM Role Policy Attachment (shop-reader/arn:aws:iam::123456789012:policy/shop-read): operation error IAM: DetachRolePolicy, https response error StatusCode: 400, RequestID: 5f1c2d3e, api error Throttling: Rate exceeded"
+show "$helm4" tfops explain --reason TFExecApplyFailed --message "\"$iam_error\""
+"$helm4" tfops explain --reason TFExecApplyFailed --message "$iam_error" 2>&1 | grep -E '^(class|matched|why|next):' | indent
 show "$helm4" tfops orphans list -n shop
 "$helm4" tfops orphans list -n shop 2>&1 | indent
 ok=0
 if [ "$code" = 0 ] &&
-   decisions "$guard_log" | grep -qE '^shop-bucket-iam +destroyed +failed attempts: [1-9].*transient' &&
-   decisions "$guard_log" | grep -qE '^shop-bucket +orphaned .*permanent' &&
-   "$helm4" tfops orphans list -n shop 2>/dev/null | grep -qE 'shop-bucket +orphaned +open'; then
+   grep -qE '^shop-bucket-iam +destroyed +failed attempts: [1-9].*transient' <<<"$decided" &&
+   grep -qE '^shop-bucket +orphaned .*permanent' <<<"$decided" &&
+   grep -qE 'shop-bucket +orphaned +open' <<<"$("$helm4" tfops orphans list -n shop 2>/dev/null)"; then
   ok=1
 fi
 verdict "guard" "uninstall finished (exit $code): IAM retried then destroyed, bucket orphaned with its reason in the ledger" "$ok"
@@ -213,7 +233,7 @@ verdict "guard" "uninstall finished (exit $code): IAM retried then destroyed, bu
 # --- 4. fix and clean up the orphan -----------------------------------------------------------
 step 4 "The cause is fixed (the bucket was emptied): destroy the orphan from the ledger"
 cat >"$work/behaviors.yaml" <<'EOF'
-- {name: shop-bucket, behavior: {destroy: [{outcome: succeed}]}}
+- {name: shop-bucket, behavior: {destroyDuration: 3s, destroy: [{outcome: succeed}]}}
 EOF
 for _ in $(seq 20); do grep -q 'behaviour of shop/shop-bucket changed' "$work/testcluster.err" && break; sleep 0.2; done
 show "$helm4" tfops orphans destroy shop-bucket -n shop
@@ -222,10 +242,14 @@ set +e
 code=$?
 set -e
 indent <"$work/destroy.out"
+echo "  ${dim}why the IAM failure was retried and the bucket's was not (the classifier, as the guard ran it):${reset}"
+iam_error="Error: deleting IAM Role Policy Attachment (shop-reader/arn:aws:iam::123456789012:policy/shop-read): operation error IAM: DetachRolePolicy, https response error StatusCode: 400, RequestID: 5f1c2d3e, api error Throttling: Rate exceeded"
+show "$helm4" tfops explain --reason TFExecApplyFailed --message "\"$iam_error\""
+"$helm4" tfops explain --reason TFExecApplyFailed --message "$iam_error" 2>&1 | grep -E '^(class|matched|why|next):' | indent
 show "$helm4" tfops orphans list -n shop
 "$helm4" tfops orphans list -n shop 2>&1 | indent
 ok=0
-if [ "$code" = 0 ] && "$helm4" tfops orphans list -n shop 2>/dev/null | grep -qE 'shop-bucket +orphaned +destroyed'; then
+if [ "$code" = 0 ] && grep -qE 'shop-bucket +orphaned +destroyed' <<<"$("$helm4" tfops orphans list -n shop 2>/dev/null)"; then
   ok=1
 fi
 verdict "recovery" "orphans destroy re-created the CR, the destroy ran, the ledger entry says destroyed" "$ok"
@@ -233,19 +257,17 @@ verdict "recovery" "orphans destroy re-created the CR, the destroy ran, the ledg
 # --- 5. Helm 3 --------------------------------------------------------------------------------
 use_helm helm3 "$helm3"
 step 5 "Helm 3 (it never runs hooks a post-renderer adds): helm tfops uninstall runs the guard client-side"
+show "$helm3" tfops uninstall shop -n shop-h3 --timeout 5m
+set +e
+"$helm3" tfops uninstall shop -n shop-h3 --timeout 5m 2>&1 | indent
+code=${PIPESTATUS[0]}
+set -e
+show "$helm3" tfops orphans list -n shop-h3
+"$helm3" tfops orphans list -n shop-h3 2>&1 | indent
 ok=0
-if install "$helm3" shop shop-h3 && wait_ready "$helm3" shop shop-h3; then
-  show "$helm3" tfops uninstall shop -n shop-h3 --timeout 5m
-  set +e
-  "$helm3" tfops uninstall shop -n shop-h3 --timeout 5m 2>&1 | indent
-  code=${PIPESTATUS[0]}
-  set -e
-  show "$helm3" tfops orphans list -n shop-h3
-  "$helm3" tfops orphans list -n shop-h3 2>&1 | indent
-  if [ "$code" = 0 ] && ! "$helm3" status shop -n shop-h3 >/dev/null 2>&1 &&
-     "$helm3" tfops orphans list -n shop-h3 2>/dev/null | grep -qE 'shop-bucket +orphaned +open'; then
-    ok=1
-  fi
+if [ "$code" = 0 ] && ! "$helm3" status shop -n shop-h3 >/dev/null 2>&1 &&
+   grep -qE 'shop-bucket +orphaned +open' <<<"$("$helm3" tfops orphans list -n shop-h3 2>/dev/null)"; then
+  ok=1
 fi
 verdict "helm 3" "helm tfops uninstall finished: same decisions, release gone, the bucket in the ledger" "$ok"
 

@@ -29,16 +29,24 @@ pub fn json_lines() -> Observer {
 /// The state a CR is in after `r`, in a few words.
 pub fn state_of(r: &DecisionRecord) -> String {
     let failure = match (&r.class, &r.rule) {
-        (Some(c), Some(rule)) => format!(" ({c}: {rule})"),
-        (Some(c), None) => format!(" ({c})"),
-        _ => String::new(),
+        (Some(c), Some(rule)) => Some(format!("{c}: {rule}")),
+        (Some(c), None) => Some(c.to_string()),
+        _ => None,
     };
+    let in_parens = failure
+        .as_ref()
+        .map(|f| format!(" ({f})"))
+        .unwrap_or_default();
     match (r.decision.as_str(), &r.outcome) {
-        ("done", Some(o)) => format!("{o}{failure}"),
+        ("done", Some(o)) if r.attempts > 0 => match &failure {
+            Some(f) => format!("{o} after {} failed attempt(s), the last {f}", r.attempts),
+            None => format!("{o} after {} failed attempt(s)", r.attempts),
+        },
+        ("done", Some(o)) => o.clone(),
         ("wait", _) => format!("waiting: {}", r.why),
-        ("retry", _) => format!("retry after {} failed attempt(s){failure}", r.attempts),
+        ("retry", _) => format!("retry after {} failed attempt(s){in_parens}", r.attempts),
         ("delete", _) => "deleting: the controller runs the destroy".to_owned(),
-        (d, _) => format!("{d}{failure}"),
+        (d, _) => format!("{d}{in_parens}"),
     }
 }
 
@@ -47,10 +55,11 @@ pub fn plain_line(r: &DecisionRecord) -> Option<String> {
     if !r.is_action() {
         return None;
     }
+    let secs = |d: Duration| format_duration(Duration::from_secs(d.as_secs()));
     Some(format!(
         "[{:>6} elapsed, {:>6} left] {}/{}: {}",
-        format_duration(r.elapsed),
-        format_duration(r.budget_left),
+        secs(r.elapsed),
+        secs(r.budget_left),
         r.namespace,
         r.name,
         state_of(r)
@@ -217,6 +226,12 @@ mod tests {
 
     #[test]
     fn plain_lines_name_the_cr_the_state_and_the_budget_and_skip_waits() {
+        let mut precise = record("delete");
+        precise.elapsed = Duration::from_millis(12_345);
+        precise.budget_left = Duration::from_millis(227_655);
+        assert!(plain_line(&precise)
+            .unwrap()
+            .starts_with("[   12s elapsed,  3m47s left]"));
         assert_eq!(
             plain_line(&record("retry")).unwrap(),
             "[   12s elapsed,  3m48s left] shop/shop-bucket: retry after 1 failed attempt(s) (transient: throttling (aws Throttling))"
@@ -227,7 +242,7 @@ mod tests {
         done.class = Some(FailureClass::Permanent);
         done.rule = Some("bucket-not-empty (aws BucketNotEmpty)".into());
         assert!(plain_line(&done).unwrap().ends_with(
-            "shop/shop-bucket: orphaned (permanent: bucket-not-empty (aws BucketNotEmpty))"
+            "shop/shop-bucket: orphaned after 1 failed attempt(s), the last permanent: bucket-not-empty (aws BucketNotEmpty)"
         ));
     }
 
@@ -243,6 +258,11 @@ mod tests {
         );
         let mut d = record("done");
         d.outcome = Some("destroyed".into());
+        assert_eq!(
+            state_of(&d),
+            "destroyed after 1 failed attempt(s), the last transient: throttling (aws Throttling)"
+        );
+        d.attempts = 0;
         d.class = None;
         assert_eq!(state_of(&d), "destroyed");
     }

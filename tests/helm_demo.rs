@@ -1,5 +1,5 @@
-//! `scripts/demo.sh` (what `make demo` runs) keeps working: run with the test build of tfops
-//! and the pinned Helm binaries, it installs the plugins for Helm 4 and Helm 3 and reports,
+//! `scripts/demo-render.sh` (`make demo-render`, the post-renderer's chart tour) keeps working:
+//! run with the test build of tfops and the pinned Helm binaries, it installs the plugins for Helm 4 and Helm 3 and reports,
 //! per chart of charts-example, what the post-renderer injected.
 
 use crate::common;
@@ -11,7 +11,7 @@ use common::{stderr, stdout, tfops_bin, Helm};
 #[test]
 fn make_demo_renders_every_example_chart_on_both_helm_versions() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new(common::repo_root().join("scripts/demo.sh"))
+    let out = Command::new(common::repo_root().join("scripts/demo-render.sh"))
         .env("TFOPS_BIN", tfops_bin())
         .env("HELM4_BIN", Helm::V4.binary())
         .env("HELM3_BIN", Helm::V3.binary())

@@ -168,6 +168,65 @@ async fn permanent_failure_orphans_with_a_ledger_entry_first() {
     assert_eq!(report.exit_code(), 0);
 }
 
+/// The run's observer (the guard Job's JSON log, `helm tfops uninstall`'s progress) hears every
+/// action the Events record, in order, and the final outcome with the failure's class and the
+/// classifier rule that decided it.
+#[tokio::test(start_paused = true)]
+async fn the_observer_hears_each_decision_in_order_with_its_reason() {
+    use std::sync::{Arc, Mutex};
+    use tfops_guard::engine::{DecisionRecord, Observer};
+
+    let rig = Rig::start().await;
+    rig.release(&[Module::new("db").behavior(fail_forever(samples::AWS_ACCESS_DENIED))])
+        .await;
+    let heard: Arc<Mutex<Vec<DecisionRecord>>> = Arc::default();
+    let sink = heard.clone();
+    let mut o = opts(240);
+    o.observer = Some(Observer::new(move |r| sink.lock().unwrap().push(r.clone())));
+    let (report, _) = rig.guard(o).await;
+    assert_eq!(outcome(&report, "db"), Some(Outcome::Orphaned));
+    let heard = heard.lock().unwrap().clone();
+    let actions: Vec<&str> = heard
+        .iter()
+        .filter(|r| r.is_action())
+        .map(|r| r.decision.as_str())
+        .collect();
+    assert_eq!(actions.first(), Some(&"delete"), "{heard:#?}");
+    assert!(actions.contains(&"orphan"), "{actions:?}");
+    let last = heard.last().expect("records");
+    assert_eq!(
+        (
+            last.name.as_str(),
+            last.decision.as_str(),
+            last.outcome.as_deref()
+        ),
+        ("db", "done", Some("orphaned"))
+    );
+    assert_eq!(
+        last.class,
+        Some(tfops_guard::classify::FailureClass::Permanent)
+    );
+    let orphan = heard.iter().find(|r| r.decision == "orphan").unwrap();
+    assert!(
+        orphan
+            .rule
+            .as_deref()
+            .is_some_and(|r| r.contains("AccessDenied")),
+        "{orphan:#?}"
+    );
+    // In the order they were made: elapsed never goes backwards.
+    for pair in heard.windows(2) {
+        assert!(pair[0].elapsed <= pair[1].elapsed);
+    }
+    // One Kubernetes Event per action the observer heard (waits and the outcome are not Events).
+    let events = rig.guard_events("db");
+    assert_eq!(
+        events.len(),
+        actions.iter().filter(|a| **a != "done").count(),
+        "{events:?} vs {actions:?}"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn permanent_failure_with_policy_force_strips_finalizers_after_the_ledger() {
     let rig = Rig::start().await;

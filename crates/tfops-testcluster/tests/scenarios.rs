@@ -102,3 +102,66 @@ async fn every_shipped_scenario_seeds_and_becomes_ready() {
     }
     assert!(n >= 3);
 }
+
+/// `sourceController: true`: a source created without an artifact (as Helm creates it) gets
+/// one from the stand-in, and the simulated controller then applies the Terraform on it.
+#[tokio::test(start_paused = true)]
+async fn the_source_controller_stand_in_serves_sources_created_later() {
+    let s = Scenario::parse(
+        "inline",
+        "namespace: shop\nsourceController: true\ncontroller: {namespace: shop}\n",
+    )
+    .unwrap();
+    let c = TestCluster::start(ClusterOptions::default()).await.unwrap();
+    let run = s.apply(&c).unwrap();
+    assert!(run.sources.is_some());
+    let store = c.store();
+    store
+        .create(tfops_testcluster::tofu::fixtures::service_account(
+            "shop",
+            "tf-runner",
+        ))
+        .unwrap();
+    store
+        .create(serde_json::json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+            "metadata": {"name": "mods", "namespace": "shop"},
+            "spec": {"interval": "5m", "url": "https://github.com/acme/mods", "ref": {"tag": "v0.1.0"}}
+        }))
+        .unwrap();
+    store
+        .create(serde_json::json!({
+            "apiVersion": "infra.contrib.fluxcd.io/v1alpha2", "kind": "Terraform",
+            "metadata": {"name": "bucket", "namespace": "shop"},
+            "spec": {"interval": "10m", "approvePlan": "auto", "path": "./bucket",
+                     "sourceRef": {"kind": "GitRepository", "name": "mods"}}
+        }))
+        .unwrap();
+    wait_all_ready(&c, "shop").await;
+    let src = store
+        .get(
+            "source.toolkit.fluxcd.io/v1",
+            "GitRepository",
+            "shop",
+            "mods",
+        )
+        .unwrap();
+    let rev = src["status"]["artifact"]["revision"].as_str().unwrap();
+    assert!(rev.starts_with("v0.1.0@sha1:"), "{rev}");
+    assert!(condition(&src, "Ready"));
+    let tf = store
+        .get(
+            "infra.contrib.fluxcd.io/v1alpha2",
+            "Terraform",
+            "shop",
+            "bucket",
+        )
+        .unwrap();
+    assert_eq!(tf["status"]["lastAppliedRevision"], rev);
+    // Who wrote the artifact: the stand-in, over HTTP, through the status subresource.
+    assert!(c.requests().all().iter().any(|r| r.user
+        == tfops_testcluster::sources::SOURCE_CONTROLLER_USER
+        && r.resource == "gitrepositories"
+        && r.subresource == "status"
+        && r.status < 300));
+}

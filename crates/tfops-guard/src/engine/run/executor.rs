@@ -480,7 +480,10 @@ impl Engine {
         let Some(observer) = &self.opts.observer else {
             return;
         };
-        let elapsed = self.clock.started_at().elapsed();
+        // Milliseconds are precise enough for a log and keep the lines short.
+        let elapsed = Duration::from_millis(
+            u64::try_from(self.clock.started_at().elapsed().as_millis()).unwrap_or(u64::MAX),
+        );
         let record = DecisionRecord {
             elapsed,
             budget_left: self.opts.budget.saturating_sub(elapsed),
