@@ -402,6 +402,96 @@ mod tests {
     }
 
     #[test]
+    fn http_status_families_are_read_in_every_spelling() {
+        let c = Classifier::builtin();
+        let class = |m: &str| c.classify("TFExecApplyFailed", m).class;
+        // 4xx after the URL it answered, opening the message, between colons: permanent
+        for m in [
+            "DELETE https://api.example.com/v1/things/42: 403 You do not have permission",
+            "PUT https://ghe.example.com/api/v3/repos/o/r/actions/permissions: 409  []",
+            "422 An enforced security configuration prevented the change",
+            "Error: Error creating DNS Record: 403: Authentication error (10000)",
+            "Error deleting bucket: Calling API: 422 Unprocessable Entity, status code 422",
+        ] {
+            assert_eq!(class(m), FailureClass::Permanent, "{m}");
+        }
+        // 5xx in the same spellings: transient; 429 stays throttling
+        for m in [
+            "DELETE https://api.example.com/v1/things/42: 502 Bad Gateway",
+            "Error: unexpected response, status code: 503",
+            "DELETE https://api.example.com/v1/things/42: 429 Too Many Requests",
+        ] {
+            assert_eq!(class(m), FailureClass::Transient, "{m}");
+        }
+        // a port is not a status
+        assert_eq!(
+            class("dial tcp [2606:4700:10::6814:565d]:443: connect: no route to host"),
+            FailureClass::Unknown
+        );
+    }
+
+    #[test]
+    fn grpc_words_are_read_in_context() {
+        let c = Classifier::builtin();
+        let rule = |m: &str| {
+            let r = c.classify("TFExecPlanFailed", m);
+            (r.class, r.rule_name().to_string())
+        };
+        // Terraform's own diagnostic: the provider plugin died
+        assert_eq!(
+            rule("Error: rpc error: code = Unavailable desc = transport is closing").0,
+            FailureClass::Permanent
+        );
+        // the runner's gRPC call: the runner pod went away
+        assert_eq!(
+            rule("Apply error: rpc error: code = Unavailable desc = transport is closing").0,
+            FailureClass::Transient
+        );
+        // "unavailable provider" is not a 503
+        assert_eq!(
+            rule("Failed to instantiate provider \"registry.terraform.io/hashicorp/azurerm\" to obtain schema: unavailable provider \"registry.terraform.io/hashicorp/azurerm\""),
+            (FailureClass::Permanent, "dependency-lock-mismatch".to_string())
+        );
+    }
+
+    #[test]
+    fn an_explained_refusal_leans_permanent_unless_it_names_a_passing_cause() {
+        let c = Classifier::builtin();
+        let class = |m: &str| c.classify("TFExecApplyFailed", m).class;
+        // ARM's JSON 409: a stated permanent cause wins over the Conflict catch-all
+        assert_eq!(
+            class(
+                r#"unexpected status 409 with response: {"code":"Conflict","message":"The account is linked to a workspace so it cannot be deleted."}"#
+            ),
+            FailureClass::Permanent
+        );
+        // the same JSON 409 for a running operation stays transient
+        assert_eq!(
+            class(
+                r#"unexpected status 409 with response: {"code":"Conflict","message":"Another operation is in progress on the resource."}"#
+            ),
+            FailureClass::Transient
+        );
+        // in use by a sibling, mid-transition, or told to retry shortly: transient
+        for m in [
+            "Subnet s is in use by /subscriptions/x/nic and cannot be deleted.",
+            "Nic(s) in request is reserved for another Virtual Machine for 180 seconds. Please provide another nic(s) or retry after 180 seconds.",
+            "Error waiting for internet gateway (igw-1) to detach: couldn't find resource",
+            "Operation is not allowed: Another agentpool operation (np1 - Creating) is in progress, please wait for it to finish before starting a new operation.",
+        ] {
+            assert_eq!(class(m), FailureClass::Transient, "{m}");
+        }
+        // scheduled for deletion with a waiting period, or gone: permanent
+        for m in [
+            "KMSInvalidStateException: arn:aws:kms:eu-west-1:1:key/k is pending deletion.",
+            "Error: uninstall: Release not loaded: web: release: not found",
+            "Error: No valid token with ID 1234 found.",
+        ] {
+            assert_eq!(class(m), FailureClass::Permanent, "{m}");
+        }
+    }
+
+    #[test]
     fn catalog_rules_win_over_builtin() {
         let c = Classifier::from_json(
             r#"[{"pattern": "AccessDenied.*kms", "class": "transient"}]"#,

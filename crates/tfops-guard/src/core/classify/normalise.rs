@@ -1,8 +1,9 @@
 //! `classify::normalise` — turns a raw Ready-condition message into the one line the rules are
 //! matched against: ANSI escapes and Terraform's box-drawing gutter removed, diagnostic context
 //! (`with aws_x.y,`, `on main.tf line N, in resource …:`, source excerpts) dropped, request ids
-//! and UUIDs masked, gRPC `code = Unknown` / `code = Internal` wrappers unwrapped, whitespace
-//! collapsed.
+//! and UUIDs masked, gRPC `code = Unknown` / `code = Internal` wrappers unwrapped, JSON error
+//! bodies (`{"error":{"code":"X","message":"Y"}}`, also when escaped inside another string)
+//! written the way ARM's autorest prints them (`Code="X" Message="Y"`), whitespace collapsed.
 //!
 //! Pure and linear in the input: hand-written scanners plus a few compiled-once regexes.
 
@@ -33,6 +34,45 @@ static UUID: LazyLock<Option<Regex>> = LazyLock::new(|| {
 /// `DeadlineExceeded`, …) stay.
 static GRPC_UNKNOWN: LazyLock<Option<Regex>> =
     LazyLock::new(|| ascii(r"(?i)rpc error: code = (Unknown|Internal) desc = "));
+
+/// A JSON error body's code field (`"code": "Conflict"`, `"error_code": 40001`,
+/// `"errorCode": "X"`), rewritten as `Code="…"` so rules keyed on a code read every SDK's form
+/// the same way.
+static JSON_CODE: LazyLock<Option<Regex>> =
+    LazyLock::new(|| ascii(r#"(?i)"(code|error_?code|errorCode)"\s*:\s*"?([A-Za-z0-9_.\-]+)"?"#));
+
+/// A JSON error body's message field, rewritten as `Message="`.
+static JSON_MESSAGE: LazyLock<Option<Regex>> =
+    LazyLock::new(|| ascii(r#"(?i)"(message|error_?msg|errorMessage|detail|msg)"\s*:\s*""#));
+
+/// Undo one level of string escaping: JSON bodies quoted inside another JSON string or a Go
+/// `%q` arrive as `{\"code\":\"X\"}` with literal `\n`; the rules read the plain text. Only
+/// text with an escaped quote is touched (a Windows path keeps its backslashes).
+fn unescape(s: &str) -> String {
+    if !s.contains("\\\"") {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.peek() {
+            Some('"') => {
+                chars.next();
+                out.push('"');
+            }
+            Some('n' | 'r' | 't') => {
+                chars.next();
+                out.push(' ');
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
 
 /// Terraform diagnostic context lines: `with aws_s3_bucket.this,` and `on main.tf line 3, in
 /// resource "aws_s3_bucket" "this":` (the source excerpt after it: [`is_source_excerpt`]).
@@ -116,7 +156,7 @@ fn replace(re: &LazyLock<Option<Regex>>, s: String, with: &str) -> String {
 
 /// The normalised, single-line form of `message` that rules are matched against.
 pub fn normalise(message: &str) -> String {
-    let text = strip_ansi(message);
+    let text = unescape(&strip_ansi(message));
     let mut kept = String::with_capacity(text.len());
     let mut in_context = false;
     for line in text.split(['\n', '\r']) {
@@ -145,6 +185,8 @@ pub fn normalise(message: &str) -> String {
     let kept = replace(&REQUEST_ID, kept, "$1: <id>");
     let kept = replace(&UUID, kept, "<uuid>");
     let kept = replace(&GRPC_UNKNOWN, kept, "");
+    let kept = replace(&JSON_CODE, kept, "Code=\"$2\"");
+    let kept = replace(&JSON_MESSAGE, kept, "Message=\"");
     let mut out = String::with_capacity(kept.len());
     for word in kept.split_whitespace() {
         if !out.is_empty() {
@@ -162,6 +204,7 @@ mod tests {
     #[test]
     fn every_normalising_regex_compiles() {
         assert!(REQUEST_ID.is_some() && UUID.is_some() && GRPC_UNKNOWN.is_some());
+        assert!(JSON_CODE.is_some() && JSON_MESSAGE.is_some());
     }
 
     #[test]
@@ -205,6 +248,29 @@ mod tests {
             normalise("rpc error: code = Unavailable desc = connection error"),
             "rpc error: code = Unavailable desc = connection error"
         );
+    }
+
+    #[test]
+    fn json_error_bodies_read_like_autorest() {
+        assert_eq!(
+            normalise("unexpected status 409 with response: {\"error\": {\"code\": \"Conflict\", \"message\": \"Another operation is in progress\"}}"),
+            "unexpected status 409 with response: {\"error\": {Code=\"Conflict\", Message=\"Another operation is in progress\"}}"
+        );
+        // escaped once more inside another string, with literal \n
+        assert_eq!(
+            normalise(
+                r#"Message="VMSSAgentPoolReconciler retry failed: {\n  \"code\": \"PodDrainFailure\"\n }""#
+            ),
+            r#"Message="VMSSAgentPoolReconciler retry failed: { Code="PodDrainFailure" }""#
+        );
+        assert_eq!(
+            normalise(
+                r#"{"success":false,"errors":[{"code":10100,"message":"More than 1200 requests"}]}"#
+            ),
+            r#"{"success":false,"errors":[{Code="10100",Message="More than 1200 requests"}]}"#
+        );
+        // a backslash that escapes nothing stays
+        assert_eq!(normalise(r"C:\temp\x"), r"C:\temp\x");
     }
 
     #[test]

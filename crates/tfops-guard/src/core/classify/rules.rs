@@ -5,9 +5,12 @@
 //! Order matters (first match wins), in bands:
 //! 1. the controller cannot start (missing source, vars, runner ServiceAccount, dependants);
 //! 2. specific permanent codes (they must win over incidental transient words);
-//! 3. specific transient codes;
-//! 4. generic permanent causes (403/401, invalid configuration, failed preconditions);
-//! 5. generic transient causes (5xx, timeouts, resets);
+//! 3. specific transient codes (in use by a sibling, mid-transition, another operation running,
+//!    a named short wait), closed by `delete-refused`: a delete refused for a reason none of
+//!    them names leans permanent, before the ARM `Conflict` catch-all;
+//! 4. generic permanent causes (403/401, invalid configuration, failed preconditions, any other
+//!    HTTP 4xx, not found / does not exist);
+//! 5. generic transient causes (5xx in its usual spellings, timeouts, resets);
 //! 6. reason-only fallbacks.
 //!
 //! Patterns are matched case-insensitively against the normalised message
@@ -21,7 +24,8 @@ use super::FailureClass::{self, BlockedByMissingDependency as Blocked, Permanent
 pub struct Def {
     /// Short, stable name (shown by `explain`, kept in ledger entries' text).
     pub name: &'static str,
-    /// `aws`, `google`, `azure`, `kubernetes`, `helm`, `terraform`, `tofu-controller`, `any`.
+    /// `aws`, `google`, `azure`, `kubernetes`, `helm`, `terraform`, `tofu-controller`, `any`, or
+    /// the name of another provider a rule is specific to (`citrix`, `talos`).
     pub provider: &'static str,
     /// The provider's error code / reason the rule keys on.
     pub code: &'static str,
@@ -104,6 +108,15 @@ const K8S_STATUS: &str =
 const GRPC_CODES: &str = "https://grpc.io/docs/guides/status-codes/";
 const TF_LOCKING: &str = "https://developer.hashicorp.com/terraform/language/state/locking";
 
+/// An HTTP 4xx status in the spellings providers print: a status field (`StatusCode: 409`,
+/// `status code 422`, `RESPONSE 400`, `HTTP 403`, `Error 404`, `http code: 409`), a status after
+/// the URL it answered (`DELETE https://api.github.com/repos/o/r: 403 Must have admin rights`),
+/// a status opening the message (`422 An enforced security configuration ...`) or set between
+/// colons (`Error creating DNS Record: 403: Authentication error`; not a `:443:` port), or a status with
+/// its reason phrase (`409 Conflict`). 408 (timeout) and 429 (throttling) are left to the
+/// transient rules.
+const HTTP_4XX: &str = r#"(status ?code|statuscode|status|http|response|Error|code)[ :=]*"?4(0[0-79]|1\d|2[0-8]|[3-9]\d)\b|https?://\S+\s+4(0[0-79]|1\d|2[0-8]|[3-9]\d)\b|^4(0[0-79]|1\d|2[0-8]|[3-9]\d) |:\s+4(0[0-79]|1\d|2[0-8]|[3-9]\d):\s|\b4\d\d (Bad Request|Unauthorized|Payment Required|Forbidden|Not Found|Method Not Allowed|Not Acceptable|Conflict|Gone|Precondition Failed|Unprocessable Entity|Locked|Failed Dependency)\b"#;
+
 /// Different projects on both sides of a GCE "is already being used by" — a network or
 /// subnetwork used from another project (Shared VPC) is not freed by this destroy.
 pub fn gce_used_by_other_project(message: &str) -> bool {
@@ -170,6 +183,15 @@ pub const BUILTIN: &[Def] = &[
     // ===== 2. specific permanent ===========================================================
     // --- Terraform / OpenTofu core --------------------------------------------------------
     rule(
+        "provider-plugin-died",
+        "terraform",
+        "PluginCrashed (transport is closing)",
+        r"(?-i:\bError: rpc error: code = Unavailable desc = transport is closing)|\bplugin crashed\b|plugin exited unexpectedly",
+        Permanent,
+        "Terraform lost its provider plugin mid-call (a panic or an OOM kill): the same state crashes it again on every run. Terraform prints `Error: ` before it; the runner's own gRPC errors have no such prefix",
+        "https://github.com/hashicorp/terraform/issues/27546",
+    ),
+    rule(
         "provider-config-missing",
         "terraform",
         "ProviderConfigurationNotPresent",
@@ -182,7 +204,7 @@ pub const BUILTIN: &[Def] = &[
         "deletion-protection",
         "any",
         "DeletionProtection",
-        r"deletion[_ ]?protection|protected against deletion|prevent_destroy|instance cannot be destroyed|termination protection|disableApiTermination|OperationNotPermitted.*(protect|terminat)|cannot be deleted because .*protect|Cannot delete protected",
+        r"deletion[_ ]?protection|delete[_ -]protection|(deletion|delete) is protected|protected (against|from) deletion|prevent_destroy|instance cannot be destroyed|termination protection|disableApiTermination|OperationNotPermitted.*(protect|terminat)|cannot be deleted because .*protect|Cannot delete protected",
         Permanent,
         "deletion protection / prevent_destroy is on: someone must turn it off first",
         "https://developer.hashicorp.com/terraform/language/meta-arguments/lifecycle",
@@ -227,7 +249,7 @@ pub const BUILTIN: &[Def] = &[
         "dependency-lock-mismatch",
         "terraform",
         "InconsistentLockFile",
-        r"inconsistent dependency lock file|does not match any of the checksums|required plugins are not installed|incompatible provider version|no available releases match the given constraints|provider registry\.\S+ does not have a provider",
+        r"inconsistent dependency lock file|does not match any of the checksums|required plugins are not installed|incompatible provider version|no available releases match the given constraints|provider registry\.\S+ does not have a provider|unavailable provider",
         Permanent,
         "the provider version pinned by the module cannot be installed as it is: a config change",
         "https://developer.hashicorp.com/terraform/language/files/dependency-lock",
@@ -237,7 +259,7 @@ pub const BUILTIN: &[Def] = &[
         "bucket-not-empty",
         "aws",
         "BucketNotEmpty",
-        r"\bBucketNotEmpty\b|bucket you tried to delete is not empty|must delete all versions in the bucket|containing objects without `?force_destroy`? set to true",
+        r"\bBucketNotEmpty\b|bucket you tried to delete (is|was) not empty|must delete all versions in the bucket|containing objects without `?force_destroy`? set to true",
         Permanent,
         "objects written outside Terraform stay in the bucket: needs force_destroy or emptying by hand",
         S3_ERRORS,
@@ -380,6 +402,33 @@ pub const BUILTIN: &[Def] = &[
         "the provider's waiter saw a state it does not expect to change (failed, or the delete was ignored)",
         "https://github.com/hashicorp/terraform/issues/5753",
     ),
+    rule(
+        "scheduled-deletion",
+        "any",
+        "PendingDeletion (KMS key, Secrets Manager secret, ...)",
+        r"pending ?deletion|scheduled for (deletion|destruction)|because it was marked for deletion|is scheduled to be deleted",
+        Permanent,
+        "the object is already scheduled for deletion with a waiting period (KMS keys 7-30 days, secrets up to 30): it does not finish within a destroy, and the provider fails the same way on every run",
+        "https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html",
+    ),
+    rule(
+        "lambda-edge-replica",
+        "aws",
+        "InvalidParameterValueException (replicated function)",
+        r"because it is a replicated function|Lambda@Edge Functions and Replicas",
+        Permanent,
+        "CloudFront removes Lambda@Edge replicas hours after the function is disassociated: far beyond a destroy's patience; a later run or a human deletes it",
+        "https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/lambda-edge-delete-replicas.html",
+    ),
+    rule(
+        "delete-preview-failed",
+        "citrix",
+        "DeletePreview 5xx",
+        r"Error fetching \S+( \S+){0,3} delete preview",
+        Permanent,
+        "the Citrix provider's delete preview answered 502 on every re-run (a backend fault behind a wrong status): it needs Citrix or a human, not a retry",
+        "https://github.com/citrix/terraform-provider-citrix/issues/320",
+    ),
     // --- credentials: nothing changes until someone fixes them ----------------------------
     rule(
         "aws-credentials",
@@ -474,6 +523,33 @@ pub const BUILTIN: &[Def] = &[
         "https://github.com/flux-iac/tofu-controller/issues/686",
     ),
     rule(
+        "pod-disruption-budget",
+        "kubernetes",
+        "PodDrainFailure / eviction blocked",
+        r"PodDrainFailure|failed to be drained|drain did not complete|violate the pod'?s disruption budget|Cannot evict pod",
+        Permanent,
+        "a PodDisruptionBudget keeps pods from being evicted; the drain already retried for its whole timeout, so a human or a config change must release them",
+        "https://kubernetes.io/docs/tasks/run-application/configure-pdb/",
+    ),
+    rule(
+        "kubernetes-invalid-object",
+        "kubernetes",
+        "Invalid (immutable / resourceVersion)",
+        r"should not be set on objects to be created|field is immutable",
+        Permanent,
+        "the API server rejects the object as written (an immutable field, a resourceVersion on create): the same request is rejected again",
+        K8S_STATUS,
+    ),
+    rule(
+        "cluster-health-during-destroy",
+        "talos",
+        "ClusterHealth",
+        r"waiting for all (k8s )?nodes to report",
+        Permanent,
+        "a cluster health-check data source is refreshed by the destroy plan while the cluster is torn down: it fails on every run until the destroy skips refresh",
+        "https://github.com/siderolabs/terraform-provider-talos/issues/147",
+    ),
+    rule(
         "finalizer-held-past-timeout",
         "kubernetes",
         "Finalizers (delete timeout)",
@@ -495,7 +571,7 @@ pub const BUILTIN: &[Def] = &[
         "kubernetes-rbac",
         "kubernetes",
         "Forbidden",
-        r#"is forbidden: User "[^"]*" cannot|cannot (get|list|delete|patch|update|create|watch) resource "#,
+        r#"is forbidden: User "[^"]*" cannot|cannot (get|list|delete|patch|update|create|watch) resource "[^"]+""#,
         Permanent,
         "the provider's identity lacks an RBAC permission",
         "https://kubernetes.io/docs/reference/access-authn-authz/rbac/",
@@ -611,7 +687,7 @@ pub const BUILTIN: &[Def] = &[
         "incorrect-state",
         "aws",
         "Incorrect*State/Invalid*State",
-        r"\b(Invalid|Incorrect)\w*State(Fault|Exception)?\b|transitional state|not in (an? )?(appropriate|valid|available|correct|ready) state|in the current (status|state)|is not ready|resourceNotReady|already being deleted|is being deleted|deletion is in progress|pending deletion|being (created|updated|modified|deleted|provisioned)",
+        r"\b(Invalid|Incorrect)\w*State(Fault|Exception)?\b|transitional state|not in (an? )?(appropriate|valid|available|correct|ready) state|in the current (status|state)|is not ready|resourceNotReady|already being deleted|is being deleted|deletion is in progress|being (created|updated|modified|deleted|provisioned)",
         Transient,
         "the resource is mid-transition; the transition finishes by itself",
         EC2_ERRORS,
@@ -638,19 +714,46 @@ pub const BUILTIN: &[Def] = &[
         "operation-in-progress",
         "any",
         "ConcurrentModification/AnotherOperationInProgress/OperationInProgress",
-        r"ConcurrentModification|concurrent (policy )?changes|conflictingoperationinprogress|AnotherOperationInProgress|OperationInProgress|operation (is )?(already )?in progress|another operation|incompatible operation|is currently being modified|OperationAborted|conflicting conditional operation|ResourceGroupBeingDeleted|RetryableError|\bretryable\b|conditionNotMet|please retry|try again later|try again in (a few|\d+) (minutes?|seconds?)|not finished configuring yet",
+        r"ConcurrentModification|concurrent (policy )?changes|conflictingoperationinprogress|AnotherOperationInProgress|OperationInProgress|operation (is )?(already )?in progress|another operation|incompatible operation|is currently being modified|another \w+ operation|wait for it to finish|(overrid(d)?en|superseded) (and canceled )?by (a|another) (later )?operation|CanceledAndSupersededDueToAnotherOperation|currently has (an? )?(update|operation)\b.*\bin progress|OperationAborted|conflicting conditional operation|ResourceGroupBeingDeleted|RetryableError|\bretryable\b|conditionNotMet|please retry|try again later|try again in (a few|\d+) (minutes?|seconds?)|not finished configuring yet",
         Transient,
         "another operation on the same resource is running; it ends by itself",
         ARM_ERRORS,
     ),
     rule(
+        "retry-after",
+        "any",
+        "RetryAfter (NicReservedForAnotherVm, ...)",
+        r"\bretry (the operation )?after (\d+ ?(s|sec|seconds?|m|min|minutes?)\b|(a few|some) ?(seconds?|minutes?|time))|NicReservedForAnotherVm",
+        Transient,
+        "the service itself names a short wait (seconds to minutes) after which the same request succeeds",
+        "https://learn.microsoft.com/en-us/troubleshoot/azure/virtual-machines/windows/nicreservedforanothervm",
+    ),
+    rule(
+        "runner-tls-secret-race",
+        "tofu-controller",
+        "AlreadyExists (runner TLS Secret)",
+        r#"terraform-runner\.tls-\d+"? already exists"#,
+        Transient,
+        "two reconciles raced to create the runner's TLS Secret; the next reconcile finds it and goes on",
+        "https://github.com/flux-iac/tofu-controller/pull/1682",
+    ),
+    rule(
         "eventual-consistency",
         "aws",
         "NoSuchEntity",
-        r"NoSuchEntity|does not exist yet|eventual(ly)? consisten|not yet (available|propagated)",
+        r"NoSuchEntity|does not exist yet|eventual(ly)? consisten|not yet (available|propagated)|couldn't find resource",
         Transient,
         "the API has not yet seen a change made seconds ago",
         "https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html",
+    ),
+    rule(
+        "delete-refused",
+        "any",
+        "CannotBeDeleted (explained)",
+        r"can ?not be (deleted|removed|destroyed)\b|cannot delete (it|this \w+|the \w+) (because|while|since|as)\b|is not allowed to be deleted|is (still )?referenced (in|by)\b",
+        Permanent,
+        "the API refuses the delete and says why, and the reason is none of the in-use / in-progress / mid-transition causes matched above: something outside this destroy must change first",
+        ARM_ERRORS,
     ),
     rule(
         "arm-conflict",
@@ -666,7 +769,7 @@ pub const BUILTIN: &[Def] = &[
         "access-denied",
         "any",
         "AccessDenied/Forbidden/AuthorizationFailed/PERMISSION_DENIED",
-        r"access ?denied|UnauthorizedOperation|UnauthorizedAccess|\bforbidden\b|status code:? 403|statuscode[=:] ?403|Error 403|\b403\b.*(forbidden|denied|permission)|AuthorizationFailed|AuthorizationError|not authorized to perform|does not have (the required )?(permission|authorization)|permission to [\w ]+ is required|permission denied|PERMISSION_DENIED|IAM_PERMISSION_DENIED|not authorized|insufficient permissions|AuthenticationFailed|\b401\b|unauthorized|explicit deny|caller does not have permission|Permission '\S+' denied|OptInRequired",
+        r"access ?denied|UnauthorizedOperation|UnauthorizedAccess|\bforbidden\b|status code:? 403|statuscode[=:] ?403|Error 403|\b403\b.*(forbidden|denied|permission)|AuthorizationFailed|AuthorizationError|not authorized to perform|does not have (the required )?(permission|authorization)|permission to [\w ]+ is required|permission denied|PERMISSION_DENIED|IAM_PERMISSION_DENIED|not authorized|insufficient (permissions|privileges)|Authorization_RequestDenied|must have admin rights|AuthenticationFailed|authentication (error|failed|failure)|\b401\b|unauthorized|explicit deny|caller does not have permission|Permission '\S+' denied|OptInRequired",
         Permanent,
         "the caller lacks a permission; retrying with the same identity cannot succeed",
         STS_ERRORS,
@@ -725,6 +828,24 @@ pub const BUILTIN: &[Def] = &[
         "a provider bug: the same destroy crashes the same way every time",
         "https://developer.hashicorp.com/terraform/plugin/framework/diagnostics",
     ),
+    rule(
+        "http-client-error",
+        "any",
+        "HTTP 4xx",
+        HTTP_4XX,
+        Permanent,
+        "an HTTP 4xx the rules above did not recognise as throttling, a race or a transition: the request or the caller is wrong, and the same request fails again",
+        "https://www.rfc-editor.org/rfc/rfc9110#name-client-error-4xx",
+    ),
+    rule(
+        "not-found-text",
+        "any",
+        "not found / does not exist",
+        r"\bnot found\b|could not be found|cannot be found|\bno (valid |such )?\w+ (with (id|name|key) \S+ )?(was |were )?found\b|does ?n[o']t exist",
+        Permanent,
+        "something the destroy needs is gone (a release record, a token, a state bucket) and the provider did not absorb it: the same run fails the same way until state or config is fixed",
+        "https://www.rfc-editor.org/rfc/rfc9110#name-404-not-found",
+    ),
     // ===== 5. generic transient =============================================================
     rule(
         "k8s-server-timeout",
@@ -739,7 +860,7 @@ pub const BUILTIN: &[Def] = &[
         "server-error",
         "any",
         "5xx/InternalError/backendError/ServiceUnavailable",
-        r"\b50[0234]\b|InternalError|InternalFailure|internal ?server ?error|internal error|ServiceUnavailable|service ?unavailable|bad gateway|gateway ?time-?out|backend ?error|ServerBusy|server is busy|temporarily unavailable|\bUNAVAILABLE\b|\bINTERNAL\b|unexpected EOF|ServerTimeout|service is currently unavailable|please try again",
+        r#"\b50[0234]\b|(status ?code|statuscode|http|response|Error|code)[ :=]*"?5(0[02-9]|[1-9]\d)\b|https?://\S+\s+5(0[02-9]|[1-9]\d)\b|currently unable to handle the request|\bInternal\w*Error\b|InternalFailure|internal ?server ?error|internal (\w+ )?error|ServiceUnavailable|service ?unavailable|bad gateway|gateway ?time-?out|backend ?error|ServerBusy|server is busy|temporarily unavailable|(?-i:\bUNAVAILABLE\b)|(?-i:\bINTERNAL\b)|unexpected EOF|ServerTimeout|service is currently unavailable|please try again"#,
         Transient,
         "a server-side error; the service recovers without a change on our side",
         GOOGLE_ERRORS,
@@ -748,7 +869,7 @@ pub const BUILTIN: &[Def] = &[
         "timeout",
         "any",
         "Timeout/DeadlineExceeded/ConnectionReset",
-        r"context deadline exceeded|i/o timeout|timeout while waiting|timed out|timeout exceeded|tls handshake timeout|connection reset|connection refused|broken pipe|\bEOF\b|net/http: request canceled|Client\.Timeout|deadline exceeded|DEADLINE_EXCEEDED|timeout waiting|waiting for .* timeout|http2: client connection lost|stream error",
+        r"context deadline exceeded|\b408\b|request timeout|i/o timeout|timeout while waiting|timed out|timeout exceeded|tls handshake timeout|connection reset|connection refused|broken pipe|\bEOF\b|net/http: request canceled|Client\.Timeout|deadline exceeded|DEADLINE_EXCEEDED|timeout waiting|waiting for .* timeout|http2: client connection lost|stream error",
         Transient,
         "a timeout or reset on a reachable API: the next attempt gets a fresh connection",
         "https://developer.hashicorp.com/terraform/language/resources/syntax#operation-timeouts",
