@@ -1,7 +1,7 @@
 //! `progress` — what a running guard shows while it waits (destroys take minutes): one JSON
 //! line per decision for the guard Job's log, and for `helm tfops uninstall` a live display —
 //! one line per CR with its state and the budget left (indicatif) on a terminal, plain lines
-//! otherwise. Everything goes to stderr, so stdout keeps only the report (`-o json` shows no
+//! otherwise (each action, and every 30 s the state of each CR still waiting). Everything goes to stderr, so stdout keeps only the report (`-o json` shows no
 //! progress at all).
 
 use std::collections::BTreeMap;
@@ -50,6 +50,26 @@ pub fn state_of(r: &DecisionRecord) -> String {
     }
 }
 
+/// How often plain progress repeats the state of the CRs still waiting.
+pub const HEARTBEAT: Duration = Duration::from_secs(30);
+
+/// The periodic line for a CR whose last record was `r`, `elapsed` into a run of `budget`.
+pub fn heartbeat_line(r: &DecisionRecord, elapsed: Duration, budget: Duration) -> String {
+    let secs = |d: Duration| format_duration(Duration::from_secs(d.as_secs()));
+    let state = if r.decision == "wait" {
+        state_of(r)
+    } else {
+        format!("{} (still)", state_of(r))
+    };
+    format!(
+        "[{:>6} elapsed, {:>6} left] {}/{}: {state}",
+        secs(elapsed),
+        secs(budget.saturating_sub(elapsed)),
+        r.namespace,
+        r.name
+    )
+}
+
 /// A plain progress line for an action decision (`None` for waits).
 pub fn plain_line(r: &DecisionRecord) -> Option<String> {
     if !r.is_action() {
@@ -90,18 +110,48 @@ impl Live {
         )
     }
 
-    /// Plain lines on stderr, one per action decision.
-    pub fn plain() -> (Live, Option<Observer>) {
-        let observer = Observer::new(|r: &DecisionRecord| {
+    /// Plain lines on stderr: one per action decision, and every [`HEARTBEAT`] one per CR
+    /// still waiting (its state and the budget left), so a long destroy is never silent.
+    pub fn plain(budget: Duration) -> (Live, Option<Observer>) {
+        let waiting: Arc<Mutex<BTreeMap<(String, String), DecisionRecord>>> = Arc::default();
+        let for_observer = waiting.clone();
+        let observer = Observer::new(move |r: &DecisionRecord| {
+            if let Ok(mut w) = for_observer.lock() {
+                let key = (r.namespace.clone(), r.name.clone());
+                if r.decision == "done" {
+                    w.remove(&key);
+                } else {
+                    w.insert(key, r.clone());
+                }
+            }
             if let Some(line) = plain_line(r) {
                 let mut err = std::io::stderr().lock();
                 let _ = writeln!(err, "{line}");
             }
         });
+        let started = tokio::time::Instant::now();
+        let ticker = tokio::spawn(async move {
+            let mut every = tokio::time::interval_at(started + HEARTBEAT, HEARTBEAT);
+            loop {
+                every.tick().await;
+                let elapsed = started.elapsed();
+                let lines: Vec<String> = match waiting.lock() {
+                    Ok(w) => w
+                        .values()
+                        .map(|r| heartbeat_line(r, elapsed, budget))
+                        .collect(),
+                    Err(_) => continue,
+                };
+                let mut err = std::io::stderr().lock();
+                for line in lines {
+                    let _ = writeln!(err, "{line}");
+                }
+            }
+        });
         (
             Live {
                 inner: None,
-                ticker: None,
+                ticker: Some(ticker),
             },
             Some(observer),
         )
@@ -244,6 +294,23 @@ mod tests {
         assert!(plain_line(&done).unwrap().ends_with(
             "shop/shop-bucket: orphaned after 1 failed attempt(s), the last permanent: bucket-not-empty (aws BucketNotEmpty)"
         ));
+    }
+
+    #[test]
+    fn heartbeats_repeat_the_state_with_the_budget_left_at_that_time() {
+        let line = heartbeat_line(
+            &record("wait"),
+            Duration::from_secs(95),
+            Duration::from_secs(240),
+        );
+        assert_eq!(
+            line,
+            "[ 1m35s elapsed,  2m25s left] shop/shop-bucket: waiting: the controller's destroy is running"
+        );
+        assert!(
+            heartbeat_line(&record("delete"), Duration::ZERO, Duration::ZERO)
+                .ends_with("deleting: the controller runs the destroy (still)")
+        );
     }
 
     #[test]

@@ -231,7 +231,20 @@ async fn tfops_uninstall_runs_the_guard_then_helm_uninstall() {
     .await;
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
+    // Not a terminal: the progress is plain lines on stderr, one per action; stdout keeps the
+    // report only.
+    let progress = String::from_utf8_lossy(&out.stderr);
+    let report = String::from_utf8_lossy(&out.stdout);
     for n in ["db", "bucket", "legacy"] {
+        assert!(
+            progress.contains(&format!("team-a/{n}: deleting")),
+            "{progress}"
+        );
+        assert!(
+            progress.contains(&format!("team-a/{n}: destroyed")),
+            "{progress}"
+        );
+        assert!(!report.contains(&format!("] team-a/{n}:")), "{report}");
         assert!(
             t.contains(&format!("team-a/{n} (module {n}): destroyed")),
             "{t}"
@@ -248,6 +261,38 @@ async fn tfops_uninstall_runs_the_guard_then_helm_uninstall() {
         ],
         "{t}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tfops_uninstall_json_output_has_no_progress_lines() {
+    let (cluster, _sim) = cluster_with_release().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    cluster.write_kubeconfig(&kc, USER, NS).unwrap();
+    let script = helm_script(dir.path(), "");
+    let out = run(base_cmd(&kc)
+        .env("HELM_BIN", &script)
+        .env("REC", dir.path().join("calls"))
+        .args([
+            "uninstall",
+            "shop",
+            "-n",
+            NS,
+            "--timeout",
+            "2m",
+            "-o",
+            "json",
+        ]))
+    .await;
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON report");
+    assert!(
+        report["crs"].as_array().is_some_and(|c| !c.is_empty()),
+        "{report}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("elapsed,"), "{err}");
 }
 
 /// Wait (on store change notifications, bounded) until `cond` holds.

@@ -151,7 +151,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     } else if std::io::stderr().is_terminal() {
         crate::progress::Live::terminal(&args.release, budget)
     } else {
-        crate::progress::Live::plain()
+        crate::progress::Live::plain(budget)
     };
     opts.observer = observer;
     let report = run_guard(env.client.clone(), opts, Clock::start()).await;
