@@ -193,8 +193,8 @@ fn plugin_finds_its_bundled_binary() {
 fn copy_plugin_files(from: &Path, to: &Path) {
     for file in [
         "plugin.yaml",
-        "scripts/tfops.sh",
-        "scripts/install-binary.sh",
+        "plugin/tfops.sh",
+        "plugin/install-binary.sh",
         "plugins/tfops-render/plugin.yaml",
         "plugins/tfops-render/tfops-render.sh",
     ] {

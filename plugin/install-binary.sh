@@ -1,5 +1,5 @@
 #!/bin/sh
-# Install/update hook of the `tfops` Helm plugin: makes sure scripts/tfops.sh finds a tfops
+# Install/update hook of the `tfops` Helm plugin: makes sure plugin/tfops.sh finds a tfops
 # binary. Nothing is built when one is already there ($TFOPS_BIN, bin/tfops,
 # target/release/tfops); otherwise builds it with cargo (`cargo build --release --bin tfops`).
 root=$(cd "$(dirname "$0")/.." && pwd -P) || exit 1
