@@ -44,6 +44,7 @@ testcluster: build
 	$(CARGO) run -p tfops-testcluster --bin testcluster -- --scenario $(SCENARIO) --job-bin target/release/tfops
 
 lint:
+	sh -n plugin/tfops.sh plugin/install-binary.sh plugins/tfops-render/tfops-render.sh
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 

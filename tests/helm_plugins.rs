@@ -4,8 +4,6 @@
 
 use crate::common;
 
-use std::path::Path;
-
 use common::{stderr, stdout, tfops_bin, Helm, HelmHome, BOTH};
 
 /// Rows of `helm plugin list` (columns split on whitespace), sorted by plugin name.
@@ -166,7 +164,7 @@ fn plugin_finds_its_bundled_binary() {
     for helm in BOTH {
         let home = HelmHome::new(helm);
         let checkout = home.path("helm-tfops");
-        copy_plugin_files(&common::repo_root(), &checkout);
+        common::copy_plugin_files(&common::repo_root(), &checkout);
         std::fs::create_dir_all(checkout.join("bin")).unwrap();
         std::os::unix::fs::symlink(tfops_bin(), checkout.join("bin/tfops")).unwrap();
 
@@ -186,21 +184,6 @@ fn plugin_finds_its_bundled_binary() {
             stdout(&out).trim(),
             format!("tfops {}", env!("CARGO_PKG_VERSION"))
         );
-    }
-}
-
-/// Copy what a plugin install needs (the files a release archive of the plugin holds).
-fn copy_plugin_files(from: &Path, to: &Path) {
-    for file in [
-        "plugin.yaml",
-        "scripts/tfops.sh",
-        "scripts/install-binary.sh",
-        "plugins/tfops-render/plugin.yaml",
-        "plugins/tfops-render/tfops-render.sh",
-    ] {
-        let dest = to.join(file);
-        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-        std::fs::copy(from.join(file), &dest).unwrap();
     }
 }
 
@@ -237,11 +220,11 @@ fn without_a_binary_or_cargo_the_plugin_says_what_to_do() {
     for helm in BOTH {
         let home = HelmHome::new(helm);
         let checkout = home.path("helm-tfops");
-        copy_plugin_files(&common::repo_root(), &checkout);
-        // A PATH with only what the scripts need: no cargo, no tfops.
+        common::copy_plugin_files(&common::repo_root(), &checkout);
+        // A PATH with only what the scripts need: no cargo, no tfops, no curl or wget.
         let tools = home.path("tools");
         std::fs::create_dir_all(&tools).unwrap();
-        for tool in ["sh", "dirname"] {
+        for tool in ["sh", "dirname", "sed", "head", "uname"] {
             let found = std::env::split_paths(&std::env::var_os("PATH").unwrap())
                 .map(|d| d.join(tool))
                 .find(|p| p.is_file())
@@ -257,11 +240,14 @@ fn without_a_binary_or_cargo_the_plugin_says_what_to_do() {
         };
         let out = run(&["plugin", "install", checkout.to_str().unwrap()]);
         assert!(!out.status.success(), "{}", helm.version());
-        assert!(
-            stderr(&out).contains("no tfops binary and no cargo to build one"),
-            "{}",
-            stderr(&out)
-        );
+        for says in [
+            "neither curl nor wget is installed",
+            "no tfops binary and no cargo to build one",
+            "TFOPS_BIN",
+            "https://rustup.rs",
+        ] {
+            assert!(stderr(&out).contains(says), "{says}: {}", stderr(&out));
+        }
         let out = run(&["tfops", "--help"]);
         assert!(!out.status.success());
         assert!(
@@ -317,7 +303,7 @@ fn helm4_setup_replaces_a_dangling_link_from_a_moved_checkout() {
 fn helm4_setup_relinks_a_plugin_from_another_checkout() {
     let home = HelmHome::new(Helm::V4);
     let old = home.path("old-checkout");
-    copy_plugin_files(&common::repo_root(), &old);
+    common::copy_plugin_files(&common::repo_root(), &old);
     home.ok([
         "plugin",
         "install",

@@ -78,6 +78,26 @@ pub fn tfops_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_tfops"))
 }
 
+/// Files of the `tfops` CLI plugin and the `tfops-render` plugin as an install of the plugin
+/// holds them (the scripts Helm runs, both plugin.yaml files), without sources or binaries.
+pub const PLUGIN_FILES: [&str; 5] = [
+    "plugin.yaml",
+    "plugin/tfops.sh",
+    "plugin/install-binary.sh",
+    "plugins/tfops-render/plugin.yaml",
+    "plugins/tfops-render/tfops-render.sh",
+];
+
+/// Copy [`PLUGIN_FILES`] from the checkout `from` into `to`.
+pub fn copy_plugin_files(from: &Path, to: &Path) {
+    for file in PLUGIN_FILES {
+        let dest = to.join(file);
+        std::fs::create_dir_all(dest.parent().expect("a parent")).expect("mkdir");
+        std::fs::copy(from.join(file), &dest)
+            .unwrap_or_else(|e| panic!("copy {file} to {}: {e}", dest.display()));
+    }
+}
+
 pub fn chart(name: &str) -> PathBuf {
     repo_root().join("charts-example").join(name)
 }

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Runs the tfops binary for the Helm plugins (`helm tfops …` and the `tfops-render`
 # post-renderer). Looks for it in this order:
-#   $TFOPS_BIN, <plugin root>/bin/tfops (prebuilt), <plugin root>/target/release/tfops
-#   (`make build` / the install hook), `tfops` on PATH.
+#   $TFOPS_BIN, <plugin root>/bin/tfops (what the install hook plugin/install-binary.sh puts
+#   there: the release binary, or a link to a source build), <plugin root>/target/release/tfops
+#   (`make build`), `tfops` on PATH.
 root=$(cd "$(dirname "$0")/.." && pwd -P) || exit 1
 if [ -n "${TFOPS_BIN:-}" ]; then
   bin=$TFOPS_BIN
