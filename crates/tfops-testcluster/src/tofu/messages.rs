@@ -114,7 +114,8 @@ pub mod samples {
     pub const AWS_THROTTLING: &str = "deleting EC2 VPC (vpc-0a1b2c3d4e5f67890): operation error EC2: DeleteVpc, https response error StatusCode: 503, RequestID: 5f2c1e0a-8d1b-4f7e-9c1a-2b3c4d5e6f70, api error RequestLimitExceeded: Request limit exceeded.";
     /// AWS dependency still in use (transient: something else is still being deleted).
     pub const AWS_DEPENDENCY_VIOLATION: &str = "deleting EC2 Subnet (subnet-0123456789abcdef0): operation error EC2: DeleteSubnet, https response error StatusCode: 400, RequestID: 0e1d2c3b-4a59-6877-8695-a4b3c2d1e0f9, api error DependencyViolation: The subnet 'subnet-0123456789abcdef0' has dependencies and cannot be deleted.";
-    /// AWS security group still referenced (transient).
+    /// AWS security group still referenced after the provider's own 15-minute retry (the guard's
+    /// classifier leans permanent: what still holds it outlives the guard's budget).
     pub const AWS_SG_IN_USE: &str = "deleting Security Group (sg-0f1e2d3c4b5a69788): DependencyViolation: resource sg-0f1e2d3c4b5a69788 has a dependent object\n\tstatus code: 400, request id: 7a8b9c0d-1e2f-3a4b-5c6d-7e8f9a0b1c2d";
     /// AWS access denied (permanent).
     pub const AWS_ACCESS_DENIED: &str = "deleting RDS DB Instance (app-db): operation error RDS: DeleteDBInstance, https response error StatusCode: 403, RequestID: 3c2b1a09-8f7e-6d5c-4b3a-291807f6e5d4, api error AccessDenied: User: arn:aws:sts::123456789012:assumed-role/tf-runner/1700000000000000000 is not authorized to perform: rds:DeleteDBInstance on resource: arn:aws:rds:eu-west-1:123456789012:db:app-db because no identity-based policy allows the rds:DeleteDBInstance action";
@@ -132,7 +133,8 @@ pub mod samples {
     pub const GCP_RATE_LIMIT: &str = "Error when reading or editing Bucket \"my-bucket\": googleapi: Error 429: The rate of change requests to the bucket has exceeded the rate limit. Please reduce the rate of create, update, and delete requests., rateLimitExceeded";
     /// GCP backend error (transient).
     pub const GCP_BACKEND_ERROR: &str = "Error deleting Instance: googleapi: Error 503: Internal error. Please try again or contact Google Support. (Code: '5E2A3B4C5D6E7F80'), backendError";
-    /// GCP resource still in use (transient).
+    /// GCP network still used by a firewall rule (the guard's classifier leans permanent: the
+    /// provider deletes a module's own rules first, so a rule left is usually made outside).
     pub const GCP_RESOURCE_IN_USE: &str = "Error waiting for Deleting Network: The network resource 'projects/acme-prod/global/networks/app-vpc' is already being used by 'projects/acme-prod/global/firewalls/allow-internal'";
     /// GCP deletion protection (permanent).
     pub const GCP_DELETION_PROTECTION: &str = "Cannot destroy instance without setting deletion_protection=false and running `terraform apply`";

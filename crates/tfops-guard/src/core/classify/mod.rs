@@ -13,7 +13,10 @@
 //! patience: throttling, 5xx, timeouts on a reachable API, a lock held by another run, a
 //! resource mid-transition, or a dependency on a sibling that the same destroy deletes
 //! (`DependencyViolation`, `resourceInUseByAnotherResource` in the same project,
-//! `ResourceGroupBeingDeleted`). *Permanent* = needs a human or a config change: credentials,
+//! `ResourceGroupBeingDeleted`) — but an in-use error that names a holder this destroy keeps (a
+//! listener on a target group, a VM on its NIC, a firewall rule made outside) or that arrives
+//! only after the provider's own long retry (security groups, subnets, ACM certificates) leans
+//! permanent. *Permanent* = needs a human or a config change: credentials,
 //! permissions, deletion protection, management locks, containers holding content Terraform
 //! did not put there (`BucketNotEmpty`, `RepositoryNotEmptyException`, a BigQuery dataset that
 //! still holds tables, a resource group that still contains resources), IAM entities with
@@ -354,7 +357,7 @@ mod tests {
     #[test]
     fn gce_in_use_depends_on_the_project_of_the_user() {
         let c = Classifier::builtin();
-        let same = "googleapi: Error 400: The network resource 'projects/a/global/networks/n' is already being used by 'projects/a/global/firewalls/f', resourceInUseByAnotherResource";
+        let same = "googleapi: Error 400: The network resource 'projects/a/global/networks/n' is already being used by 'projects/a/zones/z/instances/i', resourceInUseByAnotherResource";
         let other = "googleapi: Error 400: The network resource 'projects/host-net-prod/global/networks/n' is already being used by 'projects/team-a-service/zones/z/instances/i', resourceInUseByAnotherResource";
         // Redacted or placeholder ids (too short to be a project id) say nothing about the user.
         let redacted = "googleapi: Error 400: The network resource 'projects/a/global/networks/n' is already being used by 'projects/b/zones/z/instances/i', resourceInUseByAnotherResource";
@@ -489,6 +492,39 @@ mod tests {
         ] {
             assert_eq!(class(m), FailureClass::Permanent, "{m}");
         }
+    }
+
+    #[test]
+    fn in_use_after_the_providers_own_wait_or_by_a_kept_holder_leans_permanent() {
+        let c = Classifier::builtin();
+        let rule = |m: &str| {
+            let r = c.classify("TFExecApplyFailed", m);
+            (r.class, r.rule_name().to_string())
+        };
+        // a holder this destroy keeps, or an in-use error reported after the provider's wait
+        for (m, name) in [
+            ("Error deleting Target Group: ResourceInUse: Target group 'arn:aws:elasticloadbalancing:eu-west-1:1:targetgroup/t/1' is currently in use by a listener or a rule", "elb-target-group-in-use"),
+            ("Error: deleting Security Group (sg-1): DependencyViolation: resource sg-1 has a dependent object", "security-group-dependency-after-retry"),
+            ("network.InterfacesClient#Delete: Failure sending request: StatusCode=400 -- Original Error: Code=\"NicInUse\" Message=\"Network Interface n is used by existing resource vm\"", "azure-nic-attached-to-vm"),
+            ("{\"NeutronError\": {\"message\": \"Unable to complete operation on subnet s: One or more ports have an IP allocation from this subnet.\", \"type\": \"SubnetInUse\", \"detail\": \"\"}}", "neutron-in-use"),
+        ] {
+            assert_eq!(rule(m), (FailureClass::Permanent, name.to_string()), "{m}");
+        }
+        // the same families stay transient where the holder is a sibling the destroy deletes
+        for m in [
+            "Error: Error deleting security group: DependencyViolation: resource sg-1 has a dependent object",
+            "Error deleting server certificate: DeleteConflict: Certificate: ASCA1 is currently in use by arn:aws:elasticloadbalancing:us-west-1:1:loadbalancer/lb. Please remove it first before deleting it from IAM.",
+            "An error occurred (AuthFailure) when calling the ReleaseAddress operation: You do not have permission to access the specified resource.",
+        ] {
+            assert_eq!(rule(m).0, FailureClass::Transient, "{m}");
+        }
+        // a JSON `errorcode` is no HTTP status: CloudStack's 530 names a refusal, not a 5xx
+        assert_eq!(
+            rule(
+                r#"Error disassociating IP address a: Undefined error: {"errorcode":530,"errortext":"ip address is used for source nat purposes and can not be disassociated."}"#
+            ),
+            (FailureClass::Permanent, "delete-refused".to_string())
+        );
     }
 
     #[test]

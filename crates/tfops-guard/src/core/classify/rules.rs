@@ -107,6 +107,8 @@ const K8S_STATUS: &str =
     "https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/status/";
 const GRPC_CODES: &str = "https://grpc.io/docs/guides/status-codes/";
 const TF_LOCKING: &str = "https://developer.hashicorp.com/terraform/language/state/locking";
+const VSPHERE_FAULTS: &str =
+    "https://developer.broadcom.com/xapis/vsphere-web-services-api/latest/vim.fault.InvalidPowerState.html";
 
 /// An HTTP 4xx status in the spellings providers print: a status field (`StatusCode: 409`,
 /// `status code 422`, `RESPONSE 400`, `HTTP 403`, `Error 404`, `http code: 409`), a status after
@@ -115,7 +117,7 @@ const TF_LOCKING: &str = "https://developer.hashicorp.com/terraform/language/sta
 /// colons (`Error creating DNS Record: 403: Authentication error`; not a `:443:` port), or a status with
 /// its reason phrase (`409 Conflict`). 408 (timeout) and 429 (throttling) are left to the
 /// transient rules.
-const HTTP_4XX: &str = r#"(status ?code|statuscode|status|http|response|Error|code)[ :=]*"?4(0[0-79]|1\d|2[0-8]|[3-9]\d)\b|https?://\S+\s+4(0[0-79]|1\d|2[0-8]|[3-9]\d)\b|^4(0[0-79]|1\d|2[0-8]|[3-9]\d) |:\s+4(0[0-79]|1\d|2[0-8]|[3-9]\d):\s|\b4\d\d (Bad Request|Unauthorized|Payment Required|Forbidden|Not Found|Method Not Allowed|Not Acceptable|Conflict|Gone|Precondition Failed|Unprocessable Entity|Locked|Failed Dependency)\b"#;
+const HTTP_4XX: &str = r#"\b(status ?code|statuscode|status|http|response|Error|code)[ :=]*"?4(0[0-79]|1\d|2[0-8]|[3-9]\d)\b|https?://\S+\s+4(0[0-79]|1\d|2[0-8]|[3-9]\d)\b|^4(0[0-79]|1\d|2[0-8]|[3-9]\d) |:\s+4(0[0-79]|1\d|2[0-8]|[3-9]\d):\s|\b4\d\d (Bad Request|Unauthorized|Payment Required|Forbidden|Not Found|Method Not Allowed|Not Acceptable|Conflict|Gone|Precondition Failed|Unprocessable Entity|Locked|Failed Dependency)\b"#;
 
 /// Different projects on both sides of a GCE "is already being used by" — a network or
 /// subnetwork used from another project (Shared VPC) is not freed by this destroy.
@@ -141,6 +143,31 @@ pub fn gce_used_by_other_project(message: &str) -> bool {
         (Some(a), Some(b)) if valid(&a) && valid(&b) => a != b,
         _ => false,
     }
+}
+
+/// "couldn't find resource" from a provider's waiter (`Error waiting for ...: couldn't find
+/// resource`, `couldn't find resource (21 retries)`): the object vanished while being watched,
+/// the next refresh settles it. The same words from a plain read (`reading IAM Policies attached
+/// to Role (r): couldn't find resource`) are an ordinary not-found.
+pub fn waiter_context(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    let Some(at) = lower.find("couldn't find resource") else {
+        return true;
+    };
+    lower[..at].contains("waiting for") || lower[at..].starts_with("couldn't find resource (")
+}
+
+/// An error code in capitals ending in `_NOT_FOUND` or `_DELETED` (`CLUSTER_DELETED`), not a
+/// snake_case attribute name that happens to end so.
+pub fn upper_snake_code(message: &str) -> bool {
+    message
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|w| {
+            (w.ends_with("_NOT_FOUND") || w.ends_with("_DELETED"))
+                && w.len() > "_DELETED".len()
+                && w.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit())
+        })
 }
 
 /// The built-in table, in evaluation order.
@@ -182,6 +209,15 @@ pub const BUILTIN: &[Def] = &[
     ),
     // ===== 2. specific permanent ===========================================================
     // --- Terraform / OpenTofu core --------------------------------------------------------
+    rule(
+        "state-persist-failed",
+        "terraform",
+        "FailedToPersistState",
+        r"failed to persist state|failed to save state|error saving state|errored\.tfstate",
+        Permanent,
+        "Terraform could not write the state after changing resources: it kept it in errored.tfstate (lost with the runner pod) and warns that running again forks the state; a human must push or repair it, whatever made the write fail",
+        "https://developer.hashicorp.com/terraform/cli/commands/state/push",
+    ),
     rule(
         "provider-plugin-died",
         "terraform",
@@ -310,6 +346,15 @@ pub const BUILTIN: &[Def] = &[
         "https://registry.terraform.io/providers/hashicorp/azurerm/latest/docs/guides/features-block",
     ),
     rule(
+        "iam-server-certificate-in-use",
+        "aws",
+        "DeleteConflict (server certificate in use)",
+        r"DeleteConflict: Certificate: \S+ is currently in use by|DeleteServerCertificate operation: Please remove it first",
+        Transient,
+        "an IAM server certificate held by a load balancer that the same destroy deletes: IAM releases it shortly after (the AWS provider itself retries this conflict)",
+        "https://github.com/hashicorp/terraform/pull/3898",
+    ),
+    rule(
         "iam-delete-conflict",
         "aws",
         "DeleteConflict",
@@ -326,6 +371,78 @@ pub const BUILTIN: &[Def] = &[
         Permanent,
         "the database is configured to keep a final snapshot but names none: set final_snapshot_identifier or skip_final_snapshot",
         "https://registry.terraform.io/providers/hashicorp/aws/latest/docs/resources/db_instance#final_snapshot_identifier",
+    ),
+    rule(
+        "elb-target-group-in-use",
+        "aws",
+        "ResourceInUse (target group used by a listener)",
+        r"target group \S+ is currently in use by a listener or a rule",
+        Permanent,
+        "a destroy deletes the listeners that forward to a target group before the group, and a listener delete is synchronous: one still using it belongs to something this destroy keeps (a replacement, another stack, an ingress controller)",
+        "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DeleteTargetGroup.html",
+    ),
+    rule(
+        "acm-certificate-in-use-after-retry",
+        "aws",
+        "ResourceInUseException (ACM certificate, Terraform)",
+        r"Error deleting certificate: ResourceInUseException|deleting ACM Certificate \([^)]*\): \S*\s*ResourceInUseException",
+        Permanent,
+        "the AWS provider already retried the in-use certificate for 10 minutes (a load balancer of the same destroy releases it within seconds): one still using it is kept by something else (an ingress-controller load balancer, a replacement); the same text also came from a destroy whose rerun worked, so the rule leans permanent",
+        "https://github.com/hashicorp/terraform-provider-aws/pull/3868",
+    ),
+    rule(
+        "security-group-dependency-after-retry",
+        "aws",
+        "DependencyViolation (security group, after the provider's retries)",
+        r"deleting Security Group \(sg-[^)]*\): \S*\s*DependencyViolation|has a dependent object \(Service: AmazonEC2;[^)]*Error Code: DependencyViolation",
+        Permanent,
+        "reported only after the AWS provider (v4+) deleted lingering ENIs and retried DependencyViolation for its whole delete timeout (15 min), or after CloudFormation gave up on the stack: what still holds the group (Lambda or EKS ENIs released much later, a group outside the module) outlives the guard's minutes",
+        "https://github.com/hashicorp/terraform-provider-aws/issues/37046",
+    ),
+    rule(
+        "subnet-delete-timeout",
+        "aws",
+        "DependencyViolation (subnet delete timed out)",
+        r"Error deleting subnet: timeout while waiting for state to become",
+        Permanent,
+        "the AWS provider's subnet delete already retried DependencyViolation for its whole timeout (10 min): network interfaces still in the subnet were made outside this destroy; the same text also came from a destroy whose rerun worked, so the rule leans permanent",
+        "https://github.com/kz8s/tack/issues/12",
+    ),
+    rule(
+        "azure-nic-attached-to-vm",
+        "azure",
+        "NicInUse",
+        r"\bNicInUse\b",
+        Permanent,
+        "azurerm deletes a VM and waits for it before deleting its NIC: a NIC still used by an existing VM is attached to a VM this destroy keeps (or not detached by the provider)",
+        "https://github.com/hashicorp/terraform-provider-azurerm/issues/8105",
+    ),
+    rule(
+        "azure-public-ip-allocated",
+        "azure",
+        "PublicIPAddressCannotBeDeleted",
+        r"PublicIPAddressCannotBeDeleted|public ip address \S+ can not be deleted since it is still allocated",
+        Permanent,
+        "a public IP still allocated to a NIC, gateway or firewall: real destroys show it both freed by the holder's own deletion and never freed (azurerm does not detach it); the two cannot be told apart, so the rule leans permanent",
+        "https://learn.microsoft.com/en-us/azure/virtual-network/ip-services/virtual-network-public-ip-address#delete-a-public-ip-address",
+    ),
+    rule(
+        "neutron-in-use",
+        "openstack",
+        "SubnetInUse / NetworkInUse / RouterInterfaceInUseByRoute",
+        r"\b(SubnetInUse|NetworkInUse|RouterInterfaceInUseByRoute|RouterInUse)\b|required by one or more routes|one or more ports have an ip allocation from this subnet",
+        Permanent,
+        "the OpenStack provider deletes instances (with their ports) and router interfaces before subnets and routers and waits for them: ports or routes still there belong to something outside this destroy (load balancers, other tenants, routes set on the router)",
+        "https://docs.openstack.org/api-ref/network/v2/index.html#delete-subnet",
+    ),
+    rule(
+        "gce-network-used-by-firewall",
+        "google",
+        "resourceInUseByAnotherResource (firewall rule)",
+        r"already being used by \S*firewalls/",
+        Permanent,
+        "the provider deletes the module's firewall rules before their network and waits for each: a rule still on the network was made outside this destroy (another service, a console user); the same text once came from a destroy whose rerun worked, so the rule leans permanent",
+        "https://github.com/GoogleCloudPlatform/terraform-google-three-tier-web-app/issues/167",
     ),
     rule(
         "elb-used-by-endpoint-service",
@@ -352,7 +469,7 @@ pub const BUILTIN: &[Def] = &[
         "gce-used-by-google-managed",
         "google",
         "resourceInUseByAnotherResource (GKE / Google-managed user)",
-        r"already being used by \S*(networkEndpointGroups/|firewalls/k8s-|networkInstances/|forwardingRules/a[0-9a-f]{20,}|targetPools/a[0-9a-f]{20,}|firewalls/gke-)",
+        r"already being used by \S*(networkEndpointGroups/|firewalls/k8s-|networkInstances/|addresses/serverless-ipv4|forwardingRules/a[0-9a-f]{20,}|targetPools/a[0-9a-f]{20,}|firewalls/gke-)",
         Permanent,
         "the user was created by GKE or a Google-managed service, not by this module: it outlives this destroy",
         "https://cloud.google.com/kubernetes-engine/docs/how-to/standalone-neg#deleting_negs",
@@ -376,6 +493,15 @@ pub const BUILTIN: &[Def] = &[
         "https://cloud.google.com/resource-manager/docs/project-liens",
     ),
     rule(
+        "arm-resource-group-deletion-timeout",
+        "azure",
+        "ResourceGroupDeletionTimeout",
+        r"\bResourceGroupDeletionTimeout\b",
+        Permanent,
+        "ARM already retried the resource group's deletion for its allowed time and rolled it back: a resource in it cannot be deleted, and the portal and CLI fail the same way",
+        "https://github.com/Azure/AKS/issues/1016",
+    ),
+    rule(
         "management-lock",
         "azure",
         "ScopeLocked",
@@ -392,6 +518,24 @@ pub const BUILTIN: &[Def] = &[
         Permanent,
         "a stopped database or instance does not start by itself, and the API refuses to delete it stopped",
         "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBCluster.html",
+    ),
+    rule(
+        "vsphere-vm-state",
+        "vsphere",
+        "InvalidPowerState / question pending",
+        r"\bInvalidPowerState\b|cannot be performed in the current state \((Powered (off|on)|Suspended)\)|has a question pending",
+        Permanent,
+        "a VM powered off by hand, or waiting for an answer to a question, stays so: the provider's delete path fails the same way until someone acts",
+        VSPHERE_FAULTS,
+    ),
+    rule(
+        "waiter-transitional-state",
+        "any",
+        "UnexpectedState (transitional)",
+        r"(reported )?unexpected state:? '?(PROVISIONING|UPDATING|CREATING|DELETING|TERMINATING|STARTING|STOPPING|PENDING|MODIFYING)\b",
+        Transient,
+        "the waiter saw the resource still mid-transition (provisioning, updating, deleting): the transition ends by itself and the next run finds it settled",
+        "https://github.com/oracle/terraform-provider-oci/issues/2094",
     ),
     rule(
         "waiter-unexpected-state",
@@ -430,6 +574,15 @@ pub const BUILTIN: &[Def] = &[
         "https://github.com/citrix/terraform-provider-citrix/issues/320",
     ),
     // --- credentials: nothing changes until someone fixes them ----------------------------
+    rule(
+        "eip-release-while-held",
+        "aws",
+        "AuthFailure (Elastic IP release)",
+        r"AuthFailure\) when calling the (ReleaseAddress|DisassociateAddress) operation|aws_eip\.\S+: AuthFailure: You do not have permission to access the specified resource|(releasing|disassociating) EC2 EIP[^\n]*AuthFailure",
+        Transient,
+        "EC2 refuses to release an Elastic IP with a misleading AuthFailure while a NAT gateway or load balancer deleted by the same destroy still holds it; the release works once that holder is gone",
+        "https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/831",
+    ),
     rule(
         "aws-credentials",
         "aws",
@@ -687,7 +840,7 @@ pub const BUILTIN: &[Def] = &[
         "incorrect-state",
         "aws",
         "Incorrect*State/Invalid*State",
-        r"\b(Invalid|Incorrect)\w*State(Fault|Exception)?\b|transitional state|not in (an? )?(appropriate|valid|available|correct|ready) state|in the current (status|state)|is not ready|resourceNotReady|already being deleted|is being deleted|deletion is in progress|being (created|updated|modified|deleted|provisioned)",
+        r"\b(Invalid|Incorrect)\w*State(Fault|Exception)?\b|transitional state|not in (an? )?(appropriate|valid|available|correct|ready) state|in the current (status|state)|is not ready|resourceNotReady|already being deleted|is being deleted|deletion is in progress|deletion (isn't|is not) (yet )?(completed?|finished)|being (created|updated|modified|deleted|provisioned)",
         Transient,
         "the resource is mid-transition; the transition finishes by itself",
         EC2_ERRORS,
@@ -737,20 +890,23 @@ pub const BUILTIN: &[Def] = &[
         "two reconciles raced to create the runner's TLS Secret; the next reconcile finds it and goes on",
         "https://github.com/flux-iac/tofu-controller/pull/1682",
     ),
-    rule(
-        "eventual-consistency",
-        "aws",
-        "NoSuchEntity",
-        r"NoSuchEntity|does not exist yet|eventual(ly)? consisten|not yet (available|propagated)|couldn't find resource",
-        Transient,
-        "the API has not yet seen a change made seconds ago",
-        "https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html",
+    guarded(
+        rule(
+            "eventual-consistency",
+            "aws",
+            "NoSuchEntity",
+            r"NoSuchEntity|does not exist yet|eventual(ly)? consisten|not yet (available|propagated)|couldn't find resource",
+            Transient,
+            "the API has not yet seen a change made seconds ago",
+            "https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html",
+        ),
+        waiter_context,
     ),
     rule(
         "delete-refused",
         "any",
         "CannotBeDeleted (explained)",
-        r"can ?not be (deleted|removed|destroyed)\b|cannot delete (it|this \w+|the \w+) (because|while|since|as)\b|is not allowed to be deleted|is (still )?referenced (in|by)\b",
+        r"can ?not be (deleted|removed|destroyed|disassociated|detached|released)\b|cannot delete (it|this \w+|the \w+) (because|while|since|as)\b|is not allowed to be deleted|is (still )?referenced (in|by)\b",
         Permanent,
         "the API refuses the delete and says why, and the reason is none of the in-use / in-progress / mid-transition causes matched above: something outside this destroy must change first",
         ARM_ERRORS,
@@ -801,6 +957,18 @@ pub const BUILTIN: &[Def] = &[
         "a 404 the provider did not absorb in a destroy (parent or project gone, provider bug): state needs a human (state rm)",
         GOOGLE_ERRORS,
     ),
+    guarded(
+        rule(
+            "not-found-code",
+            "any",
+            "*_NOT_FOUND / *_DELETED",
+            r"_(NOT_FOUND|DELETED)\b",
+            Permanent,
+            "an API error code saying the object is gone (MongoDB Atlas, ScyllaDB Cloud and others spell them in capitals: CLUSTER_NOT_FOUND, CLUSTER_DELETED): deleted outside the destroy and not absorbed by the provider, so state needs a human",
+            "https://www.mongodb.com/docs/atlas/reference/api-errors/",
+        ),
+        upper_snake_code,
+    ),
     rule(
         "failed-precondition",
         "google",
@@ -814,7 +982,7 @@ pub const BUILTIN: &[Def] = &[
         "invalid-config",
         "any",
         "ValidationError/InvalidParameterValue/invalid configuration",
-        r"InvalidParameterValue|InvalidParameterCombination|InvalidParameter\b|ValidationError|ValidationException|unsupported argument|invalid value|missing required argument|invalid reference|unsupported block type|invalid resource type|error: invalid|is not a valid|malformed|BadRequest|bad request|InvalidRequest|not supported|unknown variable|no value for required variable|reference to undeclared|invalid configuration|failed to query available provider packages|could not retrieve the list of available versions|unsupported attribute|invalid argument|INVALID_ARGUMENT|badRequest|\binvalid\b|LimitExceeded|QUOTA_EXCEEDED|quota .* exceeded|UnsupportedOperation|OperationNotPermitted|OperationNotAllowed|MethodNotAllowed|Error 400|status[ _]?code:? ?400\b|StatusCode=400",
+        r"InvalidParameterValue|InvalidParameterCombination|InvalidParameter\b|ValidationError|ValidationException|unsupported argument|invalid value|missing required argument|invalid reference|unsupported block type|invalid resource type|error: invalid|is not a valid|malformed|BadRequest|bad request|InvalidRequest|not supported|unknown variable|no value for required variable|reference to undeclared|invalid configuration|failed to query available provider packages|could not retrieve the list of available versions|unsupported attribute|exactly one of\b|invalid argument|INVALID_ARGUMENT|badRequest|\binvalid\b|LimitExceeded|QUOTA_EXCEEDED|quota .* exceeded|UnsupportedOperation|OperationNotPermitted|OperationNotAllowed|MethodNotAllowed|Error 400|status[ _]?code:? ?400\b|StatusCode=400",
         Permanent,
         "the request or the configuration is invalid; only a config change helps",
         "https://developer.hashicorp.com/terraform/language/syntax/configuration",
@@ -838,10 +1006,19 @@ pub const BUILTIN: &[Def] = &[
         "https://www.rfc-editor.org/rfc/rfc9110#name-client-error-4xx",
     ),
     rule(
+        "already-exists",
+        "any",
+        "AlreadyExists",
+        r"\w+AlreadyExists(Fault|Exception)?\b|\balready exists\b",
+        Permanent,
+        "a name the destroy needs is already taken (a final snapshot left by an earlier run, an object made outside): it stays taken until the config or a human changes it",
+        "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBInstance.html",
+    ),
+    rule(
         "not-found-text",
         "any",
         "not found / does not exist",
-        r"\bnot found\b|could not be found|cannot be found|\bno (valid |such )?\w+ (with (id|name|key) \S+ )?(was |were )?found\b|does ?n[o']t exist",
+        r"\bnot found\b|could not be found|cannot be found|\bno (valid |such )?\w+ (with (id|name|key) \S+ )?(was |were )?found\b|\bno \w+ with (id|name|key) \S+ exists\b|couldn't find resource|does ?n[o']t exist",
         Permanent,
         "something the destroy needs is gone (a release record, a token, a state bucket) and the provider did not absorb it: the same run fails the same way until state or config is fixed",
         "https://www.rfc-editor.org/rfc/rfc9110#name-404-not-found",
@@ -860,7 +1037,7 @@ pub const BUILTIN: &[Def] = &[
         "server-error",
         "any",
         "5xx/InternalError/backendError/ServiceUnavailable",
-        r#"\b50[0234]\b|(status ?code|statuscode|http|response|Error|code)[ :=]*"?5(0[02-9]|[1-9]\d)\b|https?://\S+\s+5(0[02-9]|[1-9]\d)\b|currently unable to handle the request|\bInternal\w*Error\b|InternalFailure|internal ?server ?error|internal (\w+ )?error|ServiceUnavailable|service ?unavailable|bad gateway|gateway ?time-?out|backend ?error|ServerBusy|server is busy|temporarily unavailable|(?-i:\bUNAVAILABLE\b)|(?-i:\bINTERNAL\b)|unexpected EOF|ServerTimeout|service is currently unavailable|please try again"#,
+        r#"\b50[0234]\b|\b(status ?code|statuscode|http|response|Error|code)[ :=]*"?5(0[02-9]|[1-9]\d)\b|https?://\S+\s+5(0[02-9]|[1-9]\d)\b|currently unable to handle the request|\bInternal\w*Error\b|InternalFailure|internal ?server ?error|internal (\w+ )?error|ServiceUnavailable|service ?unavailable|bad gateway|gateway ?time-?out|backend ?error|ServerBusy|server is busy|temporarily unavailable|(?-i:\bUNAVAILABLE\b)|(?-i:\bINTERNAL\b)|unexpected EOF|ServerTimeout|service is currently unavailable|please try again"#,
         Transient,
         "a server-side error; the service recovers without a change on our side",
         GOOGLE_ERRORS,
