@@ -81,6 +81,16 @@ show() {
   echo "  ${dim}\$${reset} $shown"
 }
 indent() { sed 's/^/    /'; }
+# run CMD...: show it, run it with its output (stdout and stderr) indented as it comes; sets
+# $code (its exit code) and $out (its output)
+run() {
+  show "$@"
+  set +e
+  "$@" 2>&1 | tee "$work/last.out" | indent
+  code=${PIPESTATUS[0]}
+  set -e
+  out=$(cat "$work/last.out")
+}
 
 # --- the test cluster -------------------------------------------------------------------------
 cat >"$work/scenario.yaml" <<'EOF'
@@ -177,38 +187,29 @@ ok=0
 if install "$helm4" shop shop && install "$helm4" plain shop &&
    (use_helm helm3 "$helm3"; install "$helm3" shop shop-h3) &&
    wait_ready "$helm4" shop shop && wait_ready "$helm4" plain shop && wait_ready "$helm4" shop shop-h3; then
-  show "$helm4" tfops status shop -n shop
-  "$helm4" tfops status shop -n shop 2>&1 | indent
+  run "$helm4" tfops status shop -n shop
   ok=1
 fi
 verdict "install" "every module of the three releases applied and Ready" "$ok"
 
 # --- 2. without the guard ---------------------------------------------------------------------
 step 2 "Without tfops: plain Helm deletes the CRs, their source and runner ServiceAccount in one batch"
-show "$helm4" uninstall plain -n shop --no-hooks --wait --timeout 10s
-set +e
-"$helm4" uninstall plain -n shop --no-hooks --wait --timeout 10s >"$work/plain.out" 2>&1
-code=$?
-set -e
-indent <"$work/plain.out"
+run "$helm4" uninstall plain -n shop --no-hooks --wait --timeout 10s
+plain_code=$code plain_out=$out
 show "$helm4" tfops doctor plain -n shop
 "$helm4" tfops doctor plain -n shop >"$work/doctor.out" 2>&1 || true
 grep -E '^Terraform|BLOCKING' "$work/doctor.out" | indent
 ok=0
-if [ "$code" != 0 ] && grep -q 'still exists' "$work/plain.out" &&
+if [ "$plain_code" != 0 ] && grep -q 'still exists' <<<"$plain_out" &&
    grep -q 'source-missing' "$work/doctor.out" && grep -q 'runner-sa-missing' "$work/doctor.out"; then
   ok=1
 fi
-verdict "no guard" "helm uninstall timed out (exit $code); both CRs stuck with their finalizers, source and ServiceAccount gone" "$ok"
+verdict "no guard" "helm uninstall timed out (exit $plain_code); both CRs stuck with their finalizers, source and ServiceAccount gone" "$ok"
 
 # --- 3. with the guard ------------------------------------------------------------------------
 step 3 "With tfops: helm uninstall runs the guard (pre-delete hook Job) first"
-show "$helm4" uninstall shop -n shop --timeout 5m
-set +e
-"$helm4" uninstall shop -n shop --timeout 5m >"$work/uninstall.out" 2>&1
-code=$?
-set -e
-indent <"$work/uninstall.out"
+run "$helm4" uninstall shop -n shop --timeout 5m
+uninstall_code=$code
 guard_log=$work/job-logs/shop.shop-tfops-guard.log
 for _ in $(seq 20); do [ -s "$guard_log" ] && break; sleep 0.2; done
 echo "  ${dim}the guard's decisions (its Job log, one JSON line per decision):${reset}"
@@ -219,16 +220,15 @@ echo "  ${dim}why the IAM failure was retried and the bucket's was not (the clas
 iam_error="Error: deleting IAM Role Policy Attachment (shop-reader/arn:aws:iam::123456789012:policy/shop-read): operation error IAM: DetachRolePolicy, https response error StatusCode: 400, RequestID: 5f1c2d3e, api error Throttling: Rate exceeded"
 show "$helm4" tfops explain --reason TFExecApplyFailed --message "\"$iam_error\""
 "$helm4" tfops explain --reason TFExecApplyFailed --message "$iam_error" 2>&1 | grep -E '^(class|matched|why|next):' | indent
-show "$helm4" tfops orphans list -n shop
-"$helm4" tfops orphans list -n shop 2>&1 | indent
+run "$helm4" tfops orphans list -n shop
 ok=0
-if [ "$code" = 0 ] &&
+if [ "$uninstall_code" = 0 ] &&
    grep -qE '^shop-bucket-iam +destroyed +failed attempts: [1-9].*transient' <<<"$decided" &&
    grep -qE '^shop-bucket +orphaned .*permanent' <<<"$decided" &&
-   grep -qE 'shop-bucket +orphaned +open' <<<"$("$helm4" tfops orphans list -n shop 2>/dev/null)"; then
+   grep -qE 'shop-bucket +orphaned +open' <<<"$out"; then
   ok=1
 fi
-verdict "guard" "uninstall finished (exit $code): IAM retried then destroyed, bucket orphaned with its reason in the ledger" "$ok"
+verdict "guard" "uninstall finished (exit $uninstall_code): IAM retried then destroyed, bucket orphaned with its reason in the ledger" "$ok"
 
 # --- 4. fix and clean up the orphan -----------------------------------------------------------
 step 4 "The cause is fixed (the bucket was emptied): destroy the orphan from the ledger"
@@ -236,20 +236,11 @@ cat >"$work/behaviors.yaml" <<'EOF'
 - {name: shop-bucket, behavior: {destroyDuration: 3s, destroy: [{outcome: succeed}]}}
 EOF
 for _ in $(seq 20); do grep -q 'behaviour of shop/shop-bucket changed' "$work/testcluster.err" && break; sleep 0.2; done
-show "$helm4" tfops orphans destroy shop-bucket -n shop
-set +e
-"$helm4" tfops orphans destroy shop-bucket -n shop >"$work/destroy.out" 2>&1
-code=$?
-set -e
-indent <"$work/destroy.out"
-echo "  ${dim}why the IAM failure was retried and the bucket's was not (the classifier, as the guard ran it):${reset}"
-iam_error="Error: deleting IAM Role Policy Attachment (shop-reader/arn:aws:iam::123456789012:policy/shop-read): operation error IAM: DetachRolePolicy, https response error StatusCode: 400, RequestID: 5f1c2d3e, api error Throttling: Rate exceeded"
-show "$helm4" tfops explain --reason TFExecApplyFailed --message "\"$iam_error\""
-"$helm4" tfops explain --reason TFExecApplyFailed --message "$iam_error" 2>&1 | grep -E '^(class|matched|why|next):' | indent
-show "$helm4" tfops orphans list -n shop
-"$helm4" tfops orphans list -n shop 2>&1 | indent
+run "$helm4" tfops orphans destroy shop-bucket -n shop
+destroy_code=$code
+run "$helm4" tfops orphans list -n shop
 ok=0
-if [ "$code" = 0 ] && grep -qE 'shop-bucket +orphaned +destroyed' <<<"$("$helm4" tfops orphans list -n shop 2>/dev/null)"; then
+if [ "$destroy_code" = 0 ] && grep -qE 'shop-bucket +orphaned +destroyed' <<<"$out"; then
   ok=1
 fi
 verdict "recovery" "orphans destroy re-created the CR, the destroy ran, the ledger entry says destroyed" "$ok"
@@ -257,16 +248,12 @@ verdict "recovery" "orphans destroy re-created the CR, the destroy ran, the ledg
 # --- 5. Helm 3 --------------------------------------------------------------------------------
 use_helm helm3 "$helm3"
 step 5 "Helm 3 (it never runs hooks a post-renderer adds): helm tfops uninstall runs the guard client-side"
-show "$helm3" tfops uninstall shop -n shop-h3 --timeout 5m
-set +e
-"$helm3" tfops uninstall shop -n shop-h3 --timeout 5m 2>&1 | indent
-code=${PIPESTATUS[0]}
-set -e
-show "$helm3" tfops orphans list -n shop-h3
-"$helm3" tfops orphans list -n shop-h3 2>&1 | indent
+run "$helm3" tfops uninstall shop -n shop-h3 --timeout 5m
+h3_code=$code
+run "$helm3" tfops orphans list -n shop-h3
 ok=0
-if [ "$code" = 0 ] && ! "$helm3" status shop -n shop-h3 >/dev/null 2>&1 &&
-   grep -qE 'shop-bucket +orphaned +open' <<<"$("$helm3" tfops orphans list -n shop-h3 2>/dev/null)"; then
+if [ "$h3_code" = 0 ] && ! "$helm3" status shop -n shop-h3 >/dev/null 2>&1 &&
+   grep -qE 'shop-bucket +orphaned +open' <<<"$out"; then
   ok=1
 fi
 verdict "helm 3" "helm tfops uninstall finished: same decisions, release gone, the bucket in the ledger" "$ok"
