@@ -44,6 +44,9 @@ pub fn state_of(r: &DecisionRecord) -> String {
         },
         ("done", Some(o)) => o.clone(),
         ("wait", _) => format!("waiting: {}", r.why),
+        ("retry", _) if r.attempts == 0 => {
+            "reconcile requested (no failure counted yet)".to_owned()
+        }
         ("retry", _) => format!("retry after {} failed attempt(s){in_parens}", r.attempts),
         ("delete", _) => "deleting: the controller runs the destroy".to_owned(),
         (d, _) => format!("{d}{in_parens}"),

@@ -295,6 +295,76 @@ async fn tfops_uninstall_json_output_has_no_progress_lines() {
     assert!(!err.contains("elapsed,"), "{err}");
 }
 
+/// The rescue: a plain `helm uninstall` already deleted the release, its source and runner
+/// ServiceAccount, and left the Terraform CRs stuck behind their finalizers. `helm tfops
+/// uninstall` clears them by label (ledger first) and does not run `helm uninstall` on a
+/// release Helm no longer knows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tfops_uninstall_clears_the_crs_a_plain_uninstall_left_stuck() {
+    let (cluster, _sim) = cluster_with_release().await;
+    let store = cluster.store();
+    for n in ["db", "bucket"] {
+        store.delete(TF, "Terraform", NS, n).unwrap();
+    }
+    store
+        .delete("source.toolkit.fluxcd.io/v1", "OCIRepository", NS, "src")
+        .unwrap();
+    store
+        .delete("v1", "ServiceAccount", NS, "tf-runner")
+        .unwrap();
+    until(&cluster, "the CRs to be stuck without their source", || {
+        ["db", "bucket"].iter().all(|n| {
+            store.get(TF, "Terraform", NS, n).is_some_and(|cr| {
+                cr["status"]["conditions"].as_array().is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["type"] == "Ready" && c["reason"] == "ArtifactFailed")
+                })
+            })
+        })
+    })
+    .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    cluster.write_kubeconfig(&kc, USER, NS).unwrap();
+    let script = dir.path().join("helm");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho \"$@\" >> \"$REC\"\nif [ \"$1\" = get ]; then echo 'Error: release: not found' >&2; exit 1; fi\nexit 0\n",
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = run(base_cmd(&kc)
+        .env("HELM_BIN", &script)
+        .env("REC", dir.path().join("calls"))
+        .args(["uninstall", "shop", "-n", NS, "--timeout", "2m"]))
+    .await;
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("already uninstalled"), "{t}");
+    for n in ["db", "bucket"] {
+        assert!(store.get(TF, "Terraform", NS, n).is_none(), "{n}: {t}");
+    }
+    let ledger = store
+        .list_selected("v1", "Secret", NS, "tfops.dev/ledger")
+        .unwrap();
+    assert_eq!(
+        ledger.len(),
+        2,
+        "a ledger entry per CR released without a destroy: {t}"
+    );
+    let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
+    assert_eq!(
+        calls.lines().collect::<Vec<_>>(),
+        ["get manifest shop -n team-a"],
+        "{t}"
+    );
+}
+
 /// Wait (on store change notifications, bounded) until `cond` holds.
 async fn until(cluster: &TestCluster, what: &str, cond: impl Fn() -> bool) {
     let mut changes = cluster.store().subscribe();

@@ -1,6 +1,8 @@
 //! `tfops uninstall` (`helm tfops uninstall RELEASE`) — the client-side uninstall for Helm 3
 //! and for releases installed without the guard hook: runs the guard engine (budget = Helm's
-//! `--timeout` minus a margin), then `$HELM_BIN uninstall`. `--dry-run` prints what the guard
+//! `--timeout` minus a margin), then `$HELM_BIN uninstall` — unless Helm says the release is
+//! already gone (a plain `helm uninstall` that left its Terraform CRs stuck: the guard clears
+//! them by label and that is all). `--dry-run` prints what the guard
 //! would do and changes nothing. While the guard waits, each CR's state and the budget left
 //! are shown on stderr ([`crate::progress`]). Thin glue over `tfops_guard::{engine, plan, probe}`.
 
@@ -73,6 +75,22 @@ fn helm_bin() -> String {
         .unwrap_or_else(|| "helm".to_owned())
 }
 
+/// What Helm knows of the release.
+struct Manifest {
+    /// The Terraform CRs its manifest names.
+    refs: Vec<ManifestRef>,
+    /// Helm answered that the release does not exist (already uninstalled — typically by a
+    /// plain `helm uninstall` that left its Terraform CRs stuck): there is nothing left for
+    /// `helm uninstall` to do once the guard has finished.
+    gone: bool,
+}
+
+/// Did `helm get manifest` fail because the release does not exist? (Helm 3 and 4 print
+/// `Error: release: not found`.)
+fn release_not_found(stderr: &str) -> bool {
+    stderr.contains("release: not found")
+}
+
 /// The Terraform CRs named by the release manifest (`helm get manifest`), if Helm knows it.
 /// Without a runnable Helm this is an error when `helm_required` (the real uninstall would
 /// otherwise run the guard and then fail to uninstall), a warning for `--dry-run`.
@@ -80,7 +98,7 @@ async fn manifest_refs(
     release: &str,
     namespace: &str,
     helm_required: bool,
-) -> anyhow::Result<Vec<ManifestRef>> {
+) -> anyhow::Result<Manifest> {
     let spawned = tokio::process::Command::new(helm_bin())
         .args(["get", "manifest", release, "-n", namespace])
         .stdin(Stdio::null())
@@ -93,7 +111,10 @@ async fn manifest_refs(
                 "warning: cannot run `{}` ({err}); using the tfops.dev/release label only",
                 helm_bin()
             );
-            return Ok(Vec::new());
+            return Ok(Manifest {
+                refs: Vec::new(),
+                gone: false,
+            });
         }
         Err(err) => {
             return Err(err)
@@ -101,15 +122,29 @@ async fn manifest_refs(
         }
     };
     if !out.status.success() {
-        eprintln!(
-            "warning: `{} get manifest {release} -n {namespace}` failed ({}); using the tfops.dev/release label only",
-            helm_bin(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-        return Ok(Vec::new());
+        let err = String::from_utf8_lossy(&out.stderr);
+        let gone = release_not_found(&err);
+        if gone {
+            eprintln!(
+                "release {release} is not installed in {namespace} (already uninstalled?): the guard handles the Terraform CRs still labelled tfops.dev/release={release}; helm uninstall will not be needed"
+            );
+        } else {
+            eprintln!(
+                "warning: `{} get manifest {release} -n {namespace}` failed ({}); using the tfops.dev/release label only",
+                helm_bin(),
+                err.trim()
+            );
+        }
+        return Ok(Manifest {
+            refs: Vec::new(),
+            gone,
+        });
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    Ok(terraform_refs_from_manifest(&text)?)
+    Ok(Manifest {
+        refs: terraform_refs_from_manifest(&text)?,
+        gone: false,
+    })
 }
 
 /// Run `tfops uninstall`.
@@ -118,7 +153,8 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let env = KubeEnv::from_env(args.namespace.as_deref()).await?;
     let ns = env.namespace.clone();
     let budget = args.budget.unwrap_or_else(|| budget_for(args.timeout));
-    let extra = manifest_refs(&args.release, &ns, !args.dry_run).await?;
+    let manifest = manifest_refs(&args.release, &ns, !args.dry_run).await?;
+    let extra = manifest.refs;
 
     if args.dry_run {
         let crs = discover(&env.client, &ns, &args.release, &extra).await?;
@@ -167,6 +203,13 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         eprintln!("helm uninstall was NOT run: the guard did not finish (exit {code})");
         return Ok(code);
     }
+    if manifest.gone {
+        eprintln!(
+            "release {} was already uninstalled: helm uninstall not run",
+            args.release
+        );
+        return Ok(0);
+    }
     let timeout = tfops_api::duration::format_duration(args.timeout);
     let status = tokio::process::Command::new(helm_bin())
         .args(["uninstall", &args.release, "-n", &ns, "--timeout", &timeout])
@@ -183,6 +226,14 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_release_is_told_from_other_helm_failures() {
+        assert!(release_not_found("Error: release: not found\n"));
+        assert!(!release_not_found(
+            "Error: Kubernetes cluster unreachable: Get \"https://x\": dial tcp: connection refused"
+        ));
+    }
 
     #[test]
     fn budget_leaves_room_for_helm() {

@@ -4,7 +4,7 @@
 //!
 //! | Check                 | Blocking when                                              | Fix                                               |
 //! |-----------------------|------------------------------------------------------------|---------------------------------------------------|
-//! | `source-missing`      | the Flux source object is gone                             | `helm rollback` / re-apply the source, or `helm tfops uninstall` |
+//! | `source-missing`      | the Flux source object is gone                             | re-create the source (`helm rollback`), or `helm tfops uninstall` (also after the release is gone) |
 //! | `source-no-artifact`  | the source exists without `status.artifact`                | `flux reconcile source <oci|git|bucket> NAME -n NS` |
 //! | `runner-sa-missing`   | the runner ServiceAccount is gone                          | `kubectl create serviceaccount` + rolebinding     |
 //! | `vars-from-missing`   | a required `varsFrom` Secret/ConfigMap is gone             | re-create it (`kubectl create secret generic …`)  |
@@ -134,7 +134,7 @@ pub fn diagnose(
             Severity::Blocking,
             format!("source {r} is missing: the controller cannot delete (or destroy) without it"),
             Some(format!(
-                "helm rollback {} (re-creates the source), or {uninstall} to orphan / force-remove with a ledger entry",
+                "re-create the source (helm rollback {} while the release exists), or {uninstall} to orphan / force-remove with a ledger entry (also once the release is gone)",
                 shell_quote(release)
             )),
         ),
