@@ -274,7 +274,8 @@ if [ "$keep" = 1 ]; then
   echo "  export KUBECONFIG=$KUBECONFIG"
   echo "  export HELM_DATA_HOME=$work/helm4/data HELM_CONFIG_HOME=$work/helm4/config HELM_CACHE_HOME=$work/helm4/cache HELM_PLUGINS=$work/helm4/data/plugins"
   echo "  $helm4 tfops status -A; $helm4 tfops orphans list -A; $helm4 tfops doctor plain -n shop"
-  echo "  (release 'plain' in namespace shop is still deadlocked: try 'helm tfops uninstall plain -n shop')"
+  echo "  (release 'plain' in namespace shop is still deadlocked: 'helm tfops uninstall plain -n shop' clears"
+  echo "  it; its IAM module says on-failure=block, so the guard first stops and says what to do)"
 fi
 echo "On a real cluster (kind + Flux + tofu-controller v0.16.5): scripts/real-cluster.sh up && scripts/real-cluster.sh demo"
 exit "$failed"
