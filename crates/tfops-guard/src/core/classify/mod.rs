@@ -4,10 +4,15 @@
 //!
 //! Pure, no I/O. The built-in knowledge base ([`rules::BUILTIN`]) is keyed on what providers
 //! actually return — AWS error codes, googleapi `Error NNN` reasons and gRPC codes, Azure ARM
-//! codes, Kubernetes API reasons, Terraform/OpenTofu core and tofu-controller messages — and is
-//! compiled once per process behind a [`RegexSet`] prefilter. Messages are first normalised
-//! ([`normalise::normalise`]): diagnostic gutters, context lines, request ids and gRPC
-//! `Unknown` wrappers do not stop a rule from matching.
+//! codes, Kubernetes API reasons, Terraform/OpenTofu core and tofu-controller messages. It is
+//! never compiled as a whole: the build script splits each pattern into its alternation
+//! branches and finds the literals every match of a branch must contain (`prefilter.rs`); a
+//! classification looks for those literals in the message and compiles (once per process, on
+//! first use) and runs only the branches they point at, in table order. The first
+//! classification of a process (all a `tfops explain` does) costs tens to hundreds of
+//! microseconds, not the 15–25 ms compiling the ≈80 patterns as one `RegexSet` took. Messages
+//! are first normalised ([`normalise::normalise`]): diagnostic gutters, context lines, request
+//! ids and gRPC `Unknown` wrappers do not stop a rule from matching.
 //!
 //! **Rule of thumb for the class.** *Transient* = goes away by itself within a destroy's
 //! patience: throttling, 5xx, timeouts on a reachable API, a lock held by another run, a
@@ -35,12 +40,12 @@
 
 use std::sync::LazyLock;
 
-use regex::bytes::{RegexSet, RegexSetBuilder};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 pub mod catalog;
 pub mod normalise;
+mod prefilter;
 pub mod rules;
 
 pub use catalog::{ClassifierError, RuleSpec, ENV_CLASSIFIER_RULES};
@@ -63,8 +68,9 @@ pub struct Rule {
     pub name: String,
     pub origin: RuleOrigin,
     pub reason: Option<String>,
-    /// The compiled pattern of a catalog rule (built-in rules are matched through one shared
-    /// [`RegexSet`]; their pattern text is in [`Rule::pattern_text`]).
+    /// The compiled pattern of a catalog rule (built-in rules are matched branch by branch
+    /// behind a literal prefilter, compiled on first use; their pattern text is in
+    /// [`Rule::pattern_text`]).
     pub pattern: Option<Regex>,
     pub class: FailureClass,
     /// Provider the code belongs to (`aws`, `google`, …; `catalog` for catalog rules).
@@ -145,36 +151,23 @@ impl Classification {
     }
 }
 
-/// The built-in table compiled: rules in order, plus one [`RegexSet`] over their patterns.
-/// Built-in patterns are ASCII-only (error codes and English messages), so the set is compiled
-/// without Unicode tables and matched against the message's bytes: compiling it is what the
-/// first classification of a process pays, once.
+/// The built-in table, ready to match: rules in order, and each rule's pattern split into
+/// branches behind their literals ([`prefilter::Pattern`]). Built-in patterns are ASCII-only
+/// (error codes and English messages), so they are matched case-insensitively without Unicode
+/// tables against the message's bytes. Building this costs microseconds; a branch is compiled
+/// the first time a message contains one of its literals.
 #[derive(Debug)]
 struct Compiled {
     rules: Vec<Rule>,
-    /// For each rule, its index in `set` (None: no pattern, always a candidate).
-    set_index: Vec<Option<usize>>,
-    set: Option<RegexSet>,
-}
-
-fn builtin_set(patterns: &[&str]) -> Result<RegexSet, regex::Error> {
-    RegexSetBuilder::new(patterns)
-        .case_insensitive(true)
-        .unicode(false)
-        .size_limit(1 << 24)
-        .dfa_size_limit(1 << 24)
-        .build()
+    /// For each rule, its pattern (None: no pattern, the reason alone decides).
+    patterns: Vec<Option<prefilter::Pattern>>,
 }
 
 fn compile_builtin() -> Compiled {
     let mut rules = Vec::with_capacity(rules::BUILTIN.len());
-    let mut set_index = Vec::with_capacity(rules::BUILTIN.len());
-    let mut patterns = Vec::new();
-    for d in rules::BUILTIN {
-        set_index.push(d.pattern.map(|p| {
-            patterns.push(p);
-            patterns.len() - 1
-        }));
+    let mut patterns = Vec::with_capacity(rules::BUILTIN.len());
+    for (index, d) in rules::BUILTIN.iter().enumerate() {
+        patterns.push(d.pattern.map(|p| prefilter::Pattern::new(p, index)));
         rules.push(Rule {
             name: d.name.to_string(),
             origin: RuleOrigin::BuiltIn,
@@ -189,20 +182,14 @@ fn compile_builtin() -> Compiled {
             guard: d.guard,
         });
     }
-    // A table that does not compile is caught by `every_builtin_pattern_compiles`; at run time
-    // only the reason-only rules would then apply.
-    let set = builtin_set(&patterns).ok();
-    Compiled {
-        rules,
-        set_index,
-        set,
-    }
+    Compiled { rules, patterns }
 }
 
 static BUILTIN: LazyLock<Compiled> = LazyLock::new(compile_builtin);
 
 /// The failure classifier: catalog rules first, then the built-in table. The built-in table is
-/// compiled once per process; building a `Classifier` only compiles its catalog rules.
+/// prepared once per process (its branches compiled on first use); building a `Classifier`
+/// only compiles its catalog rules.
 #[derive(Debug, Clone, Default)]
 pub struct Classifier {
     catalog: Vec<Rule>,
@@ -214,7 +201,8 @@ impl Classifier {
         Classifier::default()
     }
 
-    /// Compile the built-in table now (otherwise on first use).
+    /// Prepare the built-in table and the normaliser now (otherwise on first use). Branches of
+    /// the table are still compiled only when a message first needs them.
     pub fn warm_up() {
         LazyLock::force(&BUILTIN);
         let _ = normalise::normalise("");
@@ -260,17 +248,14 @@ impl Classifier {
             }
         }
         let compiled = &*BUILTIN;
-        let hits = compiled.set.as_ref().map(|s| s.matches(normal.as_bytes()));
-        for (rule, index) in compiled.rules.iter().zip(&compiled.set_index) {
+        let hay = prefilter::Haystack::new(&normal);
+        for (rule, pattern) in compiled.rules.iter().zip(&compiled.patterns) {
             if rule.reason.as_deref().is_some_and(|r| r != reason) {
                 continue;
             }
-            let pattern_ok = match (index, &hits) {
-                (None, _) => true,
-                (Some(i), Some(h)) => h.matched(*i),
-                (Some(_), None) => false,
-            };
-            if pattern_ok && rule.guard.is_none_or(|g| g(&normal)) {
+            if pattern.as_ref().is_none_or(|p| p.is_match(&hay))
+                && rule.guard.is_none_or(|g| g(&normal))
+            {
                 return found(rule);
             }
         }
@@ -290,13 +275,13 @@ mod tests {
     fn every_builtin_pattern_compiles_and_is_documented() {
         for d in rules::BUILTIN {
             if let Some(p) = d.pattern {
-                assert!(builtin_set(&[p]).is_ok(), "{}: {p}", d.name);
+                assert!(prefilter::compile(p).is_ok(), "{}: {p}", d.name);
             }
             assert!(d.source.starts_with("https://"), "{}: source", d.name);
             assert!(!d.why.is_empty() && !d.code.is_empty(), "{}", d.name);
         }
         assert_eq!(BUILTIN.rules.len(), rules::BUILTIN.len());
-        assert!(BUILTIN.set.is_some());
+        assert_eq!(BUILTIN.patterns.len(), rules::BUILTIN.len());
         let mut names: Vec<_> = rules::BUILTIN.iter().map(|d| d.name).collect();
         names.sort_unstable();
         names.dedup();
