@@ -371,7 +371,7 @@ mod tests {
             (bq.class, bq.rule_name()),
             (FailureClass::Permanent, "bigquery-dataset-not-empty")
         );
-        let gce = c.classify("TFExecApplyFailed", "Error: Error deleting instance template: googleapi: Error 400: The instance_template resource 'projects/rnm-hostedsvcs-comsvcs-sq-7aea/global/instanceTemplates/t' is already being used by 'projects/rnm-hostedsvcs-comsvcs-sq-7aea/regions/europe-west1/instanceGroupManagers/m', resourceInUseByAnotherResource");
+        let gce = c.classify("TFExecApplyFailed", "Error: Error when reading or editing Subnetwork: googleapi: Error 400: The subnetwork resource 'projects/rnm-hostedsvcs-comsvcs-sq-7aea/regions/us-west1/subnetworks/s' is already being used by 'projects/rnm-hostedsvcs-comsvcs-sq-7aea/zones/us-west1-b/instances/i', resourceInUseByAnotherResource");
         assert_eq!(gce.class, FailureClass::Transient);
         // An ELB that backs a VPC endpoint service is not freed by the destroy.
         let elb = c.classify("TFExecApplyFailed", "Error deleting LB: ResourceInUse: Load balancer ZZZ cannot be deleted because it is currently associated with another service");

@@ -170,6 +170,32 @@ pub fn upper_snake_code(message: &str) -> bool {
         })
 }
 
+/// An Azure subnet held by the network interface of a Kubernetes node pool: acs-engine names
+/// its node NICs `k8s-agentpool…`/`k8s-master…`, AKS `aks-…` (also under a scale set
+/// `virtualMachineScaleSets/aks-…`). Such NICs belong to a cluster deployment, not to the module.
+pub fn subnet_held_by_cluster_nic(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    let Some(at) = lower.find("in use by ") else {
+        return false;
+    };
+    let holder = lower[at + "in use by ".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap_or("");
+    if holder.contains("/virtualmachinescalesets/aks-") {
+        return true;
+    }
+    match holder.find("/networkinterfaces/") {
+        Some(i) => {
+            let name = &holder[i + "/networkinterfaces/".len()..];
+            name.starts_with("k8s-agentpool")
+                || name.starts_with("k8s-master")
+                || name.starts_with("aks-")
+        }
+        None => false,
+    }
+}
+
 /// The built-in table, in evaluation order.
 pub const BUILTIN: &[Def] = &[
     // ===== 1. the controller cannot start =================================================
@@ -231,7 +257,7 @@ pub const BUILTIN: &[Def] = &[
         "provider-config-missing",
         "terraform",
         "ProviderConfigurationNotPresent",
-        r"provider configuration not present|provider \S+ is not available|required provider is not configured",
+        r"provider configuration not present|provider \S+ is not available|required provider is not configured|a provider configuration block is required|configuration for \S+ is not present",
         Permanent,
         "the provider block was removed from the module: resources in state cannot be destroyed without it",
         "https://developer.hashicorp.com/terraform/language/providers/configuration",
@@ -246,6 +272,15 @@ pub const BUILTIN: &[Def] = &[
         "https://developer.hashicorp.com/terraform/language/meta-arguments/lifecycle",
     ),
     rule(
+        "default-object-undeletable",
+        "any",
+        "CannotDeleteDefault",
+        r"can ?not delete (the )?default \w+|default \w+ (can ?not|may not) be deleted",
+        Permanent,
+        "the API never deletes its built-in default object (a default namespace, network or group), whatever the status code: the provider must stop managing it",
+        "https://github.com/hashicorp/terraform-provider-nomad/pull/73",
+    ),
+    rule(
         "state-unlock-failed",
         "terraform",
         "UnlockFailed",
@@ -258,7 +293,7 @@ pub const BUILTIN: &[Def] = &[
         "backend-init-required",
         "terraform",
         "BackendInitRequired",
-        r"backend initialization required|backend configuration changed|initial configuration of the requested backend|state snapshot was created by (terraform|opentofu) v\S+, which is newer|unsupported state file format",
+        r"backend initialization required|backend configuration changed|initial configuration of the requested backend|state snapshot was created by (terraform|opentofu) v\S+, which is newer|unsupported state file format|does not support state version",
         Permanent,
         "the state backend or its format changed: needs re-initialisation or a newer binary",
         "https://developer.hashicorp.com/terraform/language/backend",
@@ -400,6 +435,24 @@ pub const BUILTIN: &[Def] = &[
         "https://github.com/hashicorp/terraform-provider-aws/issues/37046",
     ),
     rule(
+        "igw-detach-after-retry",
+        "aws",
+        "DependencyViolation (internet gateway detach, after the provider's retries)",
+        r"(deleting|error detaching) EC2 Internet Gateway \([^)]*\)[^\n]*DependencyViolation",
+        Permanent,
+        "the AWS provider retries the detach on DependencyViolation for its whole delete timeout: a public address still mapped after that belongs to something this destroy keeps or does not manage (a load balancer made by an in-cluster Service, an instance outside the module); the same text also came from a destroy whose rerun worked, so the rule leans permanent",
+        "https://github.com/hashicorp/terraform-provider-aws/blob/main/internal/service/ec2/vpc_internet_gateway.go",
+    ),
+    rule(
+        "ecs-cluster-busy-after-retry",
+        "aws",
+        "ClusterContains*Exception (after the provider's retries)",
+        r"deleting ECS cluster[^:\n]*: \S*\s*ClusterContains\w*Exception",
+        Permanent,
+        "the AWS provider retries ClusterContainsContainerInstances/Services/Tasks for 10 minutes before reporting it: instances or services still there come from capacity the destroy removes only after the cluster (a capacity-provider autoscaling group) or from outside the module",
+        "https://github.com/hashicorp/terraform-provider-aws/blob/main/internal/service/ecs/cluster.go",
+    ),
+    rule(
         "subnet-delete-timeout",
         "aws",
         "DependencyViolation (subnet delete timed out)",
@@ -426,6 +479,18 @@ pub const BUILTIN: &[Def] = &[
         "a public IP still allocated to a NIC, gateway or firewall: real destroys show it both freed by the holder's own deletion and never freed (azurerm does not detach it); the two cannot be told apart, so the rule leans permanent",
         "https://learn.microsoft.com/en-us/azure/virtual-network/ip-services/virtual-network-public-ip-address#delete-a-public-ip-address",
     ),
+    guarded(
+        rule(
+            "azure-subnet-used-by-cluster-nic",
+            "azure",
+            "InUseSubnetCannotBeDeleted (Kubernetes node NIC)",
+            r"\bInUseSubnetCannotBeDeleted\b",
+            Permanent,
+            "the subnet is held by the network interface of a Kubernetes node pool (acs-engine `k8s-agentpool…`, AKS `aks-…`) that a cluster deployment created, not this module: it stays until that cluster is deleted",
+            "https://github.com/hashicorp/terraform-provider-azurerm/issues/688",
+        ),
+        subnet_held_by_cluster_nic,
+    ),
     rule(
         "neutron-in-use",
         "openstack",
@@ -443,6 +508,15 @@ pub const BUILTIN: &[Def] = &[
         Permanent,
         "the provider deletes the module's firewall rules before their network and waits for each: a rule still on the network was made outside this destroy (another service, a console user); the same text once came from a destroy whose rerun worked, so the rule leans permanent",
         "https://github.com/GoogleCloudPlatform/terraform-google-three-tier-web-app/issues/167",
+    ),
+    rule(
+        "gce-instance-template-in-use",
+        "google",
+        "resourceInUseByAnotherResource (instance template)",
+        r"instance_template resource '?\S+'? is already being used by",
+        Permanent,
+        "only instance group managers use a template, and the provider deletes a group manager and waits before deleting its template: one still using it is kept by this run (updated in place, a GKE node pool's group held by a load balancer) or failed its own delete, which is the error to act on; leans permanent",
+        "https://cloud.google.com/compute/docs/instance-templates/delete-instance-templates",
     ),
     rule(
         "elb-used-by-endpoint-service",
@@ -578,9 +652,9 @@ pub const BUILTIN: &[Def] = &[
         "eip-release-while-held",
         "aws",
         "AuthFailure (Elastic IP release)",
-        r"AuthFailure\) when calling the (ReleaseAddress|DisassociateAddress) operation|aws_eip\.\S+: AuthFailure: You do not have permission to access the specified resource|(releasing|disassociating) EC2 EIP[^\n]*AuthFailure",
+        r"AuthFailure\) when calling the (ReleaseAddress|DisassociateAddress) operation|aws_eip\.\S+: AuthFailure: You do not have permission to access the specified resource|(releasing|disassociating) EC2 EIP[^\n]*AuthFailure|ReleaseAddress[\s\S]{0,200}InvalidNetworkInterfaceID\.NotFound",
         Transient,
-        "EC2 refuses to release an Elastic IP with a misleading AuthFailure while a NAT gateway or load balancer deleted by the same destroy still holds it; the release works once that holder is gone",
+        "EC2 refuses to release an Elastic IP with a misleading AuthFailure, or names the network interface of the NAT gateway deleted seconds before as missing, while that holder of the same destroy is still going away; the release works once it is gone",
         "https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/831",
     ),
     rule(
@@ -649,6 +723,15 @@ pub const BUILTIN: &[Def] = &[
         "https://github.com/helm/helm/issues/4558",
     ),
     rule(
+        "helm-hook-job-failed",
+        "helm",
+        "HookJobFailed (BackoffLimitExceeded / DeadlineExceeded)",
+        r"job (\S+ )?failed: (BackoffLimitExceeded|DeadlineExceeded)",
+        Permanent,
+        "a chart's delete hook Job exhausted its retries (backoffLimit / activeDeadlineSeconds): it usually fails the same way until the chart, its values or the cluster change; one report's rerun worked, so the rule leans permanent",
+        "https://helm.sh/docs/topics/charts_hooks/#hook-deletion-policies",
+    ),
+    rule(
         "crd-missing",
         "kubernetes",
         "NoKindMatch",
@@ -710,6 +793,15 @@ pub const BUILTIN: &[Def] = &[
         Permanent,
         "the provider waited its whole delete timeout and a finalizer still holds the object: whatever should release it (a pod using a PVC, a controller) is not doing so",
         "https://kubernetes.io/docs/concepts/overview/working-with-objects/finalizers/",
+    ),
+    rule(
+        "kubernetes-delete-timeout",
+        "kubernetes",
+        "StillExists (delete timeout)",
+        r"\b(job|pod|deployment|stateful ?set|daemon ?set|replica ?set|namespace|service|persistent ?volume( claim)?|secret|config ?map|ingress|cron ?job) \S+ still exists\b",
+        Permanent,
+        "the kubernetes provider waited its whole delete timeout and the object is still there: a finalizer or a foreground deletion nobody completes holds it",
+        "https://github.com/hashicorp/terraform-provider-kubernetes/issues/843",
     ),
     rule(
         "namespace-terminating",
@@ -831,16 +923,43 @@ pub const BUILTIN: &[Def] = &[
         "still-in-use",
         "any",
         "DependencyViolation/ResourceInUse/InUse",
-        r"DependencyViolation|has (a )?dependen(t|cies|cy)|still in use|resource ?is ?in ?use|ResourceInUse|\bin use by\b|is in use|being used by|currently in use|InvalidGroup\.InUse|\w+InUse\w*|InUse\w*CannotBeDeleted|\w+CannotBeDeleted\b|resourceInUseByAnotherResource|has (node ?groups|nodegroups) attached|still members? of|FileSystemInUse|has mount targets|nested resources exist|still (has|contains) (active|attached|associated)|is still attached|cannot be deleted while|still has dependent",
+        r"DependencyViolation|has (a )?dependen(t|cies|cy)|still in use|resource ?is ?in ?use|ResourceInUse|\bin use by\b|is in use|being used by|currently in use|InvalidGroup\.InUse|\w+InUse\w*|InUse\w*CannotBeDeleted|\w+CannotBeDeleted\b|resourceInUseByAnotherResource|has (node ?groups|nodegroups) attached|still members? of|FileSystemInUse|has mount targets|nested resources exist|still (has|contains) (active|attached|associated)|is still attached|\b(are|is) (still )?attached to (it|this)\b|has some active \S+|that's attached to|cannot be deleted while|still has dependent",
         Transient,
         "a sibling resource still uses it; it is deleted in the same destroy (or released shortly after)",
         EC2_ERRORS,
     ),
     rule(
+        "db-role-owns-objects",
+        "any",
+        "DependentObjectsStillExist (role)",
+        r"cannot be dropped because some objects (or privileges )?depend on it",
+        Transient,
+        "PostgreSQL will not drop a role that still owns objects: the user and the database holding them are siblings that a destroy deletes in parallel, so the role is free once the database is gone and the next run drops it (both reports); objects in a database the module does not manage would keep it",
+        "https://www.postgresql.org/docs/current/sql-droprole.html",
+    ),
+    rule(
+        "vsphere-folder-not-empty",
+        "vsphere",
+        "folder is not empty",
+        r"folder is not empty, please remove all items before deleting",
+        Transient,
+        "VMs name their folder by path, so Terraform does not order their deletion before the folder's: the folder is deleted while the VMs of the same destroy are still going, and the next run removes it (a race open since 2016)",
+        "https://github.com/vmware/terraform-provider-vsphere/issues/23",
+    ),
+    rule(
+        "http-precondition-failed",
+        "aws",
+        "PreconditionFailed (HTTP 412, ETag)",
+        r"\bPreconditionFailed: The request failed because it didn't meet the preconditions",
+        Transient,
+        "an If-Match (ETag) precondition failed on delete: the distribution changed between the provider's read and its delete (its own disable step), and the next run reads the new ETag; a 2017 report with a provider that reused a stale ETag needed a manual delete",
+        "https://docs.aws.amazon.com/cloudfront/latest/APIReference/API_DeleteDistribution.html",
+    ),
+    rule(
         "incorrect-state",
         "aws",
         "Incorrect*State/Invalid*State",
-        r"\b(Invalid|Incorrect)\w*State(Fault|Exception)?\b|transitional state|not in (an? )?(appropriate|valid|available|correct|ready) state|in the current (status|state)|is not ready|resourceNotReady|already being deleted|is being deleted|deletion is in progress|deletion (isn't|is not) (yet )?(completed?|finished)|being (created|updated|modified|deleted|provisioned)",
+        r"\b(Invalid|Incorrect)\w*State(Fault|Exception)?\b|transitional state|not in (an? )?(appropriate|valid|available|correct|ready) state|in the current (status|state)|is not ready|resourceNotReady|already being deleted|is being deleted|deletion is in progress|deletion (isn't|is not) (yet )?(completed?|finished)|being (created|updated|modified|deleted|provisioned)|current status is:? '?(deleting|creating|attaching|detaching|extending|migrating|resizing|uploading|downloading|backing-up|restoring-backup|retyping)\b",
         Transient,
         "the resource is mid-transition; the transition finishes by itself",
         EC2_ERRORS,
@@ -906,7 +1025,7 @@ pub const BUILTIN: &[Def] = &[
         "delete-refused",
         "any",
         "CannotBeDeleted (explained)",
-        r"can ?not be (deleted|removed|destroyed|disassociated|detached|released)\b|cannot delete (it|this \w+|the \w+) (because|while|since|as)\b|is not allowed to be deleted|is (still )?referenced (in|by)\b",
+        r"can ?not be (deleted|removed|destroyed|disassociated|detached|released)\b|cannot delete (it|this \w+|the \w+) (because|while|since|as)\b|is not allowed to be deleted|is (still )?referenced (in|by)\b|state of \w+ is not disabled|must be disabled (first|before)",
         Permanent,
         "the API refuses the delete and says why, and the reason is none of the in-use / in-progress / mid-transition causes matched above: something outside this destroy must change first",
         ARM_ERRORS,
@@ -925,7 +1044,7 @@ pub const BUILTIN: &[Def] = &[
         "access-denied",
         "any",
         "AccessDenied/Forbidden/AuthorizationFailed/PERMISSION_DENIED",
-        r"access ?denied|UnauthorizedOperation|UnauthorizedAccess|\bforbidden\b|status code:? 403|statuscode[=:] ?403|Error 403|\b403\b.*(forbidden|denied|permission)|AuthorizationFailed|AuthorizationError|not authorized to perform|does not have (the required )?(permission|authorization)|permission to [\w ]+ is required|permission denied|PERMISSION_DENIED|IAM_PERMISSION_DENIED|not authorized|insufficient (permissions|privileges)|Authorization_RequestDenied|must have admin rights|AuthenticationFailed|authentication (error|failed|failure)|\b401\b|unauthorized|explicit deny|caller does not have permission|Permission '\S+' denied|OptInRequired",
+        r"access ?denied|UnauthorizedOperation|UnauthorizedAccess|\bforbidden\b|status code:? 403|statuscode[=:] ?403|Error 403|\b403\b.*(forbidden|denied|permission)|AuthorizationFailed|AuthorizationError|not authorized to perform|does not have (the required )?(permission|authorization)|(don't|do not) have permission|permission to [\w ]+ is required|permission denied|PERMISSION_DENIED|IAM_PERMISSION_DENIED|not authorized|insufficient (permissions|privileges)|Authorization_RequestDenied|must have admin rights|AuthenticationFailed|authentication (error|failed|failure)|\b401\b|unauthorized|explicit deny|caller does not have permission|Permission '\S+' denied|OptInRequired",
         Permanent,
         "the caller lacks a permission; retrying with the same identity cannot succeed",
         STS_ERRORS,
@@ -938,6 +1057,15 @@ pub const BUILTIN: &[Def] = &[
         Permanent,
         "a policy (Azure Policy, an org policy, a management plane) forbids the operation: someone must change the policy or use the owning API",
         ARM_ERRORS,
+    ),
+    rule(
+        "google-iam-policy-write-failed",
+        "google",
+        "setIamPolicy failed",
+        r"error (setting|applying) IAM policy for",
+        Permanent,
+        "the Google provider's IAM read-modify-write already retries concurrent policy changes (those are matched above as transient): a policy write that still fails, with or without a cause, fails again on the next run",
+        "https://github.com/hashicorp/terraform-provider-google/blob/main/google/tpgiamresource/iam.go",
     ),
     rule(
         "not-empty",
@@ -978,11 +1106,12 @@ pub const BUILTIN: &[Def] = &[
         "gRPC FAILED_PRECONDITION: the system state must be fixed before a retry can succeed",
         GRPC_CODES,
     ),
+
     rule(
         "invalid-config",
         "any",
         "ValidationError/InvalidParameterValue/invalid configuration",
-        r"InvalidParameterValue|InvalidParameterCombination|InvalidParameter\b|ValidationError|ValidationException|unsupported argument|invalid value|missing required argument|invalid reference|unsupported block type|invalid resource type|error: invalid|is not a valid|malformed|BadRequest|bad request|InvalidRequest|not supported|unknown variable|no value for required variable|reference to undeclared|invalid configuration|failed to query available provider packages|could not retrieve the list of available versions|unsupported attribute|exactly one of\b|invalid argument|INVALID_ARGUMENT|badRequest|\binvalid\b|LimitExceeded|QUOTA_EXCEEDED|quota .* exceeded|UnsupportedOperation|OperationNotPermitted|OperationNotAllowed|MethodNotAllowed|Error 400|status[ _]?code:? ?400\b|StatusCode=400",
+        r"InvalidParameterValue|InvalidParameterCombination|InvalidParameter\b|ValidationError|ValidationException|unsupported argument|invalid value|missing required argument|missing required \S+ (parameter|argument|field)|required field is not set|invalid reference|unsupported block type|invalid resource type|error: invalid|is not a valid|malformed|BadRequest|bad request|InvalidRequest|not supported|unknown variable|no value for required variable|reference to undeclared|invalid configuration|failed to query available provider packages|could not retrieve the list of available versions|unsupported attribute|exactly one of\b|invalid argument|INVALID_ARGUMENT|badRequest|\binvalid\b|LimitExceeded|QUOTA_EXCEEDED|quota .* exceeded|UnsupportedOperation|OperationNotPermitted|OperationNotAllowed|MethodNotAllowed|Error 400|status[ _]?code:? ?400\b|StatusCode=400",
         Permanent,
         "the request or the configuration is invalid; only a config change helps",
         "https://developer.hashicorp.com/terraform/language/syntax/configuration",
@@ -1018,7 +1147,7 @@ pub const BUILTIN: &[Def] = &[
         "not-found-text",
         "any",
         "not found / does not exist",
-        r"\bnot found\b|could not be found|cannot be found|\bno (valid |such )?\w+ (with (id|name|key) \S+ )?(was |were )?found\b|\bno \w+ with (id|name|key) \S+ exists\b|couldn't find resource|does ?n[o']t exist",
+        r"\bnot found\b|could not be found|no matching [\w ]{1,40} found|cannot be found|\bno (valid |such )?\w+ (with (id|name|key) \S+ )?(was |were )?found\b|\bno \w+ with (id|name|key) \S+ exists\b|couldn't find resource|does ?n[o']t exist",
         Permanent,
         "something the destroy needs is gone (a release record, a token, a state bucket) and the provider did not absorb it: the same run fails the same way until state or config is fixed",
         "https://www.rfc-editor.org/rfc/rfc9110#name-404-not-found",
