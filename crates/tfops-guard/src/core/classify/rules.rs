@@ -933,8 +933,8 @@ pub const BUILTIN: &[Def] = &[
         "any",
         "DependentObjectsStillExist (role)",
         r"cannot be dropped because some objects (or privileges )?depend on it",
-        Transient,
-        "PostgreSQL will not drop a role that still owns objects: the user and the database holding them are siblings that a destroy deletes in parallel, so the role is free once the database is gone and the next run drops it (both reports); objects in a database the module does not manage would keep it",
+        Permanent,
+        "PostgreSQL will not drop a role that still owns objects; when the database holding them is a sibling in the same destroy a rerun drops it (two reports), but objects in a database the module does not manage keep it forever: the text cannot tell which, so it leans permanent (an orphan is recoverable with `orphans destroy`, a permanent error retried burns the budget)",
         "https://www.postgresql.org/docs/current/sql-droprole.html",
     ),
     rule(
@@ -942,8 +942,8 @@ pub const BUILTIN: &[Def] = &[
         "vsphere",
         "folder is not empty",
         r"folder is not empty, please remove all items before deleting",
-        Transient,
-        "VMs name their folder by path, so Terraform does not order their deletion before the folder's: the folder is deleted while the VMs of the same destroy are still going, and the next run removes it (a race open since 2016)",
+        Permanent,
+        "VMs name their folder by path, so Terraform may delete the folder while the VMs of the same destroy are still going (a race open since 2016, gone on a rerun), but VMs created outside Terraform keep it forever: the text cannot tell which, so it leans permanent",
         "https://github.com/vmware/terraform-provider-vsphere/issues/23",
     ),
     rule(
