@@ -58,35 +58,30 @@ pub const HEARTBEAT: Duration = Duration::from_secs(30);
 
 /// The periodic line for a CR whose last record was `r`, `elapsed` into a run of `budget`.
 pub fn heartbeat_line(r: &DecisionRecord, elapsed: Duration, budget: Duration) -> String {
-    let secs = |d: Duration| format_duration(Duration::from_secs(d.as_secs()));
     let state = if r.decision == "wait" {
         state_of(r)
     } else {
         format!("{} (still)", state_of(r))
     };
-    format!(
-        "[{:>6} elapsed, {:>6} left] {}/{}: {state}",
-        secs(elapsed),
-        secs(budget.saturating_sub(elapsed)),
-        r.namespace,
-        r.name
-    )
+    line(elapsed, budget.saturating_sub(elapsed), r, &state)
 }
 
 /// A plain progress line for an action decision (`None` for waits).
 pub fn plain_line(r: &DecisionRecord) -> Option<String> {
-    if !r.is_action() {
-        return None;
-    }
+    r.is_action()
+        .then(|| line(r.elapsed, r.budget_left, r, &state_of(r)))
+}
+
+/// `[elapsed, left] namespace/name: state`, times in whole seconds.
+fn line(elapsed: Duration, left: Duration, r: &DecisionRecord, state: &str) -> String {
     let secs = |d: Duration| format_duration(Duration::from_secs(d.as_secs()));
-    Some(format!(
-        "[{:>6} elapsed, {:>6} left] {}/{}: {}",
-        secs(r.elapsed),
-        secs(r.budget_left),
+    format!(
+        "[{:>6} elapsed, {:>6} left] {}/{}: {state}",
+        secs(elapsed),
+        secs(left),
         r.namespace,
-        r.name,
-        state_of(r)
-    ))
+        r.name
+    )
 }
 
 /// The live display of `helm tfops uninstall`; dropping it (or [`Live::finish`]) clears it.

@@ -366,11 +366,16 @@ impl Drop for TofuSim {
     }
 }
 
+/// `resource` in the namespace the simulation watches, or in all namespaces.
+fn watched_api(shared: &Shared, resource: &ApiResource) -> Api<DynamicObject> {
+    match &shared.config.namespace {
+        Some(ns) => Api::namespaced_with(shared.client.clone(), ns, resource),
+        None => Api::all_with(shared.client.clone(), resource),
+    }
+}
+
 async fn watch_loop(shared: Arc<Shared>) {
-    let api: Api<DynamicObject> = match &shared.config.namespace {
-        Some(ns) => Api::namespaced_with(shared.client.clone(), ns, &terraform_ar()),
-        None => Api::all_with(shared.client.clone(), &terraform_ar()),
-    };
+    let api = watched_api(&shared, &terraform_ar());
     let mut stream = watcher(api, watcher::Config::default())
         .default_backoff()
         .boxed();
@@ -400,10 +405,7 @@ async fn source_watch_loop(shared: Arc<Shared>, kind: &'static str) {
     let Some(resource) = source_ar(kind) else {
         return;
     };
-    let api: Api<DynamicObject> = match &shared.config.namespace {
-        Some(ns) => Api::namespaced_with(shared.client.clone(), ns, &resource),
-        None => Api::all_with(shared.client.clone(), &resource),
-    };
+    let api = watched_api(&shared, &resource);
     let mut stream = watcher(api, watcher::Config::default())
         .default_backoff()
         .boxed();
@@ -467,10 +469,7 @@ async fn source_watch_loop(shared: Arc<Shared>, kind: &'static str) {
 
 /// Every Terraform the simulation watches (its namespace, or all).
 async fn list_terraforms(shared: &Shared) -> Result<Vec<Value>, kube::Error> {
-    let api: Api<DynamicObject> = match &shared.config.namespace {
-        Some(ns) => Api::namespaced_with(shared.client.clone(), ns, &terraform_ar()),
-        None => Api::all_with(shared.client.clone(), &terraform_ar()),
-    };
+    let api = watched_api(shared, &terraform_ar());
     let list = api.list(&Default::default()).await?;
     Ok(list.items.iter().map(to_value).collect())
 }

@@ -281,19 +281,7 @@ impl Engine {
             return;
         };
         match o {
-            Some(o) => {
-                let fp = fingerprint(&o);
-                if fp != cr.status_fingerprint {
-                    cr.status_fingerprint = fp;
-                    cr.last_status_change = Instant::now();
-                }
-                let sfp = status_fingerprint(&o);
-                if sfp != cr.controller_fingerprint {
-                    cr.controller_fingerprint = sfp;
-                    cr.status_changed_at = Some(self.clock.now());
-                }
-                cr.obj = Some(o);
-            }
+            Some(o) => cr.take_object(o, self.clock.now()),
             None => cr.obj = None,
         }
         cr.progress = p.clone();

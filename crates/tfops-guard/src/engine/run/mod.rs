@@ -237,6 +237,24 @@ fn key_of(o: &DynamicObject, default_ns: &str) -> Key {
 /// is this CR's own runner pod (`<name>-tf-runner`; controller-runtime never runs two
 /// reconciles of one CR at once) and that pod is gone or was created after the lock was
 /// taken. Anything else (another host, no `Lock Info`) is Unknown: never force-unlocked.
+impl Cr {
+    /// Hold `o` as the newest view of the CR, noting when anything (`last_status_change`) or
+    /// the controller's part of it (`status_changed_at`, guard clock `now`) last changed.
+    fn take_object(&mut self, o: DynamicObject, now: DateTime<Utc>) {
+        let fp = fingerprint(&o);
+        if fp != self.status_fingerprint {
+            self.status_fingerprint = fp;
+            self.last_status_change = Instant::now();
+        }
+        let sfp = status_fingerprint(&o);
+        if sfp != self.controller_fingerprint {
+            self.controller_fingerprint = sfp;
+            self.status_changed_at = Some(now);
+        }
+        self.obj = Some(o);
+    }
+}
+
 fn lock_holder(cr: &Cr, env: &findings::Findings) -> Presence {
     let Some(obj) = &cr.obj else {
         return Presence::Unknown;
@@ -639,17 +657,7 @@ impl Engine {
         if cr.obj.is_none() && cr.outcome.is_some() {
             return;
         }
-        let fp = fingerprint(&o);
-        if fp != cr.status_fingerprint {
-            cr.status_fingerprint = fp;
-            cr.last_status_change = Instant::now();
-        }
-        let sfp = status_fingerprint(&o);
-        if sfp != cr.controller_fingerprint {
-            cr.controller_fingerprint = sfp;
-            cr.status_changed_at = Some(self.clock.now());
-        }
-        cr.obj = Some(o);
+        cr.take_object(o, self.clock.now());
         self.step(&key).await;
         self.step_dependencies(&key).await;
     }
