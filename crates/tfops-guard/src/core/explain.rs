@@ -537,7 +537,7 @@ mod tests {
 
     #[test]
     fn unknown_and_zero_attempts() {
-        let e = run(&req("", "the moon is in the wrong phase"));
+        let e = run(&req("", "Error: operation failed (exit status 1)"));
         assert_eq!(e.class, FailureClass::Unknown);
         assert_eq!(e.rule, "no rule matched");
         assert_eq!(e.next.action, "retry");
@@ -591,8 +591,12 @@ mod tests {
         let text = e.to_text();
         assert!(text.contains("matched:  aws BucketNotEmpty\n"), "{text}");
         assert!(text.contains("force_destroy"), "{text}");
-        let u = run(&req("TFExecApplyFailed", "the moon is in the wrong phase"));
+        let u = run(&req("TFExecApplyFailed", "Error: operation failed"));
         assert!(u.provider.is_none() && u.source.is_none());
         assert!(u.to_text().contains("matched:  nothing"), "{}", u.to_text());
+        let p = run(&req("TFExecApplyFailed", "the moon is in the wrong phase"));
+        assert_eq!(p.class, FailureClass::Permanent);
+        assert_eq!(p.rule, "unrecognised-error");
+        assert!(p.to_text().contains("leans permanent"), "{}", p.to_text());
     }
 }

@@ -411,11 +411,12 @@ mod tests {
         ] {
             assert_eq!(class(m), FailureClass::Transient, "{m}");
         }
-        // a port is not a status
-        assert_eq!(
-            class("dial tcp [2606:4700:10::6814:565d]:443: connect: no route to host"),
-            FailureClass::Unknown
+        // a port is not a status: no route to the API at all, not a 4xx
+        let r = Classifier::builtin().classify(
+            "TFExecApplyFailed",
+            "dial tcp [2606:4700:10::6814:565d]:443: connect: no route to host",
         );
+        assert_eq!(r.rule_name(), "api-unreachable");
     }
 
     #[test]
@@ -567,11 +568,35 @@ mod tests {
     }
 
     #[test]
-    fn nothing_matched_is_unknown() {
+    fn an_error_no_rule_knows_leans_permanent() {
         let r =
             Classifier::builtin().classify("TFExecApplyFailed", "the moon is in the wrong phase");
-        assert_eq!(r.class, FailureClass::Unknown);
-        assert!(r.rule.is_none());
+        assert_eq!(r.class, FailureClass::Permanent);
+        let m = r.rule.expect("the last rule matched");
+        assert_eq!(
+            (m.name.as_str(), m.provider.as_str()),
+            ("unrecognised-error", "any")
+        );
+        assert!(m.why.contains("leans permanent"), "{}", m.why);
+    }
+
+    #[test]
+    fn a_message_that_names_no_cause_is_unknown() {
+        for m in [
+            "",
+            "   ",
+            "Operation failed: failed generating plan JSON: failed running command (exit -1)",
+            "Error: 1 error(s) occurred:",
+            "exit status 1",
+        ] {
+            let r = Classifier::builtin().classify("TFExecApplyFailed", m);
+            assert_eq!(r.class, FailureClass::Unknown, "{m:?}");
+            assert!(r.rule.is_none(), "{m:?}");
+        }
+        // one word of cause is enough to lean permanent
+        let r = Classifier::builtin()
+            .classify("TFExecApplyFailed", "Error: failed to make http request");
+        assert_eq!(r.rule_name(), "unrecognised-error");
     }
 
     proptest::proptest! {

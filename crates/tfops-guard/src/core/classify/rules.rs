@@ -11,7 +11,10 @@
 //! 4. generic permanent causes (403/401, invalid configuration, failed preconditions, any other
 //!    HTTP 4xx, not found / does not exist);
 //! 5. generic transient causes (5xx in its usual spellings, timeouts, resets);
-//! 6. reason-only fallbacks.
+//! 6. reason-only fallbacks;
+//! 7. `unrecognised-error`: any other message that names a cause leans permanent (only a
+//!    message that names none — empty, or nothing but "failed" / "exit status" words — is
+//!    left `unknown`).
 //!
 //! Patterns are matched case-insensitively against the normalised message
 //! ([`super::normalise::normalise`]); `(?-i:…)` marks the few that must match a code's exact
@@ -986,7 +989,7 @@ pub const BUILTIN: &[Def] = &[
         "operation-in-progress",
         "any",
         "ConcurrentModification/AnotherOperationInProgress/OperationInProgress",
-        r"ConcurrentModification|concurrent (policy )?changes|conflictingoperationinprogress|AnotherOperationInProgress|OperationInProgress|operation (is )?(already )?in progress|another operation|incompatible operation|is currently being modified|another \w+ operation|wait for it to finish|(overrid(d)?en|superseded) (and canceled )?by (a|another) (later )?operation|CanceledAndSupersededDueToAnotherOperation|currently has (an? )?(update|operation)\b.*\bin progress|OperationAborted|conflicting conditional operation|ResourceGroupBeingDeleted|RetryableError|\bretryable\b|conditionNotMet|please retry|try again later|try again in (a few|\d+) (minutes?|seconds?)|not finished configuring yet",
+        r"ConcurrentModification|concurrent (policy )?changes|conflictingoperationinprogress|AnotherOperationInProgress|OperationInProgress|operation (is )?(already )?in progress|an? in[ -]progress \w+ operation|(delete|deletion|update|create|creation) (is )?(already |still )?in progress|another operation|incompatible operation|is currently being modified|another \w+ operation|wait for it to finish|(overrid(d)?en|superseded) (and canceled )?by (a|another) (later )?operation|CanceledAndSupersededDueToAnotherOperation|currently has (an? )?(update|operation)\b.*\bin progress|OperationAborted|conflicting conditional operation|ResourceGroupBeingDeleted|RetryableError|\bretryable\b|conditionNotMet|please retry|try again later|try again in (a few|\d+) (minutes?|seconds?)|not finished configuring yet",
         Transient,
         "another operation on the same resource is running; it ends by itself",
         ARM_ERRORS,
@@ -1152,6 +1155,15 @@ pub const BUILTIN: &[Def] = &[
         "something the destroy needs is gone (a release record, a token, a state bucket) and the provider did not absorb it: the same run fails the same way until state or config is fixed",
         "https://www.rfc-editor.org/rfc/rfc9110#name-404-not-found",
     ),
+    rule(
+        "api-unreachable",
+        "any",
+        "ECONNREFUSED/EHOSTUNREACH/ENETUNREACH",
+        r"connection refused|no route to host|network is unreachable",
+        Permanent,
+        "the provider cannot reach its API at all — nothing listens at the address (a cluster deleted earlier, an endpoint left empty, a wrong host); the same address refuses the next attempt too (a runner restarting mid-call is matched above as gRPC Unavailable)",
+        "https://pkg.go.dev/syscall#ECONNREFUSED",
+    ),
     // ===== 5. generic transient =============================================================
     rule(
         "k8s-server-timeout",
@@ -1175,7 +1187,7 @@ pub const BUILTIN: &[Def] = &[
         "timeout",
         "any",
         "Timeout/DeadlineExceeded/ConnectionReset",
-        r"context deadline exceeded|\b408\b|request timeout|i/o timeout|timeout while waiting|timed out|timeout exceeded|tls handshake timeout|connection reset|connection refused|broken pipe|\bEOF\b|net/http: request canceled|Client\.Timeout|deadline exceeded|DEADLINE_EXCEEDED|timeout waiting|waiting for .* timeout|http2: client connection lost|stream error",
+        r"context deadline exceeded|\b408\b|request timeout|i/o timeout|timeout while waiting|timed out|timeout exceeded|tls handshake timeout|connection reset|broken pipe|\bEOF\b|net/http: request canceled|Client\.Timeout|deadline exceeded|DEADLINE_EXCEEDED|timeout waiting|waiting for .* timeout|http2: client connection lost|stream error",
         Transient,
         "a timeout or reset on a reachable API: the next attempt gets a fresh connection",
         "https://developer.hashicorp.com/terraform/language/resources/syntax#operation-timeouts",
@@ -1202,4 +1214,68 @@ pub const BUILTIN: &[Def] = &[
         "terraform init failed for no transient reason: module or backend configuration",
         TOFU_BACKEND,
     ),
+    // ===== 7. an error no rule knows ========================================================
+    Def {
+        name: "unrecognised-error",
+        provider: "any",
+        code: "(no known code)",
+        reason: None,
+        pattern: None,
+        guard: Some(names_a_cause),
+        class: Permanent,
+        why: "no rule knows this error, and it names a cause none of the transient rules (throttling, 5xx, timeouts, locks, transitions, in-use by a sibling) recognised: it leans permanent — retried, a permanent error burns the whole budget before orphaning; orphaned, a passing one is only a ledger entry that `helm tfops orphans destroy` retries",
+        source: "https://developer.hashicorp.com/terraform/cli/commands/destroy",
+    },
 ];
+
+/// Words that say only *that* something failed, not why.
+const NO_CAUSE_WORDS: &[&str] = &[
+    "a",
+    "an",
+    "and",
+    "apply",
+    "applying",
+    "code",
+    "command",
+    "destroy",
+    "destroying",
+    "err",
+    "error",
+    "errors",
+    "exit",
+    "fail",
+    "failed",
+    "failing",
+    "failure",
+    "for",
+    "generating",
+    "in",
+    "json",
+    "of",
+    "on",
+    "opentofu",
+    "operation",
+    "occurred",
+    "plan",
+    "run",
+    "running",
+    "status",
+    "terraform",
+    "the",
+    "to",
+    "tofu",
+    "unexpected",
+    "unknown",
+    "while",
+    "with",
+];
+
+/// Whether a message names any cause at all: some word other than the ones that only say
+/// something failed (`Operation failed: failed generating plan JSON: failed running command
+/// (exit -1)` names none, and stays `unknown`; `failed to make http request` names one).
+pub fn names_a_cause(message: &str) -> bool {
+    message
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| w.len() > 1)
+        .any(|w| !NO_CAUSE_WORDS.iter().any(|n| n.eq_ignore_ascii_case(w)))
+}

@@ -471,7 +471,10 @@ fn unknown_failures_are_retried_like_transient_ones() {
     let mut w = World::new();
     w.apply();
     w.deleted().at(5);
-    w.fail("TFExecApplyFailed", "something odd happened");
+    w.fail(
+        "TFExecApplyFailed",
+        "Error: operation failed (exit status 1)",
+    );
     let s = w.step();
     assert_eq!(s.classification.unwrap().class, FailureClass::Unknown);
     assert!(is_wait(&s.decision, WaitFor::Backoff));
@@ -1226,6 +1229,10 @@ mod props {
         ("VarsGenerationFailed", "Secret \"v\" not found"),
         ("LockHeld", "Error acquiring the state lock"),
         ("TFExecApplyFailed", "the moon is in the wrong phase"),
+        (
+            "TFExecApplyFailed",
+            "Error: operation failed (exit status 1)",
+        ),
         (
             "DeletionBlockedByDependantsReason",
             "Deletion in progress, but blocked.",
