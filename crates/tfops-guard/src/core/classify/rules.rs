@@ -633,6 +633,15 @@ pub const BUILTIN: &[Def] = &[
         "https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html",
     ),
     rule(
+        "cloudfront-not-disabled",
+        "aws",
+        "DistributionNotDisabled",
+        r"DistributionNotDisabled|distribution you are trying to delete has not been disabled",
+        Transient,
+        "the provider disables a distribution and waits for the change to deploy before deleting it; this arrives while the disable is still propagating, and the next attempt deletes it",
+        "https://docs.aws.amazon.com/cloudfront/latest/APIReference/API_DeleteDistribution.html",
+    ),
+    rule(
         "lambda-edge-replica",
         "aws",
         "InvalidParameterValueException (replicated function)",
