@@ -352,9 +352,14 @@ pub fn explain(req: &Request, classifier: &Classifier) -> Result<Explanation, Ex
             format_duration(t.orphan_timeout)
         )
     } else {
+        let lock_note = match (crate::core::lock::lock_info(&req.message), p.force_unlock) {
+            (Some(l), true) => format!("state lock {}: force-unlock once if its holder was this CR's own earlier runner pod (then spec.tfstate is restored); ", l.id),
+            (Some(l), false) => format!("state lock {}: never force-unlocked ({} is off); ", l.id, tfops_api::names::ANN_FORCE_UNLOCK),
+            (None, _) => String::new(),
+        };
         match (&step.decision, class) {
             (Decision::Orphan { .. }, _) => format!(
-                "if the controller shows it cannot release it → force-remove (the ledger entry is kept); silence alone (no failure, no missing dependency, Lease still renewed or unreadable) is waited for {} and then until the budget ends, never forced; {never_cut}",
+                "{lock_note}if the controller shows it cannot release it → force-remove (the ledger entry is kept); silence alone (no failure, no missing dependency, Lease still renewed or unreadable) is waited for {} and then until the budget ends, never forced; {never_cut}",
                 format_duration(t.orphan_timeout)
             ),
             (Decision::ForceRemove { .. }, _) => "done: the CR is gone, its ledger entry records what was left behind".to_string(),
@@ -368,12 +373,7 @@ pub fn explain(req: &Request, classifier: &Classifier) -> Result<Explanation, Ex
                 format_duration(t.missing_dependency_grace)
             ),
             _ => format!(
-                "{}after {total} failed attempts (1 + {} retries) or at {deadline_text} → {escalation}; {never_cut}",
-                match (crate::core::lock::lock_info(&req.message), p.force_unlock) {
-                    (Some(l), true) => format!("state lock {}: force-unlock once if its holder was this CR's own earlier runner pod (then spec.tfstate is restored); ", l.id),
-                    (Some(l), false) => format!("state lock {}: never force-unlocked ({} is off); ", l.id, tfops_api::names::ANN_FORCE_UNLOCK),
-                    (None, _) => String::new(),
-                },
+                "{lock_note}after {total} failed attempts (1 + {} retries) or at {deadline_text} → {escalation}; {never_cut}",
                 p.retries
             ),
         }
@@ -518,7 +518,9 @@ mod tests {
         // Locks are recognised from the message (upstream overwrites the LockHeld reason).
         let msg = "error running Plan: rpc error: code = Internal desc = error acquiring the state lock: Error acquiring the state lock\nLock Info:\n  ID:        9e1c\n  Who:       runner@db-tf-runner\n";
         let e = run(&req("TFExecPlanFailed", msg));
-        assert_eq!(e.next.action, "retry");
+        // Force-unlock off and nothing else releases it: a held lock leans permanent.
+        assert_eq!(e.next.action, "orphan");
+        assert_eq!(e.class, FailureClass::Permanent);
         assert!(
             e.later.starts_with("state lock 9e1c: never force-unlocked"),
             "{}",

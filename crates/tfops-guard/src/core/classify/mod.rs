@@ -149,6 +149,55 @@ impl Classification {
             .map(|r| r.name.as_str())
             .unwrap_or("no rule matched")
     }
+
+    /// The class once what the guard knows about the failing `Terraform` beyond its message is
+    /// taken into account. A held state lock leans permanent from its text alone (nothing
+    /// releases a dead runner's lock), but it is transient when something other than a human
+    /// will release it ([`LockRelease`]).
+    #[must_use]
+    pub fn in_context(mut self, cx: FailureContext) -> Self {
+        let lock_rule = self.rule.as_ref().is_some_and(|m| {
+            m.origin == RuleOrigin::BuiltIn && LOCK_RULES.contains(&m.name.as_str())
+        });
+        if let (true, Some(by)) = (lock_rule, cx.lock_released_by) {
+            self.class = FailureClass::Transient;
+            if let Some(m) = self.rule.as_mut() {
+                m.why = by.why().to_string();
+            }
+        }
+        self
+    }
+}
+
+/// Built-in rules that recognise a held state lock.
+const LOCK_RULES: [&str; 2] = ["lock-held", "state-lock"];
+
+/// What the guard knows about a failing `Terraform` beyond its Ready condition.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FailureContext {
+    /// Who releases a held state lock without a human, if anyone.
+    pub lock_released_by: Option<LockRelease>,
+}
+
+/// Who releases a held state lock without a human.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockRelease {
+    /// `spec.tfstate.forceUnlock: auto`: tofu-controller force-unlocks the pending lock at the
+    /// start of its next reconcile, the destroy's included (v0.16.5
+    /// `controllers/tf_controller_backend.go` 408–431, called from `tf_controller_finalizer.go` 49).
+    Controller,
+    /// `tfops.dev/force-unlock` allows the guard to, once the holder is provably gone, and that
+    /// is not known yet.
+    Guard,
+}
+
+impl LockRelease {
+    fn why(self) -> &'static str {
+        match self {
+            LockRelease::Controller => "spec.tfstate.forceUnlock is auto: tofu-controller force-unlocks the pending state lock at the start of its next reconcile, so the next attempt runs",
+            LockRelease::Guard => "tfops.dev/force-unlock allows the guard to force-unlock this lock once its holder (this CR's earlier runner pod) is provably gone: the guard waits for that evidence",
+        }
+    }
 }
 
 /// The built-in table, ready to match: rules in order, and each rule's pattern split into
@@ -565,6 +614,44 @@ mod tests {
         let e = Classifier::from_json(r#"{"pattern": "x"}"#, "env X").unwrap_err();
         assert!(matches!(e, ClassifierError::Json { .. }));
         assert!(Classifier::from_json("  ", "env X").is_ok());
+    }
+
+    #[test]
+    fn a_held_lock_leans_permanent_unless_the_controller_force_unlocks_it() {
+        let msg = "error running Plan: rpc error: code = Internal desc = error acquiring the state lock\nLock Info:\n  ID:        9e1c\n  Who:       runner@shop-db-tf-runner";
+        let c = Classifier::builtin().classify("TFExecPlanFailed", msg);
+        assert_eq!(
+            (c.class, c.rule_name()),
+            (FailureClass::Permanent, "state-lock")
+        );
+        let same = c.clone().in_context(FailureContext::default());
+        assert_eq!(same, c);
+        for (by, says) in [
+            (LockRelease::Controller, "forceUnlock is auto"),
+            (LockRelease::Guard, "provably gone"),
+        ] {
+            let released = c.clone().in_context(FailureContext {
+                lock_released_by: Some(by),
+            });
+            assert_eq!(released.class, FailureClass::Transient);
+            assert!(released.rule.expect("rule").why.contains(says));
+        }
+        // only lock rules change
+        let other = Classifier::builtin()
+            .classify(
+                "TFExecApplyFailed",
+                "BucketNotEmpty: The bucket you tried to delete is not empty",
+            )
+            .in_context(FailureContext {
+                lock_released_by: Some(LockRelease::Controller),
+            });
+        assert_eq!(other.class, FailureClass::Permanent);
+        // a local file lock held by a running process stays transient
+        let local = Classifier::builtin().classify(
+            "TFExecPlanFailed",
+            "Error acquiring the state lock Error message: resource temporarily unavailable Lock Info: ID: 681e4",
+        );
+        assert_eq!(local.class, FailureClass::Transient);
     }
 
     #[test]

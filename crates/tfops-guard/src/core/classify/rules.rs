@@ -110,6 +110,8 @@ const K8S_STATUS: &str =
     "https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/status/";
 const GRPC_CODES: &str = "https://grpc.io/docs/guides/status-codes/";
 const TF_LOCKING: &str = "https://developer.hashicorp.com/terraform/language/state/locking";
+const TOFU_LOCKS: &str = "https://github.com/flux-iac/tofu-controller/issues/1876";
+const STALE_LOCK_WHY: &str = "a held state lock that blocks a destroy is nearly always left by a run that died mid-operation (a runner pod replaced or evicted, a Ctrl-C): tofu-controller gives each Terraform its own state, runs one runner at a time and force-unlocks only when spec.tfstate.forceUnlock says so (default no), so nothing releases it by itself — a human force-unlocks it (the guard does, first, when tfops.dev/force-unlock allows and the holder is provably gone; with forceUnlock: auto the controller does, and the guard then treats it as transient)";
 const VSPHERE_FAULTS: &str =
     "https://developer.broadcom.com/xapis/vsphere-web-services-api/latest/vim.fault.InvalidPowerState.html";
 
@@ -459,7 +461,7 @@ pub const BUILTIN: &[Def] = &[
         "subnet-delete-timeout",
         "aws",
         "DependencyViolation (subnet delete timed out)",
-        r"Error deleting subnet: timeout while waiting for state to become",
+        r"(Error )?deleting (EC2 )?subnet( \(subnet-[^)]*\))?: timeout while waiting for state to become",
         Permanent,
         "the AWS provider's subnet delete already retried DependencyViolation for its whole timeout (10 min): network interfaces still in the subnet were made outside this destroy; the same text also came from a destroy whose rerun worked, so the rule leans permanent",
         "https://github.com/kz8s/tack/issues/12",
@@ -864,18 +866,27 @@ pub const BUILTIN: &[Def] = &[
     reason_only(
         "lock-held",
         "LockHeld",
+        Permanent,
+        STALE_LOCK_WHY,
+        TOFU_LOCKS,
+    ),
+    rule(
+        "local-state-lock-busy",
+        "terraform",
+        "EAGAIN (local state file lock)",
+        r"resource temporarily unavailable",
         Transient,
-        "another run holds the state lock; it is released when that run ends",
+        "the local backend's file lock is taken by a process running now on the same machine (flock EAGAIN): it is released when that process exits",
         TF_LOCKING,
     ),
     rule(
         "state-lock",
         "terraform",
         "StateLocked",
-        r"error acquiring the state lock|state lock|lock info:|ConditionalCheckFailedException|resource temporarily unavailable|state blob is already locked|lease already present|already locked",
-        Transient,
-        "another run holds the state lock; it is released when that run ends",
-        TF_LOCKING,
+        r"error acquiring the state lock|state lock|lock info:|ConditionalCheckFailedException|state blob is already locked|lease already present|already locked",
+        Permanent,
+        STALE_LOCK_WHY,
+        TOFU_LOCKS,
     ),
     rule(
         "throttling",

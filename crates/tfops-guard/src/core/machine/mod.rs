@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::core::classify::{Classification, FailureClass};
+use crate::core::classify::{Classification, FailureClass, FailureContext, LockRelease};
 use crate::core::policy::{OnFailure, Policy, UninstallPolicy};
 use crate::progress::{Phase, Progress};
 use tfops_api::names::{ANN_ON_FAILURE, ANN_TIMEOUT};
@@ -953,7 +953,11 @@ impl Ctx<'_> {
         // A failure reported after the controller handled our orphan request.
         if let Some(r) = self.obs.ready.as_ref().filter(|r| is_failure(r)) {
             if self.echoed() {
-                let c = self.input.classifier.classify(&r.reason, &r.message);
+                let c = self
+                    .input
+                    .classifier
+                    .classify(&r.reason, &r.message)
+                    .in_context(self.failure_context());
                 let class = c.class;
                 self.classification = Some(c);
                 if class == FailureClass::BlockedByMissingDependency || self.now >= patience_end {
@@ -1161,8 +1165,31 @@ impl Ctx<'_> {
         Some(info.id)
     }
 
+    /// What the CR says beyond its failure message (for [`Classification::in_context`]).
+    fn failure_context(&self) -> FailureContext {
+        let force_unlock = self
+            .obs
+            .tfstate_spec
+            .as_ref()
+            .and_then(|t| t.get("forceUnlock"))
+            .and_then(serde_json::Value::as_str);
+        let lock_released_by = if force_unlock == Some("auto") {
+            Some(LockRelease::Controller)
+        } else if self.policy.force_unlock && self.env.lock_holder != Presence::Missing {
+            // Missing is handled before classification (force_unlock_target).
+            Some(LockRelease::Guard)
+        } else {
+            None
+        };
+        FailureContext { lock_released_by }
+    }
+
     fn failing(&mut self, r: &ReadyCondition, deadline: DateTime<Utc>) -> (Decision, String) {
-        let c = self.input.classifier.classify(&r.reason, &r.message);
+        let c = self
+            .input
+            .classifier
+            .classify(&r.reason, &r.message)
+            .in_context(self.failure_context());
         let class = c.class;
         let rule = c.rule_name().to_string();
         self.classification = Some(c);
