@@ -15,9 +15,9 @@
 //! ids and gRPC `Unknown` wrappers do not stop a rule from matching.
 //!
 //! **Rule of thumb for the class.** *Transient* = goes away by itself within a destroy's
-//! patience: throttling, 5xx, timeouts on a reachable API, a lock held by another run, a
-//! resource mid-transition, or a dependency on a sibling that the same destroy deletes
-//! (`DependencyViolation`, `resourceInUseByAnotherResource` in the same project,
+//! patience: throttling, 5xx, timeouts on a reachable API, a local state file locked by a
+//! process running now, a resource mid-transition, or a dependency on a sibling that the same
+//! destroy deletes (`DependencyViolation`, `resourceInUseByAnotherResource` in the same project,
 //! `ResourceGroupBeingDeleted`) — but an in-use error that names a holder this destroy keeps (a
 //! listener on a target group, a VM on its NIC, a firewall rule made outside) or that arrives
 //! only after the provider's own long retry (security groups, subnets, ACM certificates) leans
@@ -26,11 +26,20 @@
 //! did not put there (`BucketNotEmpty`, `RepositoryNotEmptyException`, a BigQuery dataset that
 //! still holds tables, a resource group that still contains resources), IAM entities with
 //! policies attached outside the module, a network used from another project, a removed
-//! provider configuration, a provider that cannot reach its API at all, a state lock that can
-//! no longer be released. When a code is ambiguous the
-//! rule leans permanent: a permanent error retried burns the whole budget before orphaning,
-//! which is worse than orphaning early. *Blocked by missing dependency* = the controller cannot
-//! start (source, vars Secret, runner ServiceAccount, dependants). `ArtifactFailed` and
+//! provider configuration, a provider that cannot reach its API at all (connection refused, no
+//! route, a name that does not resolve), a state lock that can no longer be released — and a
+//! held state lock: tofu-controller keeps one state per `Terraform`, runs one runner at a time
+//! and force-unlocks only when `spec.tfstate.forceUnlock` says so, so a lock that blocks a
+//! destroy is a dead run's (in the guard's context it is transient when the controller or the
+//! guard will release it: [`Classification::in_context`]). When a code is ambiguous — one
+//! report each way, or a text that cannot tell a sibling of the same destroy from an outside
+//! holder after the provider's own retries — the rule leans permanent: a permanent error
+//! retried burns the whole budget before orphaning, which is worse than orphaning early (an
+//! orphan is a ledger entry `helm tfops orphans destroy` retries). An error no rule knows leans
+//! permanent for the same reason (rule `unrecognised-error`); only a message that names no
+//! cause at all (empty, or nothing but "failed" / "exit status" words) is `unknown`, which the
+//! guard retries like a transient failure. *Blocked by missing dependency* = the controller
+//! cannot start (source, vars Secret, runner ServiceAccount, dependants). `ArtifactFailed` and
 //! `VarsGenerationFailed` are classified by their message first (tofu-controller also sets them
 //! on download and runner gRPC failures); the reason alone is only the last resort.
 //!

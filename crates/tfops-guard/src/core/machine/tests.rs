@@ -853,6 +853,54 @@ fn force_unlock_needs_the_lock_named_now_and_the_policy() {
     assert!(!matches!(w.apply(), Decision::ForceUnlock { .. }));
 }
 
+#[test]
+fn a_held_lock_is_orphaned_at_once_unless_something_will_release_it() {
+    // Nothing releases it (force-unlock off, spec.tfstate.forceUnlock no): a dead run's lock
+    // leans permanent — orphaned now instead of burning the budget on retries.
+    let mut w = World::new();
+    w.o.tfstate_spec = Some(serde_json::json!({"forceUnlock": "no"}));
+    w.apply();
+    w.deleted().at(5);
+    w.o.lock_pending = Some(LOCK_ID.into());
+    w.fail("TFExecPlanFailed", &lock_message(LOCK_ID));
+    let s = w.step();
+    assert_eq!(
+        s.classification.as_ref().map(|c| c.class),
+        Some(FailureClass::Permanent)
+    );
+    assert!(
+        matches!(s.decision, Decision::Orphan { .. }),
+        "{:?}",
+        s.decision
+    );
+    // spec.tfstate.forceUnlock: auto — the controller unlocks it on its next reconcile.
+    let mut w = World::new();
+    w.o.tfstate_spec = Some(serde_json::json!({"forceUnlock": "auto"}));
+    w.apply();
+    w.deleted().at(5);
+    w.o.lock_pending = Some(LOCK_ID.into());
+    w.fail("TFExecPlanFailed", &lock_message(LOCK_ID));
+    let s = w.step();
+    assert_eq!(
+        s.classification.as_ref().map(|c| c.class),
+        Some(FailureClass::Transient)
+    );
+    assert!(is_wait(&s.decision, WaitFor::Backoff), "{:?}", s.decision);
+    // tfops.dev/force-unlock on, holder not yet known gone: the guard waits for the evidence.
+    let mut w = World::new();
+    w.p.force_unlock = true;
+    w.apply();
+    w.deleted().at(5);
+    w.o.lock_pending = Some(LOCK_ID.into());
+    w.fail("TFExecPlanFailed", &lock_message(LOCK_ID));
+    let s = w.step();
+    assert_eq!(
+        s.classification.as_ref().map(|c| c.class),
+        Some(FailureClass::Transient)
+    );
+    assert!(is_wait(&s.decision, WaitFor::Backoff), "{:?}", s.decision);
+}
+
 // ----- orphaning --------------------------------------------------------------------------
 
 fn orphaning_world() -> World {
