@@ -212,6 +212,15 @@ pub const BUILTIN: &[Def] = &[
         TOFU_CONTROLLER,
     ),
     rule(
+        "dependants-present-message",
+        "tofu-controller",
+        "DeletionBlockedByDependants (message)",
+        r"waiting for a dependant to be deleted",
+        Blocked,
+        "the message finalize writes while a tf.dependency.of finalizer remains (controllers/tf_controller_finalizer.go 32–41): other Terraform CRs depend on this one",
+        "https://github.com/flux-iac/tofu-controller/blob/v0.16.5/controllers/tf_controller_finalizer.go",
+    ),
+    rule(
         "source-missing",
         "tofu-controller",
         "SourceNotFound",
