@@ -196,3 +196,66 @@ fn bad_input_fails_clearly_with_nothing_on_stdout() {
         "{e}"
     );
 }
+
+#[test]
+fn check_measures_labelled_messages_and_fails_on_permanent_classed_transient() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("good.yaml");
+    std::fs::write(
+        &good,
+        "- source: https://example.org/a\n  reason: TFExecApplyFailed\n  message: \"Throttling: Rate exceeded\"\n  class: transient\n  origin: aws\n- message: \"BucketNotEmpty: The bucket you tried to delete is not empty\"\n  class: permanent\n- message: \"Error: operation failed\"\n  class: permanent\n",
+    )
+    .expect("write");
+    let o = tfops(&["--check", good.to_str().expect("utf-8 path")], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(
+            "3 messages, agreement 66.7 % (2), unknown 33.3 % (1), permanent classed transient 0"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("[2] labelled permanent, classed unknown by no rule matched"),
+        "{out}"
+    );
+
+    // A permanent error classed transient: exit 2, JSON names it.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"[{"message": "Throttling: Rate exceeded", "class": "permanent", "source": "ticket-7"}]"#,
+    )
+    .expect("write");
+    let o = tfops(
+        &["--check", bad.to_str().expect("utf-8 path"), "-o", "json"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(v["permanentAsTransient"], 1);
+    assert_eq!(v["disagreements"][0]["source"], "ticket-7");
+    assert_eq!(v["disagreements"][0]["rule"], "throttling");
+
+    // Catalog rules take part, as in the guard.
+    let o = tfops(
+        &["--check", bad.to_str().expect("utf-8 path")],
+        &[(
+            "TFOPS_CLASSIFIER_RULES",
+            r#"[{"pattern": "Rate exceeded", "class": "permanent", "why": "our account's limit is fixed"}]"#,
+        )],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    // Bad input: a clear error naming the file and the field, nothing on stdout.
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(&broken, "- message: x\n").expect("write");
+    let o = tfops(&["--check", broken.to_str().expect("utf-8 path")], &[]);
+    assert!(!o.status.success());
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("broken.yaml") && err.contains("class"),
+        "{err}"
+    );
+}

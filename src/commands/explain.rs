@@ -1,11 +1,14 @@
 //! `tfops explain` (`helm tfops explain`): classify a tofu-controller failure and print what the
-//! guard would do next and later. Thin edge over `tfops_guard::explain`.
+//! guard would do next and later; with `--check FILE`, measure the classifier (and catalog
+//! rules) against labelled messages. Thin edge over `tfops_guard::explain` and
+//! `tfops_guard::classify::check`.
 
 use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context;
 use tfops_api::duration::parse_arg;
+use tfops_guard::classify::check::{check, Labelled};
 use tfops_guard::classify::{Classifier, ENV_CLASSIFIER_RULES};
 use tfops_guard::explain::{explain, Request};
 use tfops_guard::policy::{OnFailure, Policy, UninstallPolicy};
@@ -24,8 +27,14 @@ pub struct Args {
     #[arg(long, default_value = "")]
     pub reason: String,
     /// Ready condition message (the error text).
-    #[arg(long)]
-    pub message: String,
+    #[arg(long, required_unless_present = "check")]
+    pub message: Option<String>,
+    /// Measure the classifier against labelled messages instead: a YAML or JSON list of
+    /// `{message, class, reason?, source?}` (other keys ignored). Prints agreement, the unknown
+    /// rate, permanent errors classed transient and every disagreement; exits 2 when a
+    /// permanent error is classed transient.
+    #[arg(long, value_name = "FILE", conflicts_with = "message")]
+    pub check: Option<std::path::PathBuf>,
     /// Uninstall policy: destroy or retain (default destroy).
     #[arg(long, value_parser = str::parse::<UninstallPolicy>)]
     pub policy: Option<UninstallPolicy>,
@@ -61,6 +70,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Some(json) => Classifier::from_json(json, "--classifier-rules / TFOPS_CLASSIFIER_RULES")?,
         None => Classifier::builtin(),
     };
+    if let Some(path) = &args.check {
+        return run_check(&classifier, path, args.output);
+    }
+    let message = args.message.unwrap_or_default();
     let defaults = Policy::default();
     let policy = Policy {
         uninstall: args.policy.unwrap_or(defaults.uninstall),
@@ -72,7 +85,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let explanation = explain(
         &Request {
             reason: args.reason,
-            message: args.message,
+            message,
             policy,
             attempts: args.attempts,
             elapsed: args.elapsed,
@@ -92,4 +105,53 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .write_all(out.as_bytes())
         .context("writing to stdout")?;
     Ok(0)
+}
+
+/// `--check FILE`: figures and disagreements of the classifier on labelled messages.
+fn run_check(
+    classifier: &Classifier,
+    path: &std::path::Path,
+    output: Format,
+) -> anyhow::Result<u8> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let rows: Vec<Labelled> = serde_saphyr::from_str(&text).with_context(|| {
+        format!(
+            "{}: expected a list of {{message, class, reason?, source?}}",
+            path.display()
+        )
+    })?;
+    let report = check(classifier, &rows);
+    let out = match output {
+        Format::Text => {
+            let mut s = format!("{}: {}\n", path.display(), report.summary());
+            for d in &report.disagreements {
+                s.push_str(&format!(
+                    "  [{}] labelled {}, classed {} by {}{}\n",
+                    d.index,
+                    d.expected,
+                    d.got,
+                    d.rule,
+                    d.source
+                        .as_deref()
+                        .map(|src| format!(" — {src}"))
+                        .unwrap_or_default()
+                ));
+            }
+            s
+        }
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(&report)?;
+            s.push('\n');
+            s
+        }
+    };
+    std::io::stdout()
+        .write_all(out.as_bytes())
+        .context("writing to stdout")?;
+    Ok(if report.permanent_as_transient > 0 {
+        2
+    } else {
+        0
+    })
 }

@@ -53,6 +53,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 pub mod catalog;
+pub mod check;
 pub mod normalise;
 mod prefilter;
 pub mod rules;
