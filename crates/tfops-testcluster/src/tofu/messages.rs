@@ -112,7 +112,8 @@ pub fn blocked_by_dependants(dependants: &[String]) -> String {
 pub mod samples {
     /// AWS API throttling (transient).
     pub const AWS_THROTTLING: &str = "deleting EC2 VPC (vpc-0a1b2c3d4e5f67890): operation error EC2: DeleteVpc, https response error StatusCode: 503, RequestID: 5f2c1e0a-8d1b-4f7e-9c1a-2b3c4d5e6f70, api error RequestLimitExceeded: Request limit exceeded.";
-    /// AWS dependency still in use (transient: something else is still being deleted).
+    /// AWS dependency still in use, reported after the provider's own retries (the guard's
+    /// classifier leans permanent: the text does not show the holder going away).
     pub const AWS_DEPENDENCY_VIOLATION: &str = "deleting EC2 Subnet (subnet-0123456789abcdef0): operation error EC2: DeleteSubnet, https response error StatusCode: 400, RequestID: 0e1d2c3b-4a59-6877-8695-a4b3c2d1e0f9, api error DependencyViolation: The subnet 'subnet-0123456789abcdef0' has dependencies and cannot be deleted.";
     /// AWS security group still referenced after the provider's own 15-minute retry (the guard's
     /// classifier leans permanent: what still holds it outlives the guard's budget).

@@ -11,8 +11,8 @@ use super::{Classifier, FailureClass};
 /// are ignored).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Labelled {
-    /// Ready condition reason the message arrives with ("" when unknown).
-    #[serde(default)]
+    /// Ready condition reason the message arrives with ("" or null when unknown).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub reason: String,
     pub message: String,
     /// The class a careful human gives it.
@@ -20,6 +20,10 @@ pub struct Labelled {
     /// Where the message comes from (an issue URL, a ticket), shown with a disagreement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 /// A row the classifier answers differently.
@@ -171,11 +175,12 @@ mod tests {
     #[test]
     fn rows_parse_from_yaml_ignoring_other_keys() {
         let rows: Vec<Labelled> = serde_saphyr::from_str(
-            "- source: https://example.org/1\n  reason: TFExecApplyFailed\n  message: \"x\"\n  class: permanent\n  origin: aws\n- message: y\n  class: blocked-by-missing-dependency\n",
+            "- source: https://example.org/1\n  reason: TFExecApplyFailed\n  message: \"x\"\n  class: permanent\n  origin: aws\n- message: y\n  class: blocked-by-missing-dependency\n- message: z\n  reason: null\n  class: transient\n",
         )
         .expect("parse");
-        assert_eq!(rows.len(), 2);
+        assert_eq!(rows.len(), 3);
         assert_eq!(rows[1].reason, "");
+        assert_eq!(rows[2].reason, "");
         assert_eq!(rows[1].class, FailureClass::BlockedByMissingDependency);
     }
 }

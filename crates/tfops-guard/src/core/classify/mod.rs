@@ -405,14 +405,14 @@ mod tests {
         let other = "googleapi: Error 400: The network resource 'projects/host-net-prod/global/networks/n' is already being used by 'projects/team-a-service/zones/z/instances/i', resourceInUseByAnotherResource";
         // Redacted or placeholder ids (too short to be a project id) say nothing about the user.
         let redacted = "googleapi: Error 400: The network resource 'projects/a/global/networks/n' is already being used by 'projects/b/zones/z/instances/i', resourceInUseByAnotherResource";
-        assert_eq!(
-            c.classify("TFExecApplyFailed", redacted).class,
-            FailureClass::Transient
-        );
-        assert_eq!(
-            c.classify("TFExecApplyFailed", same).class,
-            FailureClass::Transient
-        );
+        // Both lean permanent; only a real other project says *why* (Shared VPC).
+        for m in [redacted, same] {
+            let r = c.classify("TFExecApplyFailed", m);
+            assert_eq!(
+                (r.class, r.rule_name()),
+                (FailureClass::Permanent, "still-in-use")
+            );
+        }
         let o = c.classify("TFExecApplyFailed", other);
         assert_eq!(
             (o.class, o.rule_name()),
@@ -423,15 +423,18 @@ mod tests {
     #[test]
     fn in_use_is_not_always_transient() {
         let c = Classifier::builtin();
-        // BigQuery answers resourceInUse for a dataset that still holds tables: permanent,
-        // while a GCE resource used by a sibling stays transient.
+        // BigQuery answers resourceInUse for a dataset that still holds tables: permanent for
+        // its own reason; a GCE resource used by another leans permanent (generic in-use).
         let bq = c.classify("TFExecApplyFailed", "Error: Error when reading or editing Dataset: googleapi: Error 400: Dataset gcp-project-name:test_cluster_dataset is still in use, resourceInUse");
         assert_eq!(
             (bq.class, bq.rule_name()),
             (FailureClass::Permanent, "bigquery-dataset-not-empty")
         );
         let gce = c.classify("TFExecApplyFailed", "Error: Error when reading or editing Subnetwork: googleapi: Error 400: The subnetwork resource 'projects/rnm-hostedsvcs-comsvcs-sq-7aea/regions/us-west1/subnetworks/s' is already being used by 'projects/rnm-hostedsvcs-comsvcs-sq-7aea/zones/us-west1-b/instances/i', resourceInUseByAnotherResource");
-        assert_eq!(gce.class, FailureClass::Transient);
+        assert_eq!(
+            (gce.class, gce.rule_name()),
+            (FailureClass::Permanent, "still-in-use")
+        );
         // An ELB that backs a VPC endpoint service is not freed by the destroy.
         let elb = c.classify("TFExecApplyFailed", "Error deleting LB: ResourceInUse: Load balancer ZZZ cannot be deleted because it is currently associated with another service");
         assert_eq!(elb.class, FailureClass::Permanent);
@@ -520,9 +523,10 @@ mod tests {
             ),
             FailureClass::Transient
         );
-        // in use by a sibling, mid-transition, or told to retry shortly: transient
+        // in use by a holder that is going away, mid-transition, or told to retry shortly:
+        // transient
         for m in [
-            "Subnet s is in use by /subscriptions/x/nic and cannot be deleted.",
+            "Subnet s is in use by /subscriptions/x/nic which is being deleted and cannot be deleted.",
             "Nic(s) in request is reserved for another Virtual Machine for 180 seconds. Please provide another nic(s) or retry after 180 seconds.",
             "Error waiting for internet gateway (igw-1) to detach: couldn't find resource",
             "Operation is not allowed: Another agentpool operation (np1 - Creating) is in progress, please wait for it to finish before starting a new operation.",
@@ -555,9 +559,16 @@ mod tests {
         ] {
             assert_eq!(rule(m), (FailureClass::Permanent, name.to_string()), "{m}");
         }
-        // the same families stay transient where the holder is a sibling the destroy deletes
+        // in use with no sign of the holder going away: the generic rule leans permanent too
+        assert_eq!(
+            rule("Error: Error deleting security group: DependencyViolation: resource sg-1 has a dependent object"),
+            (FailureClass::Permanent, "still-in-use".to_string())
+        );
+        // transient where the text shows the holder going away or a known short wait
         for m in [
-            "Error: Error deleting security group: DependencyViolation: resource sg-1 has a dependent object",
+            "Error: deleting EKS Cluster (c): ResourceInUseException: Cluster has nodegroups attached",
+            "ResourceInUseException: The rule all_rules is currently being deleted. Please retry after some time.",
+            "* aws_ecs_cluster.main: ClusterContainsContainerInstancesException: The Cluster cannot be deleted while Container Instances are active.",
             "Error deleting server certificate: DeleteConflict: Certificate: ASCA1 is currently in use by arn:aws:elasticloadbalancing:us-west-1:1:loadbalancer/lb. Please remove it first before deleting it from IAM.",
             "An error occurred (AuthFailure) when calling the ReleaseAddress operation: You do not have permission to access the specified resource.",
         ] {
@@ -751,7 +762,7 @@ mod tests {
         let r = Classifier::builtin().classify("TFExecApplyFailed", &m);
         assert_eq!(
             (r.class, r.rule_name()),
-            (FailureClass::Transient, "still-in-use")
+            (FailureClass::Permanent, "still-in-use")
         );
     }
 

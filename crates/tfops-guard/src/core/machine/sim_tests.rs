@@ -131,7 +131,12 @@ impl Cr {
                 self.pending_at = Some(now + ctl.requeue);
             } else if self.fails_left > 0 {
                 self.fails_left -= 1;
-                self.set_ready(now, ConditionStatus::False, "TFExecApplyFailed", "Error: deleting security group: DependencyViolation: resource sg-1 has a dependent object");
+                self.set_ready(
+                    now,
+                    ConditionStatus::False,
+                    "TFExecApplyFailed",
+                    "Error: deleting security group: RequestLimitExceeded: Request limit exceeded.",
+                );
                 self.pending_at = Some(now + ctl.requeue);
             } else {
                 self.destroyed = true;
