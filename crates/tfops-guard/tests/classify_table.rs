@@ -280,20 +280,29 @@ fn figures_meet_the_targets() {
     // tuning, every disagreement left in a slice is a documented `known_miss` (asserted by
     // `builtin_classifier_matches_the_table`) and its figures are printed above.
     //
-    // Permanent classed transient: none in slices 1–5. heldout-6 and heldout-7 (labelled by
-    // readers of the threads who had not seen the rules) have rows whose text is the same as
-    // rows labelled transient elsewhere (resources in use: 36 transient-labelled rows against
-    // a handful; a 409 concurrent IAM policy change; a bare `context deadline exceeded`):
-    // making those rules permanent would misclass far more rows than it fixes.
+    // Permanent classed transient: none in slices 1–5 and 8. heldout-6, -7 and -9 (labelled by
+    // readers of the threads who had not seen the rules) have 8 rows whose text reads as a
+    // timeout, a 5xx, an operation in progress or a mid-transition state, as in far more rows
+    // labelled transient (a bare `context deadline exceeded`, a dial timeout to an endpoint no
+    // route reaches, "internal error: context has no deadline" from a provider bug, a 409
+    // concurrent IAM policy change): making those rules permanent would misclass far more rows
+    // than it fixes.
     // (`builtin_classifier_matches_the_table` checks each is documented and that its rule's
     // own rows are mostly transient.)
+    // Each slice's count is a ceiling: a change that adds one fails here.
+    let ceiling = |slice: &str| match slice {
+        "heldout-6" => 3,
+        "heldout-7" => 1,
+        "heldout-9" => 4,
+        "all" => 8,
+        _ => 0,
+    };
     for (slice, f) in &report {
-        if matches!(
-            slice.as_str(),
-            "heldout-1" | "heldout-2" | "heldout-3" | "heldout-4" | "heldout-5"
-        ) {
-            assert_eq!(f.permanent_as_transient, 0, "{slice}: {}", f.summary());
-        }
+        assert!(
+            f.permanent_as_transient <= ceiling(slice),
+            "{slice}: {}",
+            f.summary()
+        );
     }
     // On all rows (tuned on, so not the held-out measure): a floor that bounds how many
     // documented misses may pile up (every other row must agree, see above). It is 87 %, not

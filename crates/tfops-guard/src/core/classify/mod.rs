@@ -16,12 +16,14 @@
 //!
 //! **Rule of thumb for the class.** *Transient* = goes away by itself within a destroy's
 //! patience: throttling, 5xx, timeouts on a reachable API, a local state file locked by a
-//! process running now, a resource mid-transition, or a dependency on a sibling that the same
-//! destroy deletes (`DependencyViolation`, `resourceInUseByAnotherResource` in the same project,
-//! `ResourceGroupBeingDeleted`) — but an in-use error that names a holder this destroy keeps (a
-//! listener on a target group, a VM on its NIC, a firewall rule made outside) or that arrives
-//! only after the provider's own long retry (security groups, subnets, ACM certificates) leans
-//! permanent. *Permanent* = needs a human or a config change: credentials,
+//! process running now, a resource mid-transition, another operation running, or a holder that
+//! the text shows going away (`ResourceGroupBeingDeleted`, "is being deleted", EKS node groups
+//! still attached to their cluster). An in-use error (`DependencyViolation`,
+//! `resourceInUseByAnotherResource`, `InUse…CannotBeDeleted`) whose text does not show the
+//! holder going away leans permanent: the provider has usually retried it already (AWS for its
+//! whole delete timeout) and the guard removes a release's dependants first, so the holder is
+//! outside this destroy.
+//! *Permanent* = needs a human or a config change: credentials,
 //! permissions, deletion protection, management locks, containers holding content Terraform
 //! did not put there (`BucketNotEmpty`, `RepositoryNotEmptyException`, a BigQuery dataset that
 //! still holds tables, a resource group that still contains resources), IAM entities with
@@ -673,6 +675,77 @@ mod tests {
             "Error acquiring the state lock Error message: resource temporarily unavailable Lock Info: ID: 681e4",
         );
         assert_eq!(local.class, FailureClass::Transient);
+    }
+
+    #[test]
+    fn lock_rules_named_for_the_context_exist() {
+        for name in LOCK_RULES {
+            assert!(
+                rules::BUILTIN.iter().any(|d| d.name == name),
+                "{name} is not a built-in rule"
+            );
+        }
+        // the reason-only lock rule goes through the context too
+        let c = Classifier::builtin()
+            .classify("LockHeld", "")
+            .in_context(FailureContext {
+                lock_released_by: Some(LockRelease::Controller),
+            });
+        assert_eq!(
+            (c.class, c.rule_name()),
+            (FailureClass::Transient, "lock-held")
+        );
+    }
+
+    #[test]
+    fn review_cases_keep_their_class() {
+        let c = Classifier::builtin();
+        let got = |reason: &str, m: &str| {
+            let r = c.classify(reason, m);
+            (r.class, r.rule_name().to_string())
+        };
+        // the current AWS provider's ECS message names the cluster by ARN (colons): still the
+        // after-retry form
+        assert_eq!(
+            got("TFExecApplyFailed", "Error: deleting ECS Cluster (arn:aws:ecs:eu-west-1:123456789012:cluster/app): operation error ECS: DeleteCluster, https response error StatusCode: 400, RequestID: 1, ClusterContainsServicesException: The Cluster cannot be deleted while Services are active."),
+            (FailureClass::Permanent, "ecs-cluster-busy-after-retry".to_string())
+        );
+        // a lock backend that flaked while taking the lock, with no holder: transient
+        for m in [
+            "Error acquiring the state lock: ThrottlingException: Rate exceeded",
+            "Error: Error acquiring the state lock: RequestError: send request failed caused by: Post \"https://dynamodb.eu-west-1.amazonaws.com/\": dial tcp 1.2.3.4:443: i/o timeout",
+        ] {
+            assert_eq!(got("TFExecPlanFailed", m), (FailureClass::Transient, "state-lock-backend-error".to_string()), "{m}");
+        }
+        // ... but a holder named in Lock Info stays a held lock
+        assert_eq!(
+            got("TFExecPlanFailed", "Error acquiring the state lock: ConditionalCheckFailedException: The conditional request failed Lock Info: ID: 1 Who: runner@x-tf-runner Created: 2026-01-01 00:00:00 +0000 UTC timeout"),
+            (FailureClass::Permanent, "state-lock".to_string())
+        );
+        // a LockHeld reason with a local flock EAGAIN is the local lock
+        assert_eq!(
+            got(
+                "LockHeld",
+                "Error acquiring the state lock: resource temporarily unavailable"
+            ),
+            (FailureClass::Transient, "local-state-lock-busy".to_string())
+        );
+        // "being detached" after a refusal is still the refusal
+        assert_eq!(
+            got("TFExecApplyFailed", "AccessDenied: not authorized to perform ec2:DeleteVolume on vol-1 which is being detached").0,
+            FailureClass::Permanent
+        );
+        // the controller cancelled the runner call: transient
+        for m in [
+            "error running Apply: rpc error: code = Canceled desc = context canceled",
+            "error running Apply: context canceled",
+        ] {
+            assert_eq!(
+                got("TFExecApplyFailed", m).0,
+                FailureClass::Transient,
+                "{m}"
+            );
+        }
     }
 
     #[test]

@@ -4,9 +4,13 @@
 //!
 //! Order matters (first match wins), in bands:
 //! 1. the controller cannot start (missing source, vars, runner ServiceAccount, dependants);
-//! 2. specific permanent codes (they must win over incidental transient words);
-//! 3. specific transient codes (in use by a sibling, mid-transition, another operation running,
-//!    a named short wait), closed by `delete-refused`: a delete refused for a reason none of
+//! 2. specific codes that must win over incidental words later (mostly permanent: containers
+//!    with content, credentials, in use after the provider's own retries; a few transient
+//!    reported-at-once forms next to their after-retry twins);
+//! 3. codes read in context: runner and controller errors, state locks (a held lock leans
+//!    permanent, a backend that flaked while taking it is transient), throttling, a holder
+//!    going away, then the generic in-use rule (leans permanent), mid-transition and another
+//!    operation running, closed by `delete-refused`: a delete refused for a reason none of
 //!    them names leans permanent, before the ARM `Conflict` catch-all;
 //! 4. generic permanent causes (403/401, invalid configuration, failed preconditions, any other
 //!    HTTP 4xx, not found / does not exist);
@@ -199,6 +203,59 @@ pub fn subnet_held_by_cluster_nic(message: &str) -> bool {
         }
         None => false,
     }
+}
+
+/// A failure to take the state lock that the backend caused — throttling, a 5xx, a timeout or
+/// a reset — with no `Lock Info` block naming a holder.
+pub fn lock_backend_flaked(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("lock info") {
+        return false;
+    }
+    [
+        "throttl",
+        "rate exceeded",
+        "requestlimitexceeded",
+        "slowdown",
+        "timeout",
+        "timed out",
+        "deadline exceeded",
+        "connection reset",
+        "internalerror",
+        "internal error",
+        "internal server error",
+        "service unavailable",
+        "serviceunavailable",
+        "status code: 500",
+        "status code: 503",
+        "statuscode=500",
+        "statuscode=503",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
+}
+
+/// An in-use context (something holds the resource) and no permission refusal in the same
+/// message: "which is being detached" after `AccessDenied` is still a refusal.
+pub fn in_use_not_denied(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    let denied = ["denied", "not authorized", "forbidden", "unauthorized"]
+        .iter()
+        .any(|w| lower.contains(w));
+    let in_use = [
+        "in use",
+        "inuse",
+        "dependencyviolation",
+        "dependent",
+        "being used",
+        "attached",
+        "still",
+        "retry after some time",
+        "cannot be deleted",
+    ]
+    .iter()
+    .any(|w| lower.contains(w));
+    in_use && !denied
 }
 
 /// The built-in table, in evaluation order.
@@ -461,7 +518,7 @@ pub const BUILTIN: &[Def] = &[
         "ecs-cluster-busy-after-retry",
         "aws",
         "ClusterContains*Exception (after the provider's retries)",
-        r"deleting ECS cluster[^:\n]*: \S*\s*ClusterContains\w*Exception",
+        r"deleting ECS cluster\b[^\n]*?ClusterContains\w*Exception",
         Permanent,
         "the AWS provider retries ClusterContainsContainerInstances/Services/Tasks for 10 minutes before reporting it: instances or services still there come from capacity the destroy removes only after the cluster (a capacity-provider autoscaling group) or from outside the module",
         "https://github.com/hashicorp/terraform-provider-aws/blob/main/internal/service/ecs/cluster.go",
@@ -881,13 +938,6 @@ pub const BUILTIN: &[Def] = &[
         "a long-running operation ended DEADLINE_EXCEEDED / RESOURCE_EXHAUSTED / ABORTED / INTERNAL / UNAVAILABLE: retryable",
         GRPC_CODES,
     ),
-    reason_only(
-        "lock-held",
-        "LockHeld",
-        Permanent,
-        STALE_LOCK_WHY,
-        TOFU_LOCKS,
-    ),
     rule(
         "local-state-lock-busy",
         "terraform",
@@ -896,6 +946,25 @@ pub const BUILTIN: &[Def] = &[
         Transient,
         "the local backend's file lock is taken by a process running now on the same machine (flock EAGAIN): it is released when that process exits",
         TF_LOCKING,
+    ),
+    guarded(
+        rule(
+            "state-lock-backend-error",
+            "terraform",
+            "lock backend error (no holder)",
+            r"error acquiring the state lock",
+            Transient,
+            "taking the lock failed on the backend itself — throttled, a 5xx, a timeout or a reset — and no `Lock Info` names a holder: the next attempt takes it",
+            TF_LOCKING,
+        ),
+        lock_backend_flaked,
+    ),
+    reason_only(
+        "lock-held",
+        "LockHeld",
+        Permanent,
+        STALE_LOCK_WHY,
+        TOFU_LOCKS,
     ),
     rule(
         "state-lock",
@@ -943,6 +1012,15 @@ pub const BUILTIN: &[Def] = &[
         GRPC_CODES,
     ),
     rule(
+        "runner-call-cancelled",
+        "tofu-controller",
+        "gRPC Canceled / context canceled",
+        r"code = Canceled|\bcontext canceled\b",
+        Transient,
+        "the controller cancelled its call to the runner (a reconcile cut short, a leader change, a restart); the next reconcile runs it again (a state lock left behind by it is matched above)",
+        TOFU_RUNNER,
+    ),
+    rule(
         "artifact-download",
         "tofu-controller",
         "ArtifactDownloadFailed",
@@ -960,14 +1038,17 @@ pub const BUILTIN: &[Def] = &[
         "the provider registry or its CDN flaked during init",
         "https://developer.hashicorp.com/terraform/internals/provider-registry-protocol",
     ),
-    rule(
-        "holder-going-away",
-        "any",
-        "in use, holder being deleted",
-        r"currently being deleted|is being (deleted|detached|drained|terminated|released)|are being (deleted|detached|drained|terminated)|still (deleting|detaching|draining|terminating)|retry after some time",
-        Transient,
-        "in use, but the text says the holder (or the resource) is going away right now: the deletion in flight finishes and the next attempt goes through",
-        EC2_ERRORS,
+    guarded(
+        rule(
+            "holder-going-away",
+            "any",
+            "in use, holder being deleted",
+            r"currently being deleted|is being (deleted|detached|drained|terminated|released)|are being (deleted|detached|drained|terminated)|still (deleting|detaching|draining|terminating)|retry after some time",
+            Transient,
+            "in use, but the text says the holder (or the resource) is going away right now: the deletion in flight finishes and the next attempt goes through",
+            EC2_ERRORS,
+        ),
+        in_use_not_denied,
     ),
     rule(
         "eks-cluster-nodegroups-attached",

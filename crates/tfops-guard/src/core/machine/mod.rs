@@ -957,7 +957,7 @@ impl Ctx<'_> {
                     .input
                     .classifier
                     .classify(&r.reason, &r.message)
-                    .in_context(self.failure_context());
+                    .in_context(self.failure_context(r));
                 let class = c.class;
                 self.classification = Some(c);
                 if class == FailureClass::BlockedByMissingDependency || self.now >= patience_end {
@@ -1165,18 +1165,34 @@ impl Ctx<'_> {
         Some(info.id)
     }
 
-    /// What the CR says beyond its failure message (for [`Classification::in_context`]).
-    fn failure_context(&self) -> FailureContext {
+    /// What the CR says beyond its failure message (for [`Classification::in_context`]): who,
+    /// if anyone, releases the lock the current failure names. Both releases need the lock in
+    /// the message to be the one `status.lock.pending` holds (tofu-controller force-unlocks only
+    /// that one, `tf_controller_backend.go` 408–431; the guard likewise). The controller does
+    /// it with `spec.tfstate.forceUnlock: auto`; the guard only when `tfops.dev/force-unlock` is
+    /// on, it has not force-unlocked this lock yet, and the holder is this CR's own runner pod
+    /// whose absence is not proven yet (then [`Self::force_unlock_target`] takes over).
+    fn failure_context(&self, r: &ReadyCondition) -> FailureContext {
+        let Some(info) = crate::core::lock::lock_info(&r.message) else {
+            return FailureContext::default();
+        };
+        if self.obs.lock_pending.as_deref() != Some(info.id.as_str()) {
+            return FailureContext::default();
+        }
         let force_unlock = self
             .obs
             .tfstate_spec
             .as_ref()
             .and_then(|t| t.get("forceUnlock"))
             .and_then(serde_json::Value::as_str);
+        let own_runner = format!("{}-tf-runner", self.obs.name);
         let lock_released_by = if force_unlock == Some("auto") {
             Some(LockRelease::Controller)
-        } else if self.policy.force_unlock && self.env.lock_holder != Presence::Missing {
-            // Missing is handled before classification (force_unlock_target).
+        } else if self.policy.force_unlock
+            && self.env.lock_holder != Presence::Missing
+            && info.holder_host() == Some(own_runner.as_str())
+            && self.progress.force_unlocked_lock.as_deref() != Some(info.id.as_str())
+        {
             Some(LockRelease::Guard)
         } else {
             None
@@ -1189,7 +1205,7 @@ impl Ctx<'_> {
             .input
             .classifier
             .classify(&r.reason, &r.message)
-            .in_context(self.failure_context());
+            .in_context(self.failure_context(r));
         let class = c.class;
         let rule = c.rule_name().to_string();
         self.classification = Some(c);

@@ -886,7 +886,39 @@ fn a_held_lock_is_orphaned_at_once_unless_something_will_release_it() {
         Some(FailureClass::Transient)
     );
     assert!(is_wait(&s.decision, WaitFor::Backoff), "{:?}", s.decision);
-    // tfops.dev/force-unlock on, holder not yet known gone: the guard waits for the evidence.
+    // forceUnlock: auto, but status.lock.pending names no lock (or another): the controller
+    // unlocks only the pending one, so nothing releases this lock.
+    let mut w = World::new();
+    w.o.tfstate_spec = Some(serde_json::json!({"forceUnlock": "auto"}));
+    w.apply();
+    w.deleted().at(5);
+    w.o.lock_pending = Some("another-lock".into());
+    w.fail("TFExecPlanFailed", &lock_message(LOCK_ID));
+    let s = w.step();
+    assert!(
+        matches!(s.decision, Decision::Orphan { .. }),
+        "{:?}",
+        s.decision
+    );
+    // tfops.dev/force-unlock on, but the holder is not this CR's runner (a laptop, another
+    // CR): the guard never force-unlocks it, so it is not waited for.
+    let mut w = World::new();
+    w.p.force_unlock = true;
+    w.apply();
+    w.deleted().at(5);
+    w.o.lock_pending = Some(LOCK_ID.into());
+    w.fail(
+        "TFExecPlanFailed",
+        &lock_message(LOCK_ID).replace("runner@db-tf-runner", "alice@laptop"),
+    );
+    let s = w.step();
+    assert!(
+        matches!(s.decision, Decision::Orphan { .. }),
+        "{:?}",
+        s.decision
+    );
+    // tfops.dev/force-unlock on, holder this CR's runner, not yet known gone: the guard waits
+    // for the evidence.
     let mut w = World::new();
     w.p.force_unlock = true;
     w.apply();
