@@ -216,7 +216,9 @@ fn check_measures_labelled_messages_and_fails_on_permanent_classed_transient() {
         "{out}"
     );
     assert!(
-        out.contains("[2] labelled permanent, classed unknown by no rule matched"),
+        out.contains(
+            "#3 labelled permanent, classed unknown by no rule matched\n      Error: operation failed\n"
+        ),
         "{out}"
     );
 
@@ -234,6 +236,7 @@ fn check_measures_labelled_messages_and_fails_on_permanent_classed_transient() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
     assert_eq!(v["permanentAsTransient"], 1);
+    assert_eq!(v["agreementPct"], 0.0);
     assert_eq!(v["disagreements"][0]["source"], "ticket-7");
     assert_eq!(v["disagreements"][0]["rule"], "throttling");
 
@@ -246,6 +249,25 @@ fn check_measures_labelled_messages_and_fails_on_permanent_classed_transient() {
         )],
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    // --reason is the default for rows without one: an ArtifactFailed row with no transient
+    // cause in its message is blocked.
+    let reasonless = dir.path().join("reasonless.yaml");
+    std::fs::write(
+        &reasonless,
+        "- message: \"\"\n  class: blocked-by-missing-dependency\n",
+    )
+    .expect("write");
+    let path = reasonless.to_str().expect("utf-8 path");
+    let o = tfops(&["--check", path], &[]);
+    assert!(stdout(&o).contains("agreement 0.0 %"), "{}", stdout(&o));
+    let o = tfops(&["--check", path, "--reason", "ArtifactFailed"], &[]);
+    assert!(stdout(&o).contains("agreement 100.0 %"), "{}", stdout(&o));
+
+    // --check with flags that only make sense for one message: a usage error.
+    let o = tfops(&["--check", path, "--message", "x"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
 
     // Bad input: a clear error naming the file and the field, nothing on stdout.
     let broken = dir.path().join("broken.yaml");

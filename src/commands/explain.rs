@@ -30,10 +30,14 @@ pub struct Args {
     #[arg(long, required_unless_present = "check")]
     pub message: Option<String>,
     /// Measure the classifier against labelled messages instead: a YAML or JSON list of
-    /// `{message, class, reason?, source?}` (other keys ignored). Prints agreement, the unknown
-    /// rate, permanent errors classed transient and every disagreement; exits 2 when a
-    /// permanent error is classed transient.
-    #[arg(long, value_name = "FILE", conflicts_with = "message")]
+    /// `{message, class, reason?, source?}` (other keys ignored; `--reason` is used for rows
+    /// without one). Prints agreement, the unknown rate, permanent errors classed transient and
+    /// every disagreement; exits 2 when a permanent error is classed transient.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["message", "policy", "on_failure", "retries", "timeout", "budget"]
+    )]
     pub check: Option<std::path::PathBuf>,
     /// Uninstall policy: destroy or retain (default destroy).
     #[arg(long, value_parser = str::parse::<UninstallPolicy>)]
@@ -71,7 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         None => Classifier::builtin(),
     };
     if let Some(path) = &args.check {
-        return run_check(&classifier, path, args.output);
+        return run_check(&classifier, path, &args.reason, args.output);
     }
     let message = args.message.unwrap_or_default();
     let defaults = Policy::default();
@@ -111,31 +115,40 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 fn run_check(
     classifier: &Classifier,
     path: &std::path::Path,
+    default_reason: &str,
     output: Format,
 ) -> anyhow::Result<u8> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let rows: Vec<Labelled> = serde_saphyr::from_str(&text).with_context(|| {
+    let mut rows: Vec<Labelled> = serde_saphyr::from_str(&text).with_context(|| {
         format!(
             "{}: expected a list of {{message, class, reason?, source?}}",
             path.display()
         )
     })?;
+    for row in rows.iter_mut().filter(|r| r.reason.is_empty()) {
+        row.reason = default_reason.to_string();
+    }
     let report = check(classifier, &rows);
     let out = match output {
         Format::Text => {
             let mut s = format!("{}: {}\n", path.display(), report.summary());
             for d in &report.disagreements {
+                let excerpt = rows
+                    .get(d.index)
+                    .map(|r| one_line(&r.message, 100))
+                    .unwrap_or_default();
+                let source = d
+                    .source
+                    .as_deref()
+                    .map(|src| format!(" — {src}"))
+                    .unwrap_or_default();
                 s.push_str(&format!(
-                    "  [{}] labelled {}, classed {} by {}{}\n",
-                    d.index,
+                    "  #{} labelled {}, classed {} by {}{source}\n      {excerpt}\n",
+                    d.index + 1,
                     d.expected,
                     d.got,
                     d.rule,
-                    d.source
-                        .as_deref()
-                        .map(|src| format!(" — {src}"))
-                        .unwrap_or_default()
                 ));
             }
             s
@@ -154,4 +167,13 @@ fn run_check(
     } else {
         0
     })
+}
+
+/// The first `max` characters of `text` on one line (whitespace runs folded).
+fn one_line(text: &str, max: usize) -> String {
+    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match folded.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &folded[..at]),
+        None => folded,
+    }
 }

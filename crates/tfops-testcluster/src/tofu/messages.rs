@@ -128,7 +128,8 @@ pub mod samples {
     pub const AWS_EXPIRED_TOKEN: &str = "deleting IAM Role (app-role): operation error IAM: DeleteRole, https response error StatusCode: 403, RequestID: 1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d, api error ExpiredToken: The security token included in the request is expired";
     /// Provider-side delete timeout (transient).
     pub const AWS_DELETE_TIMEOUT: &str = "waiting for EKS Cluster (prod) delete: timeout while waiting for resource to be gone (last state: 'DELETING', timeout: 15m0s)";
-    /// Network error reaching the cloud API (transient).
+    /// Network error reaching the cloud API after the SDK's 25 attempts (the guard's classifier
+    /// calls a dial timeout api-unreachable, permanent: no route leads to the endpoint).
     pub const NETWORK_TIMEOUT: &str = "deleting ElastiCache Replication Group (sessions): operation error ElastiCache: DeleteReplicationGroup, exceeded maximum number of attempts, 25, https response error StatusCode: 0, RequestID: , request send failed, Post \"https://elasticache.eu-west-1.amazonaws.com/\": dial tcp 52.94.1.10:443: i/o timeout";
     /// GCP rate limit (transient).
     pub const GCP_RATE_LIMIT: &str = "Error when reading or editing Bucket \"my-bucket\": googleapi: Error 429: The rate of change requests to the bucket has exceeded the rate limit. Please reduce the rate of create, update, and delete requests., rateLimitExceeded";

@@ -41,8 +41,7 @@ pub struct Disagreement {
 }
 
 /// Figures over a set of labelled messages.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
     pub total: usize,
     pub agree: usize,
@@ -51,6 +50,22 @@ pub struct Report {
     /// Labelled permanent, classed transient: the error that burns the whole budget.
     pub permanent_as_transient: usize,
     pub disagreements: Vec<Disagreement>,
+}
+
+/// Serialised with the percentages next to the counts (`-o json`).
+impl Serialize for Report {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Report", 7)?;
+        st.serialize_field("total", &self.total)?;
+        st.serialize_field("agree", &self.agree)?;
+        st.serialize_field("agreementPct", &self.agreement_pct())?;
+        st.serialize_field("unknown", &self.unknown)?;
+        st.serialize_field("unknownPct", &self.unknown_pct())?;
+        st.serialize_field("permanentAsTransient", &self.permanent_as_transient)?;
+        st.serialize_field("disagreements", &self.disagreements)?;
+        st.end()
+    }
 }
 
 impl Report {

@@ -235,6 +235,17 @@ pub fn lock_backend_flaked(message: &str) -> bool {
     .any(|w| lower.contains(w))
 }
 
+/// A not-found signal other than a waiter's target state: `timeout while waiting for state to
+/// become 'notfound'` is a timeout of a delete still under way, not a 404.
+pub fn not_only_a_waiter_target(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    let rest = lower
+        .replace("become 'notfound'", "")
+        .replace("target 'notfound'", "")
+        .replace("become \"notfound\"", "");
+    rest.contains("notfound") || rest.contains("404") || rest.contains("not found")
+}
+
 /// An in-use context (something holds the resource) and no permission refusal in the same
 /// message: "which is being detached" after `AccessDenied` is still a refusal.
 pub fn in_use_not_denied(message: &str) -> bool {
@@ -1099,7 +1110,7 @@ pub const BUILTIN: &[Def] = &[
         "incorrect-state",
         "aws",
         "Incorrect*State/Invalid*State",
-        r"\b(Invalid|Incorrect)\w*State(Fault|Exception)?\b|transitional state|not in (an? )?(appropriate|valid|available|correct|ready) state|in the current (status|state)|is not ready|resourceNotReady|already being deleted|is being deleted|deletion is in progress|deletion (isn't|is not) (yet )?(completed?|finished)|being (created|updated|modified|deleted|provisioned)|current status is:? '?(deleting|creating|attaching|detaching|extending|migrating|resizing|uploading|downloading|backing-up|restoring-backup|retyping)\b",
+        r"\b(Invalid|Incorrect)\w*State(Fault|Exception)?\b|transitional state|not in (an? )?(appropriate|valid|available|correct|ready) state|in the current (status|state)|is not ready|resourceNotReady|already being deleted|is being deleted|deletion is in progress|deletion (isn't|is not) (yet )?(completed?|finished)|being (created|updated|modified|deleted|provisioned)|current status is:? '?(deleting|creating|attaching|detaching|extending|migrating|resizing|uploading|downloading|backing-up|restoring-backup|retyping)\b|(?-i:\b(status|state) (is|=) '?(CREATING|PROVISIONING|DEPLOYING|UPDATING|UPGRADING|UPSCALING|DOWNSCALING|SCALING|RESIZING|MODIFYING|REBOOTING|STARTING|STOPPING|DELETING|DEPROVISIONING|MIGRATING|RESTORING|REPAIRING|RECONCILING)\b)|cannot be executed until [\w ]{1,40} (state|status) is '?(ACTIVE|AVAILABLE|READY|RUNNING)\b",
         Transient,
         "the resource is mid-transition; the transition finishes by itself",
         EC2_ERRORS,
@@ -1216,14 +1227,17 @@ pub const BUILTIN: &[Def] = &[
         "a container still holds content this module did not create",
         S3_ERRORS,
     ),
+    guarded(
     rule(
-        "not-found",
-        "any",
-        "notFound / *NotFound (404)",
-        r"googleapi: Error 404|\bnotFound\b|Error 404:|status code: 404|StatusCode: 404|\b\w+NotFound(Exception|Fault)?\b|\b404 Not Found\b|HTTP 404\b",
-        Permanent,
-        "a 404 the provider did not absorb in a destroy (parent or project gone, provider bug): state needs a human (state rm)",
-        GOOGLE_ERRORS,
+            "not-found",
+            "any",
+            "notFound / *NotFound (404)",
+            r"googleapi: Error 404|\bnotFound\b|Error 404:|status code: 404|StatusCode: 404|\b\w+NotFound(Exception|Fault)?\b|\b404 Not Found\b|HTTP 404\b",
+            Permanent,
+            "a 404 the provider did not absorb in a destroy (parent or project gone, provider bug): state needs a human (state rm)",
+            GOOGLE_ERRORS,
+        ),
+        not_only_a_waiter_target,
     ),
     guarded(
         rule(
@@ -1295,10 +1309,10 @@ pub const BUILTIN: &[Def] = &[
     rule(
         "api-unreachable",
         "any",
-        "ECONNREFUSED/EHOSTUNREACH/ENETUNREACH",
-        r"connection refused|no route to host|network is unreachable",
+        "ECONNREFUSED/EHOSTUNREACH/ENETUNREACH/dial timeout",
+        r"connection refused|no route to host|network is unreachable|dial tcp [^ ]+: i/o timeout",
         Permanent,
-        "the provider cannot reach its API at all — nothing listens at the address (a cluster deleted earlier, an endpoint left empty, a wrong host); the same address refuses the next attempt too (a runner restarting mid-call is matched above as gRPC Unavailable)",
+        "the provider cannot reach its API at all — nothing listens at the address or no route leads there (a cluster deleted earlier, a private endpoint whose security-group rule the destroy removed, an endpoint left empty, a wrong host); a dial that times out is the same (5 of 6 such reports needed a human); the same address fails the next attempt too (a runner restarting mid-call is matched above as gRPC Unavailable)",
         "https://pkg.go.dev/syscall#ECONNREFUSED",
     ),
     // ===== 5. generic transient =============================================================
