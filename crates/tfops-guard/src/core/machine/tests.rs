@@ -855,82 +855,52 @@ fn force_unlock_needs_the_lock_named_now_and_the_policy() {
 
 #[test]
 fn a_held_lock_is_orphaned_at_once_unless_something_will_release_it() {
+    // One failure naming LOCK_ID, after the given set-up: (class, waits for a retry?).
+    let held = |setup: &dyn Fn(&mut World), holder: &str| {
+        let mut w = World::new();
+        setup(&mut w);
+        w.apply();
+        w.deleted().at(5);
+        w.fail(
+            "TFExecPlanFailed",
+            &lock_message(LOCK_ID).replace("runner@db-tf-runner", holder),
+        );
+        let s = w.step();
+        let waits = is_wait(&s.decision, WaitFor::Backoff);
+        let orphans = matches!(s.decision, Decision::Orphan { .. });
+        assert!(waits != orphans, "{:?}", s.decision);
+        (s.classification.map(|c| c.class), waits)
+    };
+    let transient = (Some(FailureClass::Transient), true);
+    let permanent = (Some(FailureClass::Permanent), false);
+    let own = "runner@db-tf-runner";
     // Nothing releases it (force-unlock off, spec.tfstate.forceUnlock no): a dead run's lock
     // leans permanent — orphaned now instead of burning the budget on retries.
-    let mut w = World::new();
-    w.o.tfstate_spec = Some(serde_json::json!({"forceUnlock": "no"}));
-    w.apply();
-    w.deleted().at(5);
-    w.o.lock_pending = Some(LOCK_ID.into());
-    w.fail("TFExecPlanFailed", &lock_message(LOCK_ID));
-    let s = w.step();
-    assert_eq!(
-        s.classification.as_ref().map(|c| c.class),
-        Some(FailureClass::Permanent)
-    );
-    assert!(
-        matches!(s.decision, Decision::Orphan { .. }),
-        "{:?}",
-        s.decision
-    );
-    // spec.tfstate.forceUnlock: auto — the controller unlocks it on its next reconcile.
-    let mut w = World::new();
-    w.o.tfstate_spec = Some(serde_json::json!({"forceUnlock": "auto"}));
-    w.apply();
-    w.deleted().at(5);
-    w.o.lock_pending = Some(LOCK_ID.into());
-    w.fail("TFExecPlanFailed", &lock_message(LOCK_ID));
-    let s = w.step();
-    assert_eq!(
-        s.classification.as_ref().map(|c| c.class),
-        Some(FailureClass::Transient)
-    );
-    assert!(is_wait(&s.decision, WaitFor::Backoff), "{:?}", s.decision);
-    // forceUnlock: auto, but status.lock.pending names no lock (or another): the controller
-    // unlocks only the pending one, so nothing releases this lock.
-    let mut w = World::new();
-    w.o.tfstate_spec = Some(serde_json::json!({"forceUnlock": "auto"}));
-    w.apply();
-    w.deleted().at(5);
-    w.o.lock_pending = Some("another-lock".into());
-    w.fail("TFExecPlanFailed", &lock_message(LOCK_ID));
-    let s = w.step();
-    assert!(
-        matches!(s.decision, Decision::Orphan { .. }),
-        "{:?}",
-        s.decision
-    );
-    // tfops.dev/force-unlock on, but the holder is not this CR's runner (a laptop, another
-    // CR): the guard never force-unlocks it, so it is not waited for.
-    let mut w = World::new();
-    w.p.force_unlock = true;
-    w.apply();
-    w.deleted().at(5);
-    w.o.lock_pending = Some(LOCK_ID.into());
-    w.fail(
-        "TFExecPlanFailed",
-        &lock_message(LOCK_ID).replace("runner@db-tf-runner", "alice@laptop"),
-    );
-    let s = w.step();
-    assert!(
-        matches!(s.decision, Decision::Orphan { .. }),
-        "{:?}",
-        s.decision
-    );
-    // tfops.dev/force-unlock on, holder this CR's runner, not yet known gone: the guard waits
-    // for the evidence.
-    let mut w = World::new();
-    w.p.force_unlock = true;
-    w.apply();
-    w.deleted().at(5);
-    w.o.lock_pending = Some(LOCK_ID.into());
-    w.fail("TFExecPlanFailed", &lock_message(LOCK_ID));
-    let s = w.step();
-    assert_eq!(
-        s.classification.as_ref().map(|c| c.class),
-        Some(FailureClass::Transient)
-    );
-    assert!(is_wait(&s.decision, WaitFor::Backoff), "{:?}", s.decision);
+    let no = |w: &mut World| {
+        w.o.tfstate_spec = Some(serde_json::json!({"forceUnlock": "no"}));
+        w.o.lock_pending = Some(LOCK_ID.into());
+    };
+    assert_eq!(held(&no, own), permanent);
+    // spec.tfstate.forceUnlock: auto — the controller unlocks the pending lock next reconcile.
+    let auto = |w: &mut World| {
+        w.o.tfstate_spec = Some(serde_json::json!({"forceUnlock": "auto"}));
+        w.o.lock_pending = Some(LOCK_ID.into());
+    };
+    assert_eq!(held(&auto, own), transient);
+    // ... but only the pending one: with another lock pending nothing releases this one.
+    let auto_other = |w: &mut World| {
+        w.o.tfstate_spec = Some(serde_json::json!({"forceUnlock": "auto"}));
+        w.o.lock_pending = Some("another-lock".into());
+    };
+    assert_eq!(held(&auto_other, own), permanent);
+    // tfops.dev/force-unlock on, held by this CR's runner, not yet known gone: the guard waits
+    // for the evidence; held by anyone else (a laptop, another CR) it never force-unlocks it.
+    let guard = |w: &mut World| {
+        w.p.force_unlock = true;
+        w.o.lock_pending = Some(LOCK_ID.into());
+    };
+    assert_eq!(held(&guard, own), transient);
+    assert_eq!(held(&guard, "alice@laptop"), permanent);
 }
 
 // ----- orphaning --------------------------------------------------------------------------
