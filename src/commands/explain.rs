@@ -99,16 +99,23 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     )?;
     let out = match args.output {
         Format::Text => explanation.to_text(),
-        Format::Json => {
-            let mut s = serde_json::to_string_pretty(&explanation)?;
-            s.push('\n');
-            s
-        }
+        Format::Json => json_line(&explanation)?,
     };
+    write_stdout(&out)?;
+    Ok(0)
+}
+
+/// Pretty JSON ending in a newline.
+fn json_line(value: &impl serde::Serialize) -> anyhow::Result<String> {
+    let mut s = serde_json::to_string_pretty(value)?;
+    s.push('\n');
+    Ok(s)
+}
+
+fn write_stdout(out: &str) -> anyhow::Result<()> {
     std::io::stdout()
         .write_all(out.as_bytes())
-        .context("writing to stdout")?;
-    Ok(0)
+        .context("writing to stdout")
 }
 
 /// `--check FILE`: figures and disagreements of the classifier on labelled messages.
@@ -153,15 +160,9 @@ fn run_check(
             }
             s
         }
-        Format::Json => {
-            let mut s = serde_json::to_string_pretty(&report)?;
-            s.push('\n');
-            s
-        }
+        Format::Json => json_line(&report)?,
     };
-    std::io::stdout()
-        .write_all(out.as_bytes())
-        .context("writing to stdout")?;
+    write_stdout(&out)?;
     Ok(if report.permanent_as_transient > 0 {
         2
     } else {
