@@ -28,6 +28,14 @@ impl LockInfo {
         let who = self.who.as_deref()?;
         who.rsplit_once('@').map(|(_, h)| h).or(Some(who))
     }
+
+    /// Whether the holder is the runner pod of the `Terraform` named `name` (tofu-controller
+    /// names it `<name>-tf-runner`, and Terraform's `Who` is `user@hostname`).
+    pub fn held_by_runner_of(&self, name: &str) -> bool {
+        self.holder_host()
+            .and_then(|h| h.strip_suffix("-tf-runner"))
+            .is_some_and(|n| n == name)
+    }
 }
 
 /// Field names of the block, in Terraform's order; a value ends where the next one starts.
@@ -121,6 +129,8 @@ mod tests {
         assert_eq!(l.id, "6f4d6b37-2c5b-9b1e-8c1e-1a2b3c4d5e6f");
         assert_eq!(l.who.as_deref(), Some("runner@shop-db-tf-runner"));
         assert_eq!(l.holder_host(), Some("shop-db-tf-runner"));
+        assert!(l.held_by_runner_of("shop-db"));
+        assert!(!l.held_by_runner_of("db") && !l.held_by_runner_of("shop-db-tf"));
         let want = Utc.with_ymd_and_hms(2026, 12, 3, 10, 11, 12).unwrap()
             + chrono::Duration::nanoseconds(123_456_789);
         assert_eq!(l.created, Some(want));

@@ -1151,18 +1151,24 @@ impl Ctx<'_> {
     /// the lock that `status.lock.pending` holds, its holder is provably gone, and it was not
     /// tried before.
     fn force_unlock_target(&self, r: &ReadyCondition) -> Option<String> {
-        if !self.policy.force_unlock || self.env.lock_holder != Presence::Missing {
+        if self.env.lock_holder != Presence::Missing {
             return None;
         }
+        let info = self.pending_lock_named(r)?;
+        self.guard_may_force_unlock(&info).then_some(info.id)
+    }
+
+    /// The lock the current failure names, if it is the one `status.lock.pending` holds (the
+    /// only one tofu-controller, and the guard, ever force-unlock).
+    fn pending_lock_named(&self, r: &ReadyCondition) -> Option<crate::core::lock::LockInfo> {
         let info = crate::core::lock::lock_info(&r.message)?;
-        let pending = self.obs.lock_pending.as_deref()?;
-        if pending != info.id {
-            return None;
-        }
-        if self.progress.force_unlocked_lock.as_deref() == Some(info.id.as_str()) {
-            return None;
-        }
-        Some(info.id)
+        (self.obs.lock_pending.as_deref() == Some(info.id.as_str())).then_some(info)
+    }
+
+    /// The policy lets the guard force-unlock `info`, and it has not done so before.
+    fn guard_may_force_unlock(&self, info: &crate::core::lock::LockInfo) -> bool {
+        self.policy.force_unlock
+            && self.progress.force_unlocked_lock.as_deref() != Some(info.id.as_str())
     }
 
     /// What the CR says beyond its failure message (for [`Classification::in_context`]): who,
@@ -1173,25 +1179,20 @@ impl Ctx<'_> {
     /// on, it has not force-unlocked this lock yet, and the holder is this CR's own runner pod
     /// whose absence is not proven yet (then [`Self::force_unlock_target`] takes over).
     fn failure_context(&self, r: &ReadyCondition) -> FailureContext {
-        let Some(info) = crate::core::lock::lock_info(&r.message) else {
+        let Some(info) = self.pending_lock_named(r) else {
             return FailureContext::default();
         };
-        if self.obs.lock_pending.as_deref() != Some(info.id.as_str()) {
-            return FailureContext::default();
-        }
         let force_unlock = self
             .obs
             .tfstate_spec
             .as_ref()
             .and_then(|t| t.get("forceUnlock"))
             .and_then(serde_json::Value::as_str);
-        let own_runner = format!("{}-tf-runner", self.obs.name);
         let lock_released_by = if force_unlock == Some("auto") {
             Some(LockRelease::Controller)
-        } else if self.policy.force_unlock
+        } else if self.guard_may_force_unlock(&info)
             && self.env.lock_holder != Presence::Missing
-            && info.holder_host() == Some(own_runner.as_str())
-            && self.progress.force_unlocked_lock.as_deref() != Some(info.id.as_str())
+            && info.held_by_runner_of(&self.obs.name)
         {
             Some(LockRelease::Guard)
         } else {

@@ -265,8 +265,7 @@ fn lock_holder(cr: &Cr, env: &findings::Findings) -> Presence {
     let Some(info) = crate::core::lock::lock_info(message) else {
         return Presence::Unknown;
     };
-    let own_pod = format!("{}-tf-runner", cr.key.1);
-    if info.holder_host() != Some(own_pod.as_str()) {
+    if !info.held_by_runner_of(&cr.key.1) {
         return Presence::Unknown;
     }
     match (&env.runner_pod_presence, &env.runner_pod) {
