@@ -178,9 +178,15 @@ fn origin_of(source: &str) -> String {
 fn builtin_classifier_matches_the_table() {
     let c = Classifier::builtin();
     // Per rule: how many rows it matches are labelled transient, and permanent.
+    let classified: Vec<_> = rows()
+        .into_iter()
+        .map(|r| {
+            let got = c.classify(&r.reason, &r.message);
+            (r, got)
+        })
+        .collect();
     let mut labels_by_rule: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    for r in rows() {
-        let got = c.classify(&r.reason, &r.message);
+    for (r, got) in &classified {
         let e = labels_by_rule
             .entry(got.rule_name().to_string())
             .or_default();
@@ -191,8 +197,7 @@ fn builtin_classifier_matches_the_table() {
         }
     }
     let mut wrong = Vec::new();
-    for r in rows() {
-        let got = c.classify(&r.reason, &r.message);
+    for (r, got) in &classified {
         if let Some(why) = &r.known_miss {
             assert!(
                 !why.trim().is_empty(),
