@@ -895,3 +895,102 @@ async fn a_suspended_cr_with_pending_changes_is_deleted_before_it_is_unsuspended
         "the guard triggered an apply: {st:?}"
     );
 }
+
+/// A network whose destroy fails because a firewall still uses it. The googleapi text names
+/// the holder; whether the failure is worth a retry depends on who manages that firewall.
+fn network_used_by(firewall: &str, fails: u32, firewall_destroy: Duration) -> [Module; 2] {
+    use tfops_testcluster::tofu::behavior::InventoryEntry;
+    let entry = |name: &str, kind: &str, id: &str| {
+        Some(vec![InventoryEntry {
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+            identifier: id.to_owned(),
+        }])
+    };
+    let message = format!(
+        "Error: Error waiting for Deleting Network: The network resource 'projects/acme/global/networks/core' is already being used by '{firewall}'\n\n  with google_compute_network.core,\n  on main.tf line 1, in resource \"google_compute_network\" \"core\":"
+    );
+    [
+        Module::new("network").behavior(Behavior {
+            destroy: vec![DestroyAttempt::Fail {
+                stage: FailStage::Apply,
+                message,
+                times: fails,
+                forever: false,
+            }],
+            inventory: entry(
+                "core",
+                "google_compute_network",
+                "projects/acme/global/networks/core",
+            ),
+            ..Behavior::default()
+        }),
+        Module::new("firewall").behavior(Behavior {
+            destroy_duration: firewall_destroy,
+            inventory: entry(
+                "allow_ssh",
+                "google_compute_firewall",
+                "projects/acme/global/firewalls/allow-ssh",
+            ),
+            ..Behavior::default()
+        }),
+    ]
+}
+
+/// An in-use failure leans permanent from its text, but when the holder it names is in the
+/// state of a `Terraform` the same uninstall is destroying, it goes with that destroy: the
+/// guard retries instead of orphaning.
+#[tokio::test(start_paused = true)]
+async fn an_in_use_failure_whose_holder_this_uninstall_destroys_is_retried() {
+    let rig = Rig::start().await;
+    rig.release(&network_used_by(
+        "projects/acme/global/firewalls/allow-ssh",
+        3,
+        Duration::from_secs(90),
+    ))
+    .await;
+    let (report, took) = rig.guard(opts(300)).await;
+    for n in ["network", "firewall"] {
+        assert_eq!(
+            outcome(&report, n),
+            Some(Outcome::Destroyed),
+            "{n}: {}",
+            report.render()
+        );
+        assert!(rig.ledger_entry(NS, n).is_none(), "{n} has a ledger entry");
+    }
+    // Never escalated: no orphan, no force-removal (the controller's own next attempt passed
+    // once the guard held back).
+    assert!(!rig
+        .guard_events("network")
+        .iter()
+        .any(|(r, _)| r == "TfopsGuardOrphaned" || r == "TfopsGuardForceRemoved"));
+    assert!(took <= Duration::from_secs(300));
+}
+
+/// The same text with a holder no state of the release manages (created outside Terraform):
+/// orphaned at once, with a ledger entry, instead of retried until the budget ends.
+#[tokio::test(start_paused = true)]
+async fn an_in_use_failure_whose_holder_is_outside_the_release_is_orphaned_at_once() {
+    let rig = Rig::start().await;
+    rig.release(&network_used_by(
+        "projects/acme/global/firewalls/made-by-hand",
+        u32::MAX,
+        Duration::from_secs(90),
+    ))
+    .await;
+    let (report, _) = rig.guard(opts(300)).await;
+    assert_eq!(
+        outcome(&report, "network"),
+        Some(Outcome::Orphaned),
+        "{}",
+        report.render()
+    );
+    let entry = rig.ledger_entry(NS, "network").expect("ledger entry");
+    assert_eq!(entry["class"], "permanent");
+    assert!(!rig
+        .guard_events("network")
+        .iter()
+        .any(|(r, _)| r == "TfopsGuardRetry"));
+    assert_eq!(outcome(&report, "firewall"), Some(Outcome::Destroyed));
+}

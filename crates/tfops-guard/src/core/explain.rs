@@ -225,6 +225,7 @@ pub fn explain(req: &Request, classifier: &Classifier) -> Result<Explanation, Ex
         controller: Presence::Present,
         runner: RunnerPod::Absent,
         dependency_gone: None,
+        holders_in_destroy: Default::default(),
     };
     let step = machine::decide(&Input {
         observation: &observation,

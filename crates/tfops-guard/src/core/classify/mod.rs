@@ -56,6 +56,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod catalog;
 pub mod check;
+pub mod holder;
 pub mod normalise;
 mod prefilter;
 pub mod rules;
@@ -165,16 +166,30 @@ impl Classification {
     /// The class once what the guard knows about the failing `Terraform` beyond its message is
     /// taken into account. A held state lock leans permanent from its text alone (nothing
     /// releases a dead runner's lock), but it is transient when something other than a human
-    /// will release it ([`LockRelease`]).
+    /// will release it ([`LockRelease`]). An in-use error leans permanent from its text alone,
+    /// but it is transient when the holder it names is managed by a `Terraform` this uninstall
+    /// is destroying ([`FailureContext::holder_in_destroy`]): it goes away with that destroy.
     #[must_use]
     pub fn in_context(mut self, cx: FailureContext) -> Self {
-        let lock_rule = self.rule.as_ref().is_some_and(|m| {
-            m.origin == RuleOrigin::BuiltIn && LOCK_RULES.contains(&m.name.as_str())
-        });
-        if let (true, Some(by)) = (lock_rule, cx.lock_released_by) {
+        let built_in = |names: &[&str]| {
+            self.rule.as_ref().is_some_and(|m| {
+                m.origin == RuleOrigin::BuiltIn && names.contains(&m.name.as_str())
+            })
+        };
+        let why = match (cx.lock_released_by, cx.holder_in_destroy) {
+            (Some(by), _) if built_in(&LOCK_RULES) => Some(by.why().to_string()),
+            (_, Some(h)) if built_in(&IN_USE_RULES) && self.class == FailureClass::Permanent => {
+                Some(format!(
+                    "the holder {} is managed by Terraform {}, which this uninstall is destroying: it goes away with that destroy, so the next attempt can pass",
+                    h.holder, h.terraform
+                ))
+            }
+            _ => None,
+        };
+        if let Some(why) = why {
             self.class = FailureClass::Transient;
             if let Some(m) = self.rule.as_mut() {
-                m.why = by.why().to_string();
+                m.why = why;
             }
         }
         self
@@ -184,11 +199,40 @@ impl Classification {
 /// Built-in rules that recognise a held state lock.
 const LOCK_RULES: [&str; 2] = ["lock-held", "state-lock"];
 
+/// Built-in permanent rules that recognise a resource still in use by another (whose holder
+/// the text may name: [`holder::holders`]).
+pub const IN_USE_RULES: [&str; 12] = [
+    "still-in-use",
+    "security-group-dependency-after-retry",
+    "gce-network-used-by-firewall",
+    "gce-instance-template-in-use",
+    "azure-nic-attached-to-vm",
+    "azure-subnet-used-by-cluster-nic",
+    "neutron-in-use",
+    "elb-target-group-in-use",
+    "acm-certificate-in-use-after-retry",
+    "elb-used-by-endpoint-service",
+    "service-networking-in-use",
+    "iam-delete-conflict",
+];
+
 /// What the guard knows about a failing `Terraform` beyond its Ready condition.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FailureContext {
     /// Who releases a held state lock without a human, if anyone.
     pub lock_released_by: Option<LockRelease>,
+    /// A holder the failure names that the state of a `Terraform` being destroyed by the same
+    /// uninstall (this one included) manages.
+    pub holder_in_destroy: Option<HolderInDestroy>,
+}
+
+/// A holder named by an in-use failure, managed by a `Terraform` the uninstall is destroying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HolderInDestroy {
+    /// The holder's identifier as the message names it ([`holder::canonical`]).
+    pub holder: String,
+    /// `namespace/name` of the `Terraform` whose state manages it.
+    pub terraform: String,
 }
 
 /// Who releases a held state lock without a human.
@@ -655,6 +699,7 @@ mod tests {
         ] {
             let released = c.clone().in_context(FailureContext {
                 lock_released_by: Some(by),
+                ..FailureContext::default()
             });
             assert_eq!(released.class, FailureClass::Transient);
             assert!(released.rule.expect("rule").why.contains(says));
@@ -667,6 +712,7 @@ mod tests {
             )
             .in_context(FailureContext {
                 lock_released_by: Some(LockRelease::Controller),
+                ..FailureContext::default()
             });
         assert_eq!(other.class, FailureClass::Permanent);
         // a local file lock held by a running process stays transient
@@ -678,7 +724,54 @@ mod tests {
     }
 
     #[test]
-    fn lock_rules_named_for_the_context_exist() {
+    fn an_in_use_error_is_transient_only_when_its_holder_goes_with_this_uninstall() {
+        let msg = "Error: Error waiting for Deleting Network: The network resource 'projects/acme/global/networks/core' is already being used by 'projects/acme/global/firewalls/allow-ssh'";
+        let c = Classifier::builtin().classify("TFExecApplyFailed", msg);
+        assert_eq!(c.class, FailureClass::Permanent, "{c:?}");
+        assert!(IN_USE_RULES.contains(&c.rule_name()), "{c:?}");
+        assert_eq!(c.clone().in_context(FailureContext::default()), c);
+        let held = |terraform: &str| FailureContext {
+            holder_in_destroy: Some(HolderInDestroy {
+                holder: "projects/acme/global/firewalls/allow-ssh".into(),
+                terraform: terraform.into(),
+            }),
+            ..FailureContext::default()
+        };
+        let t = c.clone().in_context(held("shop/firewall"));
+        assert_eq!(t.class, FailureClass::Transient);
+        let why = t.rule.expect("rule").why;
+        assert!(
+            why.contains("shop/firewall") && why.contains("allow-ssh"),
+            "{why}"
+        );
+        // other permanent causes never change, whatever the context says
+        for m in [
+            "BucketNotEmpty: The bucket you tried to delete is not empty",
+            "AccessDenied: User is not authorized to perform: ec2:DeleteSubnet",
+        ] {
+            let other = Classifier::builtin().classify("TFExecApplyFailed", m);
+            assert_eq!(other.clone().in_context(held("shop/x")), other, "{m}");
+        }
+        // a catalog rule's in-use verdict is the catalog's to make
+        let catalog = Classifier::from_json(
+            r#"[{"pattern": "already being used", "class": "permanent"}]"#,
+            "test",
+        )
+        .expect("catalog");
+        let cat = catalog.classify("TFExecApplyFailed", msg);
+        assert_eq!(cat.clone().in_context(held("shop/firewall")), cat);
+    }
+
+    #[test]
+    fn context_rules_named_exist() {
+        for name in IN_USE_RULES {
+            assert!(
+                rules::BUILTIN
+                    .iter()
+                    .any(|d| d.name == name && d.class == FailureClass::Permanent),
+                "{name} is not a permanent built-in rule"
+            );
+        }
         for name in LOCK_RULES {
             assert!(
                 rules::BUILTIN.iter().any(|d| d.name == name),
@@ -690,6 +783,7 @@ mod tests {
             .classify("LockHeld", "")
             .in_context(FailureContext {
                 lock_released_by: Some(LockRelease::Controller),
+                ..FailureContext::default()
             });
         assert_eq!(
             (c.class, c.rule_name()),

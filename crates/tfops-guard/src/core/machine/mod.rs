@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::core::classify::{Classification, FailureClass, FailureContext, LockRelease};
+use crate::core::classify::{
+    Classification, FailureClass, FailureContext, HolderInDestroy, LockRelease,
+};
 use crate::core::policy::{OnFailure, Policy, UninstallPolicy};
 use crate::progress::{Phase, Progress};
 use tfops_api::names::{ANN_ON_FAILURE, ANN_TIMEOUT};
@@ -1171,34 +1173,52 @@ impl Ctx<'_> {
             && self.progress.force_unlocked_lock.as_deref() != Some(info.id.as_str())
     }
 
-    /// What the CR says beyond its failure message (for [`Classification::in_context`]): who,
-    /// if anyone, releases the lock the current failure names. Both releases need the lock in
-    /// the message to be the one `status.lock.pending` holds (tofu-controller force-unlocks only
-    /// that one, `tf_controller_backend.go` 408–431; the guard likewise). The controller does
-    /// it with `spec.tfstate.forceUnlock: auto`; the guard only when `tfops.dev/force-unlock` is
-    /// on, it has not force-unlocked this lock yet, and the holder is this CR's own runner pod
-    /// whose absence is not proven yet (then [`Self::force_unlock_target`] takes over).
+    /// What the guard knows beyond the failure message (for [`Classification::in_context`]).
+    ///
+    /// Who, if anyone, releases the lock the current failure names. Both releases need the
+    /// lock in the message to be the one `status.lock.pending` holds (tofu-controller
+    /// force-unlocks only that one, `tf_controller_backend.go` 408–431; the guard likewise).
+    /// The controller does it with `spec.tfstate.forceUnlock: auto`; the guard only when
+    /// `tfops.dev/force-unlock` is on, it has not force-unlocked this lock yet, and the holder
+    /// is this CR's own runner pod whose absence is not proven yet (then
+    /// [`Self::force_unlock_target`] takes over).
+    ///
+    /// And whether a holder the failure names is managed by a `Terraform` this uninstall is
+    /// destroying (the engine's reading of their states, [`Environment::holders_in_destroy`]).
     fn failure_context(&self, r: &ReadyCondition) -> FailureContext {
-        let Some(info) = self.pending_lock_named(r) else {
-            return FailureContext::default();
-        };
-        let force_unlock = self
-            .obs
-            .tfstate_spec
-            .as_ref()
-            .and_then(|t| t.get("forceUnlock"))
-            .and_then(serde_json::Value::as_str);
-        let lock_released_by = if force_unlock == Some("auto") {
-            Some(LockRelease::Controller)
-        } else if self.guard_may_force_unlock(&info)
-            && self.env.lock_holder != Presence::Missing
-            && info.held_by_runner_of(&self.obs.name)
-        {
-            Some(LockRelease::Guard)
-        } else {
-            None
-        };
-        FailureContext { lock_released_by }
+        let holder_in_destroy = crate::core::classify::holder::holders(&r.message)
+            .into_iter()
+            .find_map(|h| {
+                self.env
+                    .holders_in_destroy
+                    .get(&h)
+                    .map(|terraform| HolderInDestroy {
+                        holder: h.clone(),
+                        terraform: terraform.clone(),
+                    })
+            });
+        let lock_released_by = self.pending_lock_named(r).and_then(|info| {
+            let force_unlock = self
+                .obs
+                .tfstate_spec
+                .as_ref()
+                .and_then(|t| t.get("forceUnlock"))
+                .and_then(serde_json::Value::as_str);
+            if force_unlock == Some("auto") {
+                Some(LockRelease::Controller)
+            } else if self.guard_may_force_unlock(&info)
+                && self.env.lock_holder != Presence::Missing
+                && info.held_by_runner_of(&self.obs.name)
+            {
+                Some(LockRelease::Guard)
+            } else {
+                None
+            }
+        });
+        FailureContext {
+            lock_released_by,
+            holder_in_destroy,
+        }
     }
 
     fn failing(&mut self, r: &ReadyCondition, deadline: DateTime<Utc>) -> (Decision, String) {

@@ -290,6 +290,7 @@ fn simulate(
         controller: ctl.controller_presence(),
         runner: RunnerPod::Unknown,
         dependency_gone: None,
+        holders_in_destroy: Default::default(),
     };
     let mut progress = Progress::default();
     let mut changed = true;

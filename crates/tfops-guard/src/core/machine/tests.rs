@@ -58,6 +58,7 @@ impl World {
                 controller: Presence::Unknown,
                 runner: RunnerPod::Unknown,
                 dependency_gone: None,
+                holders_in_destroy: Default::default(),
             },
             p: Policy::default(),
             g: Progress::default(),
@@ -903,6 +904,45 @@ fn a_held_lock_is_orphaned_at_once_unless_something_will_release_it() {
     assert_eq!(held(&guard, "alice@laptop"), permanent);
 }
 
+#[test]
+fn an_in_use_failure_is_retried_only_while_its_holder_goes_with_this_uninstall() {
+    const IN_USE: &str = "Error: Error waiting for Deleting Network: The network resource 'projects/acme/global/networks/core' is already being used by 'projects/acme/global/firewalls/allow-ssh'";
+    // One failure, after the given holders are known: (class, waits for a retry?).
+    let run = |holders: &[(&str, &str)]| {
+        let mut w = World::new();
+        w.e.holders_in_destroy = holders
+            .iter()
+            .map(|(h, t)| ((*h).to_owned(), (*t).to_owned()))
+            .collect();
+        w.apply();
+        w.deleted().at(5);
+        w.fail("TFExecApplyFailed", IN_USE);
+        let s = w.step();
+        let waits = is_wait(&s.decision, WaitFor::Backoff);
+        let orphans = matches!(s.decision, Decision::Orphan { .. });
+        assert!(waits != orphans, "{:?}", s.decision);
+        let why = s
+            .classification
+            .as_ref()
+            .and_then(|c| c.rule.as_ref())
+            .map(|r| r.why.clone());
+        (
+            s.classification.map(|c| c.class),
+            waits,
+            why.unwrap_or_default(),
+        )
+    };
+    // The holder is in no state this uninstall destroys: orphaned at once.
+    let (class, waits, _) = run(&[]);
+    assert_eq!((class, waits), (Some(FailureClass::Permanent), false));
+    let (class, waits, _) = run(&[("projects/acme/global/firewalls/other", "shop/fw")]);
+    assert_eq!((class, waits), (Some(FailureClass::Permanent), false));
+    // Managed by a Terraform being destroyed by the same uninstall: retried, and says why.
+    let (class, waits, why) = run(&[("projects/acme/global/firewalls/allow-ssh", "shop/fw")]);
+    assert_eq!((class, waits), (Some(FailureClass::Transient), true));
+    assert!(why.contains("shop/fw"), "{why}");
+}
+
 // ----- orphaning --------------------------------------------------------------------------
 
 fn orphaning_world() -> World {
@@ -1376,6 +1416,7 @@ mod props {
                 controller,
                 runner,
                 dependency_gone: gone,
+                holders_in_destroy: Default::default(),
             }
         }
     }
@@ -1522,6 +1563,7 @@ mod props {
                 controller: Presence::Present,
                 runner: RunnerPod::Unknown,
                 dependency_gone: None,
+                holders_in_destroy: Default::default(),
             };
             p.uninstall = UninstallPolicy::Destroy;
             o.exists = true;

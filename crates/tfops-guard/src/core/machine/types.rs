@@ -1,6 +1,7 @@
 //! `machine::types` — what the state machine reads and returns: the observation of one CR, what
 //! the guard knows of its environment, time and tunables, and the decisions with their steps.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -145,6 +146,11 @@ pub struct Environment {
     /// A `dependsOn` target that is gone: the controller's finalize returns NotFound on it
     /// forever (after the destroy).
     pub dependency_gone: Option<String>,
+    /// Holders named by the CR's current in-use failure ([`crate::core::classify::holder`])
+    /// that the state of a `Terraform` this uninstall is still destroying manages (this CR
+    /// included): canonical holder id → that `Terraform`'s `namespace/name`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub holders_in_destroy: BTreeMap<String, String>,
 }
 
 /// Time inputs. All wall-clock (the runtime's clock: start time + monotonic elapsed).
