@@ -1222,13 +1222,28 @@ impl Ctx<'_> {
     }
 
     fn failing(&mut self, r: &ReadyCondition, deadline: DateTime<Utc>) -> (Decision, String) {
+        let cx = self.failure_context(r);
+        let holder_note = cx
+            .holder_in_destroy
+            .as_ref()
+            .map(|h| {
+                format!(
+                    " (its holder {} is managed by Terraform {}, which this uninstall is destroying)",
+                    h.holder, h.terraform
+                )
+            })
+            .unwrap_or_default();
         let c = self
             .input
             .classifier
             .classify(&r.reason, &r.message)
-            .in_context(self.failure_context(r));
+            .in_context(cx);
         let class = c.class;
-        let rule = c.rule_name().to_string();
+        let rule = if class == FailureClass::Transient {
+            format!("{}{holder_note}", c.rule_name())
+        } else {
+            c.rule_name().to_string()
+        };
         self.classification = Some(c);
 
         // Count a failure once per request of ours (the first one even without a request).

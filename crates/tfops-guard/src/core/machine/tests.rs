@@ -926,6 +926,14 @@ fn an_in_use_failure_is_retried_only_while_its_holder_goes_with_this_uninstall()
             .as_ref()
             .and_then(|c| c.rule.as_ref())
             .map(|r| r.why.clone());
+        // The wait says whose destroy it waits for.
+        assert_eq!(
+            s.why
+                .contains("shop/fw, which this uninstall is destroying"),
+            waits,
+            "{}",
+            s.why
+        );
         (
             s.classification.map(|c| c.class),
             waits,
