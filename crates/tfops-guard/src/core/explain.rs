@@ -8,7 +8,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 
-use crate::core::classify::{Classification, Classifier, FailureClass};
+use crate::core::classify::{
+    holder, Classification, Classifier, FailureClass, RuleOrigin, IN_USE_RULES,
+};
 use crate::core::machine::{
     self, ConditionStatus, Decision, Environment, Input, Observation, Presence, ReadyCondition,
     RunnerPod, SourceState, Timing, Tunables, WaitFor, TF_FINALIZER,
@@ -83,6 +85,11 @@ pub struct Explanation {
     pub next: NextStep,
     /// What happens after that if the failure persists.
     pub later: String,
+    /// Holders an in-use failure names ([`crate::core::classify::holder::holders`]) when its
+    /// rule leans permanent: the guard retries instead when one of them is managed by a
+    /// `Terraform` the same uninstall is destroying (it reads their states; `explain` cannot).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub holders: Vec<String>,
     /// The state machine's own decision for this situation.
     pub decision: Decision,
     /// One-line summary: `<class> (rule: <rule>) → <next>; <later>`.
@@ -94,7 +101,7 @@ impl Explanation {
     pub fn to_text(&self) -> String {
         let p = &self.policy;
         format!(
-            "{summary}\n\nclass:    {class} (rule: {rule})\n{matched}next:     {next}\nlater:    {later}\npolicy:   uninstall-policy={u} on-failure={f} retries={r} timeout={t}\nattempts: {a} failed, {e} elapsed\n",
+            "{summary}\n\nclass:    {class} (rule: {rule})\n{matched}{holders}next:     {next}\nlater:    {later}\npolicy:   uninstall-policy={u} on-failure={f} retries={r} timeout={t}\nattempts: {a} failed, {e} elapsed\n",
             summary = self.summary,
             class = self.class,
             rule = self.rule,
@@ -108,6 +115,14 @@ impl Explanation {
                 ),
                 None => "matched:  nothing (treated like transient, retried up to the limit)\n"
                     .to_string(),
+            },
+            holders = if self.holders.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "holder:   {} — if a Terraform of the same release manages it, the guard reads this failure as transient and waits for that destroy\n",
+                    self.holders.join(", ")
+                )
             },
             next = self.next.summary,
             later = self.later,
@@ -381,6 +396,14 @@ pub fn explain(req: &Request, classifier: &Classifier) -> Result<Explanation, Ex
     };
     let summary = format!("{class} (rule: {rule}) → {}; {later}", next.summary);
     let matched = classification.rule.clone();
+    let holders = if class == FailureClass::Permanent
+        && matched.as_ref().is_some_and(|m| {
+            m.origin == RuleOrigin::BuiltIn && IN_USE_RULES.contains(&m.name.as_str())
+        }) {
+        holder::holders(&req.message)
+    } else {
+        Vec::new()
+    };
     Ok(Explanation {
         class,
         rule,
@@ -394,6 +417,7 @@ pub fn explain(req: &Request, classifier: &Classifier) -> Result<Explanation, Ex
         elapsed: req.elapsed,
         next,
         later,
+        holders,
         decision: step.decision,
         summary,
     })
@@ -402,6 +426,38 @@ pub fn explain(req: &Request, classifier: &Classifier) -> Result<Explanation, Ex
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_in_use_failure_shows_the_holder_the_guard_checks() {
+        let c = Classifier::builtin();
+        let e = explain(
+            &req("TFExecApplyFailed", "The network resource 'projects/acme/global/networks/core' is already being used by 'projects/acme/global/firewalls/allow-ssh'"),
+            &c,
+        )
+        .expect("explain");
+        assert_eq!(e.holders, ["projects/acme/global/firewalls/allow-ssh"]);
+        assert!(e
+            .to_text()
+            .contains("holder:   projects/acme/global/firewalls/allow-ssh"));
+        let json = serde_json::to_value(&e).expect("json");
+        assert_eq!(
+            json["holders"][0],
+            "projects/acme/global/firewalls/allow-ssh"
+        );
+        // no holder line for other causes, nor for an in-use text that names none
+        for m in [
+            "AccessDenied: not authorized, used by arn:aws:iam::123456789012:role/x",
+            "DependencyViolation: resource sg-0123456789abcdef0 has a dependent object",
+        ] {
+            let e = explain(&req("TFExecApplyFailed", m), &c).expect("explain");
+            assert!(e.holders.is_empty(), "{m}");
+            assert!(!e.to_text().contains("holder:"), "{m}");
+            assert!(serde_json::to_value(&e)
+                .expect("json")
+                .get("holders")
+                .is_none());
+        }
+    }
 
     fn req(reason: &str, message: &str) -> Request {
         Request {
