@@ -285,10 +285,12 @@ fn figures_meet_the_targets() {
     // tuning, every disagreement left in a slice is a documented `known_miss` (asserted by
     // `builtin_classifier_matches_the_table`) and its figures are printed above.
     //
-    // Permanent classed transient: none in slices 1–5, 7, 8 and 12. heldout-6, -9, -10, -11
-    // and -14 (labelled by readers of the threads who had not seen the rules; heldout-14 holds
-    // the 15 rows collected as heldout-13 too) have 12 rows whose text reads as a timeout, a
-    // 5xx, an operation in progress or a mid-transition state, as in far more rows labelled
+    // Permanent classed transient: none in slices 1–5, 7, 8 and 12. heldout-6, -9, -10, -11,
+    // -14 and -15 (labelled by readers of the threads who had not seen the rules; heldout-14
+    // holds the 15 rows collected as heldout-13 too, heldout-15 the 24 collected as heldout-16)
+    // have 14 rows whose text reads as a timeout, a 5xx, an operation in progress or a
+    // mid-transition state (an Azure VM "marked for deletion" by the same destroy, which two
+    // readers saw fixed by a depends_on and four by a rerun), as in far more rows labelled
     // transient (a bare `context deadline exceeded` from a pod stuck terminating, "internal
     // error: context has no deadline" from a provider bug, a 409 concurrent IAM policy
     // change, a waiter bug that loses its object every run): making those rules permanent
@@ -303,7 +305,8 @@ fn figures_meet_the_targets() {
         "heldout-10" => 2,
         "heldout-11" => 3,
         "heldout-14" => 1,
-        "all" => 12,
+        "heldout-15" => 2,
+        "all" => 14,
         _ => 0,
     };
     for (slice, f) in &report {
