@@ -994,3 +994,29 @@ async fn an_in_use_failure_whose_holder_is_outside_the_release_is_orphaned_at_on
         .any(|(r, _)| r == "TfopsGuardRetry"));
     assert_eq!(outcome(&report, "firewall"), Some(Outcome::Destroyed));
 }
+
+/// A holder managed by a `Terraform` the failing one depends on never makes the failure
+/// transient: the guard deletes that dependency only after the failing CR is gone, so waiting
+/// for it would wait forever.
+#[tokio::test(start_paused = true)]
+async fn an_in_use_holder_managed_by_a_dependency_does_not_make_it_transient() {
+    let rig = Rig::start().await;
+    let [network, firewall] = network_used_by(
+        "projects/acme/global/firewalls/allow-ssh",
+        u32::MAX,
+        Duration::from_secs(10),
+    );
+    rig.release(&[network.depends_on(&["firewall"]), firewall])
+        .await;
+    let (report, _) = rig.guard(opts(300)).await;
+    assert_eq!(
+        outcome(&report, "network"),
+        Some(Outcome::Orphaned),
+        "{}",
+        report.render()
+    );
+    assert!(!rig
+        .guard_events("network")
+        .iter()
+        .any(|(r, _)| r == "TfopsGuardRetry"));
+}

@@ -23,34 +23,52 @@ static HOLDER_PHRASE: LazyLock<Option<Regex>> = LazyLock::new(|| {
     .ok()
 });
 
+/// Where the holder clause after the phrase ends: the end of the line, the next diagnostic, a
+/// sentence's end, or the "and cannot be deleted" that closes ARM's text.
+static CLAUSE_END: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"\n|Error:|\.\s|\band cannot\b").ok());
+
+/// Characters that end an identifier (besides whitespace): quotes of any kind, escapes,
+/// separators and brackets.
+const ID_END: &str = r#"[^\s'`"\\,()\[\]‘’“”]"#;
+
 /// Cloud resource identifiers: AWS ARNs, Azure resource IDs, Google resource paths (bare or in
-/// a `https://www.googleapis.com/<api>/<version>/` self link), AWS EC2-style short IDs.
+/// a `https://www.googleapis.com/<api>/<version>/` self link), AWS EC2-style short IDs (8 or
+/// 17 hex digits; checked in [`ids`] not to be part of a longer token).
 static CLOUD_ID: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(concat!(
-        r"(?i)",
-        r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]*:[^\s'`\x22,()\[\]]+",
-        r"|/subscriptions/[0-9a-f-]{36}/[^\s'`\x22,()\[\]]+",
-        r"|(?:https://[a-z0-9.-]+\.googleapis\.com/[a-z]+/[a-z0-9]+/)?projects/[a-z0-9-]+/[^\s'`\x22,()\[\]]+",
-        r"|\b(?:sg|eni|subnet|vpc|igw|eigw|nat|rtb|acl|vpce|i|eipalloc|eipassoc|tgw|tgw-attach|pcx|lt|vol|snap|fs|fsmp|vgw|cgw|dopt|pl|lb)-[0-9a-f]{8,17}\b",
+    Regex::new(&format!(
+        concat!(
+            r"(?i)",
+            r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]*:{id}+",
+            r"|/subscriptions/[0-9a-f-]{{36}}/{id}+",
+            r"|(?:https://[a-z0-9.-]+\.googleapis\.com/[a-z]+/[a-z0-9]+/)?projects/[a-z0-9-]+/{id}+",
+            r"|\b(?:sg|eni|subnet|vpc|igw|eigw|nat|rtb|acl|vpce|i|eipalloc|eipassoc|tgw|tgw-attach|pcx|lt|vol|snap|fs|fsmp|vgw|cgw|dopt|pl|lb)-(?:[0-9a-f]{{17}}|[0-9a-f]{{8}})\b",
+        ),
+        id = ID_END
     ))
     .ok()
 });
 
-/// Identifiers a message names as the holder of what could not be deleted: those after the
-/// first "used by" / "in use by" / "attached to … by" phrase that do not also name the subject
-/// (the text before it). Lower-cased, Google self links reduced to their `projects/…` path.
-/// Empty when the message names no holder.
+/// Identifiers a message names as the holders of what could not be deleted: those in the
+/// clause right after the first "used by" / "in use by" / "attached by" phrase (up to the end
+/// of its line or sentence) that the message does not also name anywhere else (the subject,
+/// or the subject of another error joined to the same message). Lower-cased, Google self
+/// links reduced to their `projects/…` path. Empty when the message names no holder.
 pub fn holders(message: &str) -> Vec<String> {
-    let (Some(phrase), Some(_)) = (HOLDER_PHRASE.as_ref(), CLOUD_ID.as_ref()) else {
+    let (Some(phrase), Some(end)) = (HOLDER_PHRASE.as_ref(), CLAUSE_END.as_ref()) else {
         return Vec::new();
     };
     let Some(at) = phrase.find(message) else {
         return Vec::new();
     };
-    let subject: BTreeSet<String> = ids(&message[..at.start()]).collect();
+    let rest = &message[at.end()..];
+    let clause_end = end.find(rest).map_or(rest.len(), |m| m.start());
+    let elsewhere: BTreeSet<String> = ids(&message[..at.start()])
+        .chain(ids(&rest[clause_end..]))
+        .collect();
     let mut out: Vec<String> = Vec::new();
-    for id in ids(&message[at.end()..]) {
-        if !subject.contains(&id) && !out.contains(&id) {
+    for id in ids(&rest[..clause_end]) {
+        if !elsewhere.contains(&id) && !out.contains(&id) {
             out.push(id);
         }
     }
@@ -61,6 +79,13 @@ fn ids(text: &str) -> impl Iterator<Item = String> + '_ {
     CLOUD_ID
         .iter()
         .flat_map(move |re| re.find_iter(text))
+        .filter(move |m| {
+            // A short id is a token of its own: not `foo-i-deadbeef`, not `i-12345678-aaaa`.
+            let before = text[..m.start()].chars().next_back();
+            let after = text[m.end()..].chars().next();
+            !(before.is_some_and(|c| c == '-' || c.is_ascii_alphanumeric())
+                || after.is_some_and(|c| c == '-'))
+        })
         .map(|m| canonical(m.as_str()))
 }
 
@@ -78,8 +103,11 @@ pub fn canonical(id: &str) -> String {
     }
 }
 
-/// Whether `holder` is one of `managed` (canonical state identifiers), or a part of one (an
-/// Azure `ipConfigurations/…` of a managed NIC, a Google sub-path of a managed resource).
+/// Whether `holder` is one of `managed` (canonical state identifiers), or a part of one: an
+/// Azure child (`…/networkInterfaces/nic/ipConfigurations/ip` of a managed NIC) or a Google
+/// sub-path of a managed resource. A parent counts only when it is itself a resource — never
+/// a scope such as a subscription, a resource group or a project, whose state would otherwise
+/// "manage" everything in it.
 pub fn is_managed(holder: &str, managed: &BTreeSet<String>) -> bool {
     if managed.contains(holder) {
         return true;
@@ -88,6 +116,9 @@ pub fn is_managed(holder: &str, managed: &BTreeSet<String>) -> bool {
     let mut rest = holder;
     while let Some(cut) = rest.rfind('/') {
         rest = &rest[..cut];
+        if !is_resource_path(rest) {
+            return false;
+        }
         if managed.contains(rest) {
             return true;
         }
@@ -95,8 +126,27 @@ pub fn is_managed(holder: &str, managed: &BTreeSet<String>) -> bool {
     false
 }
 
-/// Whether `id` (a state attribute value) looks like a cloud identifier worth matching: long
-/// enough and structured, so that a `random_id`'s "abc" or a name like "default" never match.
+/// An Azure ID with at least `/providers/<namespace>/<type>/<name>`, or a Google path with at
+/// least `projects/<p>/<location or global>/<collection>/<name>` (`global` has no location
+/// segment, so 5 segments; `regions/<r>` and `zones/<z>` make it 6).
+fn is_resource_path(path: &str) -> bool {
+    if let Some(at) = path.find("/providers/") {
+        return path[at + "/providers/".len()..].split('/').count() >= 3;
+    }
+    if path.starts_with("projects/") {
+        let segments: Vec<&str> = path.split('/').collect();
+        let needed = match segments.get(2) {
+            Some(&"regions" | &"zones" | &"locations") => 6,
+            _ => 5,
+        };
+        return segments.len() >= needed;
+    }
+    false
+}
+
+/// Whether `id` (a state attribute value) looks like a cloud identifier worth keeping: long
+/// enough and structured (a `random_id`'s "abc" or a name like "default" is dropped; holders
+/// are identifier-shaped, so a name that passes, "kube-system", never matches one).
 pub fn is_identifier(id: &str) -> bool {
     id.len() >= 8 && id.contains(['-', '/', ':'])
 }
@@ -112,7 +162,58 @@ mod tests {
     #[test]
     fn the_patterns_compile() {
         assert!(HOLDER_PHRASE.is_some());
+        assert!(CLAUSE_END.is_some());
         assert!(CLOUD_ID.is_some());
+    }
+
+    #[test]
+    fn only_the_holder_clause_counts_not_a_later_error() {
+        let m = "deleting ACM Certificate: ResourceInUseException: Certificate arn:aws:acm:eu-west-1:123456789012:certificate/a in use by arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/web/50dc\n\nError: deleting EC2 VPC (vpc-0abc123def4567890): DependencyViolation";
+        assert_eq!(
+            holders(m),
+            ["arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/web/50dc"]
+        );
+        // an id named in the clause and again elsewhere is a subject, not a holder
+        let m = "sg-0123456789abcdef0 in use by eni-0a1b2c3d4e5f60718\nError: deleting eni-0a1b2c3d4e5f60718";
+        assert!(holders(m).is_empty());
+        // several holders in one clause are all returned
+        let m = "Certificate arn:aws:acm:us-east-1:1:certificate/c in use by arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/a/1, arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/b/2";
+        assert_eq!(holders(m).len(), 2);
+    }
+
+    #[test]
+    fn quotes_and_escapes_end_an_identifier() {
+        for m in [
+            r#"is already being used by 'projects/p/global/firewalls/fw\'"#,
+            "is already being used by \u{2018}projects/p/global/firewalls/fw\u{2019}",
+        ] {
+            assert_eq!(holders(m), ["projects/p/global/firewalls/fw"], "{m}");
+        }
+    }
+
+    #[test]
+    fn short_ids_are_whole_tokens() {
+        assert!(holders("in use by i-12345678-aaaa-bbbb").is_empty());
+        assert!(holders("in use by foo-i-deadbeef").is_empty());
+        assert!(holders("in use by i-1234567890").is_empty());
+        assert_eq!(holders("in use by i-12345678."), ["i-12345678"]);
+    }
+
+    #[test]
+    fn a_scope_never_manages_what_is_in_it() {
+        let scopes = set(&[
+            "/subscriptions/00000000-1111-2222-3333-444444444444",
+            "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg",
+            "projects/p",
+            "projects/p/regions/europe-west1",
+        ]);
+        for h in [
+            "/subscriptions/00000000-1111-2222-3333-444444444444/resourcegroups/rg/providers/microsoft.network/networkinterfaces/nic-1/ipconfigurations/ipconfig1",
+            "projects/p/zones/z/instances/hand-made",
+            "projects/p/regions/europe-west1/forwardingrules/fr",
+        ] {
+            assert!(!is_managed(h, &scopes), "{h}");
+        }
     }
 
     #[test]

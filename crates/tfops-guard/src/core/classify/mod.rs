@@ -792,6 +792,56 @@ mod tests {
     }
 
     #[test]
+    fn built_in_patterns_are_ascii() {
+        // the prefilter matches ASCII case-insensitively over bytes: a non-ASCII character in
+        // a pattern silently stops it from matching
+        for d in rules::BUILTIN {
+            if let Some(p) = d.pattern {
+                assert!(p.is_ascii(), "{}: pattern is not ASCII", d.name);
+            }
+        }
+    }
+
+    #[test]
+    fn second_read_cases_keep_their_class() {
+        let c = Classifier::builtin();
+        let got = |m: &str| {
+            let r = c.classify("TFExecApplyFailed", m);
+            (r.class, r.rule_name().to_string())
+        };
+        // a custom resource type the API server cannot serve (operator destroyed first)
+        assert_eq!(
+            got("│ Error: Error deleting resource parametersdefinitions.parameters.kubeblocks.io:\n│ the server is currently unable to handle the request"),
+            (FailureClass::Permanent, "kubernetes-api-group-unavailable".to_string())
+        );
+        // ... but Kubernetes' own groups are served by the API server: a passing 503
+        for m in [
+            "Error deleting resource ingresses.networking.k8s.io: the server is currently unable to handle the request",
+            "Error when waiting for resource \"clusterroles.rbac.authorization.k8s.io\" to be deleted: the server is currently unable to handle the request",
+        ] {
+            assert_eq!(got(m).0, FailureClass::Transient, "{m}");
+        }
+        // a namespace destroy out of time, and not an unrelated timeout after its progress line
+        assert_eq!(
+            got("module.a.kubernetes_namespace.x: Still destroying... [id=x, 4m50s elapsed]\n│ Error: context deadline exceeded"),
+            (FailureClass::Permanent, "kubernetes-namespace-delete-timeout".to_string())
+        );
+        assert_eq!(
+            got("module.a.kubernetes_namespace.x: Still destroying... [id=x, 4m50s elapsed]\nError: Get \"https://api.example.com/\": context deadline exceeded").0,
+            FailureClass::Transient
+        );
+        // in use only while an update runs; ARM lost track of its own delete
+        assert_eq!(
+            got("ResourceInUseException: Cannot Delete Fargate Profile gk because cluster c currently has an update in progress"),
+            (FailureClass::Transient, "in-use-while-operation-runs".to_string())
+        );
+        assert_eq!(
+            got("Error deleting Resource Group \"rg\": pollingTrackerBase#updatePollingState: the response from the async operation has an invalid status code: StatusCode=0"),
+            (FailureClass::Transient, "azure-async-poll-failed".to_string())
+        );
+    }
+
+    #[test]
     fn review_cases_keep_their_class() {
         let c = Classifier::builtin();
         let got = |reason: &str, m: &str| {

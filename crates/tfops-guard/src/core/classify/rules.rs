@@ -246,6 +246,28 @@ pub fn not_only_a_waiter_target(message: &str) -> bool {
     rest.contains("notfound") || rest.contains("404") || rest.contains("not found")
 }
 
+/// The API group the server cannot serve is not one of Kubernetes' own (`*.k8s.io`, served
+/// by the API server itself, where a 503 is a passing control-plane hiccup) — except the
+/// metrics groups, which aggregated APIServices (metrics-server, adapters) serve.
+pub fn not_a_built_in_api_group(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    let Some(at) = lower.find("the server is currently unable to handle the request") else {
+        return false;
+    };
+    let before = lower[..at]
+        .trim_end_matches(|c: char| c.is_whitespace() || matches!(c, ':' | '"' | '│' | '╷'));
+    let before = before
+        .strip_suffix(" to be deleted")
+        .unwrap_or(before)
+        .trim_end_matches('"');
+    let group = before
+        .rsplit(|c: char| c.is_whitespace() || c == '"')
+        .next()
+        .unwrap_or("");
+    let group = group.split('/').next().unwrap_or(group);
+    !group.ends_with(".k8s.io") || group.ends_with("metrics.k8s.io")
+}
+
 /// An in-use context (something holds the resource) and no permission refusal in the same
 /// message: "which is being detached" after `AccessDenied` is still a refusal.
 pub fn in_use_not_denied(message: &str) -> bool {
@@ -840,14 +862,17 @@ pub const BUILTIN: &[Def] = &[
         "the CRD was removed before its objects: the API no longer serves the kind",
         "https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/",
     ),
-    rule(
-        "kubernetes-api-group-unavailable",
-        "kubernetes",
-        "ServiceUnavailable (custom resource type)",
-        r#"resource "?[a-z0-9-]+\.[a-z0-9-]+\.[a-z0-9.-]+"?[\s\S]{0,200}the server is currently unable to handle the request|[a-z0-9-]+\.[a-z0-9.-]+/v\d\w*: the server is currently unable to handle the request"#,
-        Permanent,
-        "the API server cannot serve this custom resource type: its aggregated APIService has no backend or its CRD is being torn down (the operator was destroyed first); it does not come back during the destroy",
-        "https://kubernetes.io/docs/tasks/extend-kubernetes/configure-aggregation-layer/",
+    guarded(
+rule(
+            "kubernetes-api-group-unavailable",
+            "kubernetes",
+            "ServiceUnavailable (custom resource type)",
+            r#"resource "?[a-z0-9-]+\.[a-z0-9-]+\.[a-z0-9.-]+"?( to be deleted)?:\s*the server is currently unable to handle the request|[a-z0-9-]+\.[a-z0-9.-]+/v\d\w*: the server is currently unable to handle the request"#,
+            Permanent,
+            "the API server cannot serve this custom resource type: its aggregated APIService has no backend or its CRD is being torn down (the operator was destroyed first); it does not come back during the destroy",
+            "https://kubernetes.io/docs/tasks/extend-kubernetes/configure-aggregation-layer/",
+        ),
+        not_a_built_in_api_group,
     ),
     rule(
         "webhook-unavailable",
@@ -907,7 +932,7 @@ pub const BUILTIN: &[Def] = &[
         "kubernetes-namespace-delete-timeout",
         "kubernetes",
         "namespace delete: context deadline exceeded",
-        r"kubernetes_namespace(_v1)?\.\S+[^\n]*(\(destroy\)|Still destroying)[\s\S]{0,600}context deadline exceeded",
+        r#"kubernetes_namespace(_v1)?\.\S+: Still destroying\.\.\. \[[^\]]*\]\s*(Error: )?context deadline exceeded|vertex "[^"]*kubernetes_namespace[^"]*\(destroy\)" error: context deadline exceeded"#,
         Permanent,
         "the kubernetes provider waited its whole delete timeout for a namespace that is still terminating: content whose finalizers nobody releases (a controller destroyed first, a stuck PVC) holds it until a human clears them",
         "https://github.com/fluxcd/flux2/issues/2486",

@@ -1186,17 +1186,24 @@ impl Ctx<'_> {
     /// And whether a holder the failure names is managed by a `Terraform` this uninstall is
     /// destroying (the engine's reading of their states, [`Environment::holders_in_destroy`]).
     fn failure_context(&self, r: &ReadyCondition) -> FailureContext {
-        let holder_in_destroy = crate::core::classify::holder::holders(&r.message)
-            .into_iter()
-            .find_map(|h| {
-                self.env
-                    .holders_in_destroy
-                    .get(&h)
-                    .map(|terraform| HolderInDestroy {
-                        holder: h.clone(),
-                        terraform: terraform.clone(),
-                    })
-            });
+        // Every holder the text names must go with this uninstall: one outside it still holds.
+        let holders = crate::core::classify::holder::holders(&r.message);
+        let terraforms: Option<Vec<&String>> = holders
+            .iter()
+            .map(|h| self.env.holders_in_destroy.get(h))
+            .collect();
+        let holder_in_destroy = terraforms.filter(|t| !t.is_empty()).map(|mut t| {
+            t.sort();
+            t.dedup();
+            HolderInDestroy {
+                holder: holders.join(", "),
+                terraform: t
+                    .into_iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+        });
         let lock_released_by = self.pending_lock_named(r).and_then(|info| {
             let force_unlock = self
                 .obs
@@ -1233,13 +1240,14 @@ impl Ctx<'_> {
                 )
             })
             .unwrap_or_default();
-        let c = self
-            .input
-            .classifier
-            .classify(&r.reason, &r.message)
-            .in_context(cx);
+        let text_only = self.input.classifier.classify(&r.reason, &r.message);
+        let text_class = text_only.class;
+        let c = text_only.in_context(cx);
         let class = c.class;
-        let rule = if class == FailureClass::Transient {
+        // Name the holder's Terraform only when it is what made the failure transient.
+        let by_holder =
+            class != text_class && crate::core::classify::IN_USE_RULES.contains(&c.rule_name());
+        let rule = if by_holder {
             format!("{}{holder_note}", c.rule_name())
         } else {
             c.rule_name().to_string()

@@ -951,6 +951,33 @@ fn an_in_use_failure_is_retried_only_while_its_holder_goes_with_this_uninstall()
     assert!(why.contains("shop/fw"), "{why}");
 }
 
+#[test]
+fn an_in_use_failure_with_a_holder_outside_the_uninstall_is_not_retried() {
+    // Two load balancers hold the certificate; only one goes with this uninstall.
+    const TWO: &str = "deleting ACM Certificate: ResourceInUseException: Certificate arn:aws:acm:us-east-1:1:certificate/c in use by arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/a/1, arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/b/2";
+    let run = |managed: &[&str]| {
+        let mut w = World::new();
+        w.e.holders_in_destroy = managed
+            .iter()
+            .map(|h| ((*h).to_owned(), "shop/lb".to_owned()))
+            .collect();
+        w.apply();
+        w.deleted().at(5);
+        w.fail("TFExecApplyFailed", TWO);
+        let s = w.step();
+        (s.classification.map(|c| c.class), s.decision)
+    };
+    let (class, d) = run(&["arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/a/1"]);
+    assert_eq!(class, Some(FailureClass::Permanent));
+    assert!(matches!(d, Decision::Orphan { .. }), "{d:?}");
+    let (class, d) = run(&[
+        "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/a/1",
+        "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/b/2",
+    ]);
+    assert_eq!(class, Some(FailureClass::Transient));
+    assert!(is_wait(&d, WaitFor::Backoff), "{d:?}");
+}
+
 // ----- orphaning --------------------------------------------------------------------------
 
 fn orphaning_world() -> World {

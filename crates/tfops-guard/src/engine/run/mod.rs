@@ -55,7 +55,7 @@ use super::discover::{release_selector, ManifestRef};
 use super::observer::{DecisionRecord, Observer};
 use super::ops::{self, LedgerFacts, OpError};
 use crate::clock::Clock;
-use crate::core::classify::{holder, Classification, Classifier};
+use crate::core::classify::{Classification, Classifier};
 use crate::core::findings;
 use crate::core::liveness::{self, LeaseSample, LeaseTrack};
 use crate::core::machine::{
@@ -71,6 +71,7 @@ use crate::progress::{Phase, Progress, PROGRESS_ANNOTATION};
 use crate::tfobj;
 
 mod executor;
+mod holders;
 mod report;
 
 pub use report::{CrReport, GuardReport, RunStatus};
@@ -167,11 +168,14 @@ struct Cr {
     share_deadline: DateTime<Utc>,
     env: Option<(findings::Findings, Instant)>,
     dependants_gone: BTreeSet<String>,
-    /// Holders named by the current in-use failure that a state this run is destroying
-    /// manages (read at the last probe; [`Environment::holders_in_destroy`]).
+    /// Holders named by the current in-use failure that go with this uninstall (read at each
+    /// probe and when the failure message changes: [`holders`]).
     holders_in_destroy: BTreeMap<String, String>,
     /// The failure message `holders_in_destroy` was read for.
     holders_for: Option<String>,
+    /// Cloud identifiers in this CR's state when the guard last read it (for a holder whose
+    /// Terraform finished its destroy before the holder check ran).
+    state_ids: Option<BTreeSet<String>>,
     /// Runner pod uid first seen Pending, and when (guard clock).
     runner_pending_since: Option<(String, DateTime<Utc>)>,
     /// The in-cluster tfstate Secret, when the state lives in-cluster.
@@ -258,13 +262,6 @@ impl Cr {
         }
         self.obj = Some(o);
     }
-}
-
-/// The CR's current Ready message, if it names a holder ([`holder::holders`]).
-fn current_message(cr: &Cr) -> Option<String> {
-    let obj = cr.obj.as_ref()?;
-    let (_, _, message) = tfobj::view(obj).ready_condition()?;
-    (!holder::holders(message).is_empty()).then(|| message.to_owned())
 }
 
 fn lock_holder(cr: &Cr, env: &findings::Findings) -> Presence {
@@ -572,6 +569,7 @@ impl Engine {
             dependants_gone: BTreeSet::new(),
             holders_in_destroy: BTreeMap::new(),
             holders_for: None,
+            state_ids: None,
             runner_pending_since: None,
             tfstate_secret: v
                 .state_in_cluster()
@@ -762,8 +760,8 @@ impl Engine {
                 },
             };
             env.lock_holder = lock_holder(cr, p);
-            env.holders_in_destroy = cr.holders_in_destroy.clone();
         }
+        env.holders_in_destroy = cr.holders_in_destroy.clone();
         env.controller = self.lease.presence(self.clock.now());
         env
     }
@@ -799,59 +797,6 @@ impl Engine {
                 false
             }
         }
-    }
-
-    /// Read again which holders named by `key`'s current failure (an in-use error:
-    /// [`holder::holders`]) go with this uninstall.
-    async fn refresh_holders(&mut self, key: &Key) {
-        let message = self.crs.get(key).and_then(current_message);
-        let found = match &message {
-            Some(m) => self.holders_in_destroy(&holder::holders(m)).await,
-            None => BTreeMap::new(),
-        };
-        if let Some(cr) = self.crs.get_mut(key) {
-            cr.holders_in_destroy = found;
-            cr.holders_for = message;
-        }
-    }
-
-    /// Those of `holders` that the in-cluster state of a `Terraform` this run is still
-    /// destroying manages (the failing one's own included): holder → `namespace/name`. A state
-    /// that cannot be read counts as not managing it (the failure then keeps its text-only
-    /// class, which leans permanent). One Secret GET per such `Terraform`, only for a failure
-    /// that names a holder.
-    async fn holders_in_destroy(&self, holders: &[String]) -> BTreeMap<String, String> {
-        let mut found = BTreeMap::new();
-        if holders.is_empty() {
-            return found;
-        }
-        for (k, cr) in &self.crs {
-            if cr.obj.is_none() || cr.outcome.is_some() {
-                continue;
-            }
-            let Some(secret) = &cr.tfstate_secret else {
-                continue;
-            };
-            let ids = match ops::secret_data(&self.client, &k.0, secret).await {
-                Ok(data) => data
-                    .as_ref()
-                    .and_then(|d| d.get("tfstate"))
-                    .and_then(|b| crate::core::tfstate::managed_ids(b)),
-                Err(e) => {
-                    tracing::debug!(cr = %k.1, error = %e, "tfstate not read for the holder check");
-                    None
-                }
-            };
-            let Some(ids) = ids else { continue };
-            for h in holders {
-                if holder::is_managed(h, &ids) {
-                    found
-                        .entry(h.clone())
-                        .or_insert_with(|| format!("{}/{}", k.0, k.1));
-                }
-            }
-        }
-        found
     }
 
     /// The machine's step for one CR on what the engine holds now.
@@ -959,7 +904,7 @@ impl Engine {
                 }
             }
             let obs = self.observation(cr);
-            let holders_stale = cr.holders_for.as_deref() != current_message(cr).as_deref();
+            let holders_stale = cr.holders_for.as_deref() != self.in_use_message(cr).as_deref();
             if self.wants_probe(cr, &obs) {
                 let _ = self.probe(key).await;
             } else if holders_stale && obs.deleting {

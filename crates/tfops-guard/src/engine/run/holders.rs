@@ -1,0 +1,137 @@
+//! `engine::run::holders` — whether the holders an in-use failure names go with this
+//! uninstall: the I/O half of [`crate::core::classify::holder`]. It reads the in-cluster
+//! tfstate Secrets of the release's `Terraform`s that this run will destroy and matches the
+//! holders against their cloud identifiers; the machine then reads such a failure as
+//! transient ([`crate::core::classify::Classification::in_context`]).
+//!
+//! Only a failure whose text-only class comes from a built-in in-use rule, and that names a
+//! holder, costs anything: one Secret GET per candidate `Terraform`, at each probe of the
+//! failing CR and when its message changes.
+
+use super::*;
+use crate::core::classify::{holder, FailureClass, RuleOrigin, IN_USE_RULES};
+use crate::machine::Outcome;
+
+impl Engine {
+    /// The CR's current Ready message when the guard would check its holders: a built-in
+    /// in-use rule classes it permanent from its text and it names at least one holder.
+    pub(super) fn in_use_message(&self, cr: &Cr) -> Option<String> {
+        let obj = cr.obj.as_ref()?;
+        let (_, reason, message) = tfobj::view(obj).ready_condition()?;
+        let c = self.opts.classifier.classify(reason, message);
+        let in_use = c.class == FailureClass::Permanent
+            && c.rule.as_ref().is_some_and(|m| {
+                m.origin == RuleOrigin::BuiltIn && IN_USE_RULES.contains(&m.name.as_str())
+            });
+        (in_use && !holder::holders(message).is_empty()).then(|| message.to_owned())
+    }
+
+    /// Read again which holders named by `key`'s current failure go with this uninstall.
+    pub(super) async fn refresh_holders(&mut self, key: &Key) {
+        let message = self.crs.get(key).and_then(|cr| self.in_use_message(cr));
+        let found = match &message {
+            Some(m) => self.holders_in_destroy(key, &holder::holders(m)).await,
+            None => BTreeMap::new(),
+        };
+        if let Some(cr) = self.crs.get_mut(key) {
+            cr.holders_in_destroy = found;
+            cr.holders_for = message;
+        }
+    }
+
+    /// Those of `holders` that go with this uninstall: managed by the state of a `Terraform`
+    /// this run will still destroy (`key`'s own included), or by the state of one it has
+    /// already destroyed (read earlier in the run) — holder → `namespace/name`.
+    ///
+    /// A candidate is in the release, not finished, set to destroy (`uninstall-policy:
+    /// destroy`, `destroyResourcesOnDeletion: true`, not being orphaned) and not something
+    /// `key` depends on (the guard deletes that only after `key` is gone). A state that cannot
+    /// be read counts as not managing the holder (the failure keeps its text-only class, which
+    /// leans permanent).
+    async fn holders_in_destroy(
+        &mut self,
+        key: &Key,
+        holders: &[String],
+    ) -> BTreeMap<String, String> {
+        let mut found = BTreeMap::new();
+        if holders.is_empty() {
+            return found;
+        }
+        let dependencies = self.dependencies_of(key);
+        let mut to_read: Vec<(Key, String)> = Vec::new();
+        for (k, cr) in &self.crs {
+            if dependencies.contains(k) {
+                continue;
+            }
+            match cr.outcome {
+                Some(Outcome::Destroyed) => {
+                    // Gone with this run: a holder its state had is gone too.
+                    if let Some(ids) = &cr.state_ids {
+                        note_managed(&mut found, holders, ids, k);
+                    }
+                    continue;
+                }
+                Some(_) => continue,
+                None => {}
+            }
+            let Some(obj) = &cr.obj else { continue };
+            let will_destroy = cr.policy.uninstall == policy::UninstallPolicy::Destroy
+                && tfobj::view(obj).destroy_on_deletion()
+                && cr.progress.phase != Phase::Orphaning;
+            if let (true, Some(secret)) = (will_destroy, &cr.tfstate_secret) {
+                to_read.push((k.clone(), secret.clone()));
+            }
+        }
+        for (k, secret) in to_read {
+            let ids = match ops::secret_data(&self.client, &k.0, &secret).await {
+                Ok(data) => data
+                    .as_ref()
+                    .and_then(|d| d.get("tfstate"))
+                    .and_then(|b| crate::core::tfstate::managed_ids(b)),
+                Err(e) => {
+                    tracing::debug!(cr = %k.1, error = %e, "tfstate not read for the holder check");
+                    None
+                }
+            };
+            let Some(ids) = ids else { continue };
+            note_managed(&mut found, holders, &ids, &k);
+            if let Some(cr) = self.crs.get_mut(&k) {
+                cr.state_ids = Some(ids);
+            }
+        }
+        found
+    }
+
+    /// Every CR `key` depends on, directly or through others (`spec.dependsOn`).
+    fn dependencies_of(&self, key: &Key) -> BTreeSet<Key> {
+        let mut seen = BTreeSet::new();
+        let mut next: Vec<Key> = self
+            .crs
+            .get(key)
+            .map(|c| c.depends_on.clone())
+            .unwrap_or_default();
+        while let Some(k) = next.pop() {
+            if seen.insert(k.clone()) {
+                if let Some(c) = self.crs.get(&k) {
+                    next.extend(c.depends_on.iter().cloned());
+                }
+            }
+        }
+        seen
+    }
+}
+
+fn note_managed(
+    found: &mut BTreeMap<String, String>,
+    holders: &[String],
+    ids: &BTreeSet<String>,
+    k: &Key,
+) {
+    for h in holders {
+        if holder::is_managed(h, ids) {
+            found
+                .entry(h.clone())
+                .or_insert_with(|| format!("{}/{}", k.0, k.1));
+        }
+    }
+}
