@@ -1020,3 +1020,29 @@ async fn an_in_use_holder_managed_by_a_dependency_does_not_make_it_transient() {
         .iter()
         .any(|(r, _)| r == "TfopsGuardRetry"));
 }
+
+/// The holder's `Terraform` finished its destroy before the guard looked at the failure: its
+/// state is empty and the CR gone, but its last-seen inventory named the holder, so the holder
+/// went with this uninstall and the failure is retried, not orphaned.
+#[tokio::test(start_paused = true)]
+async fn an_in_use_holder_destroyed_moments_before_the_check_still_counts() {
+    let rig = Rig::start().await;
+    let [mut network, firewall] = network_used_by(
+        "projects/acme/global/firewalls/allow-ssh",
+        2,
+        Duration::from_millis(200),
+    );
+    // The network's failing destroy runs long enough for the firewall's to finish first.
+    network.behavior.destroy_duration = Duration::from_secs(30);
+    rig.release(&[network, firewall]).await;
+    let (report, _) = rig.guard(opts(300)).await;
+    for n in ["network", "firewall"] {
+        assert_eq!(
+            outcome(&report, n),
+            Some(Outcome::Destroyed),
+            "{n}: {}",
+            report.render()
+        );
+    }
+    assert!(rig.ledger_entry(NS, "network").is_none());
+}

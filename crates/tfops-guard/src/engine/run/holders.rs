@@ -39,9 +39,10 @@ impl Engine {
         }
     }
 
-    /// Those of `holders` that go with this uninstall: managed by the state of a `Terraform`
-    /// this run will still destroy (`key`'s own included), or by the state of one it has
-    /// already destroyed (read earlier in the run) — holder → `namespace/name`.
+    /// Those of `holders` that go with this uninstall: managed by the state (or named in the
+    /// `status.inventory`) of a `Terraform` this run will still destroy (`key`'s own included),
+    /// or of one it has already destroyed (state read earlier in the run, inventory last seen)
+    /// — holder → `namespace/name`.
     ///
     /// A candidate is in the release, not finished, set to destroy (`uninstall-policy:
     /// destroy`, `destroyResourcesOnDeletion: true`, not being orphaned) and not something
@@ -65,10 +66,11 @@ impl Engine {
             }
             match cr.outcome {
                 Some(Outcome::Destroyed) => {
-                    // Gone with this run: a holder its state had is gone too.
+                    // Gone with this run: a holder its state or inventory had is gone too.
                     if let Some(ids) = &cr.state_ids {
                         note_managed(&mut found, holders, ids, k);
                     }
+                    note_managed(&mut found, holders, &cr.inventory_ids, k);
                     continue;
                 }
                 Some(_) => continue,
@@ -78,7 +80,11 @@ impl Engine {
             let will_destroy = cr.policy.uninstall == policy::UninstallPolicy::Destroy
                 && tfobj::view(obj).destroy_on_deletion()
                 && cr.progress.phase != Phase::Orphaning;
-            if let (true, Some(secret)) = (will_destroy, &cr.tfstate_secret) {
+            if !will_destroy {
+                continue;
+            }
+            note_managed(&mut found, holders, &cr.inventory_ids, k);
+            if let Some(secret) = &cr.tfstate_secret {
                 to_read.push((k.clone(), secret.clone()));
             }
         }
@@ -119,6 +125,17 @@ impl Engine {
         }
         seen
     }
+}
+
+/// Cloud identifiers in a `Terraform`'s `status.inventory.entries` (tofu-controller's
+/// `enableInventory`), as [`holder::canonical`] forms.
+pub(super) fn inventory_ids(obj: &DynamicObject) -> BTreeSet<String> {
+    tfobj::inventory(tfobj::view(obj))
+        .into_iter()
+        .map(|e| e.identifier)
+        .filter(|id| holder::is_identifier(id))
+        .map(|id| holder::canonical(&id))
+        .collect()
 }
 
 fn note_managed(

@@ -176,6 +176,9 @@ struct Cr {
     /// Cloud identifiers in this CR's state when the guard last read it (for a holder whose
     /// Terraform finished its destroy before the holder check ran).
     state_ids: Option<BTreeSet<String>>,
+    /// Cloud identifiers in `status.inventory` when last seen non-empty (kept after the CR is
+    /// gone, for the same reason).
+    inventory_ids: BTreeSet<String>,
     /// Runner pod uid first seen Pending, and when (guard clock).
     runner_pending_since: Option<(String, DateTime<Utc>)>,
     /// The in-cluster tfstate Secret, when the state lives in-cluster.
@@ -254,6 +257,10 @@ impl Cr {
         if fp != self.status_fingerprint {
             self.status_fingerprint = fp;
             self.last_status_change = Instant::now();
+        }
+        let inventory = holders::inventory_ids(&o);
+        if !inventory.is_empty() {
+            self.inventory_ids = inventory;
         }
         let sfp = status_fingerprint(&o);
         if sfp != self.controller_fingerprint {
@@ -570,6 +577,7 @@ impl Engine {
             holders_in_destroy: BTreeMap::new(),
             holders_for: None,
             state_ids: None,
+            inventory_ids: BTreeSet::new(),
             runner_pending_since: None,
             tfstate_secret: v
                 .state_in_cluster()
