@@ -24,7 +24,9 @@
 //! `probe_after`, or a failure condition), at most once per `reprobe_every`. Events are
 //! emitted for every action decision (not for waits, nor for a plain destroyed /
 //! nothing-to-destroy end, which tofu-controller reports itself) and once per CR for invalid
-//! policy annotations.
+//! policy annotations. A failure that a built-in in-use rule classes permanent and that names
+//! its holders adds one tfstate Secret GET per `Terraform` that will be destroyed, at each
+//! probe and when the message changes ([`holders`]).
 //!
 //! Evidence, not inference (see [`crate::core::liveness`]): the controller's liveness comes from its
 //! leader-election Lease (sampled at most every `lease_every`, only while some CR is not
