@@ -36,6 +36,22 @@ impl DeletionOrder {
     }
 }
 
+/// Every key reachable from `key` along `next` (`key` itself only through a cycle): the
+/// transitive dependants or dependencies, whichever relation `next` gives.
+pub fn reachable<'a, I>(key: &Key, next: impl Fn(&Key) -> I) -> BTreeSet<Key>
+where
+    I: IntoIterator<Item = &'a Key>,
+{
+    let mut seen = BTreeSet::new();
+    let mut stack: Vec<Key> = next(key).into_iter().cloned().collect();
+    while let Some(k) = stack.pop() {
+        if seen.insert(k.clone()) {
+            stack.extend(next(&k).into_iter().cloned());
+        }
+    }
+    seen
+}
+
 /// Order `nodes` dependants-first. Dependencies outside the set are ignored.
 pub fn deletion_order(nodes: &[Node]) -> DeletionOrder {
     let keys: BTreeSet<Key> = nodes.iter().map(|n| n.key.clone()).collect();
@@ -121,6 +137,23 @@ mod tests {
     }
     fn names(o: &DeletionOrder) -> Vec<&str> {
         o.order.iter().map(|(_, n)| n.as_str()).collect()
+    }
+
+    #[test]
+    fn reachable_follows_the_relation_transitively_and_stops_on_cycles() {
+        let edges: BTreeMap<Key, Vec<Key>> = [
+            (k("app"), vec![k("db")]),
+            (k("db"), vec![k("vpc"), k("app")]),
+            (k("vpc"), vec![]),
+        ]
+        .into_iter()
+        .collect();
+        let from = |n: &str| reachable(&k(n), |x| edges.get(x).into_iter().flatten());
+        assert_eq!(
+            from("app").into_iter().map(|k| k.1).collect::<Vec<_>>(),
+            ["app", "db", "vpc"]
+        );
+        assert!(from("vpc").is_empty());
     }
 
     #[test]

@@ -58,7 +58,13 @@ impl Engine {
         if holders.is_empty() {
             return found;
         }
-        let dependencies = self.dependencies_of(key);
+        // Every CR `key` depends on, directly or through others (`spec.dependsOn`).
+        let dependencies = order::reachable(key, |k| {
+            self.crs
+                .get(k)
+                .into_iter()
+                .flat_map(|c| c.depends_on.iter())
+        });
         let mut to_read: Vec<(Key, String)> = Vec::new();
         for (k, cr) in &self.crs {
             if dependencies.contains(k) {
@@ -106,24 +112,6 @@ impl Engine {
             }
         }
         found
-    }
-
-    /// Every CR `key` depends on, directly or through others (`spec.dependsOn`).
-    fn dependencies_of(&self, key: &Key) -> BTreeSet<Key> {
-        let mut seen = BTreeSet::new();
-        let mut next: Vec<Key> = self
-            .crs
-            .get(key)
-            .map(|c| c.depends_on.clone())
-            .unwrap_or_default();
-        while let Some(k) = next.pop() {
-            if seen.insert(k.clone()) {
-                if let Some(c) = self.crs.get(&k) {
-                    next.extend(c.depends_on.iter().cloned());
-                }
-            }
-        }
-        seen
     }
 }
 

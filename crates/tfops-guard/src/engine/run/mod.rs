@@ -463,22 +463,13 @@ impl Engine {
 
     /// A CR one of whose dependants (transitively) is blocked: never started on purpose.
     fn held_by_block(&self, key: &Key) -> bool {
-        let mut stack: Vec<&Key> = self.dependants.get(key).into_iter().flatten().collect();
-        let mut seen = BTreeSet::new();
-        while let Some(k) = stack.pop() {
-            if !seen.insert(k) {
-                continue;
-            }
-            if self
-                .crs
-                .get(k)
-                .is_some_and(|c| c.outcome == Some(Outcome::Blocked))
-            {
-                return true;
-            }
-            stack.extend(self.dependants.get(k).into_iter().flatten());
-        }
-        false
+        order::reachable(key, |k| self.dependants.get(k).into_iter().flatten())
+            .iter()
+            .any(|k| {
+                self.crs
+                    .get(k)
+                    .is_some_and(|c| c.outcome == Some(Outcome::Blocked))
+            })
     }
 
     fn accept(&self, ns: &str, o: &DynamicObject) -> bool {
