@@ -1046,3 +1046,93 @@ async fn an_in_use_holder_destroyed_moments_before_the_check_still_counts() {
     }
     assert!(rig.ledger_entry(NS, "network").is_none());
 }
+
+/// A subnet whose destroy fails with AWS `DependencyViolation`, which names no holder, while
+/// an instance in another `Terraform` of the release (no `dependsOn` between them, so the
+/// guard deletes both at once) is still being destroyed. `subnet_id` is what the instance's
+/// state records for it.
+fn subnet_held_by_instance(subnet_id: &str, fails: u32) -> [Module; 2] {
+    use tfops_testcluster::tofu::behavior::InventoryEntry;
+    const SUBNET: &str = "subnet-0a1b2c3d4e5f60718";
+    let entry = |name: &str, kind: &str, id: &str| {
+        Some(vec![InventoryEntry {
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+            identifier: id.to_owned(),
+        }])
+    };
+    let message = format!(
+        "Error: deleting EC2 Subnet ({SUBNET}): operation error EC2: DeleteSubnet, https response error StatusCode: 400, RequestID: 5f3c1c1e-8c3a-4b9e-9b1e-0c1d2e3f4a5b, api error DependencyViolation: The subnet '{SUBNET}' has dependencies and cannot be deleted.\n\n  with aws_subnet.private,\n  on main.tf line 12, in resource \"aws_subnet\" \"private\":"
+    );
+    let mut attributes = serde_json::Map::new();
+    attributes.insert("subnet_id".into(), serde_json::json!(subnet_id));
+    [
+        Module::new("network").behavior(Behavior {
+            destroy: vec![DestroyAttempt::Fail {
+                stage: FailStage::Apply,
+                message,
+                times: fails,
+                forever: false,
+            }],
+            inventory: entry("private", "aws_subnet", SUBNET),
+            ..Behavior::default()
+        }),
+        Module::new("app").behavior(Behavior {
+            destroy_duration: Duration::from_secs(90),
+            inventory: entry("web", "aws_instance", "i-0123456789abcdef0"),
+            state_attributes: [("web".to_owned(), attributes)].into_iter().collect(),
+            ..Behavior::default()
+        }),
+    ]
+}
+
+/// The text names no holder, but the release's other `Terraform`, which this uninstall is
+/// destroying, has an instance in the subnet: the failure goes with that destroy and is
+/// retried, not orphaned.
+#[tokio::test(start_paused = true)]
+async fn a_dependency_violation_on_what_a_sibling_being_destroyed_uses_is_retried() {
+    let rig = Rig::start().await;
+    rig.release(&subnet_held_by_instance("subnet-0a1b2c3d4e5f60718", 2))
+        .await;
+    let (report, took) = rig.guard(opts(300)).await;
+    for n in ["network", "app"] {
+        assert_eq!(
+            outcome(&report, n),
+            Some(Outcome::Destroyed),
+            "{n}: {}",
+            report.render()
+        );
+        assert!(rig.ledger_entry(NS, n).is_none(), "{n} has a ledger entry");
+    }
+    assert!(!rig
+        .guard_events("network")
+        .iter()
+        .any(|(r, _)| r == "TfopsGuardOrphaned" || r == "TfopsGuardForceRemoved"));
+    assert!(took <= Duration::from_secs(300));
+}
+
+/// The same failure when the instance sits in another subnet: nothing this uninstall destroys
+/// uses the subnet, so what holds it is outside the release: orphaned at once.
+#[tokio::test(start_paused = true)]
+async fn a_dependency_violation_nothing_in_the_release_explains_is_orphaned_at_once() {
+    let rig = Rig::start().await;
+    rig.release(&subnet_held_by_instance(
+        "subnet-0ffffffffffffffff",
+        u32::MAX,
+    ))
+    .await;
+    let (report, _) = rig.guard(opts(300)).await;
+    assert_eq!(
+        outcome(&report, "network"),
+        Some(Outcome::Orphaned),
+        "{}",
+        report.render()
+    );
+    let entry = rig.ledger_entry(NS, "network").expect("ledger entry");
+    assert_eq!(entry["class"], "permanent");
+    assert!(!rig
+        .guard_events("network")
+        .iter()
+        .any(|(r, _)| r == "TfopsGuardRetry"));
+    assert_eq!(outcome(&report, "app"), Some(Outcome::Destroyed));
+}

@@ -241,6 +241,7 @@ pub fn explain(req: &Request, classifier: &Classifier) -> Result<Explanation, Ex
         runner: RunnerPod::Absent,
         dependency_gone: None,
         holders_in_destroy: Default::default(),
+        referrers_in_destroy: Default::default(),
     };
     let step = machine::decide(&Input {
         observation: &observation,

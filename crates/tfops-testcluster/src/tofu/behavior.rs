@@ -3,6 +3,7 @@
 //! Serialised as camelCase JSON (annotation `sim.tfops.dev/behavior`), durations Go-style
 //! (`"250ms"`, `"20s"`, `"1m30s"`).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -100,6 +101,11 @@ pub struct Behavior {
     /// Resources the (normal) apply creates; default one `aws_s3_bucket`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inventory: Option<Vec<InventoryEntry>>,
+    /// More attributes the state records for the resource of that inventory name (what it
+    /// references: `subnet_id`, `vpc_security_group_ids` …); the inventory itself has only
+    /// name, type and identifier.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub state_attributes: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
     /// Outputs the apply produces (written to `writeOutputsToSecret`); default `{"id": <name>}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outputs: Option<serde_json::Map<String, serde_json::Value>>,

@@ -7,8 +7,11 @@
 //! /subscriptions/…/networkInterfaces/nic/ipConfigurations/ip", ACM "in use by
 //! arn:aws:elasticloadbalancing:…". When that holder is managed by the state of a `Terraform`
 //! the same uninstall is destroying, it goes away with that destroy: the guard then reads the
-//! failure as transient ([`super::Classification::in_context`]). The engine reads the states;
-//! this module only extracts and matches identifiers.
+//! failure as transient ([`super::Classification::in_context`]). Most AWS texts name no holder,
+//! only what could not be deleted ([`subjects`]): then a resource in the state of another
+//! `Terraform` being destroyed that references it (an instance's `subnet_id`) is the holder
+//! that goes with the destroy. The engine reads the states; this module only extracts and
+//! matches identifiers.
 
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
@@ -93,6 +96,20 @@ pub fn holders(message: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for id in ids(&rest[..clause_end]) {
         if !elsewhere.contains(&id) && !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    out
+}
+
+/// Identifiers a message names, in order, without repeats: what could not be deleted when
+/// the message names no holder (AWS `DependencyViolation`: "deleting EC2 Subnet
+/// (subnet-0abc…): … The subnet 'subnet-0abc…' has dependencies"). The engine looks for
+/// resources in other states that reference them ([`crate::core::tfstate::StateIndex`]).
+pub fn subjects(message: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for id in ids(message) {
+        if !out.contains(&id) {
             out.push(id);
         }
     }
@@ -283,6 +300,20 @@ mod tests {
         ] {
             assert!(holders(m).is_empty(), "{m}");
         }
+    }
+
+    #[test]
+    fn subjects_are_the_identifiers_a_message_names() {
+        let m = "Error: deleting EC2 Subnet (subnet-0a1b2c3d4e5f60718): operation error EC2: DeleteSubnet, https response error StatusCode: 400, RequestID: 5f3c1c1e-8c3a-4b9e-9b1e-0c1d2e3f4a5b, api error DependencyViolation: The subnet 'subnet-0a1b2c3d4e5f60718' has dependencies and cannot be deleted.\n\n  with module.vpc.aws_subnet.private[0],\n  on main.tf line 3";
+        assert_eq!(subjects(m), ["subnet-0a1b2c3d4e5f60718"]);
+        let m = "deleting IAM Policy (arn:aws:iam::123456789012:policy/app): DeleteConflict: Cannot delete a policy attached to entities.";
+        assert_eq!(subjects(m), ["arn:aws:iam::123456789012:policy/app"]);
+        let m = "Error: deleting Security Group (sg-0123456789abcdef0): DependencyViolation\nError: deleting EC2 VPC (vpc-0abc123def4567890): DependencyViolation";
+        assert_eq!(
+            subjects(m),
+            ["sg-0123456789abcdef0", "vpc-0abc123def4567890"]
+        );
+        assert!(subjects("Cannot delete entity, must detach all policies first.").is_empty());
     }
 
     #[test]

@@ -1184,24 +1184,42 @@ impl Ctx<'_> {
     /// [`Self::force_unlock_target`] takes over).
     ///
     /// And whether a holder the failure names is managed by a `Terraform` this uninstall is
-    /// destroying (the engine's reading of their states, [`Environment::holders_in_destroy`]).
+    /// destroying (the engine's reading of their states, [`Environment::holders_in_destroy`]),
+    /// or, when it names none, whether what it could not delete is referenced by a resource of
+    /// such a `Terraform` ([`Environment::referrers_in_destroy`]).
     fn failure_context(&self, r: &ReadyCondition) -> FailureContext {
+        use crate::core::classify::holder;
         // Every holder the text names must go with this uninstall: one outside it still holds.
-        let holders = crate::core::classify::holder::holders(&r.message);
-        let terraforms: Option<Vec<&String>> = holders
-            .iter()
-            .map(|h| self.env.holders_in_destroy.get(h))
-            .collect();
-        let holder_in_destroy = terraforms.filter(|t| !t.is_empty()).map(|mut t| {
-            t.sort();
-            t.dedup();
+        // A text that names no holder: everything it could not delete must be referenced by a
+        // resource such a destroy removes.
+        let holders = holder::holders(&r.message);
+        let found: Option<Vec<(String, &String)>> = if holders.is_empty() {
+            holder::subjects(&r.message)
+                .iter()
+                .map(|s| {
+                    self.env
+                        .referrers_in_destroy
+                        .get(s)
+                        .map(|x| (format!("{} (which uses {s})", x.resource), &x.terraform))
+                })
+                .collect()
+        } else {
+            holders
+                .iter()
+                .map(|h| self.env.holders_in_destroy.get(h).map(|t| (h.clone(), t)))
+                .collect()
+        };
+        let holder_in_destroy = found.filter(|f| !f.is_empty()).map(|found| {
+            let mut terraforms: Vec<&str> = found.iter().map(|(_, t)| t.as_str()).collect();
+            terraforms.sort();
+            terraforms.dedup();
             HolderInDestroy {
-                holder: holders.join(", "),
-                terraform: t
-                    .into_iter()
-                    .map(String::as_str)
+                holder: found
+                    .iter()
+                    .map(|(h, _)| h.as_str())
                     .collect::<Vec<_>>()
                     .join(", "),
+                terraform: terraforms.join(", "),
             }
         });
         let lock_released_by = self.pending_lock_named(r).and_then(|info| {

@@ -291,6 +291,7 @@ fn simulate(
         runner: RunnerPod::Unknown,
         dependency_gone: None,
         holders_in_destroy: Default::default(),
+        referrers_in_destroy: Default::default(),
     };
     let mut progress = Progress::default();
     let mut changed = true;

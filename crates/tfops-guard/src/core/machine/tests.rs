@@ -59,6 +59,7 @@ impl World {
                 runner: RunnerPod::Unknown,
                 dependency_gone: None,
                 holders_in_destroy: Default::default(),
+                referrers_in_destroy: Default::default(),
             },
             p: Policy::default(),
             g: Progress::default(),
@@ -978,6 +979,52 @@ fn an_in_use_failure_with_a_holder_outside_the_uninstall_is_not_retried() {
     assert!(is_wait(&d, WaitFor::Backoff), "{d:?}");
 }
 
+#[test]
+fn an_in_use_failure_without_a_holder_is_retried_only_while_a_referrer_goes_with_this_uninstall() {
+    // AWS names only what could not be deleted; two subnets here.
+    const DV: &str = "Error: deleting EC2 Subnet (subnet-0a1b2c3d4e5f60718): DependencyViolation: The subnet 'subnet-0a1b2c3d4e5f60718' has dependencies and cannot be deleted.\nError: deleting EC2 Subnet (subnet-0ffffffffffffffff): DependencyViolation: The subnet 'subnet-0ffffffffffffffff' has dependencies and cannot be deleted.";
+    let referrer = |resource: &str| crate::machine::Referrer {
+        resource: resource.to_owned(),
+        terraform: "shop/app".to_owned(),
+    };
+    let run = |referenced: &[&str], holders: &[&str]| {
+        let mut w = World::new();
+        w.e.referrers_in_destroy = referenced
+            .iter()
+            .map(|s| ((*s).to_owned(), referrer("aws_instance.web")))
+            .collect();
+        // A holder map never stands in for a referrer (this text names no holder).
+        w.e.holders_in_destroy = holders
+            .iter()
+            .map(|h| ((*h).to_owned(), "shop/other".to_owned()))
+            .collect();
+        w.apply();
+        w.deleted().at(5);
+        w.fail("TFExecApplyFailed", DV);
+        let s = w.step();
+        (s.classification.map(|c| c.class), s.decision, s.why)
+    };
+    let (class, d, _) = run(&[], &[]);
+    assert_eq!(class, Some(FailureClass::Permanent));
+    assert!(matches!(d, Decision::Orphan { .. }), "{d:?}");
+    // One subnet referenced by a sibling being destroyed, the other by nothing known: orphan.
+    let (class, d, _) = run(&["subnet-0a1b2c3d4e5f60718"], &["subnet-0ffffffffffffffff"]);
+    assert_eq!(class, Some(FailureClass::Permanent));
+    assert!(matches!(d, Decision::Orphan { .. }), "{d:?}");
+    // Both referenced: retried, and the reason names the resource and its Terraform.
+    let (class, d, why) = run(
+        &["subnet-0a1b2c3d4e5f60718", "subnet-0ffffffffffffffff"],
+        &[],
+    );
+    assert_eq!(class, Some(FailureClass::Transient));
+    assert!(is_wait(&d, WaitFor::Backoff), "{d:?}");
+    assert!(
+        why.contains("aws_instance.web (which uses subnet-0a1b2c3d4e5f60718)")
+            && why.contains("shop/app, which this uninstall is destroying"),
+        "{why}"
+    );
+}
+
 // ----- orphaning --------------------------------------------------------------------------
 
 fn orphaning_world() -> World {
@@ -1452,6 +1499,7 @@ mod props {
                 runner,
                 dependency_gone: gone,
                 holders_in_destroy: Default::default(),
+                referrers_in_destroy: Default::default(),
             }
         }
     }
@@ -1599,6 +1647,7 @@ mod props {
                 runner: RunnerPod::Unknown,
                 dependency_gone: None,
                 holders_in_destroy: Default::default(),
+                referrers_in_destroy: Default::default(),
             };
             p.uninstall = UninstallPolicy::Destroy;
             o.exists = true;

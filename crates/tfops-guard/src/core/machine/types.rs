@@ -151,6 +151,22 @@ pub struct Environment {
     /// included): canonical holder id → that `Terraform`'s `namespace/name`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub holders_in_destroy: BTreeMap<String, String>,
+    /// What the CR's current in-use failure could not delete, when the text names no holder
+    /// ([`crate::core::classify::holder::subjects`]), that a resource in the state of another
+    /// `Terraform` this uninstall is destroying references: canonical id → that resource.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub referrers_in_destroy: BTreeMap<String, Referrer>,
+}
+
+/// A resource that references what an in-use failure could not delete (an instance whose
+/// `subnet_id` is the subnet), in the state of a `Terraform` this uninstall is destroying.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Referrer {
+    /// The resource's address in that state (`module.app.aws_instance.web[0]`).
+    pub resource: String,
+    /// `namespace/name` of the `Terraform`.
+    pub terraform: String,
 }
 
 /// Time inputs. All wall-clock (the runtime's clock: start time + monotonic elapsed).

@@ -1,20 +1,24 @@
 //! `engine::run::holders` — whether the holders an in-use failure names go with this
 //! uninstall: the I/O half of [`crate::core::classify::holder`]. It reads the in-cluster
 //! tfstate Secrets of the release's `Terraform`s that this run will destroy and matches the
-//! holders against their cloud identifiers; the machine then reads such a failure as
-//! transient ([`crate::core::classify::Classification::in_context`]).
+//! holders against their cloud identifiers — or, when the text names no holder (AWS
+//! `DependencyViolation`), looks for a resource in another such state that references what
+//! could not be deleted; the machine then reads such a failure as transient
+//! ([`crate::core::classify::Classification::in_context`]).
 //!
 //! Only a failure whose text-only class comes from a built-in in-use rule, and that names a
-//! holder, costs anything: one Secret GET per candidate `Terraform`, at each probe of the
+//! cloud identifier, costs anything: one Secret GET per candidate `Terraform`, at each probe of the
 //! failing CR and when its message changes.
 
 use super::*;
 use crate::core::classify::{holder, FailureClass, RuleOrigin, IN_USE_RULES};
-use crate::machine::Outcome;
+use crate::core::tfstate::StateIndex;
+use crate::machine::{Outcome, Referrer};
 
 impl Engine {
     /// The CR's current Ready message when the guard would check its holders: a built-in
-    /// in-use rule classes it permanent from its text and it names at least one holder.
+    /// in-use rule classes it permanent from its text and it names at least one identifier (a
+    /// holder, or what could not be deleted).
     pub(super) fn in_use_message(&self, cr: &Cr) -> Option<String> {
         let obj = cr.obj.as_ref()?;
         let (_, reason, message) = tfobj::view(obj).ready_condition()?;
@@ -23,18 +27,29 @@ impl Engine {
             && c.rule.as_ref().is_some_and(|m| {
                 m.origin == RuleOrigin::BuiltIn && IN_USE_RULES.contains(&m.name.as_str())
             });
-        (in_use && !holder::holders(message).is_empty()).then(|| message.to_owned())
+        (in_use && !holder::subjects(message).is_empty()).then(|| message.to_owned())
     }
 
-    /// Read again which holders named by `key`'s current failure go with this uninstall.
+    /// Read again which holders named by `key`'s current failure go with this uninstall, or,
+    /// when it names none, which resources of such `Terraform`s reference what it could not
+    /// delete.
     pub(super) async fn refresh_holders(&mut self, key: &Key) {
         let message = self.crs.get(key).and_then(|cr| self.in_use_message(cr));
         let found = match &message {
-            Some(m) => self.holders_in_destroy(key, &holder::holders(m)).await,
-            None => BTreeMap::new(),
+            Some(m) => {
+                let holders = holder::holders(m);
+                let subjects = if holders.is_empty() {
+                    holder::subjects(m)
+                } else {
+                    Vec::new()
+                };
+                self.in_destroy(key, &holders, &subjects).await
+            }
+            None => InDestroy::default(),
         };
         if let Some(cr) = self.crs.get_mut(key) {
-            cr.holders_in_destroy = found;
+            cr.holders_in_destroy = found.holders;
+            cr.referrers_in_destroy = found.referrers;
             cr.holders_for = message;
         }
     }
@@ -42,20 +57,22 @@ impl Engine {
     /// Those of `holders` that go with this uninstall: managed by the state (or named in the
     /// `status.inventory`) of a `Terraform` this run will still destroy (`key`'s own included),
     /// or of one it has already destroyed (state read earlier in the run, inventory last seen)
-    /// — holder → `namespace/name`.
+    /// — holder → `namespace/name`. And those of `subjects` that a resource in such a state
+    /// references (`key`'s own excluded: Terraform orders the destroy within one state).
     ///
     /// A candidate is in the release, not finished, set to destroy (`uninstall-policy:
     /// destroy`, `destroyResourcesOnDeletion: true`, not being orphaned) and not something
     /// `key` depends on (the guard deletes that only after `key` is gone). A state that cannot
     /// be read counts as not managing the holder (the failure keeps its text-only class, which
     /// leans permanent).
-    async fn holders_in_destroy(
+    async fn in_destroy(
         &mut self,
         key: &Key,
         holders: &[String],
-    ) -> BTreeMap<String, String> {
-        let mut found = BTreeMap::new();
-        if holders.is_empty() {
+        subjects: &[String],
+    ) -> InDestroy {
+        let mut found = InDestroy::default();
+        if holders.is_empty() && subjects.is_empty() {
             return found;
         }
         // Every CR `key` depends on, directly or through others (`spec.dependsOn`).
@@ -72,11 +89,11 @@ impl Engine {
             }
             match cr.outcome {
                 Some(Outcome::Destroyed) => {
-                    // Gone with this run: a holder its state or inventory had is gone too.
-                    if let Some(ids) = &cr.state_ids {
-                        note_managed(&mut found, holders, ids, k);
+                    // Gone with this run: what its state or inventory had is gone too.
+                    if let Some(state) = &cr.state {
+                        found.note(holders, subjects, state, k, k == key);
                     }
-                    note_managed(&mut found, holders, &cr.inventory_ids, k);
+                    found.note_managed(holders, &cr.inventory_ids, k);
                     continue;
                 }
                 Some(_) => continue,
@@ -89,29 +106,73 @@ impl Engine {
             if !will_destroy {
                 continue;
             }
-            note_managed(&mut found, holders, &cr.inventory_ids, k);
+            found.note_managed(holders, &cr.inventory_ids, k);
             if let Some(secret) = &cr.tfstate_secret {
                 to_read.push((k.clone(), secret.clone()));
             }
         }
         for (k, secret) in to_read {
-            let ids = match ops::secret_data(&self.client, &k.0, &secret).await {
+            let state = match ops::secret_data(&self.client, &k.0, &secret).await {
                 Ok(data) => data
                     .as_ref()
                     .and_then(|d| d.get("tfstate"))
-                    .and_then(|b| crate::core::tfstate::managed_ids(b)),
+                    .and_then(|b| crate::core::tfstate::index(b)),
                 Err(e) => {
                     tracing::debug!(cr = %k.1, error = %e, "tfstate not read for the holder check");
                     None
                 }
             };
-            let Some(ids) = ids else { continue };
-            note_managed(&mut found, holders, &ids, &k);
+            let Some(state) = state else { continue };
+            found.note(holders, subjects, &state, &k, &k == key);
             if let Some(cr) = self.crs.get_mut(&k) {
-                cr.state_ids = Some(ids);
+                cr.state = Some(state);
             }
         }
         found
+    }
+}
+
+/// What [`Engine::in_destroy`] found.
+#[derive(Default)]
+struct InDestroy {
+    /// Holder → `namespace/name` of the `Terraform` that manages it.
+    holders: BTreeMap<String, String>,
+    /// What could not be deleted → the resource that references it.
+    referrers: BTreeMap<String, Referrer>,
+}
+
+impl InDestroy {
+    /// Note what `state` (of `k`; `own` when it is the failing CR's) manages or references.
+    fn note(
+        &mut self,
+        holders: &[String],
+        subjects: &[String],
+        state: &StateIndex,
+        k: &Key,
+        own: bool,
+    ) {
+        self.note_managed(holders, &state.ids, k);
+        if own {
+            return;
+        }
+        for s in subjects {
+            if let Some(resource) = state.references.get(s) {
+                self.referrers.entry(s.clone()).or_insert_with(|| Referrer {
+                    resource: resource.clone(),
+                    terraform: format!("{}/{}", k.0, k.1),
+                });
+            }
+        }
+    }
+
+    fn note_managed(&mut self, holders: &[String], ids: &BTreeSet<String>, k: &Key) {
+        for h in holders {
+            if holder::is_managed(h, ids) {
+                self.holders
+                    .entry(h.clone())
+                    .or_insert_with(|| format!("{}/{}", k.0, k.1));
+            }
+        }
     }
 }
 
@@ -124,19 +185,4 @@ pub(super) fn inventory_ids(obj: &DynamicObject) -> BTreeSet<String> {
         .filter(|id| holder::is_identifier(id))
         .map(|id| holder::canonical(&id))
         .collect()
-}
-
-fn note_managed(
-    found: &mut BTreeMap<String, String>,
-    holders: &[String],
-    ids: &BTreeSet<String>,
-    k: &Key,
-) {
-    for h in holders {
-        if holder::is_managed(h, ids) {
-            found
-                .entry(h.clone())
-                .or_insert_with(|| format!("{}/{}", k.0, k.1));
-        }
-    }
 }

@@ -175,9 +175,12 @@ struct Cr {
     holders_in_destroy: BTreeMap<String, String>,
     /// The failure message `holders_in_destroy` was read for.
     holders_for: Option<String>,
-    /// Cloud identifiers in this CR's state when the guard last read it (for a holder whose
-    /// Terraform finished its destroy before the holder check ran).
-    state_ids: Option<BTreeSet<String>>,
+    /// What a resource in another `Terraform`'s state references of the current in-use
+    /// failure's subjects (read with `holders_in_destroy`).
+    referrers_in_destroy: BTreeMap<String, crate::machine::Referrer>,
+    /// This CR's state when the guard last read it (for a holder whose Terraform finished its
+    /// destroy before the holder check ran).
+    state: Option<crate::core::tfstate::StateIndex>,
     /// Cloud identifiers in `status.inventory` when last seen non-empty (kept after the CR is
     /// gone, for the same reason).
     inventory_ids: BTreeSet<String>,
@@ -569,7 +572,8 @@ impl Engine {
             dependants_gone: BTreeSet::new(),
             holders_in_destroy: BTreeMap::new(),
             holders_for: None,
-            state_ids: None,
+            state: None,
+            referrers_in_destroy: BTreeMap::new(),
             inventory_ids: BTreeSet::new(),
             runner_pending_since: None,
             tfstate_secret: v
@@ -763,6 +767,7 @@ impl Engine {
             env.lock_holder = lock_holder(cr, p);
         }
         env.holders_in_destroy = cr.holders_in_destroy.clone();
+        env.referrers_in_destroy = cr.referrers_in_destroy.clone();
         env.controller = self.lease.presence(self.clock.now());
         env
     }

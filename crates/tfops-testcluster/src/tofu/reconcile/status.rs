@@ -300,12 +300,19 @@ impl Run<'_> {
         let res: Vec<Value> = resources
             .iter()
             .map(|e| {
+                let mut attributes = self
+                    .behavior
+                    .state_attributes
+                    .get(&e.name)
+                    .cloned()
+                    .unwrap_or_default();
+                attributes.insert("id".into(), json!(e.identifier));
                 json!({
                     "mode": "managed",
                     "type": e.kind,
                     "name": e.name,
                     "provider": "provider[\"registry.opentofu.org/hashicorp/aws\"]",
-                    "instances": [{"schema_version": 0, "attributes": {"id": e.identifier}}],
+                    "instances": [{"schema_version": 0, "attributes": attributes}],
                 })
             })
             .collect();
