@@ -245,6 +245,29 @@ pub async fn secret_data(
     }
 }
 
+/// The `tfstate` key of the in-cluster state Secret `name` (the kubernetes backend's gzip
+/// JSON) with the Secret's resourceVersion; `None` when the Secret, or its `tfstate` key, is
+/// absent or not readable (403).
+pub async fn tfstate(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<(String, Vec<u8>)>, kube::Error> {
+    match Api::<Secret>::namespaced(client.clone(), namespace)
+        .get(name)
+        .await
+    {
+        Ok(s) => {
+            let version = s.metadata.resource_version.unwrap_or_default();
+            Ok(s.data
+                .and_then(|mut d| d.remove("tfstate"))
+                .map(|b| (version, b.0)))
+        }
+        Err(e) if matches!(status_code(&e), Some(404) | Some(403)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// The ClusterRole tofu-controller's runner RoleBindings grant.
 pub const RUNNER_CLUSTER_ROLE: &str = "tf-runner-role";
 /// Flux source API group.

@@ -362,12 +362,9 @@ impl Engine {
             return false;
         };
         for _ in 0..4 {
-            match ops::secret_data(&self.client, &key.0, &secret).await {
-                Ok(Some(data)) => {
-                    return data
-                        .get("tfstate")
-                        .and_then(|b| crate::core::tfstate::managed_resources(b))
-                        == Some(0)
+            match ops::tfstate(&self.client, &key.0, &secret).await {
+                Ok(Some((_, state))) => {
+                    return crate::core::tfstate::managed_resources(&state) == Some(0)
                 }
                 Ok(None) => return false,
                 Err(e) => tracing::debug!(cr = %key.1, error = %e, "tfstate not read; retrying"),

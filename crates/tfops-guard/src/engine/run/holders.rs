@@ -8,7 +8,8 @@
 //!
 //! Only a failure whose text-only class comes from a built-in in-use rule, and that names a
 //! cloud identifier, costs anything: one Secret GET per candidate `Terraform`, at each probe of the
-//! failing CR and when its message changes.
+//! failing CR and when its message changes; a state is parsed again only when its Secret's
+//! resourceVersion changed.
 
 use super::*;
 use crate::core::classify::{holder, FailureClass, RuleOrigin, IN_USE_RULES};
@@ -90,7 +91,7 @@ impl Engine {
             match cr.outcome {
                 Some(Outcome::Destroyed) => {
                     // Gone with this run: what its state or inventory had is gone too.
-                    if let Some(state) = &cr.state {
+                    if let Some((_, state)) = &cr.state {
                         found.note(holders, subjects, state, k, k == key);
                     }
                     found.note_managed(holders, &cr.inventory_ids, k);
@@ -112,20 +113,34 @@ impl Engine {
             }
         }
         for (k, secret) in to_read {
-            let state = match ops::secret_data(&self.client, &k.0, &secret).await {
-                Ok(data) => data
-                    .as_ref()
-                    .and_then(|d| d.get("tfstate"))
-                    .and_then(|b| crate::core::tfstate::index(b)),
+            let read = match ops::tfstate(&self.client, &k.0, &secret).await {
+                Ok(read) => read,
                 Err(e) => {
                     tracing::debug!(cr = %k.1, error = %e, "tfstate not read for the holder check");
                     None
                 }
             };
-            let Some(state) = state else { continue };
-            found.note(holders, subjects, &state, &k, &k == key);
-            if let Some(cr) = self.crs.get_mut(&k) {
-                cr.state = Some(state);
+            let Some((version, data)) = read else {
+                continue;
+            };
+            let Some(cr) = self.crs.get_mut(&k) else {
+                continue;
+            };
+            // Parsed again only when the Secret changed since the last read.
+            let unchanged = cr
+                .state
+                .as_ref()
+                .is_some_and(|(v, _)| !version.is_empty() && *v == version);
+            if !unchanged {
+                // An unreadable state manages nothing we can see; the last readable one stays
+                // cached for after this CR's destroy.
+                let Some(state) = crate::core::tfstate::index(&data) else {
+                    continue;
+                };
+                cr.state = Some((version, state));
+            }
+            if let Some((_, state)) = &cr.state {
+                found.note(holders, subjects, state, &k, &k == key);
             }
         }
         found
