@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
+use std::sync::Arc;
 
 use crate::core::classify::holder;
 
@@ -59,31 +60,79 @@ pub struct StateIndex {
     /// Cloud identifiers (`id`, `arn`, `self_link`, [`holder::canonical`]) of every managed
     /// instance.
     pub ids: BTreeSet<String>,
-    /// Cloud identifiers that managed instances reference in their other attributes
-    /// (`subnet_id`, `vpc_security_group_ids`, `vpc_config[0].subnet_ids`, `policy_arn`,
-    /// `network` …) → the address of the first instance that references it
-    /// (`module.app.aws_instance.web[0]`). A resource that references another is in it,
-    /// attached to it or bound to it: it holds it until it is destroyed.
-    pub references: BTreeMap<String, String>,
+    /// Cloud identifiers that managed instances hold through an attribute that puts them in,
+    /// on or behind the identified resource ([`HOLDING`]: an instance's `subnet_id`, a
+    /// Lambda's `vpc_config[0].security_group_ids`, a policy attachment's `policy_arn`) → the
+    /// address of the first such instance (`module.app.aws_instance.web[0]`).
+    pub references: BTreeMap<String, Arc<str>>,
 }
 
-/// Attributes that carry a value for someone else rather than bind the resource to what the
-/// value names: an SSM parameter or a ConfigMap publishing a VPC id does not hold the VPC.
-const VALUE_CARRIERS: [&str; 14] = [
-    "value",
-    "values",
-    "insecure_value",
-    "content",
-    "data",
-    "binary_data",
-    "string_data",
-    "description",
-    "tags",
-    "tags_all",
-    "triggers",
-    "keepers",
-    "input",
-    "output",
+impl StateIndex {
+    /// Add what `other` (a later read of the same state) manages and references: what a
+    /// `Terraform` being destroyed had in its state stays known after its destroy removed it.
+    pub fn merge(&mut self, other: StateIndex) {
+        self.ids.extend(other.ids);
+        for (id, address) in other.references {
+            if self.references.len() >= MAX_REFERENCES {
+                break;
+            }
+            self.references.entry(id).or_insert(address);
+        }
+    }
+}
+
+/// Attributes (top level or inside a nested block) whose value is a resource that the
+/// instance sits in, is attached to or routes to, so that the provider refuses to delete that
+/// resource while the instance exists: the usual holders behind AWS `DependencyViolation`,
+/// `DeleteConflict`, `ResourceInUse`, `VolumeInUse`, `FileSystemInUse`, and the network
+/// bindings of Google and Azure. Anything else (tags, labels, published values, a rule's own
+/// group, a route's table) is not read.
+const HOLDING: [&str; 23] = [
+    "vpc_id",
+    "subnet_id",
+    "subnet_ids",
+    "subnets",
+    "security_groups",
+    "security_group_id",
+    "security_group_ids",
+    "vpc_security_group_ids",
+    "source_security_group_id",
+    "referenced_security_group_id",
+    "network_interface_id",
+    "network_interface_ids",
+    "allocation_id",
+    "volume_id",
+    "file_system_id",
+    "transit_gateway_id",
+    "policy_arn",
+    "target_group_arn",
+    "certificate_arn",
+    "network",
+    "subnetwork",
+    "instance_template",
+    "public_ip_address_id",
+];
+
+/// Resource types that only decorate or configure what they name, and are removed with it:
+/// a tag, the VPC's default group / table / ACL, a flow log, a DHCP options or CIDR
+/// association, a target group attachment (a target group is held by listeners and rules).
+const NOT_HOLDING_TYPES: [&str; 7] = [
+    "aws_ec2_tag",
+    "aws_flow_log",
+    "aws_vpc_dhcp_options_association",
+    "aws_vpc_ipv4_cidr_block_association",
+    "aws_vpc_ipv6_cidr_block_association",
+    "aws_lb_target_group_attachment",
+    "aws_alb_target_group_attachment",
+];
+
+/// Holding attributes that do not hold on these types: a rule's own group, and an ECS
+/// service's target group registration (its `network_configuration` subnets and groups do).
+const NOT_HOLDING: [(&str, &str); 4] = [
+    ("aws_security_group_rule", "security_group_id"),
+    ("aws_vpc_security_group_ingress_rule", "security_group_id"),
+    ("aws_vpc_security_group_egress_rule", "security_group_id"),
+    ("aws_ecs_service", "target_group_arn"),
 ];
 
 /// The instance's own identity, not a reference.
@@ -93,6 +142,16 @@ const OWN_IDENTITY: [&str; 3] = ["id", "arn", "self_link"];
 /// blocks a few levels; a state is untrusted input).
 const MAX_DEPTH: usize = 16;
 
+/// Most references one state contributes (a state is untrusted input).
+const MAX_REFERENCES: usize = 100_000;
+
+fn holds(resource_type: &str, attribute: &str) -> bool {
+    HOLDING.contains(&attribute)
+        && !resource_type.starts_with("aws_default_")
+        && !NOT_HOLDING_TYPES.contains(&resource_type)
+        && !NOT_HOLDING.contains(&(resource_type, attribute))
+}
+
 /// Cloud identifiers and references of the managed resources in `data` (gzip or plain JSON
 /// state); `None` when it is not a readable state.
 pub fn index(data: &[u8]) -> Option<StateIndex> {
@@ -100,9 +159,10 @@ pub fn index(data: &[u8]) -> Option<StateIndex> {
     let mut out = StateIndex::default();
     for resource in managed(&state)? {
         let field = |k: &str| resource.get(k).and_then(|v| v.as_str()).unwrap_or("");
+        let resource_type = field("type");
         let base = match field("module") {
-            "" => format!("{}.{}", field("type"), field("name")),
-            m => format!("{m}.{}.{}", field("type"), field("name")),
+            "" => format!("{resource_type}.{}", field("name")),
+            m => format!("{m}.{resource_type}.{}", field("name")),
         };
         let instances = resource.get("instances").and_then(|i| i.as_array());
         for instance in instances.into_iter().flatten() {
@@ -115,21 +175,20 @@ pub fn index(data: &[u8]) -> Option<StateIndex> {
                 .filter(|v| holder::is_identifier(v))
                 .map(holder::canonical)
                 .collect();
-            let address = match instance.get("index_key") {
-                Some(serde_json::Value::Number(n)) => format!("{base}[{n}]"),
-                Some(serde_json::Value::String(k)) => format!("{base}[{k:?}]"),
-                _ => base.clone(),
-            };
-            for (key, value) in attrs {
-                if OWN_IDENTITY.contains(&key.as_str()) || VALUE_CARRIERS.contains(&key.as_str()) {
-                    continue;
+            let mut found = Vec::new();
+            held_in_block(resource_type, attrs, 0, &mut found);
+            if !found.is_empty() && out.references.len() < MAX_REFERENCES {
+                let address: Arc<str> = match instance.get("index_key") {
+                    Some(serde_json::Value::Number(n)) => format!("{base}[{n}]"),
+                    Some(serde_json::Value::String(k)) => format!("{base}[{k:?}]"),
+                    _ => base.clone(),
                 }
-                let mut found = Vec::new();
-                references_in(value, 0, &mut found);
-                for id in found {
-                    let id = holder::canonical(id);
+                .into();
+                for id in found.into_iter().map(holder::canonical) {
                     if !own.contains(&id) {
-                        out.references.entry(id).or_insert_with(|| address.clone());
+                        out.references
+                            .entry(id)
+                            .or_insert_with(|| Arc::clone(&address));
                     }
                 }
             }
@@ -139,27 +198,40 @@ pub fn index(data: &[u8]) -> Option<StateIndex> {
     Some(out)
 }
 
-/// Identifier-shaped strings in `value`, nested objects and lists included (value carriers
-/// inside nested blocks skipped too).
-fn references_in<'a>(value: &'a serde_json::Value, depth: usize, out: &mut Vec<&'a str>) {
+/// Identifier-shaped values of the holding attributes of one block (the instance's
+/// attributes, or one element of a nested block list). A JSON object reached directly is a
+/// map-typed attribute (tags, labels, variables, annotations) and is not read.
+fn held_in_block<'a>(
+    resource_type: &str,
+    block: &'a serde_json::Map<String, serde_json::Value>,
+    depth: usize,
+    out: &mut Vec<&'a str>,
+) {
     if depth > MAX_DEPTH {
         return;
     }
-    match value {
-        serde_json::Value::String(s) if holder::is_identifier(s) => out.push(s),
-        serde_json::Value::Array(items) => {
-            for v in items {
-                references_in(v, depth + 1, out);
-            }
+    for (key, value) in block {
+        if OWN_IDENTITY.contains(&key.as_str()) && depth == 0 {
+            continue;
         }
-        serde_json::Value::Object(map) => {
-            for (k, v) in map {
-                if !VALUE_CARRIERS.contains(&k.as_str()) {
-                    references_in(v, depth + 1, out);
+        let holding = holds(resource_type, key);
+        match value {
+            serde_json::Value::String(s) if holding && holder::is_identifier(s) => out.push(s),
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    match item {
+                        serde_json::Value::String(s) if holding && holder::is_identifier(s) => {
+                            out.push(s)
+                        }
+                        serde_json::Value::Object(nested) => {
+                            held_in_block(resource_type, nested, depth + 1, out)
+                        }
+                        _ => {}
+                    }
                 }
             }
+            _ => {}
         }
-        _ => {}
     }
 }
 
@@ -236,7 +308,7 @@ mod tests {
             {"mode":"data","type":"aws_subnet","name":"d","instances":[{"attributes":{
                 "id":"subnet-0fffffffffffffff6","vpc_id":"vpc-0ddddddddddddddd4"}}]}]}"#;
         let refs = index(&gzip(state)).expect("state").references;
-        let at = |id: &str| refs.get(id).map(String::as_str);
+        let at = |id: &str| refs.get(id).map(|a| a.as_ref());
         assert_eq!(
             at("subnet-0aaaaaaaaaaaaaaa1"),
             Some("module.app.aws_instance.web[0]")
@@ -269,16 +341,50 @@ mod tests {
     }
 
     #[test]
-    fn a_hostile_state_is_walked_to_a_bounded_depth() {
-        let mut nested = String::from("\"sg-0123456789abcdef0\"");
-        for _ in 0..100 {
-            nested = format!("[{nested}]");
-        }
+    fn decorations_maps_and_own_parts_do_not_hold() {
+        const SG: &str = "sg-0bbbbbbbbbbbbbbb2";
+        const OTHER_SG: &str = "sg-0999999999999999a";
+        const VPC: &str = "vpc-0ddddddddddddddd4";
+        const TG: &str =
+            "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/0123456789abcdef";
         let state = format!(
-            r#"{{"resources":[{{"mode":"managed","type":"x","name":"y","instances":[{{"attributes":{{"id":"y","deep":{nested}}}}}]}}]}}"#
+            r#"{{"version":4,"resources":[
+            {{"mode":"managed","type":"aws_ec2_tag","name":"t","instances":[{{"attributes":{{"id":"{SG},k","resource_id":"{SG}"}}}}]}},
+            {{"mode":"managed","type":"aws_security_group_rule","name":"r","instances":[{{"attributes":{{
+                "id":"sgrule-1234567","security_group_id":"{SG}","source_security_group_id":"{OTHER_SG}"}}}}]}},
+            {{"mode":"managed","type":"aws_default_security_group","name":"d","instances":[{{"attributes":{{"id":"sg-0111111111111111b","vpc_id":"{VPC}"}}}}]}},
+            {{"mode":"managed","type":"aws_flow_log","name":"f","instances":[{{"attributes":{{"id":"fl-0123456789abcdef0","vpc_id":"{VPC}"}}}}]}},
+            {{"mode":"managed","type":"aws_lb_target_group_attachment","name":"a","instances":[{{"attributes":{{"id":"tga-1","target_group_arn":"{TG}"}}}}]}},
+            {{"mode":"managed","type":"aws_lambda_function","name":"l","instances":[{{"attributes":{{"id":"l",
+                "environment":[{{"variables":{{"subnet_id":"subnet-0aaaaaaaaaaaaaaa1"}}}}]}}}}]}},
+            {{"mode":"managed","type":"kubernetes_service","name":"s","instances":[{{"attributes":{{"id":"default/s",
+                "metadata":[{{"annotations":{{"service.beta.kubernetes.io/aws-load-balancer-security-groups":"{SG}"}}}}]}}}}]}},
+            {{"mode":"managed","type":"helm_release","name":"h","instances":[{{"attributes":{{"id":"h",
+                "set":[{{"name":"vpc_id","value":"{VPC}"}}]}}}}]}}]}}"#
         );
-        let idx = index(state.as_bytes()).expect("state");
-        assert!(idx.references.is_empty());
+        let refs = index(state.as_bytes()).expect("state").references;
+        assert_eq!(
+            refs.keys().map(String::as_str).collect::<Vec<_>>(),
+            [OTHER_SG],
+            "{refs:?}"
+        );
+    }
+
+    #[test]
+    fn a_hostile_state_is_walked_to_a_bounded_depth() {
+        let block = |depth: usize| {
+            let mut nested = String::from(r#"{"subnet_id":"subnet-0aaaaaaaaaaaaaaa1"}"#);
+            for _ in 0..depth {
+                nested = format!(r#"{{"block":[{nested}]}}"#);
+            }
+            format!(
+                r#"{{"resources":[{{"mode":"managed","type":"x","name":"y","instances":[{{"attributes":{nested}}}]}}]}}"#
+            )
+        };
+        let shallow = index(block(3).as_bytes()).expect("state");
+        assert_eq!(shallow.references.len(), 1);
+        let deep = index(block(60).as_bytes()).expect("state");
+        assert!(deep.references.is_empty());
     }
 
     #[test]

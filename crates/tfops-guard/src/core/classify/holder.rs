@@ -69,7 +69,7 @@ static CLOUD_ID: LazyLock<Option<regex::bytes::Regex>> = LazyLock::new(|| {
             r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]*:{id}+",
             r"|/subscriptions/[0-9a-f-]{{36}}/{id}+",
             r"|(?:https://[a-z0-9.-]+\.googleapis\.com/[a-z]+/[a-z0-9]+/)?projects/[a-z0-9-]+/{id}+",
-            r"|\b(?:sg|eni|subnet|vpc|igw|eigw|nat|rtb|acl|vpce|i|eipalloc|eipassoc|tgw|tgw-attach|pcx|lt|vol|snap|fs|fsmp|vgw|cgw|dopt|pl|lb)-(?:[0-9a-f]{{17}}|[0-9a-f]{{8}})\b",
+            r"|\b(?:sg|sgr|eni|subnet|vpc|igw|eigw|nat|rtb|acl|vpce-svc|vpce|i|eipalloc|eipassoc|tgw|tgw-attach|pcx|lt|vol|snap|fs|fsmp|fsap|vgw|cgw|dopt|pl|lb)-(?:[0-9a-f]{{17}}|[0-9a-f]{{8}})\b",
         ),
         id = ID_END
     ))
@@ -114,6 +114,53 @@ pub fn subjects(message: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// The message cut into Terraform diagnostics: a new one starts at each line that begins
+/// with `Error:` (after indentation, the `│` gutter and colour codes), except that text before
+/// the first such line belongs to the first. A message without such a line is one diagnostic. The guard reads an in-use failure as transient from its context
+/// only when no other diagnostic in the same message needs a human.
+pub fn diagnostics(message: &str) -> Vec<&str> {
+    let mut starts = Vec::new();
+    let mut offset = 0;
+    for line in message.split_inclusive('\n') {
+        if strip_gutter(line).starts_with("Error:") {
+            starts.push(offset);
+        }
+        offset += line.len();
+    }
+    // A preamble before the first `Error:` line ("error running Apply: rpc error: code =
+    // Unknown desc = exit status 1", tofu-controller's wrapping) belongs to the first one.
+    match starts.first_mut() {
+        Some(first) => *first = 0,
+        None => starts.push(0),
+    }
+    let mut out: Vec<&str> = starts
+        .windows(2)
+        .map(|w| &message[w[0]..w[1]])
+        .chain(starts.last().map(|&s| &message[s..]))
+        .filter(|d| !d.trim().is_empty())
+        .collect();
+    if out.is_empty() {
+        out.push(message);
+    }
+    out
+}
+
+/// A line without its indentation, Terraform's `│`/`╷` gutter and ANSI colour codes.
+fn strip_gutter(line: &str) -> &str {
+    let mut rest = line;
+    loop {
+        let trimmed = rest.trim_start_matches([' ', '\t', '│', '╷', '╵']);
+        match trimmed.strip_prefix('\u{1b}') {
+            Some(esc) => {
+                rest = esc
+                    .find(|c: char| c.is_ascii_alphabetic())
+                    .map_or("", |i| &esc[i + 1..]);
+            }
+            None => return trimmed,
+        }
+    }
 }
 
 fn ids(text: &str) -> Vec<String> {
@@ -314,6 +361,26 @@ mod tests {
             ["sg-0123456789abcdef0", "vpc-0abc123def4567890"]
         );
         assert!(subjects("Cannot delete entity, must detach all policies first.").is_empty());
+    }
+
+    #[test]
+    fn a_message_is_cut_at_each_error_line() {
+        let one = "deleting EC2 Subnet (subnet-0a1b2c3d4e5f60718): DependencyViolation";
+        assert_eq!(diagnostics(one), [one]);
+        let two = "Error: deleting EC2 Subnet (subnet-0a1b2c3d4e5f60718): DependencyViolation\n\n  with aws_subnet.a,\n\n\u{1b}[31m│\u{1b}[0m \u{1b}[1mError: \u{1b}[0mdeleting IAM Role (app): AccessDenied\n";
+        let d = diagnostics(two);
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert!(d[0].contains("DependencyViolation") && d[1].contains("AccessDenied"));
+        // tofu-controller's wrapping before the first Error: line belongs to the first one.
+        let lead = "error running Apply: rpc error: code = Unknown desc = exit status 1\n\nError: a\nError: b";
+        assert_eq!(
+            diagnostics(lead),
+            [
+                "error running Apply: rpc error: code = Unknown desc = exit status 1\n\nError: a\n",
+                "Error: b"
+            ]
+        );
+        assert_eq!(diagnostics(""), [""]);
     }
 
     #[test]

@@ -1193,7 +1193,23 @@ impl Ctx<'_> {
         // A text that names no holder: everything it could not delete must be referenced by a
         // resource such a destroy removes.
         let holders = holder::holders(&r.message);
-        let found: Option<Vec<(String, &String)>> = if holders.is_empty() {
+        // Another diagnostic in the same message that needs a human keeps the failure
+        // permanent whatever the holders do.
+        let diagnostics = holder::diagnostics(&r.message);
+        let others_need_a_human = diagnostics.len() > 1
+            && diagnostics.iter().any(|d| {
+                let c = self.input.classifier.classify(&r.reason, d);
+                match c.class {
+                    FailureClass::Transient => false,
+                    FailureClass::Permanent => {
+                        !crate::core::classify::IN_USE_RULES.contains(&c.rule_name())
+                    }
+                    _ => true,
+                }
+            });
+        let found: Option<Vec<(String, &String)>> = if others_need_a_human {
+            None
+        } else if holders.is_empty() {
             holder::subjects(&r.message)
                 .iter()
                 .map(|s| {

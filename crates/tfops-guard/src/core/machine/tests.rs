@@ -1025,6 +1025,41 @@ fn an_in_use_failure_without_a_holder_is_retried_only_while_a_referrer_goes_with
     );
 }
 
+#[test]
+fn a_holder_going_with_the_uninstall_does_not_excuse_another_diagnostic() {
+    const SUBNET: &str = "subnet-0a1b2c3d4e5f60718";
+    let run = |second: &str| {
+        let mut w = World::new();
+        w.e.referrers_in_destroy = [(
+            SUBNET.to_owned(),
+            crate::machine::Referrer {
+                resource: "aws_instance.web".into(),
+                terraform: "shop/app".into(),
+            },
+        )]
+        .into_iter()
+        .collect();
+        w.apply();
+        w.deleted().at(5);
+        let message = format!(
+            "error running Apply: rpc error: code = Internal desc = exit status 1\n\nError: deleting EC2 Subnet ({SUBNET}): DependencyViolation: The subnet '{SUBNET}' has dependencies and cannot be deleted.\n\n  with aws_subnet.private,\n{second}"
+        );
+        w.fail("TFExecApplyFailed", &message);
+        w.step().classification.map(|c| c.class)
+    };
+    assert_eq!(run(""), Some(FailureClass::Transient));
+    // A second diagnostic that needs a human keeps the whole failure permanent.
+    assert_eq!(
+        run("\nError: deleting IAM Role (app): operation error IAM: DeleteRole, https response error StatusCode: 403, api error AccessDenied: User: arn:aws:sts::123456789012:assumed-role/ci/x is not authorized to perform: iam:DeleteRole"),
+        Some(FailureClass::Permanent)
+    );
+    // A second one that is itself transient does not.
+    assert_eq!(
+        run("\nError: deleting Route53 Record: Throttling: Rate exceeded"),
+        Some(FailureClass::Transient)
+    );
+}
+
 // ----- orphaning --------------------------------------------------------------------------
 
 fn orphaning_world() -> World {

@@ -107,6 +107,11 @@ impl Engine {
                 // come from a reconcile that saw the deletion. (Patching first lets the
                 // controller answer it with a pre-deletion failure, e.g. DependencyNotReady,
                 // which would then be counted as a failed destroy.)
+                // What its state holds, before the destroy empties it (the holder check of
+                // another CR may need it later; a CR alone in its release has no sibling).
+                if self.crs.len() > 1 {
+                    self.read_state(key).await;
+                }
                 match self.delete(key, &api).await {
                     Ok(_) if self.crs.get(key).is_some_and(|c| c.obj.is_some()) => self
                         .patch(key, &api, "requesting reconcile of", &patch, &progress)

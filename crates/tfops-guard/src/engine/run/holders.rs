@@ -62,8 +62,8 @@ impl Engine {
     /// references (`key`'s own excluded: Terraform orders the destroy within one state).
     ///
     /// A candidate is in the release, not finished, set to destroy (`uninstall-policy:
-    /// destroy`, `destroyResourcesOnDeletion: true`, not being orphaned) and not something
-    /// `key` depends on (the guard deletes that only after `key` is gone). A state that cannot
+    /// destroy`, `destroyResourcesOnDeletion: true`, not being orphaned), not failing on an
+    /// in-use error of its own, and not something `key` depends on (the guard deletes that only after `key` is gone). A state that cannot
     /// be read counts as not managing the holder (the failure keeps its text-only class, which
     /// leans permanent).
     async fn in_destroy(
@@ -83,7 +83,7 @@ impl Engine {
                 .into_iter()
                 .flat_map(|c| c.depends_on.iter())
         });
-        let mut to_read: Vec<(Key, String)> = Vec::new();
+        let mut to_read: Vec<Key> = Vec::new();
         for (k, cr) in &self.crs {
             if dependencies.contains(k) {
                 continue;
@@ -104,46 +104,62 @@ impl Engine {
             let will_destroy = cr.policy.uninstall == policy::UninstallPolicy::Destroy
                 && tfobj::view(obj).destroy_on_deletion()
                 && cr.progress.phase != Phase::Orphaning;
-            if !will_destroy {
+            // Another CR stuck on an in-use failure of its own is not on its way out (and two
+            // that hold each other's resources would otherwise wait on each other until the
+            // budget ends).
+            if !will_destroy || (k != key && self.in_use_message(cr).is_some()) {
                 continue;
             }
             found.note_managed(holders, &cr.inventory_ids, k);
-            if let Some(secret) = &cr.tfstate_secret {
-                to_read.push((k.clone(), secret.clone()));
-            }
+            to_read.push(k.clone());
         }
-        for (k, secret) in to_read {
-            let read = match ops::tfstate(&self.client, &k.0, &secret).await {
-                Ok(read) => read,
-                Err(e) => {
-                    tracing::debug!(cr = %k.1, error = %e, "tfstate not read for the holder check");
-                    None
-                }
-            };
-            let Some((version, data)) = read else {
-                continue;
-            };
-            let Some(cr) = self.crs.get_mut(&k) else {
-                continue;
-            };
-            // Parsed again only when the Secret changed since the last read.
-            let unchanged = cr
-                .state
-                .as_ref()
-                .is_some_and(|(v, _)| !version.is_empty() && *v == version);
-            if !unchanged {
-                // An unreadable state manages nothing we can see; the last readable one stays
-                // cached for after this CR's destroy.
-                let Some(state) = crate::core::tfstate::index(&data) else {
-                    continue;
-                };
-                cr.state = Some((version, state));
-            }
-            if let Some((_, state)) = &cr.state {
+        for k in to_read {
+            self.read_state(&k).await;
+            if let Some((_, state)) = self.crs.get(&k).and_then(|cr| cr.state.as_ref()) {
                 found.note(holders, subjects, state, &k, &k == key);
             }
         }
         found
+    }
+}
+
+impl Engine {
+    /// Read `k`'s in-cluster state and add what it manages and references to what this run
+    /// has seen of it (parsed only when the Secret changed since the last read). Called before
+    /// the guard deletes a CR, so that what its destroy removes stays known, and by the holder
+    /// check. A state that cannot be read adds nothing.
+    pub(super) async fn read_state(&mut self, k: &Key) {
+        let Some(secret) = self.crs.get(k).and_then(|cr| cr.tfstate_secret.clone()) else {
+            return;
+        };
+        let read = match ops::tfstate(&self.client, &k.0, &secret).await {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::debug!(cr = %k.1, error = %e, "tfstate not read for the holder check");
+                None
+            }
+        };
+        let Some((version, data)) = read else { return };
+        let Some(cr) = self.crs.get_mut(k) else {
+            return;
+        };
+        if cr
+            .state
+            .as_ref()
+            .is_some_and(|(v, _)| !version.is_empty() && *v == version)
+        {
+            return;
+        }
+        let Some(state) = crate::core::tfstate::index(&data) else {
+            return;
+        };
+        match &mut cr.state {
+            Some((v, seen)) => {
+                *v = version;
+                seen.merge(state);
+            }
+            None => cr.state = Some((version, state)),
+        }
     }
 }
 
@@ -173,7 +189,7 @@ impl InDestroy {
         for s in subjects {
             if let Some(resource) = state.references.get(s) {
                 self.referrers.entry(s.clone()).or_insert_with(|| Referrer {
-                    resource: resource.clone(),
+                    resource: resource.to_string(),
                     terraform: format!("{}/{}", k.0, k.1),
                 });
             }

@@ -178,9 +178,10 @@ struct Cr {
     /// What a resource in another `Terraform`'s state references of the current in-use
     /// failure's subjects (read with `holders_in_destroy`).
     referrers_in_destroy: BTreeMap<String, crate::machine::Referrer>,
-    /// This CR's state when the guard last read it, with the Secret's resourceVersion (for a
-    /// holder whose Terraform finished its destroy before the holder check ran, and to parse a
-    /// state again only when it changed).
+    /// What this run has seen in this CR's state (every read merged: read before the guard
+    /// deletes the CR and by holder checks), with the Secret's last resourceVersion — so that a
+    /// holder whose Terraform finished its destroy before the check still counts, and a state
+    /// is parsed again only when it changed.
     state: Option<(String, crate::core::tfstate::StateIndex)>,
     /// Cloud identifiers in `status.inventory` when last seen non-empty (kept after the CR is
     /// gone, for the same reason).
