@@ -1166,3 +1166,55 @@ async fn a_dependency_violation_nothing_in_the_release_explains_is_orphaned_at_o
         .any(|(r, _)| r == "TfopsGuardRetry"));
     assert_eq!(outcome(&report, "app"), Some(Outcome::Destroyed));
 }
+
+/// Two `Terraform`s whose destroys each fail on what the other's state holds: neither is on its
+/// way out, so neither makes the other's failure transient — both are orphaned instead of
+/// waiting on each other until their retries or the budget end. (A failure seen while the
+/// other is still destroying is retried: that one may yet pass.)
+#[tokio::test(start_paused = true)]
+async fn two_terraforms_holding_each_other_are_orphaned_not_retried() {
+    const SG: &str = "sg-0123456789abcdef0";
+    let rig = Rig::start().await;
+    let [network, mut app] = subnet_held_by_instance("subnet-0a1b2c3d4e5f60718", u32::MAX);
+    app.behavior.destroy = vec![DestroyAttempt::Fail {
+        stage: FailStage::Apply,
+        message: format!(
+            "Error: deleting Security Group ({SG}): DependencyViolation: resource {SG} has a dependent object"
+        ),
+        times: u32::MAX,
+        forever: false,
+    }];
+    app.behavior.inventory.get_or_insert_with(Vec::new).push(
+        tfops_testcluster::tofu::behavior::InventoryEntry {
+            name: "app".to_owned(),
+            kind: "aws_security_group".to_owned(),
+            identifier: SG.to_owned(),
+        },
+    );
+    let mut network = network;
+    // The app's destroy fails first; the network's failure comes while the app is stuck.
+    app.behavior.destroy_duration = Duration::from_secs(1);
+    network.behavior.destroy_duration = Duration::from_secs(20);
+    let mut uses_sg = serde_json::Map::new();
+    uses_sg.insert("security_groups".into(), json!([SG]));
+    network
+        .behavior
+        .state_attributes
+        .insert("probe".to_owned(), uses_sg);
+    rig.release(&[network, app]).await;
+    let (report, _) = rig.guard(opts(300)).await;
+    for n in ["network", "app"] {
+        assert_eq!(
+            outcome(&report, n),
+            Some(Outcome::Orphaned),
+            "{n}: {}",
+            report.render()
+        );
+    }
+    // A failure seen while the other was still destroying may be retried; once both are
+    // stuck, each is orphaned as the permanent failure it is, not after its retries ran out.
+    for n in ["network", "app"] {
+        let entry = rig.ledger_entry(NS, n).expect("ledger entry");
+        assert_eq!(entry["class"], "permanent", "{n}: {entry}");
+    }
+}

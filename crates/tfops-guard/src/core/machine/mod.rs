@@ -1311,6 +1311,11 @@ impl Ctx<'_> {
                 Some(tok) => self.progress.counted_request.as_deref() == Some(tok.as_str()),
                 None => self.progress.attempts > 0,
             };
+        if counted_current {
+            // The same failure may change class as its context does (a holder's Terraform got
+            // stuck since it was counted): the record says what the decision is based on.
+            self.progress.last_failure_class = Some(class);
+        }
         if !counted_current {
             // Our last request has not been handled yet; this failure is older.
             if self.now >= deadline {

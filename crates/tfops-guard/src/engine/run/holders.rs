@@ -61,11 +61,10 @@ impl Engine {
     /// — holder → `namespace/name`. And those of `subjects` that a resource in such a state
     /// references (`key`'s own excluded: Terraform orders the destroy within one state).
     ///
-    /// A candidate is in the release, not finished, set to destroy (`uninstall-policy:
-    /// destroy`, `destroyResourcesOnDeletion: true`, not being orphaned), not failing on an
-    /// in-use error of its own, and not something `key` depends on (the guard deletes that only after `key` is gone). A state that cannot
-    /// be read counts as not managing the holder (the failure keeps its text-only class, which
-    /// leans permanent).
+    /// A candidate [goes with this uninstall](Engine::goes_with_uninstall) and is not
+    /// something `key` depends on (the guard deletes that only after `key` is gone). A state
+    /// that cannot be read counts as not managing the holder (the failure keeps its text-only
+    /// class, which leans permanent).
     async fn in_destroy(
         &mut self,
         key: &Key,
@@ -88,8 +87,8 @@ impl Engine {
             if dependencies.contains(k) {
                 continue;
             }
-            match cr.outcome {
-                Some(Outcome::Destroyed) => {
+            match self.goes_with_uninstall(key, k) {
+                Going::Destroyed => {
                     // Gone with this run: what its state or inventory had is gone too.
                     if let Some((_, state)) = &cr.state {
                         found.note(holders, subjects, state, k, k == key);
@@ -97,18 +96,8 @@ impl Engine {
                     found.note_managed(holders, &cr.inventory_ids, k);
                     continue;
                 }
-                Some(_) => continue,
-                None => {}
-            }
-            let Some(obj) = &cr.obj else { continue };
-            let will_destroy = cr.policy.uninstall == policy::UninstallPolicy::Destroy
-                && tfobj::view(obj).destroy_on_deletion()
-                && cr.progress.phase != Phase::Orphaning;
-            // Another CR stuck on an in-use failure of its own is not on its way out (and two
-            // that hold each other's resources would otherwise wait on each other until the
-            // budget ends).
-            if !will_destroy || (k != key && self.in_use_message(cr).is_some()) {
-                continue;
+                Going::No => continue,
+                Going::Destroying => {}
             }
             found.note_managed(holders, &cr.inventory_ids, k);
             to_read.push(k.clone());
@@ -160,6 +149,72 @@ impl Engine {
             }
             None => cr.state = Some((version, state)),
         }
+    }
+}
+
+/// Whether a `Terraform` goes with this uninstall (for the holder check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Going {
+    /// Already destroyed by this run.
+    Destroyed,
+    /// Set to be destroyed and not stuck on an in-use failure of its own.
+    Destroying,
+    /// Kept, orphaned, gone otherwise, or stuck.
+    No,
+}
+
+impl Engine {
+    /// Whether `k` goes with this uninstall, as seen from `key`'s holder check: destroyed by
+    /// this run, or still to destroy (`uninstall-policy: destroy`,
+    /// `destroyResourcesOnDeletion: true`, not being orphaned) and not stuck on an in-use
+    /// failure of its own (two CRs that hold each other's resources would otherwise wait on
+    /// each other until the budget ends).
+    fn goes_with_uninstall(&self, key: &Key, k: &Key) -> Going {
+        let Some(cr) = self.crs.get(k) else {
+            return Going::No;
+        };
+        match cr.outcome {
+            Some(Outcome::Destroyed) => return Going::Destroyed,
+            Some(_) => return Going::No,
+            None => {}
+        }
+        let Some(obj) = &cr.obj else {
+            return Going::No;
+        };
+        let will_destroy = cr.policy.uninstall == policy::UninstallPolicy::Destroy
+            && tfobj::view(obj).destroy_on_deletion()
+            && cr.progress.phase != Phase::Orphaning;
+        if !will_destroy || (k != key && self.in_use_message(cr).is_some()) {
+            return Going::No;
+        }
+        Going::Destroying
+    }
+
+    /// `key`'s holders and referrers from its last holder check, without those whose
+    /// `Terraform` no longer goes with this uninstall (it was orphaned, or got stuck, since):
+    /// what the machine may count on now.
+    pub(super) fn holders_still_going(
+        &self,
+        key: &Key,
+        cr: &Cr,
+    ) -> (BTreeMap<String, String>, BTreeMap<String, Referrer>) {
+        let going = |terraform: &str| {
+            terraform.split_once('/').is_some_and(|(ns, name)| {
+                self.goes_with_uninstall(key, &(ns.to_owned(), name.to_owned())) != Going::No
+            })
+        };
+        (
+            cr.holders_in_destroy
+                .iter()
+                .filter(|(_, t)| going(t))
+                .map(|(h, t)| (h.clone(), t.clone()))
+                .collect(),
+            cr.referrers_in_destroy
+                .iter()
+                .filter(|(_, r)| going(&r.terraform))
+                .map(|(s, r)| (s.clone(), r.clone()))
+                .collect(),
+        )
     }
 }
 

@@ -768,8 +768,7 @@ impl Engine {
             };
             env.lock_holder = lock_holder(cr, p);
         }
-        env.holders_in_destroy = cr.holders_in_destroy.clone();
-        env.referrers_in_destroy = cr.referrers_in_destroy.clone();
+        (env.holders_in_destroy, env.referrers_in_destroy) = self.holders_still_going(&cr.key, cr);
         env.controller = self.lease.presence(self.clock.now());
         env
     }
