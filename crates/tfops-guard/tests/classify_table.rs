@@ -285,19 +285,19 @@ fn figures_meet_the_targets() {
     // tuning, every disagreement left in a slice is a documented `known_miss` (asserted by
     // `builtin_classifier_matches_the_table`) and its figures are printed above.
     //
-    // Permanent classed transient: none in slices 1–5, 7, 8 and 12. heldout-6, -9, -10, -11,
-    // -14 and -15 (labelled by readers of the threads who had not seen the rules; heldout-14
-    // holds the 15 rows collected as heldout-13 too, heldout-15 the 24 collected as heldout-16)
-    // have 14 rows whose text reads as a timeout, a 5xx, an operation in progress or a
-    // mid-transition state (an Azure VM "marked for deletion" by the same destroy, which two
-    // readers saw fixed by a depends_on and four by a rerun), as in far more rows labelled
-    // transient (a bare `context deadline exceeded` from a pod stuck terminating, "internal
-    // error: context has no deadline" from a provider bug, a 409 concurrent IAM policy
-    // change, a waiter bug that loses its object every run): making those rules permanent
-    // would misclass far more rows than it fixes. (A namespace whose destroy ran out of time
-    // is its own rule now, `kubernetes-namespace-delete-timeout`: three readers labelled it
-    // permanent.) `builtin_classifier_matches_the_table` checks each is documented and that
-    // its rule's own rows are mostly transient.
+    // Permanent classed transient: none in slices 1–5, 7, 8, 12 and 15 (heldout-15's two, an
+    // Azure VM "marked for deletion" by the same destroy, were relabelled transient by an
+    // inter-reader study: messages.yaml notes). heldout-6, -9, -10, -11 and -14 (labelled by
+    // readers of the threads who had not seen the rules; heldout-14 holds the 15 rows
+    // collected as heldout-13 too, heldout-15 the 24 collected as heldout-16) have 12 rows
+    // whose text reads as a timeout, a 5xx, an operation in progress or a mid-transition
+    // state, as in far more rows labelled transient (a bare `context deadline exceeded` from
+    // a pod stuck terminating, "internal error: context has no deadline" from a provider bug,
+    // a 409 concurrent IAM policy change, a waiter bug that loses its object every run):
+    // making those rules permanent would misclass far more rows than it fixes. (A namespace
+    // whose destroy ran out of time is its own rule now, `kubernetes-namespace-delete-timeout`:
+    // three readers labelled it permanent.) `builtin_classifier_matches_the_table` checks each
+    // is documented and that its rule's own rows are mostly transient.
     // Each slice's count is a ceiling: a change that adds one fails here.
     let ceiling = |slice: &str| match slice {
         "heldout-6" => 2,
@@ -305,8 +305,7 @@ fn figures_meet_the_targets() {
         "heldout-10" => 2,
         "heldout-11" => 3,
         "heldout-14" => 1,
-        "heldout-15" => 2,
-        "all" => 14,
+        "all" => 12,
         _ => 0,
     };
     for (slice, f) in &report {

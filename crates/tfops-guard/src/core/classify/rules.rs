@@ -1229,8 +1229,8 @@ rule(
         "azure",
         "pollingTrackerBase (StatusCode=0)",
         r"pollingTrackerBase|async operation has an invalid status code",
-        Transient,
-        "the client lost track of ARM's long-running delete (go-autorest polled a response without a status, StatusCode=0): the operation itself goes on, and the next attempt reads its real outcome",
+        Permanent,
+        "go-autorest's poller lost ARM's long-running delete (a response without a status, StatusCode=0) and hid its real outcome: an SDK bug fixed by upgrading the provider, and a retry with the same provider goes through the same poller — two of three readers of its report labelled it permanent",
         "https://github.com/hashicorp/terraform-provider-azurerm/issues/1836",
     ),
     rule(
