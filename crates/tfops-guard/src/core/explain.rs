@@ -90,6 +90,12 @@ pub struct Explanation {
     /// `Terraform` the same uninstall is destroying (it reads their states; `explain` cannot).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub holders: Vec<String>,
+    /// What such a failure could not delete when it names no holder
+    /// ([`crate::core::classify::holder::subjects`]): the guard retries instead when a
+    /// resource in the state of another `Terraform` the same uninstall is destroying uses
+    /// every one of them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub subjects: Vec<String>,
     /// The state machine's own decision for this situation.
     pub decision: Decision,
     /// One-line summary: `<class> (rule: <rule>) → <next>; <later>`.
@@ -116,13 +122,18 @@ impl Explanation {
                 None => "matched:  nothing (treated like transient, retried up to the limit)\n"
                     .to_string(),
             },
-            holders = if self.holders.is_empty() {
-                String::new()
-            } else {
+            holders = if !self.holders.is_empty() {
                 format!(
                     "holder:   {} — if a Terraform of the same release manages it, the guard reads this failure as transient and waits for that destroy\n",
                     self.holders.join(", ")
                 )
+            } else if !self.subjects.is_empty() {
+                format!(
+                    "in use:   {} — if a resource in the state of another Terraform of the same release uses it (an instance's subnet_id, a policy attachment's policy_arn), the guard reads this failure as transient and waits for that destroy\n",
+                    self.subjects.join(", ")
+                )
+            } else {
+                String::new()
             },
             next = self.next.summary,
             later = self.later,
@@ -397,11 +408,17 @@ pub fn explain(req: &Request, classifier: &Classifier) -> Result<Explanation, Ex
     };
     let summary = format!("{class} (rule: {rule}) → {}; {later}", next.summary);
     let matched = classification.rule.clone();
-    let holders = if class == FailureClass::Permanent
+    let in_use = class == FailureClass::Permanent
         && matched.as_ref().is_some_and(|m| {
             m.origin == RuleOrigin::BuiltIn && IN_USE_RULES.contains(&m.name.as_str())
-        }) {
+        });
+    let holders = if in_use {
         holder::holders(&req.message)
+    } else {
+        Vec::new()
+    };
+    let subjects = if in_use && holders.is_empty() {
+        holder::subjects(&req.message)
     } else {
         Vec::new()
     };
@@ -419,6 +436,7 @@ pub fn explain(req: &Request, classifier: &Classifier) -> Result<Explanation, Ex
         next,
         later,
         holders,
+        subjects,
         decision: step.decision,
         summary,
     })
@@ -445,6 +463,7 @@ mod tests {
             json["holders"][0],
             "projects/acme/global/firewalls/allow-ssh"
         );
+        assert!(e.subjects.is_empty());
         // no holder line for other causes, nor for an in-use text that names none
         for m in [
             "AccessDenied: not authorized, used by arn:aws:iam::123456789012:role/x",
@@ -458,6 +477,22 @@ mod tests {
                 .get("holders")
                 .is_none());
         }
+    }
+
+    #[test]
+    fn an_in_use_failure_without_a_holder_shows_what_the_guard_looks_for() {
+        let c = Classifier::builtin();
+        let m = "DependencyViolation: resource sg-0123456789abcdef0 has a dependent object";
+        let e = explain(&req("TFExecApplyFailed", m), &c).expect("explain");
+        assert_eq!(e.subjects, ["sg-0123456789abcdef0"]);
+        assert!(e.to_text().contains("in use:   sg-0123456789abcdef0 — "));
+        let json = serde_json::to_value(&e).expect("json");
+        assert_eq!(json["subjects"][0], "sg-0123456789abcdef0");
+        // not for a cause other than in use
+        let m = "AccessDenied: User arn:aws:iam::123456789012:user/x is not authorized";
+        let e = explain(&req("TFExecApplyFailed", m), &c).expect("explain");
+        assert!(e.subjects.is_empty());
+        assert!(!e.to_text().contains("in use:"));
     }
 
     fn req(reason: &str, message: &str) -> Request {
