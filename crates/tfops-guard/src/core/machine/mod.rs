@@ -1303,7 +1303,6 @@ impl Ctx<'_> {
             self.progress.last_failure_at = Some(self.now);
             self.progress.last_failure_reason = Some(r.reason.clone());
             self.progress.set_failure_message(&r.message);
-            self.progress.last_failure_class = Some(class);
             self.progress.counted_request = self.progress.last_requested_at.clone();
         }
         let counted_current = new
