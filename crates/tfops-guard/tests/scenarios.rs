@@ -1218,3 +1218,74 @@ async fn two_terraforms_holding_each_other_are_orphaned_not_retried() {
         assert_eq!(entry["class"], "permanent", "{n}: {entry}");
     }
 }
+
+/// A chain network ← platform ← app: the network's subnet is held by the platform's
+/// instance, the platform's security group by the app's function. Each failure is explained
+/// by a `Terraform` this uninstall is destroying and nothing is mutual, so the platform, while
+/// it fails on its own in-use error, still counts as on its way out for the network: every
+/// destroy is retried until it passes.
+#[tokio::test(start_paused = true)]
+async fn a_chain_of_in_use_failures_is_retried_from_its_end() {
+    use tfops_testcluster::tofu::behavior::InventoryEntry;
+    const SUBNET: &str = "subnet-0a1b2c3d4e5f60718";
+    const SG: &str = "sg-0123456789abcdef0";
+    let entry = |name: &str, kind: &str, id: &str| InventoryEntry {
+        name: name.to_owned(),
+        kind: kind.to_owned(),
+        identifier: id.to_owned(),
+    };
+    let fails = |message: String| {
+        vec![DestroyAttempt::Fail {
+            stage: FailStage::Apply,
+            message,
+            times: 12,
+            forever: false,
+        }]
+    };
+    let rig = Rig::start().await;
+    let network = Module::new("network").behavior(Behavior {
+        destroy: fails(format!(
+            "Error: deleting EC2 Subnet ({SUBNET}): api error DependencyViolation: The subnet '{SUBNET}' has dependencies and cannot be deleted.\n\n  with aws_subnet.private,"
+        )),
+        destroy_duration: Duration::from_secs(5),
+        inventory: Some(vec![entry("private", "aws_subnet", SUBNET)]),
+        ..Behavior::default()
+    });
+    let mut web = serde_json::Map::new();
+    web.insert("subnet_id".into(), json!(SUBNET));
+    let platform = Module::new("platform").behavior(Behavior {
+        destroy: fails(format!(
+            "Error: deleting Security Group ({SG}): DependencyViolation: resource {SG} has a dependent object"
+        )),
+        destroy_duration: Duration::from_secs(1),
+        inventory: Some(vec![
+            entry("web", "aws_instance", "i-0123456789abcdef0"),
+            entry("sg", "aws_security_group", SG),
+        ]),
+        state_attributes: [("web".to_owned(), web)].into_iter().collect(),
+        ..Behavior::default()
+    });
+    let mut function = serde_json::Map::new();
+    function.insert("vpc_config".into(), json!([{"security_group_ids": [SG]}]));
+    let app = Module::new("app").behavior(Behavior {
+        destroy_duration: Duration::from_secs(120),
+        inventory: Some(vec![entry(
+            "f",
+            "aws_lambda_function",
+            "arn:aws:lambda:eu-west-1:123456789012:function:f",
+        )]),
+        state_attributes: [("f".to_owned(), function)].into_iter().collect(),
+        ..Behavior::default()
+    });
+    rig.release(&[network, platform, app]).await;
+    let (report, _) = rig.guard(opts(600)).await;
+    for n in ["app", "platform", "network"] {
+        assert_eq!(
+            outcome(&report, n),
+            Some(Outcome::Destroyed),
+            "{n}: {}",
+            report.render()
+        );
+        assert!(rig.ledger_entry(NS, n).is_none(), "{n} has a ledger entry");
+    }
+}

@@ -113,11 +113,16 @@ const HOLDING: [&str; 23] = [
     "public_ip_address_id",
 ];
 
-/// Resource types that only decorate or configure what they name, and are removed with it:
-/// a tag, the VPC's default group / table / ACL, a flow log, a DHCP options or CIDR
-/// association, a target group attachment (a target group is held by listeners and rules).
-const NOT_HOLDING_TYPES: [&str; 7] = [
+/// Resource types that only decorate, configure or copy what they name and do not stop its
+/// deletion: a tag, the VPC's default group / table / ACL, a flow log, a DHCP options or CIDR
+/// association, a target group attachment (a target group is held by listeners and rules), a
+/// launch template or configuration (a template for instances, not one), a snapshot, a route.
+const NOT_HOLDING_TYPES: [&str; 11] = [
     "aws_ec2_tag",
+    "aws_launch_template",
+    "aws_launch_configuration",
+    "aws_ebs_snapshot",
+    "aws_route",
     "aws_flow_log",
     "aws_vpc_dhcp_options_association",
     "aws_vpc_ipv4_cidr_block_association",

@@ -163,6 +163,77 @@ fn strip_gutter(line: &str) -> &str {
     }
 }
 
+/// Whether context explains every in-use diagnostic of a failure message: each one names
+/// holders that all go with the uninstall (`holder`: id → the `Terraform` that manages it),
+/// or, naming none, everything it could not delete is used by a resource that does
+/// (`referrer`: id → that resource and its `Terraform`). A diagnostic classed transient needs
+/// nothing; any other (a permanent cause that is not in use, an unknown one) leaves the
+/// failure unexplained. The found holders as (description, `Terraform`), or `None`.
+///
+/// A message of one diagnostic is taken as the in-use failure it was classed as.
+pub fn explained(
+    classifier: &super::Classifier,
+    reason: &str,
+    message: &str,
+    holder: impl Fn(&str) -> Option<String>,
+    referrer: impl Fn(&str) -> Option<(String, String)>,
+) -> Option<Vec<(String, String)>> {
+    let parts = diagnostics(message);
+    let single = parts.len() == 1;
+    let mut found = Vec::new();
+    for d in parts {
+        if !single {
+            let c = classifier.classify(reason, d);
+            let in_use = c.rule.as_ref().is_some_and(|m| {
+                m.origin == super::RuleOrigin::BuiltIn
+                    && super::IN_USE_RULES.contains(&m.name.as_str())
+            });
+            match c.class {
+                super::FailureClass::Transient => continue,
+                super::FailureClass::Permanent if in_use => {}
+                _ => return None,
+            }
+        }
+        let named = holders(d);
+        let part: Option<Vec<(String, String)>> = if named.is_empty() {
+            subjects(d)
+                .iter()
+                .map(|s| referrer(s).map(|(r, t)| (format!("{r} (which uses {s})"), t)))
+                .collect()
+        } else {
+            named
+                .iter()
+                .map(|h| holder(h).map(|t| (h.clone(), t)))
+                .collect()
+        };
+        match part {
+            Some(p) if !p.is_empty() => found.extend(p),
+            _ => return None,
+        }
+    }
+    (!found.is_empty()).then_some(found)
+}
+
+/// Holders (per diagnostic) and, for diagnostics that name none, the subjects a message's
+/// in-use diagnostics name: what the engine reads the states for.
+pub fn named_in_diagnostics(message: &str) -> (Vec<String>, Vec<String>) {
+    let (mut holders_out, mut subjects_out) = (Vec::new(), Vec::new());
+    for d in diagnostics(message) {
+        let named = holders(d);
+        let (target, new) = if named.is_empty() {
+            (&mut subjects_out, subjects(d))
+        } else {
+            (&mut holders_out, named)
+        };
+        for id in new {
+            if !target.contains(&id) {
+                target.push(id);
+            }
+        }
+    }
+    (holders_out, subjects_out)
+}
+
 fn ids(text: &str) -> Vec<String> {
     let lower = text.to_ascii_lowercase();
     let bytes = lower.as_bytes();

@@ -1188,44 +1188,23 @@ impl Ctx<'_> {
     /// or, when it names none, whether what it could not delete is referenced by a resource of
     /// such a `Terraform` ([`Environment::referrers_in_destroy`]).
     fn failure_context(&self, r: &ReadyCondition) -> FailureContext {
-        use crate::core::classify::holder;
-        // Every holder the text names must go with this uninstall: one outside it still holds.
-        // A text that names no holder: everything it could not delete must be referenced by a
-        // resource such a destroy removes.
-        let holders = holder::holders(&r.message);
-        // Another diagnostic in the same message that needs a human keeps the failure
-        // permanent whatever the holders do.
-        let diagnostics = holder::diagnostics(&r.message);
-        let others_need_a_human = diagnostics.len() > 1
-            && diagnostics.iter().any(|d| {
-                let c = self.input.classifier.classify(&r.reason, d);
-                match c.class {
-                    FailureClass::Transient => false,
-                    FailureClass::Permanent => {
-                        !crate::core::classify::IN_USE_RULES.contains(&c.rule_name())
-                    }
-                    _ => true,
-                }
-            });
-        let found: Option<Vec<(String, &String)>> = if others_need_a_human {
-            None
-        } else if holders.is_empty() {
-            holder::subjects(&r.message)
-                .iter()
-                .map(|s| {
-                    self.env
-                        .referrers_in_destroy
-                        .get(s)
-                        .map(|x| (format!("{} (which uses {s})", x.resource), &x.terraform))
-                })
-                .collect()
-        } else {
-            holders
-                .iter()
-                .map(|h| self.env.holders_in_destroy.get(h).map(|t| (h.clone(), t)))
-                .collect()
-        };
-        let holder_in_destroy = found.filter(|f| !f.is_empty()).map(|found| {
+        // Every holder each in-use diagnostic names must go with this uninstall (one outside
+        // it still holds); one that names no holder: everything it could not delete must be
+        // used by a resource such a destroy removes. Another diagnostic in the same message
+        // that needs a human keeps the failure permanent whatever the holders do.
+        let found = crate::core::classify::holder::explained(
+            self.input.classifier,
+            &r.reason,
+            &r.message,
+            |h| self.env.holders_in_destroy.get(h).cloned(),
+            |s| {
+                self.env
+                    .referrers_in_destroy
+                    .get(s)
+                    .map(|x| (x.resource.clone(), x.terraform.clone()))
+            },
+        );
+        let holder_in_destroy = found.map(|found| {
             let mut terraforms: Vec<&str> = found.iter().map(|(_, t)| t.as_str()).collect();
             terraforms.sort();
             terraforms.dedup();

@@ -1060,6 +1060,41 @@ fn a_holder_going_with_the_uninstall_does_not_excuse_another_diagnostic() {
     );
 }
 
+#[test]
+fn each_in_use_diagnostic_needs_its_own_explanation() {
+    // A certificate whose holder goes with the uninstall does not explain a subnet nothing in
+    // the release uses.
+    const SUBNET: &str = "subnet-0ffffffffffffffff";
+    const LB: &str =
+        "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/web/0123456789abcdef";
+    let run = |subnet_used: bool| {
+        let mut w = World::new();
+        w.e.holders_in_destroy = [(LB.to_owned(), "shop/app".to_owned())]
+            .into_iter()
+            .collect();
+        if subnet_used {
+            w.e.referrers_in_destroy = [(
+                SUBNET.to_owned(),
+                crate::machine::Referrer {
+                    resource: "aws_instance.web".into(),
+                    terraform: "shop/app".into(),
+                },
+            )]
+            .into_iter()
+            .collect();
+        }
+        w.apply();
+        w.deleted().at(5);
+        let message = format!(
+            "error running Apply: rpc error: code = Internal desc = exit status 1\n\nError: deleting EC2 Subnet ({SUBNET}): api error DependencyViolation: The subnet '{SUBNET}' has dependencies and cannot be deleted.\n\n  with aws_subnet.private,\n\nError: deleting ACM Certificate (arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab): ResourceInUseException: Certificate arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab in use by {LB}\n"
+        );
+        w.fail("TFExecApplyFailed", &message);
+        w.step().classification.map(|c| c.class)
+    };
+    assert_eq!(run(false), Some(FailureClass::Permanent));
+    assert_eq!(run(true), Some(FailureClass::Transient));
+}
+
 // ----- orphaning --------------------------------------------------------------------------
 
 fn orphaning_world() -> World {

@@ -109,7 +109,12 @@ impl Engine {
                 // which would then be counted as a failed destroy.)
                 // What its state holds, before the destroy empties it (the holder check of
                 // another CR may need it later; a CR alone in its release has no sibling).
-                if self.crs.len() > 1 {
+                let destroys = self
+                    .crs
+                    .get(key)
+                    .and_then(|c| c.obj.as_ref().map(|o| holders::will_destroy(c, o)))
+                    .unwrap_or(false);
+                if self.crs.len() > 1 && destroys {
                     self.read_state(key).await;
                 }
                 match self.delete(key, &api).await {

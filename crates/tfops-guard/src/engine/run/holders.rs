@@ -38,12 +38,7 @@ impl Engine {
         let message = self.crs.get(key).and_then(|cr| self.in_use_message(cr));
         let found = match &message {
             Some(m) => {
-                let holders = holder::holders(m);
-                let subjects = if holders.is_empty() {
-                    holder::subjects(m)
-                } else {
-                    Vec::new()
-                };
+                let (holders, subjects) = holder::named_in_diagnostics(m);
                 self.in_destroy(key, &holders, &subjects).await
             }
             None => InDestroy::default(),
@@ -181,13 +176,55 @@ impl Engine {
         let Some(obj) = &cr.obj else {
             return Going::No;
         };
-        let will_destroy = cr.policy.uninstall == policy::UninstallPolicy::Destroy
-            && tfobj::view(obj).destroy_on_deletion()
-            && cr.progress.phase != Phase::Orphaning;
-        if !will_destroy || (k != key && self.in_use_message(cr).is_some()) {
+        if !will_destroy(cr, obj) || (k != key && self.stuck(key, cr)) {
             return Going::No;
         }
         Going::Destroying
+    }
+
+    /// `cr` fails on an in-use error of its own that nothing else going with this uninstall
+    /// explains (its last holder check found holders or referrers only in `key`, or none):
+    /// it is not on its way out. One level deep: whether those others are stuck in turn is
+    /// not asked (a chain network ← platform ← app resolves from its end).
+    fn stuck(&self, key: &Key, cr: &Cr) -> bool {
+        let Some(message) = self.in_use_message(cr) else {
+            return false;
+        };
+        let key_name = format!("{}/{}", key.0, key.1);
+        let going = |terraform: &str| {
+            terraform != key_name
+                && terraform.split_once('/').is_some_and(|(ns, name)| {
+                    self.crs
+                        .get(&(ns.to_owned(), name.to_owned()))
+                        .is_some_and(|c| match (&c.outcome, &c.obj) {
+                            (Some(o), _) => *o == Outcome::Destroyed,
+                            (None, Some(obj)) => will_destroy(c, obj),
+                            (None, None) => false,
+                        })
+                })
+        };
+        let reason = cr
+            .obj
+            .as_ref()
+            .and_then(|o| {
+                tfobj::view(o)
+                    .ready_condition()
+                    .map(|(_, r, _)| r.to_owned())
+            })
+            .unwrap_or_default();
+        holder::explained(
+            &self.opts.classifier,
+            &reason,
+            &message,
+            |h| cr.holders_in_destroy.get(h).filter(|t| going(t)).cloned(),
+            |s| {
+                cr.referrers_in_destroy
+                    .get(s)
+                    .filter(|r| going(&r.terraform))
+                    .map(|r| (r.resource.clone(), r.terraform.clone()))
+            },
+        )
+        .is_none()
     }
 
     /// `key`'s holders and referrers from its last holder check, without those whose
@@ -216,6 +253,14 @@ impl Engine {
                 .collect(),
         )
     }
+}
+
+/// Set to destroy its resources on deletion: `uninstall-policy: destroy`,
+/// `destroyResourcesOnDeletion: true`, not being orphaned.
+pub(super) fn will_destroy(cr: &Cr, obj: &DynamicObject) -> bool {
+    cr.policy.uninstall == policy::UninstallPolicy::Destroy
+        && tfobj::view(obj).destroy_on_deletion()
+        && cr.progress.phase != Phase::Orphaning
 }
 
 /// What [`Engine::in_destroy`] found.
