@@ -897,17 +897,23 @@ async fn a_suspended_cr_with_pending_changes_is_deleted_before_it_is_unsuspended
     );
 }
 
+/// One `status.inventory` entry (and state resource) of a simulated module.
+fn inventory_entry(
+    name: &str,
+    kind: &str,
+    id: &str,
+) -> tfops_testcluster::tofu::behavior::InventoryEntry {
+    tfops_testcluster::tofu::behavior::InventoryEntry {
+        name: name.to_owned(),
+        kind: kind.to_owned(),
+        identifier: id.to_owned(),
+    }
+}
+
 /// A network whose destroy fails because a firewall still uses it. The googleapi text names
 /// the holder; whether the failure is worth a retry depends on who manages that firewall.
 fn network_used_by(firewall: &str, fails: u32, firewall_destroy: Duration) -> [Module; 2] {
-    use tfops_testcluster::tofu::behavior::InventoryEntry;
-    let entry = |name: &str, kind: &str, id: &str| {
-        Some(vec![InventoryEntry {
-            name: name.to_owned(),
-            kind: kind.to_owned(),
-            identifier: id.to_owned(),
-        }])
-    };
+    let entry = |name: &str, kind: &str, id: &str| Some(vec![inventory_entry(name, kind, id)]);
     let message = format!(
         "Error: Error waiting for Deleting Network: The network resource 'projects/acme/global/networks/core' is already being used by '{firewall}'\n\n  with google_compute_network.core,\n  on main.tf line 1, in resource \"google_compute_network\" \"core\":"
     );
@@ -1056,13 +1062,8 @@ async fn an_in_use_holder_destroyed_moments_before_the_check_still_counts() {
 /// simulation wraps the diagnostic as tofu-controller does (`error running Apply: rpc error:
 /// … exit status 1`).
 fn subnet_held_by_instance(instance_subnet: &str, fails: u32) -> [Module; 2] {
-    use tfops_testcluster::tofu::behavior::InventoryEntry;
     const SUBNET: &str = "subnet-0a1b2c3d4e5f60718";
-    let entry = |name: &str, kind: &str, id: &str| InventoryEntry {
-        name: name.to_owned(),
-        kind: kind.to_owned(),
-        identifier: id.to_owned(),
-    };
+    let entry = inventory_entry;
     let uses = |subnet: &str| {
         let mut attributes = serde_json::Map::new();
         attributes.insert("subnet_id".into(), serde_json::json!(subnet));
@@ -1184,13 +1185,10 @@ async fn two_terraforms_holding_each_other_are_orphaned_not_retried() {
         times: u32::MAX,
         forever: false,
     }];
-    app.behavior.inventory.get_or_insert_with(Vec::new).push(
-        tfops_testcluster::tofu::behavior::InventoryEntry {
-            name: "app".to_owned(),
-            kind: "aws_security_group".to_owned(),
-            identifier: SG.to_owned(),
-        },
-    );
+    app.behavior
+        .inventory
+        .get_or_insert_with(Vec::new)
+        .push(inventory_entry("app", "aws_security_group", SG));
     let mut network = network;
     // The app's destroy fails first; the network's failure comes while the app is stuck.
     app.behavior.destroy_duration = Duration::from_secs(1);
@@ -1226,14 +1224,9 @@ async fn two_terraforms_holding_each_other_are_orphaned_not_retried() {
 /// destroy is retried until it passes.
 #[tokio::test(start_paused = true)]
 async fn a_chain_of_in_use_failures_is_retried_from_its_end() {
-    use tfops_testcluster::tofu::behavior::InventoryEntry;
     const SUBNET: &str = "subnet-0a1b2c3d4e5f60718";
     const SG: &str = "sg-0123456789abcdef0";
-    let entry = |name: &str, kind: &str, id: &str| InventoryEntry {
-        name: name.to_owned(),
-        kind: kind.to_owned(),
-        identifier: id.to_owned(),
-    };
+    let entry = inventory_entry;
     let fails = |message: String| {
         vec![DestroyAttempt::Fail {
             stage: FailStage::Apply,

@@ -8,9 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 
-use crate::core::classify::{
-    holder, Classification, Classifier, FailureClass, RuleOrigin, IN_USE_RULES,
-};
+use crate::core::classify::{holder, Classification, Classifier, FailureClass};
 use crate::core::machine::{
     self, ConditionStatus, Decision, Environment, Input, Observation, Presence, ReadyCondition,
     RunnerPod, SourceState, Timing, Tunables, WaitFor, TF_FINALIZER,
@@ -408,10 +406,7 @@ pub fn explain(req: &Request, classifier: &Classifier) -> Result<Explanation, Ex
     };
     let summary = format!("{class} (rule: {rule}) → {}; {later}", next.summary);
     let matched = classification.rule.clone();
-    let in_use = class == FailureClass::Permanent
-        && matched.as_ref().is_some_and(|m| {
-            m.origin == RuleOrigin::BuiltIn && IN_USE_RULES.contains(&m.name.as_str())
-        });
+    let in_use = classification.is_in_use();
     let holders = if in_use {
         holder::holders(&req.message)
     } else {

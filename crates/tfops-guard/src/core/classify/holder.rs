@@ -184,14 +184,11 @@ pub fn explained(
     for d in parts {
         if !single {
             let c = classifier.classify(reason, d);
-            let in_use = c.rule.as_ref().is_some_and(|m| {
-                m.origin == super::RuleOrigin::BuiltIn
-                    && super::IN_USE_RULES.contains(&m.name.as_str())
-            });
-            match c.class {
-                super::FailureClass::Transient => continue,
-                super::FailureClass::Permanent if in_use => {}
-                _ => return None,
+            if c.class == super::FailureClass::Transient {
+                continue;
+            }
+            if !c.is_in_use() {
+                return None;
             }
         }
         let named = holders(d);

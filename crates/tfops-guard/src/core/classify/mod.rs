@@ -163,6 +163,19 @@ impl Classification {
             .unwrap_or("no rule matched")
     }
 
+    /// Matched by one of the built-in rules `names`.
+    fn built_in(&self, names: &[&str]) -> bool {
+        self.rule
+            .as_ref()
+            .is_some_and(|m| m.origin == RuleOrigin::BuiltIn && names.contains(&m.name.as_str()))
+    }
+
+    /// A permanent class from a built-in in-use rule ([`IN_USE_RULES`]): the failures whose
+    /// holders the guard checks ([`Self::in_context`]).
+    pub fn is_in_use(&self) -> bool {
+        self.class == FailureClass::Permanent && self.built_in(&IN_USE_RULES)
+    }
+
     /// The class once what the guard knows about the failing `Terraform` beyond its message is
     /// taken into account. A held state lock leans permanent from its text alone (nothing
     /// releases a dead runner's lock), but it is transient when something other than a human
@@ -171,14 +184,9 @@ impl Classification {
     /// is destroying ([`FailureContext::holder_in_destroy`]): it goes away with that destroy.
     #[must_use]
     pub fn in_context(mut self, cx: FailureContext) -> Self {
-        let built_in = |names: &[&str]| {
-            self.rule.as_ref().is_some_and(|m| {
-                m.origin == RuleOrigin::BuiltIn && names.contains(&m.name.as_str())
-            })
-        };
         let why = match (cx.lock_released_by, cx.holder_in_destroy) {
-            (Some(by), _) if built_in(&LOCK_RULES) => Some(by.why().to_string()),
-            (_, Some(h)) if built_in(&IN_USE_RULES) && self.class == FailureClass::Permanent => {
+            (Some(by), _) if self.built_in(&LOCK_RULES) => Some(by.why().to_string()),
+            (_, Some(h)) if self.is_in_use() => {
                 Some(format!(
                     "the holder {} is managed by Terraform {}, which this uninstall is destroying: it goes away with that destroy, so the next attempt can pass",
                     h.holder, h.terraform

@@ -979,20 +979,29 @@ fn an_in_use_failure_with_a_holder_outside_the_uninstall_is_not_retried() {
     assert!(is_wait(&d, WaitFor::Backoff), "{d:?}");
 }
 
+/// `subjects`, each used by `aws_instance.web` in the state of `shop/app`.
+fn used_by_app(subjects: &[&str]) -> std::collections::BTreeMap<String, crate::machine::Referrer> {
+    subjects
+        .iter()
+        .map(|s| {
+            (
+                (*s).to_owned(),
+                crate::machine::Referrer {
+                    resource: "aws_instance.web".into(),
+                    terraform: "shop/app".into(),
+                },
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn an_in_use_failure_without_a_holder_is_retried_only_while_a_referrer_goes_with_this_uninstall() {
     // AWS names only what could not be deleted; two subnets here.
     const DV: &str = "Error: deleting EC2 Subnet (subnet-0a1b2c3d4e5f60718): DependencyViolation: The subnet 'subnet-0a1b2c3d4e5f60718' has dependencies and cannot be deleted.\nError: deleting EC2 Subnet (subnet-0ffffffffffffffff): DependencyViolation: The subnet 'subnet-0ffffffffffffffff' has dependencies and cannot be deleted.";
-    let referrer = |resource: &str| crate::machine::Referrer {
-        resource: resource.to_owned(),
-        terraform: "shop/app".to_owned(),
-    };
     let run = |referenced: &[&str], holders: &[&str]| {
         let mut w = World::new();
-        w.e.referrers_in_destroy = referenced
-            .iter()
-            .map(|s| ((*s).to_owned(), referrer("aws_instance.web")))
-            .collect();
+        w.e.referrers_in_destroy = used_by_app(referenced);
         // A holder map never stands in for a referrer (this text names no holder).
         w.e.holders_in_destroy = holders
             .iter()
@@ -1030,15 +1039,7 @@ fn a_holder_going_with_the_uninstall_does_not_excuse_another_diagnostic() {
     const SUBNET: &str = "subnet-0a1b2c3d4e5f60718";
     let run = |second: &str| {
         let mut w = World::new();
-        w.e.referrers_in_destroy = [(
-            SUBNET.to_owned(),
-            crate::machine::Referrer {
-                resource: "aws_instance.web".into(),
-                terraform: "shop/app".into(),
-            },
-        )]
-        .into_iter()
-        .collect();
+        w.e.referrers_in_destroy = used_by_app(&[SUBNET]);
         w.apply();
         w.deleted().at(5);
         let message = format!(
@@ -1073,15 +1074,7 @@ fn each_in_use_diagnostic_needs_its_own_explanation() {
             .into_iter()
             .collect();
         if subnet_used {
-            w.e.referrers_in_destroy = [(
-                SUBNET.to_owned(),
-                crate::machine::Referrer {
-                    resource: "aws_instance.web".into(),
-                    terraform: "shop/app".into(),
-                },
-            )]
-            .into_iter()
-            .collect();
+            w.e.referrers_in_destroy = used_by_app(&[SUBNET]);
         }
         w.apply();
         w.deleted().at(5);

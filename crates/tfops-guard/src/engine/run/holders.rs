@@ -12,7 +12,7 @@
 //! resourceVersion changed.
 
 use super::*;
-use crate::core::classify::{holder, FailureClass, RuleOrigin, IN_USE_RULES};
+use crate::core::classify::holder;
 use crate::core::tfstate::StateIndex;
 use crate::machine::{Outcome, Referrer};
 
@@ -23,11 +23,7 @@ impl Engine {
     pub(super) fn in_use_message(&self, cr: &Cr) -> Option<String> {
         let obj = cr.obj.as_ref()?;
         let (_, reason, message) = tfobj::view(obj).ready_condition()?;
-        let c = self.opts.classifier.classify(reason, message);
-        let in_use = c.class == FailureClass::Permanent
-            && c.rule.as_ref().is_some_and(|m| {
-                m.origin == RuleOrigin::BuiltIn && IN_USE_RULES.contains(&m.name.as_str())
-            });
+        let in_use = self.opts.classifier.classify(reason, message).is_in_use();
         (in_use && !holder::subjects(message).is_empty()).then(|| message.to_owned())
     }
 
