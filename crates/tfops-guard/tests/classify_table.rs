@@ -296,7 +296,12 @@ fn figures_meet_the_targets() {
     // a 409 concurrent IAM policy change, a waiter bug that loses its object every run):
     // making those rules permanent would misclass far more rows than it fixes. (A namespace
     // whose destroy ran out of time is its own rule now, `kubernetes-namespace-delete-timeout`:
-    // three readers labelled it permanent.) `builtin_classifier_matches_the_table` checks each
+    // three readers labelled it permanent.) heldout-17 (measured out of the table at stop 16:
+    // 7 permanent classed transient; joined the table after) keeps 3: two waits that ran out
+    // of time and a bare `context deadline exceeded` against a cluster already gone — its
+    // three tool timeouts that name a finalizer "stuck" or "not lifted" are a rule now, and
+    // a 412 naming an organisation policy constraint is no longer read as an operation in
+    // progress. `builtin_classifier_matches_the_table` checks each
     // is documented and that its rule's own rows are mostly transient.
     // Each slice's count is a ceiling: a change that adds one fails here.
     let ceiling = |slice: &str| match slice {
@@ -305,7 +310,8 @@ fn figures_meet_the_targets() {
         "heldout-10" => 2,
         "heldout-11" => 3,
         "heldout-14" => 1,
-        "all" => 12,
+        "heldout-17" => 3,
+        "all" => 15,
         _ => 0,
     };
     for (slice, f) in &report {

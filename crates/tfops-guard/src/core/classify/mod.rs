@@ -851,6 +851,60 @@ mod tests {
     }
 
     #[test]
+    fn codes_that_name_their_cause_win_over_generic_words() {
+        let c = Classifier::builtin();
+        let got = |m: &str| {
+            let r = c.classify("TFExecApplyFailed", m);
+            (r.class, r.rule_name().to_string())
+        };
+        let p = |rule: &str| (FailureClass::Permanent, rule.to_string());
+        let t = |rule: &str| (FailureClass::Transient, rule.to_string());
+        // a tool's wait that names a finalizer nobody lifts: permanent, lines joined or not
+        for m in [
+            "failed to delete kustomization \"db\": timeout waiting for\nkustomization gitops/db to be deleted; an inventory item is likely stuck\non a cloud-controller finalizer",
+            "destroy aborted: timeout waiting for load balancer teardown.\nload balancer owner gatewayclasses envoy still present. A finalizer has not lifted.",
+        ] {
+            assert_eq!(got(m), p("finalizer-held-past-timeout"), "{m}");
+        }
+        // ... but a conflict while removing a finalizer is the usual optimistic-lock retry
+        assert_eq!(
+            got("cannot remove DataStore Secret finalizers: Operation cannot be fulfilled on secrets \"x\": the object has been modified; please apply your changes to the latest version and try again").0,
+            FailureClass::Transient
+        );
+        // googleapi 412 conditionNotMet: an org policy constraint, not an operation running
+        assert_eq!(
+            got("Error: SetCommonInstanceMetadata failed: googleapi: Error 412: Constraint constraints/compute.requireOsLogin violated for project p., conditionNotMet"),
+            p("google-org-policy-violated")
+        );
+        assert_eq!(
+            got("googleapi: Error 412: At least one of the pre-conditions you specified did not hold., conditionNotMet").0,
+            FailureClass::Transient
+        );
+        // an If-Match ETag that no longer holds: re-read and retry
+        assert_eq!(
+            got("performing ProjectsDelete: unexpected status 412 (412 Precondition Failed) with error: IfMatchPreconditionFailed: The specified precondition 'If-Match = \"\\\"8c00\\\"\"' failed."),
+            t("etag-mismatch")
+        );
+        // in use because a sibling is mid-deletion (EKS runs one Fargate profile op at a time)
+        assert_eq!(
+            got("ResourceInUseException: Cannot Delete Fargate Profile a because cluster c currently has Fargate profile b in status DELETING"),
+            t("in-use-while-operation-runs")
+        );
+        // Hetzner's own transient codes, with or without the action id; `protected` is not one
+        for m in [
+            "hcloudutil/WaitForAction: an unknown error occurred (unknown_error, 571419632258936)",
+            "Error: cannot remove subnet because servers are attached to it (service_error)",
+            "server is locked (locked)",
+        ] {
+            assert_eq!(got(m), t("hetzner-transient-code"), "{m}");
+        }
+        assert_eq!(
+            got("Error: load balancer deletion is protected (protected)").0,
+            FailureClass::Permanent
+        );
+    }
+
+    #[test]
     fn review_cases_keep_their_class() {
         let c = Classifier::builtin();
         let got = |reason: &str, m: &str| {
