@@ -71,9 +71,13 @@ impl StateIndex {
     /// Add what `other` (a later read of the same state) manages and references: what a
     /// `Terraform` being destroyed had in its state stays known after its destroy removed it.
     pub fn merge(&mut self, other: StateIndex) {
+        self.merge_capped(other, MAX_REFERENCES);
+    }
+
+    fn merge_capped(&mut self, other: StateIndex, cap: usize) {
         self.ids.extend(other.ids);
         for (id, address) in other.references {
-            if self.references.len() >= MAX_REFERENCES {
+            if self.references.len() >= cap && !self.references.contains_key(&id) {
                 break;
             }
             self.references.entry(id).or_insert(address);
@@ -160,6 +164,10 @@ fn holds(resource_type: &str, attribute: &str) -> bool {
 /// Cloud identifiers and references of the managed resources in `data` (gzip or plain JSON
 /// state); `None` when it is not a readable state.
 pub fn index(data: &[u8]) -> Option<StateIndex> {
+    index_capped(data, MAX_REFERENCES)
+}
+
+fn index_capped(data: &[u8], cap: usize) -> Option<StateIndex> {
     let state = parse(data)?;
     let mut out = StateIndex::default();
     for resource in managed(&state)? {
@@ -182,7 +190,7 @@ pub fn index(data: &[u8]) -> Option<StateIndex> {
                 .collect();
             let mut found = Vec::new();
             held_in_block(resource_type, attrs, 0, &mut found);
-            if !found.is_empty() && out.references.len() < MAX_REFERENCES {
+            if !found.is_empty() && out.references.len() < cap {
                 let address: Arc<str> = match instance.get("index_key") {
                     Some(serde_json::Value::Number(n)) => format!("{base}[{n}]"),
                     Some(serde_json::Value::String(k)) => format!("{base}[{k:?}]"),
@@ -190,6 +198,9 @@ pub fn index(data: &[u8]) -> Option<StateIndex> {
                 }
                 .into();
                 for id in found.into_iter().map(holder::canonical) {
+                    if out.references.len() >= cap {
+                        break;
+                    }
                     if !own.contains(&id) {
                         out.references
                             .entry(id)
@@ -254,6 +265,32 @@ mod tests {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         e.write_all(s.as_bytes()).unwrap();
         e.finish().unwrap()
+    }
+
+    #[test]
+    fn references_stop_at_the_cap_and_ids_do_not() {
+        let instance = |n: usize| {
+            format!(
+                r#"{{"attributes":{{"id":"i-{n:017x}","subnet_id":"subnet-{n:017x}","vpc_security_group_ids":["sg-{n:017x}"]}}}}"#
+            )
+        };
+        let state = format!(
+            r#"{{"version":4,"resources":[{{"mode":"managed","type":"aws_instance","name":"web","instances":[{}]}}]}}"#,
+            (0..5).map(instance).collect::<Vec<_>>().join(",")
+        );
+        let full = index_capped(state.as_bytes(), usize::MAX).unwrap();
+        assert_eq!((full.ids.len(), full.references.len()), (5, 10));
+        // the cap holds inside one instance too (each holds two ids here)
+        let capped = index_capped(state.as_bytes(), 3).unwrap();
+        assert_eq!((capped.ids.len(), capped.references.len()), (5, 3));
+        // a merge adds ids freely, references only up to the cap, and keeps what it knew
+        let mut merged = capped.clone();
+        merged.merge_capped(full.clone(), 4);
+        assert_eq!((merged.ids.len(), merged.references.len()), (5, 4));
+        assert!(capped
+            .references
+            .keys()
+            .all(|k| merged.references.contains_key(k)));
     }
 
     #[test]

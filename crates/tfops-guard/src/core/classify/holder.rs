@@ -117,9 +117,13 @@ pub fn subjects(message: &str) -> Vec<String> {
 }
 
 /// The message cut into Terraform diagnostics: a new one starts at each line that begins
-/// with `Error:` (after indentation, the `│` gutter and colour codes), except that text before
-/// the first such line belongs to the first. A message without such a line is one diagnostic. The guard reads an in-use failure as transient from its context
-/// only when no other diagnostic in the same message needs a human.
+/// with `Error:` (after indentation, the `│` gutter and colour codes), and inside a line where
+/// a diagnostic box opens (`╷ │ Error:`, a box whose newlines were flattened into spaces), except
+/// that text before the first start belongs to the first. A message without one is one
+/// diagnostic. An `Error:` in the middle of a line without a box opening it (`Original Error:`,
+/// `with error:`) is part of the text, not a new diagnostic. The guard reads an in-use failure
+/// as transient from its context only when no other diagnostic in the same message needs a
+/// human.
 pub fn diagnostics(message: &str) -> Vec<&str> {
     let mut starts = Vec::new();
     let mut offset = 0;
@@ -127,6 +131,11 @@ pub fn diagnostics(message: &str) -> Vec<&str> {
         if strip_gutter(line).starts_with("Error:") {
             starts.push(offset);
         }
+        starts.extend(
+            line.match_indices('╷')
+                .filter(|&(i, _)| i > 0 && opens_error_box(&line[i..]))
+                .map(|(i, _)| offset + i),
+        );
         offset += line.len();
     }
     // A preamble before the first `Error:` line ("error running Apply: rpc error: code =
@@ -145,6 +154,13 @@ pub fn diagnostics(message: &str) -> Vec<&str> {
         out.push(message);
     }
     out
+}
+
+/// Whether `rest` (starting at a `╷`) opens a diagnostic box of an error: `╷`, then `│`, then
+/// `Error:`, with only blanks or colour codes between them.
+fn opens_error_box(rest: &str) -> bool {
+    let after_open = rest.trim_start_matches('╷').trim_start_matches([' ', '\t']);
+    after_open.starts_with('│') && strip_gutter(after_open).starts_with("Error:")
 }
 
 /// A line without its indentation, Terraform's `│`/`╷` gutter and ANSI colour codes.
@@ -449,6 +465,15 @@ mod tests {
             ]
         );
         assert_eq!(diagnostics(""), [""]);
+        // boxes flattened onto one line are cut where each box opens ...
+        let flat = "╷ │ Error: deleting EC2 Subnet (subnet-0a1b2c3d4e5f60718): DependencyViolation │ with aws_subnet.a ╵ ╷ │ Error: deleting IAM Role (app): AccessDenied ╵";
+        let d = diagnostics(flat);
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert!(d[0].contains("DependencyViolation") && !d[0].contains("AccessDenied"));
+        assert!(d[1].starts_with("╷ │ Error: deleting IAM Role"));
+        // ... but an error quoted inside a diagnostic is not a new one
+        let nested = "Error: deleting Subnet: Failure sending request: StatusCode=400 -- Original Error: Code=\"InUseSubnetCannotBeDeleted\" Message=\"in use by ipconfig\" with error: x ╷ not a box";
+        assert_eq!(diagnostics(nested), [nested]);
     }
 
     #[test]

@@ -73,30 +73,26 @@ impl Engine {
                 .into_iter()
                 .flat_map(|c| c.depends_on.iter())
         });
+        // Gone with this run (what its state or inventory had is gone too), then still to go.
+        let mut destroyed: Vec<Key> = Vec::new();
         let mut to_read: Vec<Key> = Vec::new();
         for (k, cr) in &self.crs {
             if dependencies.contains(k) {
                 continue;
             }
             match self.goes_with_uninstall(key, k) {
-                Going::Destroyed => {
-                    // Gone with this run: what its state or inventory had is gone too.
-                    if let Some((_, state)) = &cr.state {
-                        found.note(holders, subjects, state, k, k == key);
-                    }
-                    found.note_managed(holders, &cr.inventory_ids, k);
-                    continue;
-                }
+                Going::Destroyed => destroyed.push(k.clone()),
+                Going::Destroying => to_read.push(k.clone()),
                 Going::No => continue,
-                Going::Destroying => {}
             }
             found.note_managed(holders, &cr.inventory_ids, k);
-            to_read.push(k.clone());
         }
-        for k in to_read {
-            self.read_state(&k).await;
-            if let Some((_, state)) = self.crs.get(&k).and_then(|cr| cr.state.as_ref()) {
-                found.note(holders, subjects, state, &k, &k == key);
+        for k in &to_read {
+            self.read_state(k).await;
+        }
+        for k in destroyed.iter().chain(&to_read) {
+            if let Some(cr) = self.crs.get_mut(k) {
+                found.note(holders, subjects, cr.state.index(), k, k == key);
             }
         }
         found
@@ -104,9 +100,9 @@ impl Engine {
 }
 
 impl Engine {
-    /// Read `k`'s in-cluster state and add what it manages and references to what this run
-    /// has seen of it (parsed only when the Secret changed since the last read). Called before
-    /// the guard deletes a CR, so that what its destroy removes stays known, and by the holder
+    /// Read `k`'s in-cluster state and keep it with what this run has seen of it (nothing when
+    /// the Secret has not changed since the last read). Called before the guard deletes a CR
+    /// that will destroy, so that what its destroy removes stays known, and by the holder
     /// check. A state that cannot be read adds nothing.
     pub(super) async fn read_state(&mut self, k: &Key) {
         let Some(secret) = self.crs.get(k).and_then(|cr| cr.tfstate_secret.clone()) else {
@@ -119,27 +115,58 @@ impl Engine {
                 None
             }
         };
-        let Some((version, data)) = read else { return };
-        let Some(cr) = self.crs.get_mut(k) else {
-            return;
-        };
-        if cr
-            .state
-            .as_ref()
-            .is_some_and(|(v, _)| !version.is_empty() && *v == version)
-        {
+        if let (Some((version, data)), Some(cr)) = (read, self.crs.get_mut(k)) {
+            cr.state.add_read(version, data);
+        }
+    }
+}
+
+/// What one run has read of one `Terraform`'s state: the index of the reads parsed so far
+/// and the reads not parsed yet. A clean uninstall reads each state once before its DELETE
+/// and never parses it (a gunzip and a JSON parse of up to 64 MiB); the first holder check
+/// that needs it parses every read it holds, in order, and merges them.
+#[derive(Debug, Default)]
+pub(super) struct SeenState {
+    /// The Secret's resourceVersion at the last read.
+    version: String,
+    index: StateIndex,
+    unparsed: Vec<Vec<u8>>,
+}
+
+/// Most reads kept unparsed per state; an older one is parsed when a new one would pass it.
+const MAX_UNPARSED: usize = 2;
+
+impl SeenState {
+    /// Keep a read of the Secret at `version`, unless it is the version last read.
+    pub(super) fn add_read(&mut self, version: String, data: Vec<u8>) {
+        if !version.is_empty() && version == self.version {
             return;
         }
-        let Some(state) = crate::core::tfstate::index(&data) else {
-            return;
-        };
-        match &mut cr.state {
-            Some((v, seen)) => {
-                *v = version;
-                seen.merge(state);
+        self.version = version;
+        if self.unparsed.len() >= MAX_UNPARSED {
+            self.parse_pending();
+        }
+        self.unparsed.push(data);
+    }
+
+    /// Everything the reads so far say, merged (reads that are not a state add nothing).
+    pub(super) fn index(&mut self) -> &StateIndex {
+        self.parse_pending();
+        &self.index
+    }
+
+    fn parse_pending(&mut self) {
+        for data in std::mem::take(&mut self.unparsed) {
+            if let Some(read) = crate::core::tfstate::index(&data) {
+                self.index.merge(read);
             }
-            None => cr.state = Some((version, state)),
         }
+    }
+
+    /// Reads not parsed yet (for tests).
+    #[cfg(test)]
+    pub(super) fn unparsed(&self) -> usize {
+        self.unparsed.len()
     }
 }
 
@@ -312,4 +339,72 @@ pub(super) fn inventory_ids(obj: &DynamicObject) -> BTreeSet<String> {
         .filter(|id| holder::is_identifier(id))
         .map(|id| holder::canonical(&id))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(instances: &[&str]) -> Vec<u8> {
+        let instances: Vec<String> = instances
+            .iter()
+            .map(|id| {
+                format!(
+                    r#"{{"attributes":{{"id":"{id}","subnet_id":"subnet-0a1b2c3d4e5f60718"}}}}"#
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"version":4,"resources":[{{"mode":"managed","type":"aws_instance","name":"web","instances":[{}]}}]}}"#,
+            instances.join(",")
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn reads_are_parsed_only_when_asked_and_merged_in_order() {
+        let mut seen = SeenState::default();
+        seen.add_read(
+            "1".into(),
+            state(&["i-0a1b2c3d4e5f60718", "i-0b1b2c3d4e5f60718"]),
+        );
+        assert_eq!(seen.unparsed(), 1);
+        // the same resourceVersion again is not kept twice
+        seen.add_read("1".into(), state(&[]));
+        assert_eq!(seen.unparsed(), 1);
+        // a later read after a partial destroy: what the first had stays known
+        seen.add_read("2".into(), state(&["i-0b1b2c3d4e5f60718"]));
+        assert_eq!(seen.unparsed(), 2);
+        let index = seen.index();
+        assert!(index.ids.contains("i-0a1b2c3d4e5f60718"));
+        assert!(index.ids.contains("i-0b1b2c3d4e5f60718"));
+        assert_eq!(
+            index
+                .references
+                .get("subnet-0a1b2c3d4e5f60718")
+                .map(|a| &**a),
+            Some("aws_instance.web")
+        );
+        assert_eq!(seen.unparsed(), 0);
+    }
+
+    #[test]
+    fn unparsed_reads_are_bounded_and_garbage_adds_nothing() {
+        let mut seen = SeenState::default();
+        seen.add_read("1".into(), state(&["i-0a1b2c3d4e5f60718"]));
+        seen.add_read("2".into(), b"not a state".to_vec());
+        seen.add_read("3".into(), state(&["i-0c1b2c3d4e5f60718"]));
+        assert_eq!(
+            seen.unparsed(),
+            1,
+            "older reads are parsed before a third is kept"
+        );
+        let ids = &seen.index().ids;
+        assert_eq!(ids.len(), 2, "{ids:?}");
+        // an empty resourceVersion never matches: each such read is kept
+        let mut unversioned = SeenState::default();
+        unversioned.add_read(String::new(), state(&[]));
+        unversioned.add_read(String::new(), state(&[]));
+        assert_eq!(unversioned.unparsed(), 2);
+    }
 }

@@ -179,10 +179,10 @@ struct Cr {
     /// failure's subjects (read with `holders_in_destroy`).
     referrers_in_destroy: BTreeMap<String, crate::machine::Referrer>,
     /// What this run has seen in this CR's state (every read merged: read before the guard
-    /// deletes the CR and by holder checks), with the Secret's last resourceVersion — so that a
-    /// holder whose Terraform finished its destroy before the check still counts, and a state
-    /// is parsed again only when it changed.
-    state: Option<(String, crate::core::tfstate::StateIndex)>,
+    /// deletes the CR and by holder checks) — so that a holder whose Terraform finished its
+    /// destroy before the check still counts. Reads are parsed only when a holder check needs
+    /// them, and only when the Secret changed.
+    state: holders::SeenState,
     /// Cloud identifiers in `status.inventory` when last seen non-empty (kept after the CR is
     /// gone, for the same reason).
     inventory_ids: BTreeSet<String>,
@@ -574,7 +574,7 @@ impl Engine {
             dependants_gone: BTreeSet::new(),
             holders_in_destroy: BTreeMap::new(),
             holders_for: None,
-            state: None,
+            state: holders::SeenState::default(),
             referrers_in_destroy: BTreeMap::new(),
             inventory_ids: BTreeSet::new(),
             runner_pending_since: None,
