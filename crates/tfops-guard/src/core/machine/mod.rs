@@ -1255,11 +1255,11 @@ impl Ctx<'_> {
             .unwrap_or_default();
         let text_only = self.input.classifier.classify(&r.reason, &r.message);
         let text_class = text_only.class;
+        let in_use = text_only.is_in_use();
         let c = text_only.in_context(cx);
         let class = c.class;
         // Name the holder's Terraform only when it is what made the failure transient.
-        let by_holder =
-            class != text_class && crate::core::classify::IN_USE_RULES.contains(&c.rule_name());
+        let by_holder = in_use && class != text_class;
         let rule = if by_holder {
             format!("{}{holder_note}", c.rule_name())
         } else {
