@@ -902,6 +902,23 @@ mod tests {
             got("Error: load balancer deletion is protected (protected)").0,
             FailureClass::Permanent
         );
+        // DigitalOcean: an event (its word for an action) still runs on the droplet
+        for m in [
+            "Error: Error deleting droplet: DELETE https://api.digitalocean.com/v2/droplets/1: 422 Droplet is currently on an event and cannot be deleted",
+            "Error: Droplet already has a pending event.",
+        ] {
+            assert_eq!(got(m), t("operation-in-progress"), "{m}");
+        }
+        // STS that flaked on a credentials call is not a credentials problem ...
+        assert_eq!(
+            got("Error: failed to refresh cached credentials, operation error STS: AssumeRoleWithWebIdentity, exceeded maximum number of attempts, 3, https response error StatusCode: 503, RequestID: x, api error ServiceUnavailable: Service is unavailable"),
+            t("aws-sts-unavailable")
+        );
+        // ... but a refusal next to a 5xx word still is
+        assert_eq!(
+            got("Error: error calling sts:GetCallerIdentity: operation error STS: GetCallerIdentity, https response error StatusCode: 403, api error ExpiredToken: The security token included in the request is expired (InternalFailure earlier)"),
+            p("aws-credentials")
+        );
     }
 
     #[test]

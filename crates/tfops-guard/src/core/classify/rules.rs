@@ -270,6 +270,25 @@ pub fn not_a_built_in_api_group(message: &str) -> bool {
 
 /// An in-use context (something holds the resource) and no permission refusal in the same
 /// message: "which is being detached" after `AccessDenied` is still a refusal.
+/// No code in the message says the credentials themselves were refused (so a 5xx or a
+/// throttle on the credentials call is the only cause it names).
+pub fn no_credential_refusal(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    ![
+        "expiredtoken",
+        "invalidclienttokenid",
+        "signaturedoesnotmatch",
+        "accessdenied",
+        "not authorized",
+        "invalididentitytoken",
+        "no valid credential sources",
+        "no ec2 imds role",
+        "token included in the request is",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
+}
+
 pub fn in_use_not_denied(message: &str) -> bool {
     let lower = message.to_ascii_lowercase();
     let denied = ["denied", "not authorized", "forbidden", "unauthorized"]
@@ -797,6 +816,18 @@ pub const BUILTIN: &[Def] = &[
         "EC2 refuses to release an Elastic IP with a misleading AuthFailure, or names the network interface of the NAT gateway deleted seconds before as missing, while that holder of the same destroy is still going away; the release works once it is gone",
         "https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/831",
     ),
+    guarded(
+        rule(
+            "aws-sts-unavailable",
+            "aws",
+            "ServiceUnavailable/InternalFailure/Throttling (STS)",
+            r"\b(sts|STS)\b[^\n]{0,300}(StatusCode: 5\d\d\b|\bServiceUnavailable\b|\bInternalFailure\b|\bThrottling\b|\bRate exceeded\b)",
+            Transient,
+            "STS answered a credentials call with a 5xx or a throttle: the credentials were not refused, the service flaked, and the SDK's next attempt gets them",
+            STS_ERRORS,
+        ),
+        no_credential_refusal,
+    ),
     rule(
         "aws-credentials",
         "aws",
@@ -1216,7 +1247,7 @@ rule(
         "operation-in-progress",
         "any",
         "ConcurrentModification/AnotherOperationInProgress/OperationInProgress",
-        r"ConcurrentModification|concurrent (policy )?changes|conflict with (a|another) concurrent (request|operation|update)|conflictingoperationinprogress|AnotherOperationInProgress|OperationInProgress|operation (is )?(already )?in progress|an? in[ -]progress \w+ operation|(delete|deletion|update|create|creation) (is )?(already |still )?in progress|another operation|incompatible operation|is currently being modified|another \w+ operation|wait for it to finish|(overrid(d)?en|superseded) (and canceled )?by (a|another) (later )?operation|CanceledAndSupersededDueToAnotherOperation|currently has (an? )?(update|operation)\b.*\bin progress|OperationAborted|ScalingActivityInProgress|(scaling )?activit(y|ies) (is |are )?in progress|conflicting conditional operation|ResourceGroupBeingDeleted|RetryableError|\bretryable\b|conditionNotMet|please retry|try again later|try again in (a few|\d+) (minutes?|seconds?)|not finished configuring yet",
+        r"ConcurrentModification|concurrent (policy )?changes|conflict with (a|another) concurrent (request|operation|update)|conflictingoperationinprogress|AnotherOperationInProgress|OperationInProgress|operation (is )?(already )?in progress|an? in[ -]progress \w+ operation|(delete|deletion|update|create|creation) (is )?(already |still )?in progress|another operation|incompatible operation|is currently being modified|another \w+ operation|wait for it to finish|(overrid(d)?en|superseded) (and canceled )?by (a|another) (later )?operation|CanceledAndSupersededDueToAnotherOperation|currently has (an? )?(update|operation)\b.*\bin progress|OperationAborted|ScalingActivityInProgress|(scaling )?activit(y|ies) (is |are )?in progress|conflicting conditional operation|(already has a pending|is currently on an) event\b|ResourceGroupBeingDeleted|RetryableError|\bretryable\b|conditionNotMet|please retry|try again later|try again in (a few|\d+) (minutes?|seconds?)|not finished configuring yet",
         Transient,
         "another operation on the same resource is running; it ends by itself",
         ARM_ERRORS,
