@@ -902,6 +902,15 @@ mod tests {
             got("Error: load balancer deletion is protected (protected)").0,
             FailureClass::Permanent
         );
+        // tofu-controller's own AccessDenied: a cross-namespace reference it may not follow
+        let r = c.classify(
+            "AccessDenied",
+            "cannot access secret other/tfrc, cross-namespace references have been disabled",
+        );
+        assert_eq!(
+            (r.class, r.rule_name()),
+            (FailureClass::Permanent, "cross-namespace-ref-denied")
+        );
         // DigitalOcean: an event (its word for an action) still runs on the droplet
         for m in [
             "Error: Error deleting droplet: DELETE https://api.digitalocean.com/v2/droplets/1: 422 Droplet is currently on an event and cannot be deleted",

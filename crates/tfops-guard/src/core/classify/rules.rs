@@ -321,6 +321,15 @@ pub const BUILTIN: &[Def] = &[
         TOFU_CONTROLLER,
     ),
     rule(
+        "cross-namespace-ref-denied",
+        "tofu-controller",
+        "AccessDenied (cross-namespace references disabled)",
+        r"cross-namespace references have been disabled",
+        Permanent,
+        "tofu-controller runs with --no-cross-namespace-refs and this Terraform names a source, dependency or CLI-config Secret in another namespace: Reconcile stops at the source before it reaches finalize (controllers/tf_controller.go 225–236, tf_controller_backend.go 166–170), so nothing happens until the flag or the reference changes",
+        "https://github.com/flux-iac/tofu-controller/blob/v0.16.5/controllers/tf_controller.go",
+    ),
+    rule(
         "dependants-present-message",
         "tofu-controller",
         "DeletionBlockedByDependants (message)",
