@@ -389,7 +389,7 @@ pub fn explain(req: &Request, classifier: &Classifier) -> Result<Explanation, Ex
                 format_duration(t.orphan_timeout)
             ),
             (Decision::ForceRemove { .. }, _) => "done: the CR is gone, its ledger entry records what was left behind".to_string(),
-            (Decision::Block { .. }, _) => format!("nothing until someone acts: fix the cause and run `helm uninstall` again, or set {}=orphan", tfops_api::names::ANN_ON_FAILURE),
+            (Decision::Block { .. }, _) => format!("nothing until someone acts: fix the cause and run the uninstall again (`helm uninstall`, or `helm tfops uninstall` on Helm 3), or set {}=orphan", tfops_api::names::ANN_ON_FAILURE),
             (Decision::Wait { waiting_for: WaitFor::Dependants(_), .. }, _) => format!(
                 "dependants still present (in any namespace: {}<name> carries no namespace) → never destroyed, orphaned or force-removed while they exist; at the budget's end the run ends unfinished (exit 3) naming them",
                 tfops_api::names::TF_DEPENDENCY_OF_PREFIX

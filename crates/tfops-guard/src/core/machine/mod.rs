@@ -671,7 +671,7 @@ impl Ctx<'_> {
                 "restore what the controller needs ({detail}); see `helm tfops doctor -n {ns}`"
             ),
             Escalation::Timeout | Escalation::BudgetExhausted => format!(
-                "let the destroy finish (raise `{}` on the CR or run `helm uninstall` with a longer `--timeout`); {}",
+                "let the destroy finish (raise `{}` on the CR or run the uninstall with a longer `--timeout`); {}",
                 ANN_TIMEOUT,
                 self.failure_text()
             ),
@@ -684,7 +684,7 @@ impl Ctx<'_> {
             },
         };
         format!(
-            "Terraform {ns}/{name} was not destroyed: {detail} [{code}]. The guard stopped because its policy is {on_failure}=block. Next: {fix}, then run `helm uninstall` again (the guard retries the destroy). To keep the cloud resources instead and record them in the orphan ledger: `kubectl -n {ns} annotate terraform {name} {on_failure}=orphan --overwrite`, then `helm uninstall` again.",
+            "Terraform {ns}/{name} was not destroyed: {detail} [{code}]. The guard stopped because its policy is {on_failure}=block. Next: {fix}, then run the uninstall again (`helm uninstall`, or `helm tfops uninstall` on Helm 3; the guard retries the destroy). To keep the cloud resources instead and record them in the orphan ledger: `kubectl -n {ns} annotate terraform {name} {on_failure}=orphan --overwrite`, then run the uninstall again.",
             code = esc.code(),
             on_failure = ANN_ON_FAILURE,
         )

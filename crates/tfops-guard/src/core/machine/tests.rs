@@ -520,7 +520,11 @@ fn block_says_what_to_do_next_and_is_terminal_for_this_run_only() {
         other => panic!("{other:?}"),
     };
     assert!(msg.contains("team-a/db"), "{msg}");
-    assert!(msg.contains("helm uninstall"), "{msg}");
+    // Both ways to run the uninstall again: Helm 4's hook and Helm 3's client-side command.
+    assert!(
+        msg.contains("`helm uninstall`") && msg.contains("`helm tfops uninstall` on Helm 3"),
+        "{msg}"
+    );
     assert!(
         msg.contains("kubectl -n team-a annotate terraform db tfops.dev/on-failure=orphan"),
         "{msg}"
