@@ -902,6 +902,11 @@ mod tests {
             got("Error: load balancer deletion is protected (protected)").0,
             FailureClass::Permanent
         );
+        // an instance not (yet) available: mid-transition, with or without the AWS code
+        assert_eq!(
+            got("* aws_rds_cluster.default: RDS Cluster cannot be deleted: Cannot create a snapshot because the database instance tf-aurora-1 is not currently in the available state."),
+            t("incorrect-state")
+        );
         // tofu-controller's own AccessDenied: a cross-namespace reference it may not follow
         let r = c.classify(
             "AccessDenied",
