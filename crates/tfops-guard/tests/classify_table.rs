@@ -301,7 +301,10 @@ fn figures_meet_the_targets() {
     // of time and a bare `context deadline exceeded` against a cluster already gone — its
     // three tool timeouts that name a finalizer "stuck" or "not lifted" are a rule now, and
     // a 412 naming an organisation policy constraint is no longer read as an operation in
-    // progress. `builtin_classifier_matches_the_table` checks each
+    // progress. heldout-18 (measured out of the table at stop 17, labels checked by two more
+    // blind readers: 55 of 56 unanimous) keeps its 4: three waits that ran out of time or a
+    // bare `context deadline exceeded`, and a 500 whose body is a TLS handshake timeout from a
+    // cluster already gone. `builtin_classifier_matches_the_table` checks each
     // is documented and that its rule's own rows are mostly transient.
     // Each slice's count is a ceiling: a change that adds one fails here.
     let ceiling = |slice: &str| match slice {
@@ -311,7 +314,8 @@ fn figures_meet_the_targets() {
         "heldout-11" => 3,
         "heldout-14" => 1,
         "heldout-17" => 3,
-        "all" => 15,
+        "heldout-18" => 4,
+        "all" => 19,
         _ => 0,
     };
     for (slice, f) in &report {
