@@ -189,8 +189,10 @@ fn index_capped(data: &[u8], cap: usize) -> Option<StateIndex> {
                 .map(holder::canonical)
                 .collect();
             let mut found = Vec::new();
-            held_in_block(resource_type, attrs, 0, &mut found);
-            if !found.is_empty() && out.references.len() < cap {
+            if out.references.len() < cap {
+                held_in_block(resource_type, attrs, 0, &mut found);
+            }
+            if !found.is_empty() {
                 let address: Arc<str> = match instance.get("index_key") {
                     Some(serde_json::Value::Number(n)) => format!("{base}[{n}]"),
                     Some(serde_json::Value::String(k)) => format!("{base}[{k:?}]"),

@@ -133,7 +133,10 @@ pub fn diagnostics(message: &str) -> Vec<&str> {
         }
         starts.extend(
             line.match_indices('╷')
-                .filter(|&(i, _)| i > 0 && opens_error_box(&line[i..]))
+                .filter(|&(i, _)| {
+                    // a box opening the line is the line's own start (counted above)
+                    !strip_gutter(&line[..i]).is_empty() && opens_error_box(&line[i..])
+                })
                 .map(|(i, _)| offset + i),
         );
         offset += line.len();
@@ -148,7 +151,7 @@ pub fn diagnostics(message: &str) -> Vec<&str> {
         .windows(2)
         .map(|w| &message[w[0]..w[1]])
         .chain(starts.last().map(|&s| &message[s..]))
-        .filter(|d| !d.trim().is_empty())
+        .filter(|d| !strip_gutter(d).trim().is_empty())
         .collect();
     if out.is_empty() {
         out.push(message);
@@ -159,8 +162,24 @@ pub fn diagnostics(message: &str) -> Vec<&str> {
 /// Whether `rest` (starting at a `╷`) opens a diagnostic box of an error: `╷`, then `│`, then
 /// `Error:`, with only blanks or colour codes between them.
 fn opens_error_box(rest: &str) -> bool {
-    let after_open = rest.trim_start_matches('╷').trim_start_matches([' ', '\t']);
+    let after_open = skip_blanks_and_codes(rest.trim_start_matches('╷'));
     after_open.starts_with('│') && strip_gutter(after_open).starts_with("Error:")
+}
+
+/// `s` without leading blanks and ANSI colour codes.
+fn skip_blanks_and_codes(s: &str) -> &str {
+    let mut rest = s;
+    loop {
+        let trimmed = rest.trim_start_matches([' ', '\t']);
+        match trimmed.strip_prefix('\u{1b}') {
+            Some(esc) => {
+                rest = esc
+                    .find(|c: char| c.is_ascii_alphabetic())
+                    .map_or("", |i| &esc[i + 1..]);
+            }
+            None => return trimmed,
+        }
+    }
 }
 
 /// A line without its indentation, Terraform's `│`/`╷` gutter and ANSI colour codes.
@@ -472,6 +491,13 @@ mod tests {
         assert!(d[0].contains("DependencyViolation") && !d[0].contains("AccessDenied"));
         assert!(d[1].starts_with("╷ │ Error: deleting IAM Role"));
         // ... but an error quoted inside a diagnostic is not a new one
+        // colour codes around the gutter: no stray piece, and a coloured flattened box splits
+        let coloured = "\u{1b}[31m╷ │ Error: deleting EC2 Subnet (subnet-0a1b2c3d4e5f60718): DependencyViolation";
+        assert_eq!(diagnostics(coloured), [coloured]);
+        let flat_coloured = "Error: deleting EC2 Subnet (subnet-0a1b2c3d4e5f60718): DependencyViolation ╷\u{1b}[0m \u{1b}[31m│\u{1b}[0m \u{1b}[1mError: deleting IAM Role (app): AccessDenied";
+        let d = diagnostics(flat_coloured);
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert!(d[1].contains("AccessDenied") && !d[0].contains("AccessDenied"));
         let nested = "Error: deleting Subnet: Failure sending request: StatusCode=400 -- Original Error: Code=\"InUseSubnetCannotBeDeleted\" Message=\"in use by ipconfig\" with error: x ╷ not a box";
         assert_eq!(diagnostics(nested), [nested]);
     }

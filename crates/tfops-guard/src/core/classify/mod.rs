@@ -893,7 +893,7 @@ mod tests {
         // Hetzner's own transient codes, with or without the action id; `protected` is not one
         for m in [
             "hcloudutil/WaitForAction: an unknown error occurred (unknown_error, 571419632258936)",
-            "Error: cannot remove subnet because servers are attached to it (service_error)",
+            "cannot perform operation because server is locked (locked, f21b9dc9d1535310)",
             "server is locked (locked)",
         ] {
             assert_eq!(got(m), t("hetzner-transient-code"), "{m}");
@@ -902,10 +902,34 @@ mod tests {
             got("Error: load balancer deletion is protected (protected)").0,
             FailureClass::Permanent
         );
+        // ... and an in-use text with Hetzner's code is left to the in-use rules (holder check)
+        assert!(c
+            .classify(
+                "TFExecApplyFailed",
+                "Error: cannot remove subnet because servers are attached to it (service_error)"
+            )
+            .is_in_use());
         // an instance not (yet) available: mid-transition, with or without the AWS code
         assert_eq!(
             got("* aws_rds_cluster.default: RDS Cluster cannot be deleted: Cannot create a snapshot because the database instance tf-aurora-1 is not currently in the available state."),
-            t("incorrect-state")
+            t("not-yet-available")
+        );
+        // ... unless the status it is in does not pass by itself
+        for m in [
+            "Cannot create a snapshot because the database instance db is not currently in the available state (it is in storage-full)",
+            "cluster c is not currently in the ACTIVE state, it is in status FAILED",
+        ] {
+            assert_ne!(got(m), t("not-yet-available"), "{m}");
+        }
+        // an org policy is named as such; a database constraint is not one
+        assert_ne!(
+            got("ERROR: update or delete on table \"a\" violates constraint \"fk_a\"").1,
+            "google-org-policy-violated"
+        );
+        // a holder being created does not release what it uses: only DELETING is a sibling going
+        assert_ne!(
+            got("ResourceInUseException: Cannot Delete Fargate Profile a because cluster c currently has Fargate profile b in status CREATING").1,
+            "in-use-while-operation-runs"
         );
         // tofu-controller's own AccessDenied: a cross-namespace reference it may not follow
         let r = c.classify(
@@ -928,7 +952,16 @@ mod tests {
             got("Error: failed to refresh cached credentials, operation error STS: AssumeRoleWithWebIdentity, exceeded maximum number of attempts, 3, https response error StatusCode: 503, RequestID: x, api error ServiceUnavailable: Service is unavailable"),
             t("aws-sts-unavailable")
         );
-        // ... but a refusal next to a 5xx word still is
+        // ... but an STS 5xx next to another error does not make that error transient
+        assert_eq!(
+            got("Error: deleting EC2 Subnet (subnet-0a1b2c3d4e5f60718): DependencyViolation: The subnet has dependencies and cannot be deleted.\n\nError: reading caller identity: operation error STS: GetCallerIdentity, https response error StatusCode: 503, api error ServiceUnavailable").0,
+            FailureClass::Permanent
+        );
+        assert_eq!(
+            got("Error: operation error STS: AssumeRole, StatusCode: 400, api error InvalidAccessKeyId: The AWS Access Key Id does not exist; retrying after Throttling").0,
+            FailureClass::Permanent
+        );
+        // ... and a refusal next to a 5xx word still is
         assert_eq!(
             got("Error: error calling sts:GetCallerIdentity: operation error STS: GetCallerIdentity, https response error StatusCode: 403, api error ExpiredToken: The security token included in the request is expired (InternalFailure earlier)"),
             p("aws-credentials")

@@ -268,27 +268,60 @@ pub fn not_a_built_in_api_group(message: &str) -> bool {
     !group.ends_with(".k8s.io") || group.ends_with("metrics.k8s.io")
 }
 
-/// An in-use context (something holds the resource) and no permission refusal in the same
-/// message: "which is being detached" after `AccessDenied` is still a refusal.
-/// No code in the message says the credentials themselves were refused (so a 5xx or a
-/// throttle on the credentials call is the only cause it names).
-pub fn no_credential_refusal(message: &str) -> bool {
+/// The message is one diagnostic naming STS that flaked and nothing else: no code that says
+/// the credentials themselves were refused, nothing in use, and no second `Error:` (an STS 5xx
+/// next to another error must not turn that other error transient).
+pub fn only_sts_flaked(message: &str) -> bool {
     let lower = message.to_ascii_lowercase();
-    ![
+    let refused_or_other = [
         "expiredtoken",
         "invalidclienttokenid",
+        "invalidaccesskeyid",
+        "unrecognizedclient",
         "signaturedoesnotmatch",
+        "authfailure",
+        "regiondisabled",
         "accessdenied",
+        "access denied",
+        "forbidden",
+        "unauthorized",
         "not authorized",
         "invalididentitytoken",
         "no valid credential sources",
         "no ec2 imds role",
         "token included in the request is",
+        "dependencyviolation",
+        "in use",
+        "inuse",
+    ]
+    .iter()
+    .any(|w| lower.contains(w));
+    !refused_or_other && lower.matches("error:").count() <= 1
+}
+
+/// No status that does not pass by itself is named (RDS `stopped`, `storage-full`,
+/// `inaccessible-encryption-credentials`, `incompatible-*`; a `FAILED` cluster).
+pub fn no_terminal_status(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    ![
+        "failed",
+        "stopped",
+        "storage-full",
+        "inaccessible-encryption-credentials",
+        "incompatible-",
+        "suspended",
     ]
     .iter()
     .any(|w| lower.contains(w))
 }
 
+/// The text says nothing holds the resource ([`in_use_not_denied`] is false).
+pub fn not_in_use(message: &str) -> bool {
+    !in_use_not_denied(message)
+}
+
+/// An in-use context (something holds the resource) and no permission refusal in the same
+/// message: "which is being detached" after `AccessDenied` is still a refusal.
 pub fn in_use_not_denied(message: &str) -> bool {
     let lower = message.to_ascii_lowercase();
     let denied = ["denied", "not authorized", "forbidden", "unauthorized"]
@@ -711,19 +744,22 @@ pub const BUILTIN: &[Def] = &[
         "google-org-policy-violated",
         "google",
         "conditionNotMet (organisation policy constraint)",
-        r"\bconstraints/[\w.]+ violated|violates? (the )?(organi[sz]ation )?(policy )?constraint",
+        r"\bconstraints/[\w.]+ violated|violates? (the |an? )?organi[sz]ation polic(y|ies)|organi[sz]ation policy constraint",
         Permanent,
         "an organisation policy constraint forbids the change (412 conditionNotMet names the constraint): it holds until an org-policy administrator lifts it or the config stops making the change",
         "https://cloud.google.com/resource-manager/docs/organization-policy/overview",
     ),
-    rule(
-        "hetzner-transient-code",
-        "hetzner",
-        "locked/conflict/rate_limit_exceeded/resource_unavailable/service_error/maintenance/unknown_error",
-        r"\((?-i:locked|conflict|rate_limit_exceeded|resource_unavailable|service_error|maintenance|unknown_error|timeout)(, ?\d+)?\)",
-        Transient,
-        "Hetzner Cloud's own error code says the API is busy or failed on its side (an action already running on the item, a concurrent change, rate limit, maintenance, an action failing for an unknown server-side cause): the next attempt goes through",
-        "https://docs.hetzner.cloud/#errors",
+    guarded(
+        rule(
+            "hetzner-transient-code",
+            "hetzner",
+            "locked/conflict/rate_limit_exceeded/resource_unavailable/service_error/server_error/unavailable/maintenance/unknown_error/timeout",
+            r"\((?-i:locked|conflict|rate_limit_exceeded|resource_unavailable|service_error|server_error|unavailable|maintenance|unknown_error|timeout)(, ?[0-9a-f]+)?\)",
+            Transient,
+            "Hetzner Cloud's own error code says the API is busy or failed on its side (an action already running on the item, a concurrent change, rate limit, maintenance, an action failing for an unknown server-side cause): the next attempt goes through; an in-use text with the code is left to the in-use rules (the guard checks its holders)",
+            "https://docs.hetzner.cloud/#errors",
+        ),
+        not_in_use,
     ),
     rule(
         "arm-resource-group-deletion-timeout",
@@ -835,7 +871,7 @@ pub const BUILTIN: &[Def] = &[
             "STS answered a credentials call with a 5xx or a throttle: the credentials were not refused, the service flaked, and the SDK's next attempt gets them",
             STS_ERRORS,
         ),
-        no_credential_refusal,
+        only_sts_flaked,
     ),
     rule(
         "aws-credentials",
@@ -981,9 +1017,9 @@ rule(
         "finalizer-held-past-timeout",
         "kubernetes",
         "Finalizers (delete timeout)",
-        r"still exists with finalizers|stuck on (an? |the )?[\w./-]*\s?finali[sz]er|finali[sz]ers? (has|have) not (been )?lifted|finali[sz]ers? (could|can) ?not be (lifted|removed|cleared)",
+        r"still exists with finalizers|stuck on (an? |the )?[\w./-]*\s?finali[sz]er|finali[sz]ers? (has|have) not (been )?lifted",
         Permanent,
-        "the provider waited its whole delete timeout and a finalizer still holds the object: whatever should release it (a pod using a PVC, a controller) is not doing so",
+        "the provider (or a tool waiting on the object) waited its whole delete timeout and a finalizer still holds the object: whatever should release it (a pod using a PVC, a controller torn down first) is not doing so",
         "https://kubernetes.io/docs/concepts/overview/working-with-objects/finalizers/",
     ),
     rule(
@@ -1175,7 +1211,7 @@ rule(
         "in-use-while-operation-runs",
         "any",
         "ResourceInUse (an operation in progress)",
-        r"(ResourceInUse\w*|\bin use\b)[^\n]{0,200}(\b(update|upgrade|operation|modification)s? (is |are )?(currently |already |still )?in progress|\bin status '?(?-i:DELETING|CREATING|UPDATING)\b)",
+        r"(ResourceInUse\w*|\bin use\b)[^\n]{0,200}(\b(update|upgrade|operation|modification)s? (is |are )?(currently |already |still )?in progress|\bin status '?(?-i:DELETING)\b)",
         Transient,
         "in use only because an update or operation on it (or its parent) is running: that operation ends by itself and the next attempt goes through",
         "https://github.com/terraform-aws-modules/terraform-aws-eks/issues/2194",
@@ -1216,11 +1252,23 @@ rule(
         "an If-Match (ETag) precondition failed on delete: when the distribution changed between the provider's read and its delete (its own disable step) the next run reads the new ETag (terraform-provider-aws#27147), but a provider that keeps a stale ETag fails the same way every run and needed a manual delete (#1074, twice after 20 minutes): one report each way, so it leans permanent",
         "https://docs.aws.amazon.com/cloudfront/latest/APIReference/API_DeleteDistribution.html",
     ),
+    guarded(
+        rule(
+            "not-yet-available",
+            "any",
+            "not currently in the available state",
+            r"is ?n[o']t currently in (the |an? )?(available|ready|active) (state|status)",
+            Transient,
+            "the resource (an RDS instance before its final snapshot, a cluster) is mid-transition and not available yet; it becomes available by itself (a status that does not pass by itself — failed, stopped, storage-full, inaccessible-encryption-credentials — is left to the other rules)",
+            "https://github.com/hashicorp/terraform-provider-aws/pull/3028",
+        ),
+        no_terminal_status,
+    ),
     rule(
         "incorrect-state",
         "aws",
         "Incorrect*State/Invalid*State",
-        r"\b(Invalid|Incorrect)\w*State(Fault|Exception)?\b|transitional state|\b(provisioning|is|still) in transition\b|not in (an? )?(appropriate|valid|available|correct|ready) state|(is ?n[o']t|isn't) currently in (the |an? )?(available|ready|active) (state|status)|in the current (status|state)|is not ready|resourceNotReady|already being deleted|is being deleted|deletion is in progress|deletion (isn't|is not) (yet )?(completed?|finished)|being (created|updated|modified|deleted|provisioned)|current status is:? '?(deleting|creating|attaching|detaching|extending|migrating|resizing|uploading|downloading|backing-up|restoring-backup|retyping)\b|(?-i:\b(status|state) (is|=) '?(CREATING|PROVISIONING|DEPLOYING|UPDATING|UPGRADING|UPSCALING|DOWNSCALING|SCALING|RESIZING|MODIFYING|REBOOTING|STARTING|STOPPING|DELETING|DEPROVISIONING|MIGRATING|RESTORING|REPAIRING|RECONCILING)\b)|cannot be executed until [\w ]{1,40} (state|status) is '?(ACTIVE|AVAILABLE|READY|RUNNING)\b",
+        r"\b(Invalid|Incorrect)\w*State(Fault|Exception)?\b|transitional state|\b(provisioning|is|still) in transition\b|not in (an? )?(appropriate|valid|available|correct|ready) state|in the current (status|state)|is not ready|resourceNotReady|already being deleted|is being deleted|deletion is in progress|deletion (isn't|is not) (yet )?(completed?|finished)|being (created|updated|modified|deleted|provisioned)|current status is:? '?(deleting|creating|attaching|detaching|extending|migrating|resizing|uploading|downloading|backing-up|restoring-backup|retyping)\b|(?-i:\b(status|state) (is|=) '?(CREATING|PROVISIONING|DEPLOYING|UPDATING|UPGRADING|UPSCALING|DOWNSCALING|SCALING|RESIZING|MODIFYING|REBOOTING|STARTING|STOPPING|DELETING|DEPROVISIONING|MIGRATING|RESTORING|REPAIRING|RECONCILING)\b)|cannot be executed until [\w ]{1,40} (state|status) is '?(ACTIVE|AVAILABLE|READY|RUNNING)\b",
         Transient,
         "the resource is mid-transition; the transition finishes by itself",
         EC2_ERRORS,
@@ -1247,9 +1295,9 @@ rule(
         "etag-mismatch",
         "any",
         "IfMatchPreconditionFailed / ETag mismatch",
-        r"IfMatchPreconditionFailed|\bIf-Match\b[^\n]{0,120}\bfailed|\betag\b[^\n]{0,60}\b(mismatch|does not match|has changed|is stale)",
+        r"IfMatchPreconditionFailed|\bIf-Match\b[^\n]{0,120}\bfailed",
         Transient,
-        "optimistic concurrency: the object changed between the provider's read and its delete (a sibling's delete or the cloud's own update touched it), so the If-Match ETag no longer holds; the next attempt reads the new ETag",
+        "optimistic concurrency: the object changed between the provider's read and its delete (a sibling's delete or the cloud's own update touched it), so the If-Match ETag no longer holds; the next attempt reads the new ETag (CloudFront's own PreconditionFailed wording is `http-precondition-failed`, which leans permanent: one provider kept a stale ETag every run)",
         "https://github.com/hashicorp/terraform-provider-azurerm/issues/32614",
     ),
     rule(

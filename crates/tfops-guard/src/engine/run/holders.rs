@@ -401,10 +401,11 @@ mod tests {
         );
         let ids = &seen.index().ids;
         assert_eq!(ids.len(), 2, "{ids:?}");
-        // an empty resourceVersion never matches: each such read is kept
+        // an empty resourceVersion never matches: each such read is kept, and both count
         let mut unversioned = SeenState::default();
-        unversioned.add_read(String::new(), state(&[]));
-        unversioned.add_read(String::new(), state(&[]));
+        unversioned.add_read(String::new(), state(&["i-0a1b2c3d4e5f60718"]));
+        unversioned.add_read(String::new(), state(&["i-0c1b2c3d4e5f60718"]));
         assert_eq!(unversioned.unparsed(), 2);
+        assert_eq!(unversioned.index().ids.len(), 2);
     }
 }
