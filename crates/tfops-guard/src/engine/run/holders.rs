@@ -73,24 +73,30 @@ impl Engine {
                 .into_iter()
                 .flat_map(|c| c.depends_on.iter())
         });
-        // Gone with this run (what its state or inventory had is gone too), then still to go.
-        let mut destroyed: Vec<Key> = Vec::new();
-        let mut to_read: Vec<Key> = Vec::new();
-        for (k, cr) in &self.crs {
-            if dependencies.contains(k) {
+        let candidates: Vec<(Key, Going)> = self
+            .crs
+            .keys()
+            .filter(|k| !dependencies.contains(*k))
+            .map(|k| (k.clone(), self.goes_with_uninstall(key, k)))
+            .filter(|(_, going)| *going != Going::No)
+            .collect();
+        // First what is known without a read, in order (a holder two `Terraform`s name goes
+        // to the first): a destroyed one's state and inventory (gone with this run, what they
+        // had is gone too), a destroying one's inventory; then the destroying ones' states.
+        for (k, going) in &candidates {
+            let Some(cr) = self.crs.get_mut(k) else {
                 continue;
-            }
-            match self.goes_with_uninstall(key, k) {
-                Going::Destroyed => destroyed.push(k.clone()),
-                Going::Destroying => to_read.push(k.clone()),
-                Going::No => continue,
+            };
+            if *going == Going::Destroyed {
+                found.note(holders, subjects, cr.state.index(), k, k == key);
             }
             found.note_managed(holders, &cr.inventory_ids, k);
         }
-        for k in &to_read {
+        for (k, going) in &candidates {
+            if *going != Going::Destroying {
+                continue;
+            }
             self.read_state(k).await;
-        }
-        for k in destroyed.iter().chain(&to_read) {
             if let Some(cr) = self.crs.get_mut(k) {
                 found.note(holders, subjects, cr.state.index(), k, k == key);
             }
