@@ -76,6 +76,10 @@ pub struct Explanation {
     /// Documentation or public issue for the code.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The text of the (normalised) message the rule matched: which of its codes or
+    /// wordings answered (cut to 160 characters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matched_text: Option<String>,
     pub policy: Policy,
     pub attempts: u32,
     #[serde(serialize_with = "tfops_api::duration::serde_go::serialize")]
@@ -111,9 +115,14 @@ impl Explanation {
             rule = self.rule,
             matched = match &self.classification.rule {
                 Some(m) => format!(
-                    "matched:  {provider} {code}\nwhy:      {why}\nsource:   {source}\n",
+                    "matched:  {provider} {code}\n{text}why:      {why}\nsource:   {source}\n",
                     provider = m.provider,
                     code = m.code,
+                    text = self
+                        .matched_text
+                        .as_ref()
+                        .map(|t| format!("text:     {t:?}\n"))
+                        .unwrap_or_default(),
                     why = m.why,
                     source = m.source.as_deref().unwrap_or("(catalog rule)"),
                 ),
@@ -406,6 +415,7 @@ pub fn explain(req: &Request, classifier: &Classifier) -> Result<Explanation, Ex
     };
     let summary = format!("{class} (rule: {rule}) → {}; {later}", next.summary);
     let matched = classification.rule.clone();
+    let matched_text = classifier.matched_text(&req.message, &classification);
     let in_use = classification.is_in_use();
     let holders = if in_use {
         holder::holders(&req.message)
@@ -424,6 +434,7 @@ pub fn explain(req: &Request, classifier: &Classifier) -> Result<Explanation, Ex
         code: matched.as_ref().map(|m| m.code.clone()),
         why: matched.as_ref().map(|m| m.why.clone()),
         source: matched.and_then(|m| m.source),
+        matched_text,
         classification,
         policy: p.clone(),
         attempts: req.attempts,
@@ -664,6 +675,68 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("\nsource:   https://"), "{text}");
+    }
+
+    #[test]
+    fn explain_shows_which_wording_of_a_rule_matched() {
+        // a rule with many codes: the one in the message is shown, in text and JSON
+        let e = run(&req(
+            "TFExecApplyFailed",
+            "Error: deleting EC2 Subnet: OperationInProgress: an operation on subnet-0a1b2c3d4e5f60718 is already running",
+        ));
+        assert_eq!(e.rule, "operation-in-progress");
+        assert_eq!(e.matched_text.as_deref(), Some("OperationInProgress"));
+        assert!(
+            e.to_text()
+                .contains("\ntext:     \"OperationInProgress\"\n"),
+            "{}",
+            e.to_text()
+        );
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["matchedText"], "OperationInProgress");
+        // a regex branch: the span it matched, in the message's own case
+        let f = run(&req(
+            "TFExecApplyFailed",
+            "Error: Droplet already has a pending event.",
+        ));
+        assert_eq!(
+            f.matched_text.as_deref(),
+            Some("already has a pending event")
+        );
+        // a catalog rule: its own match
+        let c = Classifier::from_json(
+            r#"[{"pattern": "kms key \\w+", "class": "transient"}]"#,
+            "test",
+        )
+        .unwrap();
+        let g = explain(
+            &req("TFExecApplyFailed", "AccessDenied: kms key rotating now"),
+            &c,
+        )
+        .unwrap();
+        assert_eq!(g.matched_text.as_deref(), Some("kms key rotating"));
+        // a rule that keys on one code: the code says it, no text is looked up
+        let b = run(&req(
+            "TFExecApplyFailed",
+            "Error: deleting S3 Bucket (logs): BucketNotEmpty: The bucket you tried to delete is not empty",
+        ));
+        assert_eq!((b.rule.as_str(), b.matched_text.as_deref()), ("bucket-not-empty", None));
+        // a reason-only rule and no rule at all: nothing to show
+        let r = run(&req("ArtifactFailed", "exit status 1"));
+        assert_eq!(
+            (r.rule.as_str(), r.matched_text.as_deref()),
+            ("source-failed", None)
+        );
+        assert!(!r.to_text().contains("\ntext:"));
+        let u = run(&req("TFExecApplyFailed", "Error: operation failed"));
+        assert!(u.matched_text.is_none());
+        // a long match is cut
+        let long = format!("Error: {}", "x".repeat(500));
+        let l = run(&req("TFExecApplyFailed", &long));
+        assert!(l
+            .matched_text
+            .as_ref()
+            .is_none_or(|t| t.chars().count() <= 161));
     }
 
     #[test]

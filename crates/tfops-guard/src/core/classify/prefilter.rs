@@ -103,6 +103,25 @@ impl Branch {
         self.regex.get_or_init(|| compile(self.text).ok()).as_ref()
     }
 
+    /// Where this branch matches in the haystack's text.
+    fn span(&self, hay: &Haystack<'_>) -> Option<std::ops::Range<usize>> {
+        match self.literals {
+            Some(lits) if self.exact => lits.iter().find_map(|l| {
+                memchr::memmem::find(&hay.lower, l).map(|start| start..start + l.len())
+            }),
+            Some(lits) if !hay.contains_any(lits) => None,
+            // the cached regex is built for `is_match` only (no capture states, so no
+            // offsets); `explain` pays for one branch compiled for `find`
+            _ if self.regex().is_some_and(|r| r.is_match(hay.text)) => {
+                compile_with(self.text, true)
+                    .ok()
+                    .and_then(|r| r.find(hay.text))
+                    .map(|m| m.range())
+            }
+            _ => None,
+        }
+    }
+
     fn is_match(&self, hay: &Haystack<'_>) -> bool {
         match self.literals {
             Some(lits) if self.exact => hay.contains_any(lits),
@@ -117,6 +136,11 @@ impl Branch {
 /// .unicode(false)` accepts. Only the engines an `is_match` needs are built (lazy DFA, with
 /// the PikeVM behind it); no literal prefilter (the literal search already ran).
 pub(super) fn compile(pattern: &str) -> Result<meta::Regex, Box<meta::BuildError>> {
+    compile_with(pattern, false)
+}
+
+/// [`compile`], or with the capture states a `find` needs to report where it matched.
+fn compile_with(pattern: &str, offsets: bool) -> Result<meta::Regex, Box<meta::BuildError>> {
     meta::Regex::builder()
         .syntax(
             syntax::Config::new()
@@ -127,11 +151,17 @@ pub(super) fn compile(pattern: &str) -> Result<meta::Regex, Box<meta::BuildError
         .configure(
             meta::Regex::config()
                 .utf8_empty(false)
-                .which_captures(WhichCaptures::None)
+                .which_captures(if offsets {
+                    WhichCaptures::Implicit
+                } else {
+                    WhichCaptures::None
+                })
                 .auto_prefilter(false)
                 .onepass(false)
                 .backtrack(false)
-                .dfa(false),
+                .dfa(false)
+                // for offsets, the PikeVM alone: a lazy DFA would need a reverse NFA too
+                .hybrid(!offsets),
         )
         .build(pattern)
         .map_err(Box::new)
@@ -191,6 +221,18 @@ impl Pattern {
                 .iter()
                 .filter(|b| !b.exact)
                 .any(|b| b.is_match(hay))
+    }
+
+    /// The text the pattern matches in the haystack (the first matching branch, exact ones
+    /// first, as [`Self::is_match`] tries them), for `explain`.
+    pub(super) fn matched<'h>(&self, hay: &Haystack<'h>) -> Option<&'h str> {
+        let span = self
+            .branches
+            .iter()
+            .filter(|b| b.exact)
+            .chain(self.branches.iter().filter(|b| !b.exact))
+            .find_map(|b| b.span(hay))?;
+        std::str::from_utf8(hay.text.get(span)?).ok()
     }
 
     /// Each branch: its text, whether exact, its literals.
