@@ -720,7 +720,10 @@ mod tests {
             "TFExecApplyFailed",
             "Error: deleting S3 Bucket (logs): BucketNotEmpty: The bucket you tried to delete is not empty",
         ));
-        assert_eq!((b.rule.as_str(), b.matched_text.as_deref()), ("bucket-not-empty", None));
+        assert_eq!(
+            (b.rule.as_str(), b.matched_text.as_deref()),
+            ("bucket-not-empty", None)
+        );
         // a reason-only rule and no rule at all: nothing to show
         let r = run(&req("ArtifactFailed", "exit status 1"));
         assert_eq!(
