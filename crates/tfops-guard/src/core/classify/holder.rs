@@ -168,25 +168,19 @@ fn opens_error_box(rest: &str) -> bool {
 
 /// `s` without leading blanks and ANSI colour codes.
 fn skip_blanks_and_codes(s: &str) -> &str {
-    let mut rest = s;
-    loop {
-        let trimmed = rest.trim_start_matches([' ', '\t']);
-        match trimmed.strip_prefix('\u{1b}') {
-            Some(esc) => {
-                rest = esc
-                    .find(|c: char| c.is_ascii_alphabetic())
-                    .map_or("", |i| &esc[i + 1..]);
-            }
-            None => return trimmed,
-        }
-    }
+    skip_leading(s, &[' ', '\t'])
 }
 
 /// A line without its indentation, Terraform's `│`/`╷` gutter and ANSI colour codes.
 fn strip_gutter(line: &str) -> &str {
-    let mut rest = line;
+    skip_leading(line, &[' ', '\t', '│', '╷', '╵'])
+}
+
+/// `s` without any leading run of `chars` and ANSI colour codes, in any order.
+fn skip_leading<'s>(s: &'s str, chars: &[char]) -> &'s str {
+    let mut rest = s;
     loop {
-        let trimmed = rest.trim_start_matches([' ', '\t', '│', '╷', '╵']);
+        let trimmed = rest.trim_start_matches(chars);
         match trimmed.strip_prefix('\u{1b}') {
             Some(esc) => {
                 rest = esc

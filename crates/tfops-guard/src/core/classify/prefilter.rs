@@ -211,27 +211,20 @@ impl Pattern {
 
     /// Whether the pattern matches the haystack (as the whole pattern would).
     pub(super) fn is_match(&self, hay: &Haystack<'_>) -> bool {
-        // Exact branches first: they cost a substring search and never a compile.
-        self.branches
-            .iter()
-            .filter(|b| b.exact)
-            .any(|b| b.is_match(hay))
-            || self
-                .branches
-                .iter()
-                .filter(|b| !b.exact)
-                .any(|b| b.is_match(hay))
+        self.in_order().any(|b| b.is_match(hay))
+    }
+
+    /// The branches in the order they are tried: exact ones first (they cost a substring
+    /// search and never a compile), then the others.
+    fn in_order(&self) -> impl Iterator<Item = &Branch> {
+        let exact = self.branches.iter().filter(|b| b.exact);
+        exact.chain(self.branches.iter().filter(|b| !b.exact))
     }
 
     /// The text the pattern matches in the haystack (the first matching branch, exact ones
     /// first, as [`Self::is_match`] tries them), for `explain`.
     pub(super) fn matched<'h>(&self, hay: &Haystack<'h>) -> Option<&'h str> {
-        let span = self
-            .branches
-            .iter()
-            .filter(|b| b.exact)
-            .chain(self.branches.iter().filter(|b| !b.exact))
-            .find_map(|b| b.span(hay))?;
+        let span = self.in_order().find_map(|b| b.span(hay))?;
         std::str::from_utf8(hay.text.get(span)?).ok()
     }
 
