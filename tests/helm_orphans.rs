@@ -248,6 +248,7 @@ async fn later_cleanup(version: Helm, variant: Variant) {
             message: "deleting Storage Bucket \"reports-760cbee9\": googleapi: Error 409: The bucket you tried to delete is not empty., conflict".into(),
             times: 1,
             forever: true,
+            destroyed: Vec::new(),
         }],
         ..Behavior::default()
     };

@@ -305,6 +305,7 @@ async fn helm4_a_bucket_that_cannot_be_destroyed_is_orphaned_into_the_ledger() {
             message: "deleting Storage Bucket \"reports-760cbee9\": googleapi: Error 409: The bucket you tried to delete is not empty., conflict".into(),
             times: 1,
             forever: true,
+            destroyed: Vec::new(),
         }],
         ..Behavior::default()
     };

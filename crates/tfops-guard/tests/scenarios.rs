@@ -31,6 +31,7 @@ fn fail_forever(msg: &str) -> Behavior {
             message: msg.to_owned(),
             times: 1,
             forever: true,
+            destroyed: Vec::new(),
         }],
         ..Behavior::default()
     }
@@ -124,6 +125,7 @@ async fn transient_failure_is_retried_until_it_succeeds() {
             message: samples::AWS_THROTTLING.to_owned(),
             times: 2,
             forever: false,
+            destroyed: Vec::new(),
         }],
         ..Behavior::default()
     })])
@@ -924,6 +926,7 @@ fn network_used_by(firewall: &str, fails: u32, firewall_destroy: Duration) -> [M
                 message,
                 times: fails,
                 forever: false,
+                destroyed: Vec::new(),
             }],
             inventory: entry(
                 "core",
@@ -1079,6 +1082,7 @@ fn subnet_held_by_instance(instance_subnet: &str, fails: u32) -> [Module; 2] {
                 message,
                 times: fails,
                 forever: false,
+                destroyed: Vec::new(),
             }],
             inventory: Some(vec![
                 entry("private", "aws_subnet", SUBNET),
@@ -1233,6 +1237,7 @@ async fn a_chain_of_in_use_failures_is_retried_from_its_end() {
             message,
             times: 12,
             forever: false,
+            destroyed: Vec::new(),
         }]
     };
     let rig = Rig::start().await;

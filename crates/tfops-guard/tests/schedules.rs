@@ -145,6 +145,7 @@ fn make_schedule(index: usize, seed: u64, realistic: bool) -> Schedule {
                         .to_string(),
                     times: 1 + r.below(4) as u32,
                     forever: false,
+                    destroyed: Vec::new(),
                 }];
                 healthy = false;
             }
@@ -160,6 +161,7 @@ fn make_schedule(index: usize, seed: u64, realistic: bool) -> Schedule {
                         .to_string(),
                     times: 1,
                     forever: true,
+                    destroyed: Vec::new(),
                 }];
                 healthy = false;
             }

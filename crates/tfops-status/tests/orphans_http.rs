@@ -367,6 +367,7 @@ async fn a_destroy_that_keeps_failing_is_recorded_and_releases_the_cr() {
             message: "deleting S3 Bucket (shop-db): operation error S3: DeleteBucket, https response error StatusCode: 403, api error AccessDenied: Access Denied".into(),
             times: 1,
             forever: true,
+            destroyed: Vec::new(),
         }],
         ..Behavior::default()
     });

@@ -357,6 +357,7 @@ async fn transient_failures_then_success() {
                 message: samples::AWS_DEPENDENCY_VIOLATION.into(),
                 times: 2,
                 forever: false,
+                destroyed: Vec::new(),
             }],
             destroy_duration: Duration::from_secs(20),
             ..Default::default()
@@ -385,6 +386,7 @@ async fn permanent_failure_retries_forever_without_counting() {
                 message: samples::AWS_ACCESS_DENIED.into(),
                 times: 1,
                 forever: true,
+                destroyed: Vec::new(),
             }],
             destroy_duration: Duration::from_secs(30),
             ..Default::default()

@@ -67,6 +67,7 @@ fn behavior(rng: &mut Rng) -> Behavior {
                 message: messages[rng.pick(messages.len() as u64) as usize].to_string(),
                 times: 1 + rng.pick(3) as u32,
                 forever: false,
+                destroyed: Vec::new(),
             }]
         }
         2 => b.nothing_to_destroy = true,

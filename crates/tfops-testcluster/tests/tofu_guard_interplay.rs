@@ -91,6 +91,7 @@ fn forever(message: &str) -> Behavior {
             message: message.to_string(),
             times: 1,
             forever: true,
+            destroyed: Vec::new(),
         }],
         destroy_duration: Duration::from_secs(60),
         ..Default::default()
@@ -150,6 +151,7 @@ async fn requested_at_retries_at_once_during_a_long_backoff() {
                 message: samples::GCP_RESOURCE_IN_USE.into(),
                 times: 20,
                 forever: false,
+                destroyed: Vec::new(),
             }],
             destroy_duration: Duration::from_secs(1),
             ..Default::default()

@@ -24,7 +24,8 @@ pub enum FailStage {
 #[serde(tag = "outcome", rename_all = "camelCase")]
 pub enum DestroyAttempt {
     /// The attempt fails with this terraform error text, `times` times (default 1;
-    /// `forever: true` never moves past this entry).
+    /// `forever: true` never moves past this entry). `destroyed` names the inventory entries
+    /// the failed apply destroyed before the error: the state it writes no longer has them.
     #[serde(rename_all = "camelCase")]
     Fail {
         #[serde(default)]
@@ -34,6 +35,8 @@ pub enum DestroyAttempt {
         times: u32,
         #[serde(default)]
         forever: bool,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        destroyed: Vec<String>,
     },
     /// The attempt succeeds.
     Succeed,
@@ -165,34 +168,49 @@ impl Behavior {
         serde_json::from_str(text)
     }
 
-    /// What destroy attempt number `attempt` (0-based) does.
-    pub fn destroy_outcome(&self, attempt: u32) -> AttemptOutcome {
+    /// The outcome entry that governs destroy attempt number `attempt` (0-based); `None`
+    /// past the end of the list (success).
+    fn step(&self, attempt: u32) -> Option<&DestroyAttempt> {
         let mut remaining = attempt;
         for step in &self.destroy {
-            match step {
-                DestroyAttempt::Succeed => {
-                    if remaining == 0 {
-                        return AttemptOutcome::Succeed;
-                    }
-                    remaining -= 1;
-                }
-                DestroyAttempt::Fail {
-                    stage,
-                    message,
-                    times,
-                    forever,
-                } => {
-                    if *forever || remaining < *times {
-                        return AttemptOutcome::Fail {
-                            stage: *stage,
-                            message: message.clone(),
-                        };
-                    }
-                    remaining -= *times;
-                }
+            let covers = match step {
+                DestroyAttempt::Succeed => 1,
+                DestroyAttempt::Fail { forever: true, .. } => return Some(step),
+                DestroyAttempt::Fail { times, .. } => *times,
+            };
+            if remaining < covers {
+                return Some(step);
             }
+            remaining -= covers;
         }
-        AttemptOutcome::Succeed
+        None
+    }
+
+    /// What destroy attempt number `attempt` (0-based) does.
+    pub fn destroy_outcome(&self, attempt: u32) -> AttemptOutcome {
+        match self.step(attempt) {
+            Some(DestroyAttempt::Fail { stage, message, .. }) => AttemptOutcome::Fail {
+                stage: *stage,
+                message: message.clone(),
+            },
+            _ => AttemptOutcome::Succeed,
+        }
+    }
+
+    /// Inventory names that the failed applies of attempts `0..=attempt` destroyed before
+    /// their error (a plan that fails destroys nothing).
+    pub fn destroyed_through(&self, attempt: u32) -> std::collections::BTreeSet<String> {
+        (0..=attempt)
+            .filter_map(|a| match self.step(a) {
+                Some(DestroyAttempt::Fail {
+                    stage: FailStage::Apply,
+                    destroyed,
+                    ..
+                }) => Some(destroyed.iter().cloned()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
     }
 
     /// Inventory entries a successful apply records for CR `name`.
@@ -293,6 +311,7 @@ mod tests {
                 message: "throttled".into(),
                 times: 2,
                 forever: false,
+                destroyed: Vec::new(),
             }],
             ..Default::default()
         };
@@ -309,6 +328,7 @@ mod tests {
                 message: "denied".into(),
                 times: 1,
                 forever: true,
+                destroyed: Vec::new(),
             }],
             ..Default::default()
         };
@@ -332,6 +352,7 @@ mod tests {
                     message: "a".into(),
                     times: 1,
                     forever: false,
+                    destroyed: Vec::new(),
                 },
                 DestroyAttempt::Succeed,
                 DestroyAttempt::Fail {
@@ -339,6 +360,7 @@ mod tests {
                     message: "b".into(),
                     times: 1,
                     forever: false,
+                    destroyed: Vec::new(),
                 },
             ],
             ..Default::default()

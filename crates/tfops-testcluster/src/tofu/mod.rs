@@ -8,7 +8,8 @@
 //! `R` = `controllers/tf_controller.go` `TerraformReconciler.Reconcile`, `F` =
 //! `controllers/tf_controller_finalizer.go` `finalize`, `B` = `tf_controller_backend.go`
 //! `setupTerraform`, `P` = `tf_controller_plan.go` `plan`, `A` = `tf_controller_apply.go` `apply`,
-//! `T` = `api/v1alpha2/terraform_types.go` (status helpers), `S` = `runner/server.go`.
+//! `T` = `api/v1alpha2/terraform_types.go` (status helpers), `S` = `runner/server.go`, `O` =
+//! OpenTofu v1.12.1, the `tofu` the v0.16.5 runner image ships (`runner.Dockerfile` line 2).
 //! "rate-limited" = the reconcile returned an error (or `Requeue: true`): controller-runtime's
 //! default limiter requeues after `5ms * 2^failures`, capped at 1000 s, reset on success.
 //!
@@ -31,7 +32,7 @@
 //! | 14 | destroy plan fails | `Ready=False/TFExecPlanFailed` "error running Plan: rpc error: code = Internal desc = <terraform error>", Warning event, rate-limited | P |
 //! | 15 | destroy plan empty (no state / no resources) | `Plan=False/TerraformPlannedNoChanges` "No objects need to be destroyed", `Ready=True`, apply skipped | P corner case, F `thereIsNothingToDestroy` |
 //! | 16a | destroy apply runs | `Apply=Unknown/Progressing` (`TerraformApplying`) and Ready `Unknown` "Applying" are patched BEFORE the Apply RPC, which blocks until terraform exits (minutes: `destroyDuration`); `finalize` decided everything on the object read at its start — a `destroyResourcesOnDeletion: false` patched meanwhile changes nothing for this reconcile | A, `T.TerraformApplying` line 629, F line 30 |
-//! | 16 | destroy apply fails | `Apply=False/TerraformAppliedFail`, `Ready=False/TFExecApplyFailed` "error running Apply: rpc error: code = Internal desc = <terraform error>", `plan.pending` cleared, Warning event, rate-limited — retried forever: `remediation` is not consulted, `reconciliationFailures` not incremented on this path | A, F |
+//! | 16 | destroy apply fails | `Apply=False/TerraformAppliedFail`, `Ready=False/TFExecApplyFailed` "error running Apply: rpc error: code = Internal desc = <terraform error>", `plan.pending` cleared, Warning event, rate-limited — retried forever: `remediation` is not consulted, `reconciliationFailures` not incremented on this path. The state Secret is written before the error is reported: what the apply destroyed before failing is gone from it, and an unchanged state is not written again (the runner image is OpenTofu 1.12.1, `runner.Dockerfile` line 2; opentofu v1.12.1 `internal/backend/local/backend_apply.go` lines 280–310 store the final state before returning on `applyDiags.HasErrors()`, `internal/states/remote/state.go` lines 206–210 skip an unchanged one) | A, F, O |
 //! | 17 | destroy apply succeeds | `Apply=True`, `Ready=Unknown/TerraformAppliedSucceed` "Applied successfully: <rev>" (`plan.isDestroyPlan` stays false because it follows `spec.destroy`) | A, `T.TerraformApplied` |
 //! | 18 | `destroyResourcesOnDeletion: false` | skips plan/apply but still went through rows 5–10: needs the source with an artifact and a creatable runner | F |
 //! | 19 | finalize secrets | deletes the plan Secrets (`infra.contrib.fluxcd.io/plan-name` label / legacy `tfplan-<ws>-<name>`); only if there were any, deletes the `writeOutputsToSecret` Secret. The tfstate Secret `tfstate-<workspace>-<backendConfig.secretSuffix or name>` (kubernetes backend; none with `customConfiguration`/`cloud`) is NEVER deleted | F, S `FinalizeSecrets` |

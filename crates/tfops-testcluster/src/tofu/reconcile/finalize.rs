@@ -64,6 +64,20 @@ impl Run<'_> {
                 }
                 self.actions.push(Action::DestroyInFlight(false));
                 if let AttemptOutcome::Fail { message, .. } = &outcome {
+                    // Tofu persists the state before it reports the apply's errors (row 16):
+                    // what the failed apply destroyed is gone from it; an unchanged state is
+                    // not written again.
+                    let gone = self.behavior.destroyed_through(self.attempts);
+                    if !gone.is_empty() {
+                        let left: Vec<_> = self
+                            .behavior
+                            .inventory_for(&self.name)
+                            .into_iter()
+                            .filter(|e| !gone.contains(&e.name))
+                            .collect();
+                        let serial = 2 + u64::from(self.attempts);
+                        self.actions.push(self.write_state(&left, serial));
+                    }
                     self.event(
                         EventType::Warning,
                         reasons::APPLY_FAILED,

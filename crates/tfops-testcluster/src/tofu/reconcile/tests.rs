@@ -96,6 +96,7 @@ fn fail(stage: FailStage, message: &str, times: u32) -> Behavior {
             message: message.to_string(),
             times,
             forever: false,
+            destroyed: Vec::new(),
         }],
         ..Default::default()
     }
@@ -447,6 +448,7 @@ fn row16_apply_failure_is_retried_forever_without_counting() {
             message: msg.into(),
             times: 1,
             forever: true,
+            destroyed: Vec::new(),
         }],
         destroy_duration: Duration::from_secs(40),
         ..Default::default()
@@ -467,6 +469,87 @@ fn row16_apply_failure_is_retried_forever_without_counting() {
         assert!(o.actions.contains(&Action::Sleep(Duration::from_secs(40))));
         assert!(!removes_finalizer(&o));
     }
+}
+
+/// The tfstate Secret the actions write, decoded: the resource names it holds.
+fn written_state(o: &Outcome) -> Option<Vec<String>> {
+    o.actions.iter().find_map(|a| match a {
+        Action::ApplySecret(s) if s["metadata"]["name"] == "tfstate-default-bucket" => {
+            let bytes = crate::tofu::encoding::base64_decode(s["data"]["tfstate"].as_str()?)?;
+            let state: Value = serde_json::from_slice(&bytes).ok()?;
+            Some(
+                state["resources"]
+                    .as_array()?
+                    .iter()
+                    .filter_map(|r| r["name"].as_str().map(str::to_owned))
+                    .collect(),
+            )
+        }
+        _ => None,
+    })
+}
+
+#[test]
+fn row16_a_failed_apply_writes_the_state_without_what_it_destroyed() {
+    let t = tf(true);
+    let entry = |name: &str, kind: &str, id: &str| crate::tofu::behavior::InventoryEntry {
+        name: name.into(),
+        kind: kind.into(),
+        identifier: id.into(),
+    };
+    let b = Behavior {
+        destroy: vec![DestroyAttempt::Fail {
+            stage: FailStage::Apply,
+            message: "DependencyViolation: resource sg-0a1b2c3d4e5f60718 has a dependent object"
+                .into(),
+            times: 2,
+            forever: false,
+            destroyed: vec!["f".into()],
+        }],
+        inventory: Some(vec![
+            entry("f", "aws_lambda_function", "f"),
+            entry("sg", "aws_security_group", "sg-0a1b2c3d4e5f60718"),
+        ]),
+        ..Default::default()
+    };
+    // The first failed apply destroyed the function before the error: the state it writes
+    // keeps only the security group.
+    let first = run(&t, &World::healthy(REV), &b, 0);
+    assert_eq!(first.row, Row::ApplyFailed);
+    assert_eq!(written_state(&first), Some(vec!["sg".to_owned()]));
+    // A later failure after the same destroy still writes it without the function.
+    let second = run(&t, &World::healthy(REV), &b, 1);
+    assert_eq!(written_state(&second), Some(vec!["sg".to_owned()]));
+    // A failure that destroyed nothing leaves the state as it was: no write.
+    let untouched = Behavior {
+        destroy: vec![DestroyAttempt::Fail {
+            stage: FailStage::Apply,
+            message: "Throttling: Rate exceeded".into(),
+            times: 1,
+            forever: false,
+            destroyed: Vec::new(),
+        }],
+        ..Default::default()
+    };
+    assert_eq!(
+        written_state(&run(&t, &World::healthy(REV), &untouched, 0)),
+        None
+    );
+    // A plan that fails destroys nothing.
+    let plan = Behavior {
+        destroy: vec![DestroyAttempt::Fail {
+            stage: FailStage::Plan,
+            message: "No valid credential sources found".into(),
+            times: 1,
+            forever: false,
+            destroyed: vec!["f".into()],
+        }],
+        ..b.clone()
+    };
+    assert_eq!(
+        written_state(&run(&t, &World::healthy(REV), &plan, 0)),
+        None
+    );
 }
 
 #[test]
@@ -779,12 +862,14 @@ fn deletion_path_properties_over_random_worlds() {
                     message: "x".into(),
                     times: 1,
                     forever: true,
+                    destroyed: Vec::new(),
                 }],
                 _ => vec![DestroyAttempt::Fail {
                     stage: FailStage::Apply,
                     message: "y".into(),
                     times: 1,
                     forever: true,
+                    destroyed: Vec::new(),
                 }],
             },
             ..Default::default()
