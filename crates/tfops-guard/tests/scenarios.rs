@@ -1188,6 +1188,7 @@ async fn two_terraforms_holding_each_other_are_orphaned_not_retried() {
         ),
         times: u32::MAX,
         forever: false,
+        destroyed: Vec::new(),
     }];
     app.behavior
         .inventory
@@ -1286,4 +1287,90 @@ async fn a_chain_of_in_use_failures_is_retried_from_its_end() {
         );
         assert!(rig.ledger_entry(NS, n).is_none(), "{n} has a ledger entry");
     }
+}
+
+/// One `Terraform` alone in its release, with a Lambda in a security group. Its destroy
+/// removes the function, then fails to delete the group with AWS `DependencyViolation`: the
+/// function's network interfaces are released minutes after it is gone. The failed apply
+/// writes the state without the function; `repeats` is how many attempts fail that way
+/// (whoever starts them: the controller requeues a failed destroy by itself).
+fn lambda_in_its_group(repeats: u32) -> Module {
+    const SG: &str = "sg-0a1b2c3d4e5f60718";
+    let mut function = serde_json::Map::new();
+    function.insert("vpc_config".into(), json!([{"security_group_ids": [SG]}]));
+    Module::new("net").behavior(Behavior {
+        destroy: vec![DestroyAttempt::Fail {
+            stage: FailStage::Apply,
+            message: format!(
+                "Error: deleting Security Group ({SG}): operation error EC2: DeleteSecurityGroup, https response error StatusCode: 400, RequestID: 37a04680-456b-4361-af3a-a91503821818, api error DependencyViolation: resource {SG} has a dependent object\n\n  with aws_security_group.lambda,\n  on main.tf line 3, in resource \"aws_security_group\" \"lambda\":"
+            ),
+            times: repeats,
+            forever: false,
+            destroyed: vec!["f".into()],
+        }],
+        destroy_duration: Duration::from_secs(20),
+        inventory: Some(vec![
+            inventory_entry(
+                "f",
+                "aws_lambda_function",
+                "arn:aws:lambda:eu-west-1:123456789012:function:f",
+            ),
+            inventory_entry("lambda", "aws_security_group", SG),
+        ]),
+        state_attributes: [("f".to_owned(), function)].into_iter().collect(),
+        ..Behavior::default()
+    })
+}
+
+/// The failed attempt destroyed what used the group: a later attempt can pass, so the guard
+/// waits for one (the controller requeues a failed destroy by itself, and the guard asks for
+/// one more) instead of orphaning (before, a lone CR's in-use failure was orphaned at once).
+#[tokio::test(start_paused = true)]
+async fn an_in_use_failure_right_after_its_own_destroy_removed_the_holder_is_retried() {
+    let rig = Rig::start().await;
+    rig.release(&[lambda_in_its_group(2)]).await;
+    let (report, _) = rig.guard(opts(300)).await;
+    assert_eq!(
+        outcome(&report, "net"),
+        Some(Outcome::Destroyed),
+        "{}",
+        report.render()
+    );
+    assert!(rig.ledger_entry(NS, "net").is_none());
+    let events = rig.guard_events("net");
+    assert!(
+        !events
+            .iter()
+            .any(|(r, _)| r == "TfopsGuardOrphaned" || r == "TfopsGuardForceRemoved"),
+        "{events:?}"
+    );
+}
+
+/// The same failure again on the retry, whose state no longer had the function: what holds
+/// the group now is not something this destroy removed, so it is orphaned after one retry,
+/// not after the whole budget.
+#[tokio::test(start_paused = true)]
+async fn that_evidence_buys_one_retry_only() {
+    let rig = Rig::start().await;
+    rig.release(&[lambda_in_its_group(u32::MAX)]).await;
+    let (report, _) = rig.guard(opts(300)).await;
+    assert_eq!(
+        outcome(&report, "net"),
+        Some(Outcome::Orphaned),
+        "{}",
+        report.render()
+    );
+    let entry = rig.ledger_entry(NS, "net").expect("ledger entry");
+    assert_eq!(entry["class"], "permanent");
+    let events = rig.guard_events("net");
+    let retries: Vec<&String> = events
+        .iter()
+        .filter(|(r, _)| r == "TfopsGuardRetry")
+        .map(|(_, m)| m)
+        .collect();
+    assert_eq!(retries.len(), 1, "{events:?}");
+    assert!(
+        retries[0].contains("aws_lambda_function.f (which used sg-0a1b2c3d4e5f60718; the attempt that failed destroyed it"),
+        "{retries:?}"
+    );
 }

@@ -74,6 +74,12 @@ impl StateIndex {
         self.merge_capped(other, MAX_REFERENCES);
     }
 
+    /// Whether the reference cap was reached: a reference absent from a capped index may
+    /// still be in the state.
+    pub fn references_capped(&self) -> bool {
+        self.references.len() >= MAX_REFERENCES
+    }
+
     fn merge_capped(&mut self, other: StateIndex, cap: usize) {
         self.ids.extend(other.ids);
         for (id, address) in other.references {

@@ -88,6 +88,7 @@
 //!         message: samples::AWS_THROTTLING.into(),
 //!         times: 2,
 //!         forever: false,
+//!         destroyed: Vec::new(), // inventory names the failed apply destroyed first
 //!     }],
 //!     destroy_duration: Duration::from_secs(40),
 //!     ..Behavior::default()

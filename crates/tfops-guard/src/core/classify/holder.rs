@@ -195,7 +195,8 @@ fn skip_leading<'s>(s: &'s str, chars: &[char]) -> &'s str {
 /// Whether context explains every in-use diagnostic of a failure message: each one names
 /// holders that all go with the uninstall (`holder`: id → the `Terraform` that manages it),
 /// or, naming none, everything it could not delete is used by a resource that does
-/// (`referrer`: id → that resource and its `Terraform`). A diagnostic classed transient needs
+/// (`referrer`: id → a description of that resource, naming the id, and its `Terraform`). A
+/// diagnostic classed transient needs
 /// nothing; any other (a permanent cause that is not in use, an unknown one) leaves the
 /// failure unexplained. The found holders as (description, `Terraform`), or `None`.
 ///
@@ -222,10 +223,7 @@ pub fn explained(
         }
         let named = holders(d);
         let part: Option<Vec<(String, String)>> = if named.is_empty() {
-            subjects(d)
-                .iter()
-                .map(|s| referrer(s).map(|(r, t)| (format!("{r} (which uses {s})"), t)))
-                .collect()
+            subjects(d).iter().map(|s| referrer(s)).collect()
         } else {
             named
                 .iter()

@@ -1201,7 +1201,7 @@ impl Ctx<'_> {
                 self.env
                     .referrers_in_destroy
                     .get(s)
-                    .map(|x| (x.resource.clone(), x.terraform.clone()))
+                    .map(|x| (x.describe(s), x.terraform.clone()))
             },
         );
         let holder_in_destroy = found.map(|found| {

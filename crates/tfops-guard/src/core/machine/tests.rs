@@ -993,10 +993,47 @@ fn used_by_app(subjects: &[&str]) -> std::collections::BTreeMap<String, crate::m
                 crate::machine::Referrer {
                     resource: "aws_instance.web".into(),
                     terraform: "shop/app".into(),
+                    destroyed_by_attempt: false,
                 },
             )
         })
         .collect()
+}
+
+#[test]
+fn a_referrer_the_failed_attempt_destroyed_makes_the_failure_transient_and_says_so() {
+    const DV: &str = "Error: deleting Security Group (sg-0a1b2c3d4e5f60718): DependencyViolation: resource sg-0a1b2c3d4e5f60718 has a dependent object";
+    let mut w = World::new();
+    w.e.referrers_in_destroy = [(
+        "sg-0a1b2c3d4e5f60718".to_owned(),
+        crate::machine::Referrer {
+            resource: "aws_lambda_function.f".into(),
+            terraform: "shop/net".into(),
+            destroyed_by_attempt: true,
+        },
+    )]
+    .into_iter()
+    .collect();
+    w.apply();
+    w.deleted().at(5);
+    w.fail("TFExecApplyFailed", DV);
+    let s = w.step();
+    assert_eq!(
+        s.classification.map(|c| c.class),
+        Some(FailureClass::Transient)
+    );
+    assert!(is_wait(&s.decision, WaitFor::Backoff), "{:?}", s.decision);
+    assert!(
+        s.why.contains("aws_lambda_function.f (which used sg-0a1b2c3d4e5f60718; the attempt that failed destroyed it before the cloud let go of sg-0a1b2c3d4e5f60718)"),
+        "{}",
+        s.why
+    );
+    // Without it the same text is orphaned at once.
+    let mut bare = World::new();
+    bare.apply();
+    bare.deleted().at(5);
+    bare.fail("TFExecApplyFailed", DV);
+    assert!(matches!(bare.step().decision, Decision::Orphan { .. }));
 }
 
 #[test]

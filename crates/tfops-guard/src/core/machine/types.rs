@@ -153,7 +153,9 @@ pub struct Environment {
     pub holders_in_destroy: BTreeMap<String, String>,
     /// What the CR's current in-use failure could not delete, when the text names no holder
     /// ([`crate::core::classify::holder::subjects`]), that a resource in the state of another
-    /// `Terraform` this uninstall is destroying references: canonical id → that resource.
+    /// `Terraform` this uninstall is destroying references, or that a resource of the CR's own
+    /// state referenced until the attempt that failed destroyed it: canonical id → that
+    /// resource.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub referrers_in_destroy: BTreeMap<String, Referrer>,
 }
@@ -167,6 +169,25 @@ pub struct Referrer {
     pub resource: String,
     /// `namespace/name` of the `Terraform`.
     pub terraform: String,
+    /// The failing `Terraform`'s own resource, which the attempt that failed destroyed before
+    /// the error: the cloud had not released the subject yet. It speaks for one more attempt
+    /// only (the engine reads it again when the next begins).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub destroyed_by_attempt: bool,
+}
+
+impl Referrer {
+    /// The resource, and how it holds `subject` (what could not be deleted).
+    pub fn describe(&self, subject: &str) -> String {
+        if self.destroyed_by_attempt {
+            format!(
+                "{} (which used {subject}; the attempt that failed destroyed it before the cloud let go of {subject})",
+                self.resource
+            )
+        } else {
+            format!("{} (which uses {subject})", self.resource)
+        }
+    }
 }
 
 /// Time inputs. All wall-clock (the runtime's clock: start time + monotonic elapsed).

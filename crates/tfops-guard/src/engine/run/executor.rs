@@ -107,15 +107,16 @@ impl Engine {
                 // come from a reconcile that saw the deletion. (Patching first lets the
                 // controller answer it with a pre-deletion failure, e.g. DependencyNotReady,
                 // which would then be counted as a failed destroy.)
-                // What its state holds, before the destroy empties it (the holder check of
-                // another CR may need it later; a CR alone in its release has no sibling).
+                // What its state holds, before the destroy empties it: the holder check of
+                // another CR may need it later, and its own, to tell what this attempt
+                // destroyed.
                 let destroys = self
                     .crs
                     .get(key)
                     .and_then(|c| c.obj.as_ref().map(|o| holders::will_destroy(c, o)))
                     .unwrap_or(false);
-                if self.crs.len() > 1 && destroys {
-                    self.read_state(key).await;
+                if destroys {
+                    self.begin_attempt(key).await;
                 }
                 match self.delete(key, &api).await {
                     Ok(_) if self.crs.get(key).is_some_and(|c| c.obj.is_some()) => self
@@ -137,6 +138,7 @@ impl Engine {
                     ],
                     None,
                 );
+                self.begin_attempt(key).await;
                 self.patch(
                     key,
                     &api,
@@ -157,6 +159,7 @@ impl Engine {
                     ],
                     Some(json!({"tfstate": {"forceUnlock": "yes", "lockIdentifier": lock_id}})),
                 );
+                self.begin_attempt(key).await;
                 self.patch(key, &api, "force-unlocking", &patch, &progress)
                     .await
             }

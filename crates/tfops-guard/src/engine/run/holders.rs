@@ -4,7 +4,9 @@
 //! holders against their cloud identifiers — or, when the text names no holder (AWS
 //! `DependencyViolation`), looks for a resource in another such state that references what
 //! could not be deleted; the machine then reads such a failure as transient
-//! ([`crate::core::classify::Classification::in_context`]).
+//! ([`crate::core::classify::Classification::in_context`]). In the failing CR's own state a
+//! referrer counts only when the attempt that failed destroyed it ([`SeenState`] keeps the read
+//! taken when the attempt began, [`Engine::begin_attempt`]).
 //!
 //! Only a failure whose text-only class comes from a built-in in-use rule, and that names a
 //! cloud identifier, costs anything: one Secret GET per candidate `Terraform`, at each probe of the
@@ -13,6 +15,8 @@
 
 use super::*;
 use crate::core::classify::holder;
+use std::sync::{Arc, OnceLock};
+
 use crate::core::tfstate::StateIndex;
 use crate::machine::{Outcome, Referrer};
 
@@ -101,6 +105,31 @@ impl Engine {
                 found.note(holders, subjects, cr.state.index(), k, k == key);
             }
         }
+        // Within its own state Terraform orders the destroy, so a referrer there explains
+        // nothing — unless the attempt that failed destroyed it just before: the cloud had
+        // not let go of the subject yet.
+        if candidates
+            .iter()
+            .any(|(k, g)| k == key && *g == Going::Destroying)
+        {
+            if let Some(cr) = self.crs.get(key) {
+                for s in subjects {
+                    if found.referrers.contains_key(s) {
+                        continue;
+                    }
+                    if let Some(resource) = cr.state.went_during_attempt(s) {
+                        found.referrers.insert(
+                            s.clone(),
+                            Referrer {
+                                resource: resource.to_string(),
+                                terraform: format!("{}/{}", key.0, key.1),
+                                destroyed_by_attempt: true,
+                            },
+                        );
+                    }
+                }
+            }
+        }
         found
     }
 }
@@ -110,9 +139,10 @@ impl Engine {
     /// the Secret has not changed since the last read). Called before the guard deletes a CR
     /// that will destroy, so that what its destroy removes stays known, and by the holder
     /// check. A state that cannot be read adds nothing.
-    pub(super) async fn read_state(&mut self, k: &Key) {
+    /// True when the Secret was read (changed or not).
+    pub(super) async fn read_state(&mut self, k: &Key) -> bool {
         let Some(secret) = self.crs.get(k).and_then(|cr| cr.tfstate_secret.clone()) else {
-            return;
+            return false;
         };
         let read = match ops::tfstate(&self.client, &k.0, &secret).await {
             Ok(read) => read,
@@ -121,22 +151,70 @@ impl Engine {
                 None
             }
         };
-        if let (Some((version, data)), Some(cr)) = (read, self.crs.get_mut(k)) {
-            cr.state.add_read(version, data);
+        match (read, self.crs.get_mut(k)) {
+            (Some((version, data)), Some(cr)) => {
+                cr.state.add_read(version, data);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Right before a request that begins a destroy attempt of `k` (its DELETE, a retry, a
+    /// force-unlock): read its state as the attempt's starting point
+    /// ([`SeenState::went_during_attempt`]), and have the holders of its next failure read
+    /// again, since what the last attempt removed no longer speaks for the next one.
+    pub(super) async fn begin_attempt(&mut self, k: &Key) {
+        let read = self.read_state(k).await;
+        if let Some(cr) = self.crs.get_mut(k) {
+            cr.state.mark_attempt(read);
+            cr.holders_for = None;
         }
     }
 }
 
 /// What one run has read of one `Terraform`'s state: the index of the reads parsed so far
-/// and the reads not parsed yet. A clean uninstall reads each state once before its DELETE
-/// and never parses it (a gunzip and a JSON parse of up to 64 MiB); the first holder check
-/// that needs it parses every read it holds, in order, and merges them.
+/// and the reads not parsed yet, and the read taken when its latest destroy attempt began. A
+/// clean uninstall reads each state once before its DELETE and never parses it (a gunzip and
+/// a JSON parse of up to 64 MiB); the first holder check that needs it parses every read it
+/// holds, in order, and merges them.
 #[derive(Debug, Default)]
 pub(super) struct SeenState {
     /// The Secret's resourceVersion at the last read.
     version: String,
     index: StateIndex,
-    unparsed: Vec<Vec<u8>>,
+    unparsed: Vec<Read>,
+    /// The last read, and the one taken right before the latest attempt began (the DELETE, a
+    /// retry, a force-unlock); each parsed when first asked.
+    latest: Option<Read>,
+    at_attempt: Option<Read>,
+}
+
+/// One read of a state Secret, parsed once, on demand (clones share the parse).
+#[derive(Debug, Clone)]
+struct Read {
+    data: Arc<[u8]>,
+    parsed: Arc<OnceLock<Option<StateIndex>>>,
+}
+
+impl Read {
+    fn new(data: Vec<u8>) -> Self {
+        Read {
+            data: data.into(),
+            parsed: Arc::default(),
+        }
+    }
+
+    /// `None` when the read is not a readable state.
+    fn index(&self) -> Option<&StateIndex> {
+        self.parsed
+            .get_or_init(|| crate::core::tfstate::index(&self.data))
+            .as_ref()
+    }
+
+    fn same(&self, other: &Read) -> bool {
+        Arc::ptr_eq(&self.data, &other.data)
+    }
 }
 
 /// Most reads kept unparsed per state; an older one is parsed when a new one would pass it.
@@ -148,11 +226,39 @@ impl SeenState {
         if !version.is_empty() && version == self.version {
             return;
         }
-        self.version = version;
+        self.version.clone_from(&version);
         if self.unparsed.len() >= MAX_UNPARSED {
             self.parse_pending();
         }
-        self.unparsed.push(data);
+        let read = Read::new(data);
+        self.unparsed.push(read.clone());
+        self.latest = Some(read);
+    }
+
+    /// The last read is what the attempt about to begin starts from; `read` false (the Secret
+    /// could not be read now) forgets the mark instead: an older read would make what an
+    /// earlier attempt destroyed look like this one's doing.
+    pub(super) fn mark_attempt(&mut self, read: bool) {
+        self.at_attempt = if read { self.latest.clone() } else { None };
+    }
+
+    /// The resource that referenced `subject` in the state the latest attempt began from,
+    /// when a later read has no resource referencing it any more: that attempt destroyed the
+    /// referrer before it failed (OpenTofu writes the state before it reports the error). The
+    /// cloud may not have released `subject` yet (AWS detaches a Lambda's or a load
+    /// balancer's network interfaces minutes after they are deleted), so the next attempt can
+    /// pass. `None` without two distinct reads, or when either is not a readable state or the
+    /// later one hit the reference cap.
+    pub(super) fn went_during_attempt(&self, subject: &str) -> Option<Arc<str>> {
+        let (Some(before), Some(after)) = (&self.at_attempt, &self.latest) else {
+            return None;
+        };
+        if before.same(after) {
+            return None;
+        }
+        let referrer = before.index()?.references.get(subject).cloned()?;
+        let after = after.index()?;
+        (!after.references_capped() && !after.references.contains_key(subject)).then_some(referrer)
     }
 
     /// Everything the reads so far say, merged (reads that are not a state add nothing).
@@ -162,9 +268,9 @@ impl SeenState {
     }
 
     fn parse_pending(&mut self) {
-        for data in std::mem::take(&mut self.unparsed) {
-            if let Some(read) = crate::core::tfstate::index(&data) {
-                self.index.merge(read);
+        for read in std::mem::take(&mut self.unparsed) {
+            if let Some(index) = read.index() {
+                self.index.merge(index.clone());
             }
         }
     }
@@ -250,7 +356,7 @@ impl Engine {
                 cr.referrers_in_destroy
                     .get(s)
                     .filter(|r| going(&r.terraform))
-                    .map(|r| (r.resource.clone(), r.terraform.clone()))
+                    .map(|r| (r.describe(s), r.terraform.clone()))
             },
         )
         .is_none()
@@ -320,6 +426,7 @@ impl InDestroy {
                 self.referrers.entry(s.clone()).or_insert_with(|| Referrer {
                     resource: resource.to_string(),
                     terraform: format!("{}/{}", k.0, k.1),
+                    destroyed_by_attempt: false,
                 });
             }
         }
@@ -413,5 +520,64 @@ mod tests {
         unversioned.add_read(String::new(), state(&["i-0c1b2c3d4e5f60718"]));
         assert_eq!(unversioned.unparsed(), 2);
         assert_eq!(unversioned.index().ids.len(), 2);
+    }
+
+    /// A state with the security group and, when `with_function`, a Lambda in it.
+    fn lambda_state(with_function: bool) -> Vec<u8> {
+        let function = r#"{"mode":"managed","type":"aws_lambda_function","name":"f","instances":[{"attributes":{"id":"f","vpc_config":[{"security_group_ids":["sg-0a1b2c3d4e5f60718"]}]}}]},"#;
+        format!(
+            r#"{{"version":4,"resources":[{}{{"mode":"managed","type":"aws_security_group","name":"sg","instances":[{{"attributes":{{"id":"sg-0a1b2c3d4e5f60718"}}}}]}}]}}"#,
+            if with_function { function } else { "" }
+        )
+        .into_bytes()
+    }
+
+    const SG: &str = "sg-0a1b2c3d4e5f60718";
+
+    #[test]
+    fn a_referrer_is_gone_during_an_attempt_only_between_its_start_and_a_later_read() {
+        let mut seen = SeenState::default();
+        seen.add_read("1".into(), lambda_state(true));
+        // no attempt marked yet
+        assert_eq!(seen.went_during_attempt(SG), None);
+        seen.mark_attempt(true);
+        // no read since the attempt began
+        assert_eq!(seen.went_during_attempt(SG), None);
+        // the failed attempt destroyed the function
+        seen.add_read("2".into(), lambda_state(false));
+        assert_eq!(
+            seen.went_during_attempt(SG).as_deref(),
+            Some("aws_lambda_function.f")
+        );
+        // nothing references anything else
+        assert_eq!(seen.went_during_attempt("sg-0ffffffffffffffff"), None);
+        // the next attempt begins from a state without the function: no longer evidence
+        seen.mark_attempt(true);
+        seen.add_read("3".into(), lambda_state(false));
+        assert_eq!(seen.went_during_attempt(SG), None);
+        // and the merged index still remembers the function's reference
+        assert!(seen.index().references.contains_key(SG));
+    }
+
+    #[test]
+    fn no_evidence_when_the_referrer_stays_or_a_read_fails_or_is_not_a_state() {
+        // still referenced after the attempt
+        let mut stays = SeenState::default();
+        stays.add_read("1".into(), lambda_state(true));
+        stays.mark_attempt(true);
+        stays.add_read("2".into(), lambda_state(true));
+        assert_eq!(stays.went_during_attempt(SG), None);
+        // the read at the attempt's start failed: an older read does not stand in for it
+        let mut failed = SeenState::default();
+        failed.add_read("1".into(), lambda_state(true));
+        failed.mark_attempt(false);
+        failed.add_read("2".into(), lambda_state(false));
+        assert_eq!(failed.went_during_attempt(SG), None);
+        // the later read is not a state
+        let mut garbage = SeenState::default();
+        garbage.add_read("1".into(), lambda_state(true));
+        garbage.mark_attempt(true);
+        garbage.add_read("2".into(), b"not a state".to_vec());
+        assert_eq!(garbage.went_during_attempt(SG), None);
     }
 }
