@@ -891,6 +891,49 @@ mod tests {
     }
 
     #[test]
+    fn a_request_timeout_is_permanent_only_towards_an_endpoint_of_one_deployment() {
+        let c = Classifier::builtin();
+        let got = |m: &str| {
+            let r = c.classify("TFExecApplyFailed", m);
+            (r.class, r.rule_name().to_string())
+        };
+        let one = (
+            FailureClass::Permanent,
+            "deployment-endpoint-timeout".to_string(),
+        );
+        for m in [
+            // a self-hosted product on its own domain, quoted or not, with a port
+            "Error: error reading folder: Get \"https://grafana.example.org:443/api/folders/x\": context deadline exceeded",
+            "Error waiting for registry (1c4) to be removed: Get http://rancher.example.org/v1/projects/1a7/registrycredentials/1c4: net/http: request canceled (Client.Timeout exceeded while awaiting headers)",
+            // an IP address, inside a 500's body
+            "Bad response statusCode [500]. Body: [message=Post \"https://10.43.0.1:443/apis/x\": net/http: TLS handshake timeout, code=ServerError]",
+            // a cluster's API server under a cloud's domain
+            "Get \"https://ABC.gr7.eu-west-1.eks.amazonaws.com/api/v1/namespaces/x\": context deadline exceeded",
+        ] {
+            assert_eq!(got(m), one, "{m}");
+        }
+        // the providers' global APIs: a blip, transient
+        for m in [
+            "Post \"https://sts.amazonaws.com/\": net/http: TLS handshake timeout",
+            "Get \"https://management.azure.com/subscriptions/x\": context deadline exceeded",
+            "Post \"https://compute.googleapis.com/compute/v1/projects/p\": context deadline exceeded",
+        ] {
+            assert_eq!(got(m).0, FailureClass::Transient, "{m}");
+            assert!(!rules::endpoint_of_one_deployment(m), "{m}");
+        }
+        // a URL that did not time out does not count, nor a bare deadline
+        assert!(!rules::endpoint_of_one_deployment(
+            "see https://grafana.example.org/docs for the timeout: context deadline exceeded"
+        ));
+        assert!(!rules::endpoint_of_one_deployment(
+            "Error: context deadline exceeded"
+        ));
+        assert!(!rules::endpoint_of_one_deployment(
+            "Get \"https://grafana.example.org/api\": 502 Bad Gateway"
+        ));
+    }
+
+    #[test]
     fn codes_that_name_their_cause_win_over_generic_words() {
         let c = Classifier::builtin();
         let got = |m: &str| {

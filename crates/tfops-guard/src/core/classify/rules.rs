@@ -315,6 +315,113 @@ pub fn no_terminal_status(message: &str) -> bool {
     .any(|w| lower.contains(w))
 }
 
+/// Hosts of the providers' global, multi-tenant APIs (and the registries `init` talks to):
+/// a request to one of them that times out is a blip, the next attempt gets another
+/// front end. Matched as the host or a suffix after a dot.
+const GLOBAL_API_HOSTS: [&str; 44] = [
+    "amazonaws.com",
+    "amazonaws.com.cn",
+    "amazon.com",
+    "azure.com",
+    "azure.net",
+    "windows.net",
+    "microsoft.com",
+    "microsoftonline.com",
+    "googleapis.com",
+    "google.com",
+    "terraform.io",
+    "hashicorp.com",
+    "opentofu.org",
+    "github.com",
+    "githubusercontent.com",
+    "gitlab.com",
+    "cloudflare.com",
+    "digitalocean.com",
+    "linode.com",
+    "hetzner.cloud",
+    "oraclecloud.com",
+    "cloud.ibm.com",
+    "bluemix.net",
+    "datadoghq.com",
+    "datadoghq.eu",
+    "pagerduty.com",
+    "mongodb.com",
+    "confluent.cloud",
+    "aliyuncs.com",
+    "tencentcloudapi.com",
+    "myhuaweicloud.com",
+    "yandexcloud.net",
+    "scaleway.com",
+    "ovh.com",
+    "exoscale.com",
+    "vultr.com",
+    "heroku.com",
+    "fastly.com",
+    "okta.com",
+    "auth0.com",
+    "newrelic.com",
+    "atlassian.net",
+    "snowflakecomputing.com",
+    "upcloud.com",
+];
+
+/// Hosts under [`GLOBAL_API_HOSTS`] that belong to one deployment: a cluster's API server, a
+/// load balancer, a database or search domain.
+const ONE_DEPLOYMENT_SUFFIXES: [&str; 6] = [
+    ".eks.amazonaws.com",
+    ".elb.amazonaws.com",
+    ".rds.amazonaws.com",
+    ".es.amazonaws.com",
+    ".cache.amazonaws.com",
+    ".azmk8s.io",
+];
+
+/// Go `net/http` request timeouts, as printed right after the URL (`Get "https://…": …`).
+const REQUEST_TIMEOUTS: [&str; 3] = [
+    ": context deadline exceeded",
+    ": net/http: request canceled",
+    ": net/http: tls handshake timeout",
+];
+
+/// A request the text shows timing out went to an endpoint of one deployment — an IP
+/// address, `localhost`, an in-cluster service, a cluster's API server, a self-hosted
+/// product on its own domain (Rancher, Grafana, Vault) — not to a provider's global API
+/// ([`GLOBAL_API_HOSTS`]).
+pub fn endpoint_of_one_deployment(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    let ends_url = |c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '\\');
+    lower.match_indices("://").any(|(at, _)| {
+        let rest = &lower[at + 3..];
+        let url_end = rest.find(ends_url).unwrap_or(rest.len());
+        let (url, after) = rest.split_at(url_end);
+        let after = after.trim_start_matches(['"', '\'', '`', '\\']);
+        // `Get http://host/path: net/http: …` (unquoted) leaves the colon on the URL.
+        let (url, after) = match url.strip_suffix(':') {
+            Some(u) if after.starts_with(' ') => (u, format!(":{after}")),
+            _ => (url, after.to_owned()),
+        };
+        if !REQUEST_TIMEOUTS.iter().any(|t| after.starts_with(t)) {
+            return false;
+        }
+        let host = url
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or("")
+            .rsplit('@')
+            .next()
+            .unwrap_or("");
+        let host = match host.rsplit_once(':') {
+            Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+            _ => host,
+        };
+        let global = GLOBAL_API_HOSTS
+            .iter()
+            .any(|g| host == *g || host.strip_suffix(g).is_some_and(|p| p.ends_with('.')));
+        let one_deployment = ONE_DEPLOYMENT_SUFFIXES.iter().any(|s| host.ends_with(s));
+        !global || one_deployment
+    })
+}
+
 /// The text says nothing holds the resource ([`in_use_not_denied`] is false).
 pub fn not_in_use(message: &str) -> bool {
     !in_use_not_denied(message)
@@ -1490,6 +1597,18 @@ rule(
         Permanent,
         "the provider cannot reach its API at all — nothing listens at the address or no route leads there, or (Kafka) no bootstrap broker accepts it (a cluster deleted earlier, a private endpoint whose security-group rule the destroy removed, an endpoint left empty, a wrong host); a dial that times out is the same (5 of 6 such reports needed a human); the same address fails the next attempt too (a runner restarting mid-call is matched above as gRPC Unavailable)",
         "https://pkg.go.dev/syscall#ECONNREFUSED",
+    ),
+    guarded(
+        rule(
+            "deployment-endpoint-timeout",
+            "any",
+            "net/http request timeout (an endpoint of one deployment)",
+            r#"://[^\s"'`\\]+?["'`\\]*:? ?: (context deadline exceeded|net/http: (request canceled|TLS handshake timeout))"#,
+            Permanent,
+            "a request to an endpoint that belongs to one deployment (a cluster's API server, an IP address, an in-cluster service, a self-hosted Rancher, Grafana or Vault) got no answer in time: during a destroy that endpoint is usually gone or cut off (its cluster or network removed earlier, a VPN down), and the next attempt waits just as long; a timeout on a provider's global API is left to `timeout` (transient)",
+            "https://pkg.go.dev/net/http#Client",
+        ),
+        endpoint_of_one_deployment,
     ),
     // ===== 5. generic transient =============================================================
     rule(
