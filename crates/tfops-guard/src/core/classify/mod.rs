@@ -942,6 +942,33 @@ mod tests {
         };
         let p = |rule: &str| (FailureClass::Permanent, rule.to_string());
         let t = |rule: &str| (FailureClass::Transient, rule.to_string());
+        // an AWS API that names the transitional state the resource is in
+        for m in [
+            "error disassociating RAM Resource Share Principal Association: InvalidStateTransitionException: At least one of the associations in the resource share is in ASSOCIATING status.",
+            "Error: failed deleting MSK cluster: BadRequestException: You can't delete cluster in HEALING state.",
+        ] {
+            assert_eq!(got(m), t("incorrect-state"), "{m}");
+        }
+        // ... a steady state named the same way is not a transition
+        assert_ne!(
+            got("BadRequestException: You can't delete cluster in ACTIVE state.").0,
+            FailureClass::Transient
+        );
+        // a permission set whose re-provisioning failed while its assignments were going
+        assert_eq!(
+            got("Error: waiting for SSO Permission Set (arn:aws:sso:::permissionSet/ssoins-1/ps-1) provision: unexpected state 'FAILED', wanted target 'SUCCEEDED'. last error: Received a 404 status error: Assignment not found."),
+            t("sso-permission-set-reprovision-failed")
+        );
+        // any other waiter that met FAILED stays permanent
+        assert_eq!(
+            got("Error: waiting for Glue Job (j) delete: unexpected state 'FAILED', wanted target 'SUCCEEDED'.").0,
+            FailureClass::Permanent
+        );
+        // Google's 409 for concurrent mutations of one object
+        assert_eq!(
+            got("Error: Error when reading or editing Job: googleapi: Error 409: sync mutate calls cannot be queued"),
+            t("operation-in-progress")
+        );
         // a tool's wait that names a finalizer nobody lifts: permanent, lines joined or not
         for m in [
             "failed to delete kustomization \"db\": timeout waiting for\nkustomization gitops/db to be deleted; an inventory item is likely stuck\non a cloud-controller finalizer",
