@@ -289,7 +289,7 @@ fn figures_meet_the_targets() {
     // Azure VM "marked for deletion" by the same destroy, were relabelled transient by an
     // inter-reader study: messages.yaml notes). heldout-6, -9, -10, -11 and -14 (labelled by
     // readers of the threads who had not seen the rules; heldout-14 holds the 15 rows
-    // collected as heldout-13 too, heldout-15 the 24 collected as heldout-16) have 12 rows
+    // collected as heldout-13 too, heldout-15 the 24 collected as heldout-16) have 10 rows
     // whose text reads as a timeout, a 5xx, an operation in progress or a mid-transition
     // state, as in far more rows labelled transient (a bare `context deadline exceeded` from
     // a pod stuck terminating, "internal error: context has no deadline" from a provider bug,
@@ -297,25 +297,28 @@ fn figures_meet_the_targets() {
     // making those rules permanent would misclass far more rows than it fixes. (A namespace
     // whose destroy ran out of time is its own rule now, `kubernetes-namespace-delete-timeout`:
     // three readers labelled it permanent.) heldout-17 (measured out of the table at stop 16:
-    // 7 permanent classed transient; joined the table after) keeps 3: two waits that ran out
-    // of time and a bare `context deadline exceeded` against a cluster already gone — its
-    // three tool timeouts that name a finalizer "stuck" or "not lifted" are a rule now, and
-    // a 412 naming an organisation policy constraint is no longer read as an operation in
-    // progress. heldout-18 (measured out of the table at stop 17, labels checked by two more
-    // blind readers: 55 of 56 unanimous) keeps its 4: three waits that ran out of time or a
-    // bare `context deadline exceeded`, and a 500 whose body is a TLS handshake timeout from a
-    // cluster already gone. `builtin_classifier_matches_the_table` checks each
+    // 7 permanent classed transient; joined the table after) keeps 2: two waits that ran out
+    // of time — its three tool timeouts that name a finalizer "stuck" or "not lifted" are a
+    // rule now, a 412 naming an organisation policy constraint is no longer read as an
+    // operation in progress, and a request that timed out towards a cluster already gone is
+    // `deployment-endpoint-timeout`. heldout-18 (measured out of the table at stop 17, labels
+    // checked by two more blind readers: 55 of 56 unanimous) keeps 3: waits that ran out of
+    // time and a bare `context deadline exceeded` (its 500 whose body is a TLS handshake
+    // timeout towards a cluster's address is `deployment-endpoint-timeout` now). heldout-19
+    // (measured out of the table at stop 18: 68.2 %, 1 permanent classed transient) keeps that
+    // one: an ECS capacity provider wait that ran out of time while a config still referenced
+    // it. `builtin_classifier_matches_the_table` checks each
     // is documented and that its rule's own rows are mostly transient.
     // Each slice's count is a ceiling: a change that adds one fails here.
     let ceiling = |slice: &str| match slice {
         "heldout-6" => 2,
         "heldout-9" => 4,
         "heldout-10" => 2,
-        "heldout-11" => 3,
-        "heldout-14" => 1,
-        "heldout-17" => 3,
-        "heldout-18" => 4,
-        "all" => 19,
+        "heldout-11" => 2,
+        "heldout-17" => 2,
+        "heldout-18" => 3,
+        "heldout-19" => 1,
+        "all" => 16,
         _ => 0,
     };
     for (slice, f) in &report {
