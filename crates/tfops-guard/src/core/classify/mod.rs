@@ -912,8 +912,12 @@ mod tests {
         ] {
             assert_eq!(got(m), one, "{m}");
         }
-        // the providers' global APIs: a blip, transient
+        // the providers' global APIs, public chart repositories, a vendor's `api.` host and
+        // Flux's source-controller: a blip, transient
         for m in [
+            "error getting helm chart: Get \"https://charts.bitnami.com/bitnami/index.yaml\": context deadline exceeded",
+            "Post \"https://api.honeycomb.io/1/boards\": context deadline exceeded",
+            "Get \"http://source-controller.flux-system.svc.cluster.local./gitrepository/flux-system/infra/6a1b.tar.gz\": net/http: request canceled (Client.Timeout exceeded while awaiting headers)",
             "Post \"https://sts.amazonaws.com/\": net/http: TLS handshake timeout",
             "Get \"https://management.azure.com/subscriptions/x\": context deadline exceeded",
             "Post \"https://compute.googleapis.com/compute/v1/projects/p\": context deadline exceeded",
@@ -963,6 +967,11 @@ mod tests {
         assert_eq!(
             got("Error: waiting for Glue Job (j) delete: unexpected state 'FAILED', wanted target 'SUCCEEDED'.").0,
             FailureClass::Permanent
+        );
+        // Alibaba's catch-all server-side failure, even when reported with a 400
+        assert_eq!(
+            got("Deleting RouteEntry got an error: &common.Error{ErrorResponse:common.ErrorResponse{HostId:\"ecs-openapi-share.eu-central-1.aliyuncs.com\", Code:\"UnknownError\", Message:\"The request processing has failed due to some unknown error.\"}, StatusCode:400}"),
+            t("alibaba-unknown-error")
         );
         // Google's 409 for concurrent mutations of one object
         assert_eq!(

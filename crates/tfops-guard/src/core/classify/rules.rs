@@ -315,10 +315,11 @@ pub fn no_terminal_status(message: &str) -> bool {
     .any(|w| lower.contains(w))
 }
 
-/// Hosts of the providers' global, multi-tenant APIs (and the registries `init` talks to):
-/// a request to one of them that times out is a blip, the next attempt gets another
-/// front end. Matched as the host or a suffix after a dot.
-const GLOBAL_API_HOSTS: [&str; 44] = [
+/// Hosts of the providers' global, multi-tenant APIs and of the public registries and chart
+/// repositories `init` and the Helm provider talk to: a request to one of them that times out
+/// is a blip, the next attempt gets another front end. Matched as the host or a suffix after
+/// a dot; a host that starts with `api.` (a vendor's public API) counts too.
+const GLOBAL_API_HOSTS: [&str; 59] = [
     "amazonaws.com",
     "amazonaws.com.cn",
     "amazon.com",
@@ -363,6 +364,21 @@ const GLOBAL_API_HOSTS: [&str; 44] = [
     "atlassian.net",
     "snowflakecomputing.com",
     "upcloud.com",
+    "github.io",
+    "ghcr.io",
+    "docker.io",
+    "docker.com",
+    "quay.io",
+    "gcr.io",
+    "pkg.dev",
+    "k8s.io",
+    "helm.sh",
+    "bitnami.com",
+    "jfrog.io",
+    "golang.org",
+    "pypi.org",
+    "npmjs.org",
+    "cloudfront.net",
 ];
 
 /// Hosts under [`GLOBAL_API_HOSTS`] that belong to one deployment: a cluster's API server, a
@@ -386,7 +402,8 @@ const REQUEST_TIMEOUTS: [&str; 3] = [
 /// A request the text shows timing out went to an endpoint of one deployment — an IP
 /// address, `localhost`, an in-cluster service, a cluster's API server, a self-hosted
 /// product on its own domain (Rancher, Grafana, Vault) — not to a provider's global API
-/// ([`GLOBAL_API_HOSTS`]).
+/// ([`GLOBAL_API_HOSTS`]) nor to Flux's source-controller, which serves the runner its module
+/// and comes back by itself (tofu-controller's `ArtifactFailed` on a download timeout).
 pub fn endpoint_of_one_deployment(message: &str) -> bool {
     let lower = message.to_ascii_lowercase();
     let ends_url = |c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '\\');
@@ -414,9 +431,11 @@ pub fn endpoint_of_one_deployment(message: &str) -> bool {
             Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
             _ => host,
         };
-        let global = GLOBAL_API_HOSTS
-            .iter()
-            .any(|g| host == *g || host.strip_suffix(g).is_some_and(|p| p.ends_with('.')));
+        let global = host.starts_with("api.")
+            || host.starts_with("source-controller.")
+            || GLOBAL_API_HOSTS
+                .iter()
+                .any(|g| host == *g || host.strip_suffix(g).is_some_and(|p| p.ends_with('.')));
         let one_deployment = ONE_DEPLOYMENT_SUFFIXES.iter().any(|s| host.ends_with(s));
         !global || one_deployment
     })
@@ -1388,6 +1407,15 @@ rule(
         Transient,
         "the resource is mid-transition (an AWS API names the transitional state it is in — ASSOCIATING, HEALING, MAINTENANCE — or says InvalidStateTransition); the transition finishes by itself",
         EC2_ERRORS,
+    ),
+    rule(
+        "alibaba-unknown-error",
+        "alibaba",
+        "UnknownError",
+        r"request processing has failed due to some unknown error",
+        Transient,
+        "Alibaba Cloud's catch-all server-side failure (its common error code `UnknownError`, whatever HTTP status the SDK reports): nothing in the request is wrong and the next call usually passes",
+        "https://github.com/alibaba/terraform-provider/issues/319",
     ),
     rule(
         "azure-marked-for-deletion",
