@@ -1374,3 +1374,88 @@ async fn that_evidence_buys_one_retry_only() {
         "{retries:?}"
     );
 }
+
+/// The retry the guard asks for on that evidence fails to reach the API once (a 500 on its
+/// PATCH): no attempt began, so the evidence of the failed one still holds and the guard asks
+/// again, instead of reading the same failure as permanent and orphaning the CR. The
+/// controller is held still after the first attempt so that only the guard's request can
+/// start the next one.
+#[tokio::test(start_paused = true)]
+async fn a_retry_request_that_fails_keeps_the_evidence_of_the_failed_attempt() {
+    use tfops_testcluster::{FaultRule, Verb};
+    let rig = Rig::start().await;
+    let module = lambda_in_its_group(1);
+    let mut held = module.behavior.clone();
+    held.paused = true;
+    let running = module.behavior.clone();
+    rig.release(&[module]).await;
+    let guard = tokio::spawn(tfops_guard::engine::run_guard(
+        rig.guard_client(),
+        opts(300),
+        tfops_guard::clock::Clock::start(),
+    ));
+    let sim = rig.sim.as_ref().expect("simulated controller");
+    // Hold the controller while the first attempt runs: it fails, and nothing starts another.
+    let applying = || {
+        rig.tf("net")["status"]["conditions"]
+            .as_array()
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Apply" && c["status"] == "Unknown")
+            })
+    };
+    assert!(rig.wait(applying, 60).await, "the destroy never started");
+    sim.set_behavior(NS, "net", held);
+    let counted = || {
+        rig.tf("net")["metadata"]["annotations"][tfops_api::progress::PROGRESS_ANNOTATION]
+            .as_str()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+            .and_then(|p| p["attempts"].as_u64())
+            .unwrap_or(0)
+            >= 1
+    };
+    assert!(
+        rig.wait(counted, 120).await,
+        "the first failure was never counted"
+    );
+    rig.cluster.faults().add(
+        FaultRule::status(500)
+            .user(GUARD_USER)
+            .verb(Verb::Patch)
+            .resource("terraforms")
+            .times(1),
+    );
+    let refused = || {
+        !rig.cluster
+            .requests()
+            .filter(|r| r.user == GUARD_USER && r.method == "PATCH" && r.status == 500)
+            .is_empty()
+    };
+    assert!(
+        rig.wait(refused, 120).await,
+        "the guard never asked for a retry"
+    );
+    // The next request (or an orphan) follows within the retry's short backoff.
+    let decided = || {
+        rig.guard_events("net")
+            .iter()
+            .any(|(r, _)| r == "TfopsGuardRetry" || r == "TfopsGuardOrphaned")
+    };
+    assert!(rig.wait(decided, 120).await);
+    let events = rig.guard_events("net");
+    assert!(
+        events.iter().any(|(r, _)| r == "TfopsGuardRetry")
+            && !events.iter().any(|(r, _)| r == "TfopsGuardOrphaned"),
+        "{events:?}"
+    );
+    // Let the controller run the requested attempt: it passes.
+    sim.set_behavior(NS, "net", running);
+    let report = guard.await.expect("guard task").expect("guard run");
+    assert_eq!(
+        outcome(&report, "net"),
+        Some(Outcome::Destroyed),
+        "{}",
+        report.render()
+    );
+    assert!(rig.ledger_entry(NS, "net").is_none());
+}

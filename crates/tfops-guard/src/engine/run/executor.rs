@@ -115,10 +115,12 @@ impl Engine {
                     .get(key)
                     .and_then(|c| c.obj.as_ref().map(|o| holders::will_destroy(c, o)))
                     .unwrap_or(false);
-                if destroys {
-                    self.begin_attempt(key).await;
+                let read = destroys && self.read_state(key).await;
+                let deleted = self.delete(key, &api).await;
+                if destroys && deleted.is_ok() {
+                    self.attempt_began(key, read);
                 }
-                match self.delete(key, &api).await {
+                match deleted {
                     Ok(_) if self.crs.get(key).is_some_and(|c| c.obj.is_some()) => self
                         .patch(key, &api, "requesting reconcile of", &patch, &progress)
                         .await
@@ -138,15 +140,20 @@ impl Engine {
                     ],
                     None,
                 );
-                self.begin_attempt(key).await;
-                self.patch(
-                    key,
-                    &api,
-                    "requesting a destroy retry of",
-                    &patch,
-                    &progress,
-                )
-                .await
+                let read = self.read_state(key).await;
+                let sent = self
+                    .patch(
+                        key,
+                        &api,
+                        "requesting a destroy retry of",
+                        &patch,
+                        &progress,
+                    )
+                    .await;
+                if sent.is_ok() {
+                    self.attempt_began(key, read);
+                }
+                sent
             }
             Decision::ForceUnlock {
                 lock_id,
@@ -159,9 +166,14 @@ impl Engine {
                     ],
                     Some(json!({"tfstate": {"forceUnlock": "yes", "lockIdentifier": lock_id}})),
                 );
-                self.begin_attempt(key).await;
-                self.patch(key, &api, "force-unlocking", &patch, &progress)
-                    .await
+                let read = self.read_state(key).await;
+                let sent = self
+                    .patch(key, &api, "force-unlocking", &patch, &progress)
+                    .await;
+                if sent.is_ok() {
+                    self.attempt_began(key, read);
+                }
+                sent
             }
             Decision::DropStaleDependencyFinalizers { finalizers } => {
                 let current = self.crs.get(key).and_then(|c| c.obj.clone());

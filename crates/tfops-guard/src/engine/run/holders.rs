@@ -6,12 +6,14 @@
 //! could not be deleted; the machine then reads such a failure as transient
 //! ([`crate::core::classify::Classification::in_context`]). In the failing CR's own state a
 //! referrer counts only when the attempt that failed destroyed it ([`SeenState`] keeps the read
-//! taken when the attempt began, [`Engine::begin_attempt`]).
+//! taken when the attempt began, [`Engine::attempt_began`]).
 //!
-//! Only a failure whose text-only class comes from a built-in in-use rule, and that names a
-//! cloud identifier, costs anything: one Secret GET per candidate `Terraform`, at each probe of the
-//! failing CR and when its message changes; a state is parsed again only when its Secret's
-//! resourceVersion changed.
+//! Costs: one Secret GET of a CR's state right before each request that begins one of its
+//! destroy attempts (the DELETE, a retry, a force-unlock), never parsed unless a holder check
+//! needs it; and, only for a failure whose text-only class comes from a built-in in-use rule
+//! and that names a cloud identifier, one Secret GET per candidate `Terraform` at each probe of
+//! the failing CR and when its message changes. A state is parsed again only when its
+//! Secret's resourceVersion changed.
 
 use super::*;
 use crate::core::classify::holder;
@@ -54,7 +56,8 @@ impl Engine {
     /// `status.inventory`) of a `Terraform` this run will still destroy (`key`'s own included),
     /// or of one it has already destroyed (state read earlier in the run, inventory last seen)
     /// — holder → `namespace/name`. And those of `subjects` that a resource in such a state
-    /// references (`key`'s own excluded: Terraform orders the destroy within one state).
+    /// references (in `key`'s own state only a resource its failed attempt destroyed:
+    /// Terraform orders the destroy within one state).
     ///
     /// A candidate [goes with this uninstall](Engine::goes_with_uninstall) and is not
     /// something `key` depends on (the guard deletes that only after `key` is gone). A state
@@ -136,10 +139,10 @@ impl Engine {
 
 impl Engine {
     /// Read `k`'s in-cluster state and keep it with what this run has seen of it (nothing when
-    /// the Secret has not changed since the last read). Called before the guard deletes a CR
-    /// that will destroy, so that what its destroy removes stays known, and by the holder
-    /// check. A state that cannot be read adds nothing.
-    /// True when the Secret was read (changed or not).
+    /// the Secret has not changed since the last read); true when the Secret was read, changed
+    /// or not. Called right before each request that begins a destroy attempt of a CR (its
+    /// DELETE, a retry, a force-unlock: [`Engine::attempt_began`]), so that what its destroy
+    /// removes stays known, and by the holder check. A state that cannot be read adds nothing.
     pub(super) async fn read_state(&mut self, k: &Key) -> bool {
         let Some(secret) = self.crs.get(k).and_then(|cr| cr.tfstate_secret.clone()) else {
             return false;
@@ -160,12 +163,13 @@ impl Engine {
         }
     }
 
-    /// Right before a request that begins a destroy attempt of `k` (its DELETE, a retry, a
-    /// force-unlock): read its state as the attempt's starting point
-    /// ([`SeenState::went_during_attempt`]), and have the holders of its next failure read
-    /// again, since what the last attempt removed no longer speaks for the next one.
-    pub(super) async fn begin_attempt(&mut self, k: &Key) {
-        let read = self.read_state(k).await;
+    /// A request that begins a destroy attempt of `k` (its DELETE, a retry, a force-unlock)
+    /// was accepted: the state read right before it (`read`: [`Engine::read_state`]'s answer)
+    /// is the attempt's starting point ([`SeenState::went_during_attempt`]), and the holders of
+    /// its next failure are read again, since what the last attempt removed no longer speaks
+    /// for the next one. Not called when the request failed: no attempt began, and the
+    /// evidence of the last one still holds.
+    pub(super) fn attempt_began(&mut self, k: &Key, read: bool) {
         if let Some(cr) = self.crs.get_mut(k) {
             cr.state.mark_attempt(read);
             cr.holders_for = None;
