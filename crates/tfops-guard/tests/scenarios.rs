@@ -70,7 +70,7 @@ async fn clean_uninstall_destroys_everything_with_few_requests() {
     let requests = rig.guard_requests() - before;
     println!("clean uninstall: {requests} guard requests for 3 CRs, {took:?} virtual");
     // ≤ 4 per CR (3 to delete and follow it, 1 to read its state before the DELETE, for the
-    // holder check of its siblings) + constant (LIST + WATCH).
+    // holder checks of its siblings and its own) + constant (LIST + WATCH).
     assert!(
         requests <= 4 * 3 + 2,
         "{requests} requests: {:#?}",

@@ -919,6 +919,8 @@ mod tests {
             "Post \"https://api.honeycomb.io/1/boards\": context deadline exceeded",
             "Get \"http://source-controller.flux-system.svc.cluster.local./gitrepository/flux-system/infra/6a1b.tar.gz\": net/http: request canceled (Client.Timeout exceeded while awaiting headers)",
             "Post \"https://sts.amazonaws.com/\": net/http: TLS handshake timeout",
+            "Post \"https://sts.amazonaws.com./\": context deadline exceeded",
+            "Get \"https://management.usgovcloudapi.net/subscriptions/x\": context deadline exceeded",
             "Get \"https://management.azure.com/subscriptions/x\": context deadline exceeded",
             "Post \"https://compute.googleapis.com/compute/v1/projects/p\": context deadline exceeded",
         ] {
@@ -931,6 +933,10 @@ mod tests {
         ));
         assert!(!rules::endpoint_of_one_deployment(
             "Error: context deadline exceeded"
+        ));
+        // a request canceled for another reason than the client's timeout
+        assert!(!rules::endpoint_of_one_deployment(
+            "Get \"https://grafana.example.org/api\": net/http: request canceled"
         ));
         assert!(!rules::endpoint_of_one_deployment(
             "Get \"https://grafana.example.org/api\": 502 Bad Gateway"
@@ -953,15 +959,23 @@ mod tests {
         ] {
             assert_eq!(got(m), t("incorrect-state"), "{m}");
         }
-        // ... a steady state named the same way is not a transition
-        assert_ne!(
-            got("BadRequestException: You can't delete cluster in ACTIVE state.").0,
-            FailureClass::Transient
-        );
+        // ... a steady state named the same way is not a transition, nor PENDING, which
+        // often waits on a person (an invitation, a letter of authorisation)
+        for m in [
+            "BadRequestException: You can't delete cluster in ACTIVE state.",
+            "Error: deleting Direct Connect Connection: the connection is in PENDING state awaiting LOA",
+        ] {
+            assert_ne!(got(m).0, FailureClass::Transient, "{m}");
+        }
         // a permission set whose re-provisioning failed while its assignments were going
         assert_eq!(
             got("Error: waiting for SSO Permission Set (arn:aws:sso:::permissionSet/ssoins-1/ps-1) provision: unexpected state 'FAILED', wanted target 'SUCCEEDED'. last error: Received a 404 status error: Assignment not found."),
             t("sso-permission-set-reprovision-failed")
+        );
+        // ... not when the provisioning was refused outright
+        assert_eq!(
+            got("Error: waiting for SSO Permission Set (arn:aws:sso:::permissionSet/ssoins-1/ps-1) provision: unexpected state 'FAILED', wanted target 'SUCCEEDED'. last error: Received a 400 status error: Customer managed policy CMP1 does not exist in account 123456789012.").0,
+            FailureClass::Permanent
         );
         // any other waiter that met FAILED stays permanent
         assert_eq!(

@@ -319,7 +319,7 @@ pub fn no_terminal_status(message: &str) -> bool {
 /// repositories `init` and the Helm provider talk to: a request to one of them that times out
 /// is a blip, the next attempt gets another front end. Matched as the host or a suffix after
 /// a dot; a host that starts with `api.` (a vendor's public API) counts too.
-const GLOBAL_API_HOSTS: [&str; 59] = [
+const GLOBAL_API_HOSTS: [&str; 67] = [
     "amazonaws.com",
     "amazonaws.com.cn",
     "amazon.com",
@@ -379,6 +379,14 @@ const GLOBAL_API_HOSTS: [&str; 59] = [
     "pypi.org",
     "npmjs.org",
     "cloudfront.net",
+    "usgovcloudapi.net",
+    "chinacloudapi.cn",
+    "microsoftonline.us",
+    "microsoft.us",
+    "azure.us",
+    "azure.cn",
+    "hashicorp.cloud",
+    "equinix.com",
 ];
 
 /// Hosts under [`GLOBAL_API_HOSTS`] that belong to one deployment: a cluster's API server, a
@@ -392,10 +400,12 @@ const ONE_DEPLOYMENT_SUFFIXES: [&str; 6] = [
     ".azmk8s.io",
 ];
 
-/// Go `net/http` request timeouts, as printed right after the URL (`Get "https://…": …`).
-const REQUEST_TIMEOUTS: [&str; 3] = [
+/// Go `net/http` request timeouts, as printed right after the URL (`Get "https://…": …`); a
+/// `request canceled` counts only with the client timeout's own words.
+const REQUEST_TIMEOUTS: [&str; 4] = [
     ": context deadline exceeded",
-    ": net/http: request canceled",
+    ": net/http: request canceled (client.timeout",
+    ": net/http: request canceled while waiting for connection",
     ": net/http: tls handshake timeout",
 ];
 
@@ -431,6 +441,8 @@ pub fn endpoint_of_one_deployment(message: &str) -> bool {
             Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
             _ => host,
         };
+        // a fully qualified name's root dot (`sts.amazonaws.com.`)
+        let host = host.strip_suffix('.').unwrap_or(host);
         let global = host.starts_with("api.")
             || host.starts_with("source-controller.")
             || GLOBAL_API_HOSTS
@@ -439,6 +451,22 @@ pub fn endpoint_of_one_deployment(message: &str) -> bool {
         let one_deployment = ONE_DEPLOYMENT_SUFFIXES.iter().any(|s| host.ends_with(s));
         !global || one_deployment
     })
+}
+
+/// A failed provisioning whose last error is not a refusal of the request itself (a 400, a
+/// policy that does not exist, a permission denied).
+pub fn provisioning_not_refused(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    ![
+        "400 status error",
+        "does not exist",
+        "accessdenied",
+        "access denied",
+        "not authorized",
+        "validationexception",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
 }
 
 /// The text says nothing holds the resource ([`in_use_not_denied`] is false).
@@ -932,14 +960,17 @@ pub const BUILTIN: &[Def] = &[
         "the waiter saw the resource still mid-transition (provisioning, updating, deleting): the transition ends by itself and the next run finds it settled",
         "https://github.com/oracle/terraform-provider-oci/issues/2094",
     ),
-    rule(
-        "sso-permission-set-reprovision-failed",
-        "aws",
-        "PermissionSet provisioning FAILED",
-        r"SSO Permission Set \([^)]{0,200}\)[^\n]{0,80}\bprovision[^\n]{0,300}unexpected state '?FAILED'?, wanted target '?SUCCEEDED",
-        Transient,
-        "the provider re-provisions a permission set after its policies or account assignments change; while the same destroy is still removing those assignments the provisioning fails, and the next run provisions a settled set",
-        "https://github.com/hashicorp/terraform-provider-aws/issues/23585",
+    guarded(
+        rule(
+            "sso-permission-set-reprovision-failed",
+            "aws",
+            "PermissionSet provisioning FAILED",
+            r"SSO Permission Set \([^)]{0,200}\)[^\n]{0,80}\bprovision[^\n]{0,300}unexpected state '?FAILED'?, wanted target '?SUCCEEDED",
+            Transient,
+            "the provider re-provisions a permission set after its policies or account assignments change; while the same destroy is still removing those assignments the provisioning fails, and the next run provisions a settled set (a provisioning refused outright — a policy that does not exist in the account — is left to the other rules)",
+            "https://github.com/hashicorp/terraform-provider-aws/issues/23585",
+        ),
+        provisioning_not_refused,
     ),
     rule(
         "waiter-unexpected-state",
@@ -1403,7 +1434,7 @@ rule(
         "incorrect-state",
         "aws",
         "Incorrect*State/Invalid*State",
-        r"\b(Invalid|Incorrect)\w*State(Fault|Exception)?\b|transitional state|\b(provisioning|is|still) in transition\b|not in (an? )?(appropriate|valid|available|correct|ready) state|in the current (status|state)|is not ready|resourceNotReady|already being deleted|is being deleted|deletion is in progress|deletion (isn't|is not) (yet )?(completed?|finished)|being (created|updated|modified|deleted|provisioned)|current status is:? '?(deleting|creating|attaching|detaching|extending|migrating|resizing|uploading|downloading|backing-up|restoring-backup|retyping)\b|(?-i:\b(status|state) (is|=) '?(CREATING|PROVISIONING|DEPLOYING|UPDATING|UPGRADING|UPSCALING|DOWNSCALING|SCALING|RESIZING|MODIFYING|REBOOTING|STARTING|STOPPING|DELETING|DEPROVISIONING|MIGRATING|RESTORING|REPAIRING|RECONCILING)\b)|cannot be executed until [\w ]{1,40} (state|status) is '?(ACTIVE|AVAILABLE|READY|RUNNING)\b|\bInvalidStateTransition|(?-i:\bin (the )?'?(ASSOCIATING|DISASSOCIATING|ATTACHING|DETACHING|HEALING|PENDING|CREATING|DELETING|UPDATING|MODIFYING|PROVISIONING|DEPROVISIONING|REBOOTING|STARTING|STOPPING|RESTORING|MIGRATING|SCALING|UPGRADING|REPAIRING|RECONCILING|MAINTENANCE)'? (state|status)\b)",
+        r"\b(Invalid|Incorrect)\w*State(Fault|Exception)?\b|transitional state|\b(provisioning|is|still) in transition\b|not in (an? )?(appropriate|valid|available|correct|ready) state|in the current (status|state)|is not ready|resourceNotReady|already being deleted|is being deleted|deletion is in progress|deletion (isn't|is not) (yet )?(completed?|finished)|being (created|updated|modified|deleted|provisioned)|current status is:? '?(deleting|creating|attaching|detaching|extending|migrating|resizing|uploading|downloading|backing-up|restoring-backup|retyping)\b|(?-i:\b(status|state) (is|=) '?(CREATING|PROVISIONING|DEPLOYING|UPDATING|UPGRADING|UPSCALING|DOWNSCALING|SCALING|RESIZING|MODIFYING|REBOOTING|STARTING|STOPPING|DELETING|DEPROVISIONING|MIGRATING|RESTORING|REPAIRING|RECONCILING)\b)|cannot be executed until [\w ]{1,40} (state|status) is '?(ACTIVE|AVAILABLE|READY|RUNNING)\b|\bInvalidStateTransition|(?-i:\bin (the )?'?(ASSOCIATING|DISASSOCIATING|ATTACHING|DETACHING|HEALING|CREATING|DELETING|UPDATING|MODIFYING|PROVISIONING|DEPROVISIONING|REBOOTING|STARTING|STOPPING|RESTORING|MIGRATING|SCALING|UPGRADING|REPAIRING|RECONCILING|MAINTENANCE)'? (state|status)\b)",
         Transient,
         "the resource is mid-transition (an AWS API names the transitional state it is in — ASSOCIATING, HEALING, MAINTENANCE — or says InvalidStateTransition); the transition finishes by itself",
         EC2_ERRORS,
@@ -1640,7 +1671,7 @@ rule(
             "deployment-endpoint-timeout",
             "any",
             "net/http request timeout (an endpoint of one deployment)",
-            r#"://[^\s"'`\\]+?["'`\\]*:? ?: (context deadline exceeded|net/http: (request canceled|TLS handshake timeout))"#,
+            r#"://[^\s"'`\\]+?["'`\\]*: (context deadline exceeded|net/http: (request canceled (\(Client\.Timeout|while waiting for connection)|TLS handshake timeout))"#,
             Permanent,
             "a request to an endpoint that belongs to one deployment (a cluster's API server, an IP address, an in-cluster service, a self-hosted Rancher, Grafana or Vault) got no answer in time: during a destroy that endpoint is usually gone or cut off (its cluster or network removed earlier, a VPN down), and the next attempt waits just as long; a timeout on a provider's global API is left to `timeout` (transient)",
             "https://pkg.go.dev/net/http#Client",

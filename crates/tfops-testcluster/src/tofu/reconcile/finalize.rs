@@ -68,7 +68,11 @@ impl Run<'_> {
                     // what the failed apply destroyed is gone from it; an unchanged state is
                     // not written again.
                     let gone = self.behavior.destroyed_through(self.attempts);
-                    if !gone.is_empty() {
+                    let gone_before = match self.attempts.checked_sub(1) {
+                        Some(previous) => self.behavior.destroyed_through(previous),
+                        None => Default::default(),
+                    };
+                    if gone != gone_before {
                         let left: Vec<_> = self
                             .behavior
                             .inventory_for(&self.name)
