@@ -95,7 +95,8 @@ pub struct Explanation {
     /// What such a failure could not delete when it names no holder
     /// ([`crate::core::classify::holder::subjects`]): the guard retries instead when a
     /// resource in the state of another `Terraform` the same uninstall is destroying uses
-    /// every one of them.
+    /// every one of them, or (for one more attempt) a resource of the CR's own state used it
+    /// until the attempt that failed destroyed it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub subjects: Vec<String>,
     /// The state machine's own decision for this situation.
@@ -136,7 +137,7 @@ impl Explanation {
                 )
             } else if !self.subjects.is_empty() {
                 format!(
-                    "in use:   {} — if a resource in the state of another Terraform of the same release uses it (an instance's subnet_id, a policy attachment's policy_arn), the guard reads this failure as transient and waits for that destroy\n",
+                    "in use:   {} — if a resource in the state of another Terraform of the same release uses it (an instance's subnet_id, a policy attachment's policy_arn), the guard reads this failure as transient and waits for that destroy; so it does, for one more attempt, if a resource of this Terraform's own state used it until the attempt that failed destroyed it\n",
                     self.subjects.join(", ")
                 )
             } else {
