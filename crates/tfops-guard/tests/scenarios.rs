@@ -1459,3 +1459,67 @@ async fn a_retry_request_that_fails_keeps_the_evidence_of_the_failed_attempt() {
     );
     assert!(rig.ledger_entry(NS, "net").is_none());
 }
+
+/// The state read right after the failure gets an API error once: the holder check is
+/// incomplete, so the guard reads again shortly instead of orphaning on what it could not see;
+/// the second read shows the function gone and the retry follows.
+#[tokio::test(start_paused = true)]
+async fn a_state_read_that_fails_is_read_again_before_the_cr_is_released() {
+    use tfops_testcluster::{FaultRule, Verb};
+    let rig = Rig::start().await;
+    let module = lambda_in_its_group(1);
+    let mut held = module.behavior.clone();
+    held.paused = true;
+    let running = module.behavior.clone();
+    rig.release(&[module]).await;
+    let guard = tokio::spawn(tfops_guard::engine::run_guard(
+        rig.guard_client(),
+        opts(300),
+        tfops_guard::clock::Clock::start(),
+    ));
+    let sim = rig.sim.as_ref().expect("simulated controller");
+    let applying = || {
+        rig.tf("net")["status"]["conditions"]
+            .as_array()
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Apply" && c["status"] == "Unknown")
+            })
+    };
+    assert!(rig.wait(applying, 60).await, "the destroy never started");
+    // The read before the DELETE is done; the next read of the state fails once.
+    rig.cluster.faults().add(
+        FaultRule::status(500)
+            .user(GUARD_USER)
+            .verb(Verb::Get)
+            .resource("secrets")
+            .name("tfstate-default-net")
+            .times(1),
+    );
+    sim.set_behavior(NS, "net", held);
+    let decided = || {
+        rig.guard_events("net")
+            .iter()
+            .any(|(r, _)| r == "TfopsGuardRetry" || r == "TfopsGuardOrphaned")
+    };
+    assert!(rig.wait(decided, 120).await);
+    let failed_reads = rig
+        .cluster
+        .requests()
+        .filter(|r| r.user == GUARD_USER && r.resource == "secrets" && r.status == 500);
+    assert_eq!(failed_reads.len(), 1, "the fault was not hit");
+    let events = rig.guard_events("net");
+    assert!(
+        events.iter().any(|(r, _)| r == "TfopsGuardRetry")
+            && !events.iter().any(|(r, _)| r == "TfopsGuardOrphaned"),
+        "{events:?}"
+    );
+    sim.set_behavior(NS, "net", running);
+    let report = guard.await.expect("guard task").expect("guard run");
+    assert_eq!(
+        outcome(&report, "net"),
+        Some(Outcome::Destroyed),
+        "{}",
+        report.render()
+    );
+}

@@ -115,7 +115,7 @@ impl Engine {
                     .get(key)
                     .and_then(|c| c.obj.as_ref().map(|o| holders::will_destroy(c, o)))
                     .unwrap_or(false);
-                let read = destroys && self.read_state(key).await;
+                let read = destroys && self.read_state(key).await == holders::StateRead::Read;
                 let deleted = self.delete(key, &api).await;
                 if destroys && deleted.is_ok() {
                     self.attempt_began(key, read);
@@ -140,7 +140,7 @@ impl Engine {
                     ],
                     None,
                 );
-                let read = self.read_state(key).await;
+                let read = self.read_state(key).await == holders::StateRead::Read;
                 let sent = self
                     .patch(
                         key,
@@ -166,7 +166,7 @@ impl Engine {
                     ],
                     Some(json!({"tfstate": {"forceUnlock": "yes", "lockIdentifier": lock_id}})),
                 );
-                let read = self.read_state(key).await;
+                let read = self.read_state(key).await == holders::StateRead::Read;
                 let sent = self
                     .patch(key, &api, "force-unlocking", &patch, &progress)
                     .await;

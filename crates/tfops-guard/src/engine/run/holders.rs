@@ -46,8 +46,15 @@ impl Engine {
             None => InDestroy::default(),
         };
         if let Some(cr) = self.crs.get_mut(key) {
+            // The bound on re-reads is per failure message (the message is gone while the
+            // controller runs the next attempt, and comes back the same).
+            if message.is_some() && cr.unread_for != message {
+                cr.unread_deferrals = 0;
+                cr.unread_for.clone_from(&message);
+            }
             cr.holders_in_destroy = found.holders;
             cr.referrers_in_destroy = found.referrers;
+            cr.holders_unread = found.unread;
             cr.holders_for = message;
         }
     }
@@ -103,7 +110,9 @@ impl Engine {
             if *going != Going::Destroying {
                 continue;
             }
-            self.read_state(k).await;
+            if self.read_state(k).await == StateRead::Failed {
+                found.unread.push(format!("{}/{}", k.0, k.1));
+            }
             if let Some(cr) = self.crs.get_mut(k) {
                 found.note(holders, subjects, cr.state.index(), k, k == key);
             }
@@ -139,27 +148,27 @@ impl Engine {
 
 impl Engine {
     /// Read `k`'s in-cluster state and keep it with what this run has seen of it (nothing when
-    /// the Secret has not changed since the last read); true when the Secret was read, changed
-    /// or not. Called right before each request that begins a destroy attempt of a CR (its
+    /// the Secret has not changed since the last read), and say whether it could be read
+    /// ([`StateRead`]). Called right before each request that begins a destroy attempt of a CR (its
     /// DELETE, a retry, a force-unlock: [`Engine::attempt_began`]), so that what its destroy
     /// removes stays known, and by the holder check. A state that cannot be read adds nothing.
-    pub(super) async fn read_state(&mut self, k: &Key) -> bool {
+    pub(super) async fn read_state(&mut self, k: &Key) -> StateRead {
         let Some(secret) = self.crs.get(k).and_then(|cr| cr.tfstate_secret.clone()) else {
-            return false;
+            return StateRead::Absent;
         };
         let read = match ops::tfstate(&self.client, &k.0, &secret).await {
             Ok(read) => read,
             Err(e) => {
                 tracing::debug!(cr = %k.1, error = %e, "tfstate not read for the holder check");
-                None
+                return StateRead::Failed;
             }
         };
         match (read, self.crs.get_mut(k)) {
             (Some((version, data)), Some(cr)) => {
                 cr.state.add_read(version, data);
-                true
+                StateRead::Read
             }
-            _ => false,
+            _ => StateRead::Absent,
         }
     }
 
@@ -402,6 +411,17 @@ pub(super) fn will_destroy(cr: &Cr, obj: &DynamicObject) -> bool {
         && cr.progress.phase != Phase::Orphaning
 }
 
+/// What [`Engine::read_state`] got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StateRead {
+    /// The Secret was read (changed or not).
+    Read,
+    /// No in-cluster state, or no Secret (yet).
+    Absent,
+    /// The API answered with an error: what the state holds is not known.
+    Failed,
+}
+
 /// What [`Engine::in_destroy`] found.
 #[derive(Default)]
 struct InDestroy {
@@ -409,6 +429,8 @@ struct InDestroy {
     holders: BTreeMap<String, String>,
     /// What could not be deleted → the resource that references it.
     referrers: BTreeMap<String, Referrer>,
+    /// `namespace/name` of the candidates whose state could not be read.
+    unread: Vec<String>,
 }
 
 impl InDestroy {

@@ -81,6 +81,9 @@ pub use report::{CrReport, GuardReport, RunStatus};
 /// A probe older than this is taken again before a decision that lets a CR go without a
 /// destroy.
 const FRESH_PROBE: Duration = Duration::from_secs(2);
+/// How often the guard reads again a state its holder check could not read before it
+/// releases a CR on the failure anyway (an API error that persists is not waited out).
+const MAX_UNREAD_DEFERRALS: u8 = 3;
 /// Longest single sleep of the event loop.
 const TICK: Duration = Duration::from_secs(1);
 /// Longest REAL time the loop waits (without letting a timer fire) for the watch to echo the
@@ -178,6 +181,13 @@ struct Cr {
     /// What a resource in another `Terraform`'s state references of the current in-use
     /// failure's subjects (read with `holders_in_destroy`).
     referrers_in_destroy: BTreeMap<String, crate::machine::Referrer>,
+    /// `Terraform`s whose state the last holder check could not read (an API error): what it
+    /// found may be incomplete, so the guard reads again before releasing the CR.
+    holders_unread: Vec<String>,
+    /// How many times the guard put off releasing this CR for an unread state, for the
+    /// failure message `unread_for` (at most [`MAX_UNREAD_DEFERRALS`]).
+    unread_deferrals: u8,
+    unread_for: Option<String>,
     /// What this run has seen in this CR's state (every read merged: read before the guard
     /// deletes the CR and by holder checks) — so that a holder whose Terraform finished its
     /// destroy before the check still counts. Reads are parsed only when a holder check needs
@@ -576,6 +586,9 @@ impl Engine {
             holders_for: None,
             state: holders::SeenState::default(),
             referrers_in_destroy: BTreeMap::new(),
+            holders_unread: Vec::new(),
+            unread_deferrals: 0,
+            unread_for: None,
             inventory_ids: BTreeSet::new(),
             runner_pending_since: None,
             tfstate_secret: v
@@ -933,7 +946,10 @@ impl Engine {
             });
             let escalating = step.decision.releases_without_destroy()
                 || matches!(step.decision, Decision::Block { .. });
-            if escalating && stale_env {
+            let unread = self.crs.get(key).is_some_and(|c| {
+                !c.holders_unread.is_empty() && c.unread_deferrals < MAX_UNREAD_DEFERRALS
+            });
+            if escalating && (stale_env || unread) {
                 if !self.probe(key).await {
                     // No fresh evidence (the probe failed): never release on an old view;
                     // look again shortly.
@@ -942,6 +958,19 @@ impl Engine {
                         cr.why = "about to release it, but the environment could not be read just now: retrying before deciding".to_owned();
                     }
                     return;
+                }
+                // A state the holder check needs still could not be read: what the failure
+                // is may change with it, so look again shortly (a few times at most).
+                if let Some(cr) = self.crs.get_mut(key) {
+                    if !cr.holders_unread.is_empty() && cr.unread_deferrals < MAX_UNREAD_DEFERRALS {
+                        cr.unread_deferrals += 1;
+                        cr.wake_at = Some(Instant::now() + FRESH_PROBE);
+                        cr.why = format!(
+                            "about to release it, but the state of Terraform {} could not be read just now: reading it again before deciding",
+                            cr.holders_unread.join(", ")
+                        );
+                        return;
+                    }
                 }
                 match self.decide(key) {
                     Some(s) => step = s,
