@@ -319,7 +319,7 @@ pub fn no_terminal_status(message: &str) -> bool {
 /// repositories `init` and the Helm provider talk to: a request to one of them that times out
 /// is a blip, the next attempt gets another front end. Matched as the host or a suffix after
 /// a dot; a host that starts with `api.` (a vendor's public API) counts too.
-const GLOBAL_API_HOSTS: [&str; 67] = [
+const GLOBAL_API_HOSTS: [&str; 66] = [
     "amazonaws.com",
     "amazonaws.com.cn",
     "amazon.com",
@@ -385,13 +385,13 @@ const GLOBAL_API_HOSTS: [&str; 67] = [
     "microsoft.us",
     "azure.us",
     "azure.cn",
-    "hashicorp.cloud",
     "equinix.com",
 ];
 
 /// Hosts under [`GLOBAL_API_HOSTS`] that belong to one deployment: a cluster's API server, a
 /// load balancer, a database or search domain.
-const ONE_DEPLOYMENT_SUFFIXES: [&str; 6] = [
+const ONE_DEPLOYMENT_SUFFIXES: [&str; 7] = [
+    ".aks.containerservice.azure.us",
     ".eks.amazonaws.com",
     ".elb.amazonaws.com",
     ".rds.amazonaws.com",
