@@ -26,13 +26,7 @@ fn outcome(report: &tfops_guard::engine::GuardReport, name: &str) -> Option<Outc
 
 fn fail_forever(msg: &str) -> Behavior {
     Behavior {
-        destroy: vec![DestroyAttempt::Fail {
-            stage: FailStage::Apply,
-            message: msg.to_owned(),
-            times: 1,
-            forever: true,
-            destroyed: Vec::new(),
-        }],
+        destroy: vec![DestroyAttempt::fail_forever(FailStage::Apply, msg)],
         ..Behavior::default()
     }
 }
@@ -120,13 +114,11 @@ async fn depends_on_chain_is_deleted_dependants_first() {
 async fn transient_failure_is_retried_until_it_succeeds() {
     let rig = Rig::start().await;
     rig.release(&[Module::new("db").behavior(Behavior {
-        destroy: vec![DestroyAttempt::Fail {
-            stage: FailStage::Apply,
-            message: samples::AWS_THROTTLING.to_owned(),
-            times: 2,
-            forever: false,
-            destroyed: Vec::new(),
-        }],
+        destroy: vec![DestroyAttempt::fail(
+            FailStage::Apply,
+            samples::AWS_THROTTLING,
+            2,
+        )],
         ..Behavior::default()
     })])
     .await;
@@ -921,13 +913,7 @@ fn network_used_by(firewall: &str, fails: u32, firewall_destroy: Duration) -> [M
     );
     [
         Module::new("network").behavior(Behavior {
-            destroy: vec![DestroyAttempt::Fail {
-                stage: FailStage::Apply,
-                message,
-                times: fails,
-                forever: false,
-                destroyed: Vec::new(),
-            }],
+            destroy: vec![DestroyAttempt::fail(FailStage::Apply, message, fails)],
             inventory: entry(
                 "core",
                 "google_compute_network",
@@ -1077,13 +1063,7 @@ fn subnet_held_by_instance(instance_subnet: &str, fails: u32) -> [Module; 2] {
     );
     [
         Module::new("network").behavior(Behavior {
-            destroy: vec![DestroyAttempt::Fail {
-                stage: FailStage::Apply,
-                message,
-                times: fails,
-                forever: false,
-                destroyed: Vec::new(),
-            }],
+            destroy: vec![DestroyAttempt::fail(FailStage::Apply, message, fails)],
             inventory: Some(vec![
                 entry("private", "aws_subnet", SUBNET),
                 entry("probe", "aws_network_interface", "eni-0a1b2c3d4e5f60718"),
@@ -1181,15 +1161,9 @@ async fn two_terraforms_holding_each_other_are_orphaned_not_retried() {
     const SG: &str = "sg-0123456789abcdef0";
     let rig = Rig::start().await;
     let [network, mut app] = subnet_held_by_instance("subnet-0a1b2c3d4e5f60718", u32::MAX);
-    app.behavior.destroy = vec![DestroyAttempt::Fail {
-        stage: FailStage::Apply,
-        message: format!(
+    app.behavior.destroy = vec![DestroyAttempt::fail(FailStage::Apply, format!(
             "Error: deleting Security Group ({SG}): DependencyViolation: resource {SG} has a dependent object"
-        ),
-        times: u32::MAX,
-        forever: false,
-        destroyed: Vec::new(),
-    }];
+        ), u32::MAX)];
     app.behavior
         .inventory
         .get_or_insert_with(Vec::new)
@@ -1232,15 +1206,7 @@ async fn a_chain_of_in_use_failures_is_retried_from_its_end() {
     const SUBNET: &str = "subnet-0a1b2c3d4e5f60718";
     const SG: &str = "sg-0123456789abcdef0";
     let entry = inventory_entry;
-    let fails = |message: String| {
-        vec![DestroyAttempt::Fail {
-            stage: FailStage::Apply,
-            message,
-            times: 12,
-            forever: false,
-            destroyed: Vec::new(),
-        }]
-    };
+    let fails = |message: String| vec![DestroyAttempt::fail(FailStage::Apply, message, 12)];
     let rig = Rig::start().await;
     let network = Module::new("network").behavior(Behavior {
         destroy: fails(format!(
@@ -1322,6 +1288,42 @@ fn lambda_in_its_group(repeats: u32) -> Module {
     })
 }
 
+/// A guard run in the background over one `lambda_in_its_group(1)`, started and waited on
+/// until its first destroy attempt runs (`Apply=Unknown`). Returns the guard task and the
+/// module's behaviour held still (`paused`: the controller starts no attempt by itself) and
+/// running, to switch the simulated controller between them.
+async fn guard_during_first_attempt(
+    rig: &Rig,
+    opts: tfops_guard::engine::GuardOptions,
+) -> (
+    tokio::task::JoinHandle<
+        Result<tfops_guard::engine::GuardReport, tfops_guard::engine::EngineError>,
+    >,
+    Behavior,
+    Behavior,
+) {
+    let module = lambda_in_its_group(1);
+    let mut held = module.behavior.clone();
+    held.paused = true;
+    let running = module.behavior.clone();
+    rig.release(&[module]).await;
+    let guard = tokio::spawn(tfops_guard::engine::run_guard(
+        rig.guard_client(),
+        opts,
+        tfops_guard::clock::Clock::start(),
+    ));
+    let applying = || {
+        rig.tf("net")["status"]["conditions"]
+            .as_array()
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Apply" && c["status"] == "Unknown")
+            })
+    };
+    assert!(rig.wait(applying, 60).await, "the destroy never started");
+    (guard, held, running)
+}
+
 /// The failed attempt destroyed what used the group: a later attempt can pass, so the guard
 /// waits for one (the controller requeues a failed destroy by itself, and the guard asks for
 /// one more) instead of orphaning (before, a lone CR's in-use failure was orphaned at once).
@@ -1384,27 +1386,9 @@ async fn that_evidence_buys_one_retry_only() {
 async fn a_retry_request_that_fails_keeps_the_evidence_of_the_failed_attempt() {
     use tfops_testcluster::{FaultRule, Verb};
     let rig = Rig::start().await;
-    let module = lambda_in_its_group(1);
-    let mut held = module.behavior.clone();
-    held.paused = true;
-    let running = module.behavior.clone();
-    rig.release(&[module]).await;
-    let guard = tokio::spawn(tfops_guard::engine::run_guard(
-        rig.guard_client(),
-        opts(300),
-        tfops_guard::clock::Clock::start(),
-    ));
+    let (guard, held, running) = guard_during_first_attempt(&rig, opts(300)).await;
     let sim = rig.sim.as_ref().expect("simulated controller");
     // Hold the controller while the first attempt runs: it fails, and nothing starts another.
-    let applying = || {
-        rig.tf("net")["status"]["conditions"]
-            .as_array()
-            .is_some_and(|cs| {
-                cs.iter()
-                    .any(|c| c["type"] == "Apply" && c["status"] == "Unknown")
-            })
-    };
-    assert!(rig.wait(applying, 60).await, "the destroy never started");
     sim.set_behavior(NS, "net", held);
     let counted = || {
         rig.tf("net")["metadata"]["annotations"][tfops_api::progress::PROGRESS_ANNOTATION]
@@ -1460,54 +1444,61 @@ async fn a_retry_request_that_fails_keeps_the_evidence_of_the_failed_attempt() {
     assert!(rig.ledger_entry(NS, "net").is_none());
 }
 
-/// The state read right after the failure gets an API error once: the holder check is
-/// incomplete, so the guard reads again shortly instead of orphaning on what it could not see;
-/// the second read shows the function gone and the retry follows.
+/// The state read right after the failure gets an API error, and so do the next two reads:
+/// the holder check is incomplete, so the guard reads again shortly instead of orphaning on
+/// what it could not see; the third re-read shows the function gone and the retry follows.
 #[tokio::test(start_paused = true)]
 async fn a_state_read_that_fails_is_read_again_before_the_cr_is_released() {
-    use tfops_testcluster::{FaultRule, Verb};
     let rig = Rig::start().await;
-    let module = lambda_in_its_group(1);
-    let mut held = module.behavior.clone();
-    held.paused = true;
-    let running = module.behavior.clone();
-    rig.release(&[module]).await;
-    let guard = tokio::spawn(tfops_guard::engine::run_guard(
-        rig.guard_client(),
-        opts(300),
-        tfops_guard::clock::Clock::start(),
-    ));
-    let sim = rig.sim.as_ref().expect("simulated controller");
-    let applying = || {
-        rig.tf("net")["status"]["conditions"]
-            .as_array()
-            .is_some_and(|cs| {
-                cs.iter()
-                    .any(|c| c["type"] == "Apply" && c["status"] == "Unknown")
-            })
-    };
-    assert!(rig.wait(applying, 60).await, "the destroy never started");
-    // The read before the DELETE is done; the next read of the state fails once.
-    rig.cluster.faults().add(
-        FaultRule::status(500)
-            .user(GUARD_USER)
-            .verb(Verb::Get)
-            .resource("secrets")
-            .name("tfstate-default-net")
-            .times(1),
+    let (guard, held, running) = guard_during_first_attempt(&rig, opts(300)).await;
+    // The read before the DELETE is done; the next three reads of the state fail.
+    let (_, failed_reads) = fail_state_reads(&rig, "net", Some(3));
+    rig.sim
+        .as_ref()
+        .expect("simulated controller")
+        .set_behavior(NS, "net", held);
+    assert!(rig.wait(|| guard_decided(&rig, "net"), 120).await);
+    assert_eq!(failed_reads(), 3, "the fault was not hit as planned");
+    let events = rig.guard_events("net");
+    assert!(
+        events.iter().any(|(r, _)| r == "TfopsGuardRetry")
+            && !events.iter().any(|(r, _)| r == "TfopsGuardOrphaned"),
+        "{events:?}"
     );
+    rig.sim
+        .as_ref()
+        .expect("simulated controller")
+        .set_behavior(NS, "net", running);
+    let report = guard.await.expect("guard task").expect("guard run");
+    assert_eq!(
+        outcome(&report, "net"),
+        Some(Outcome::Destroyed),
+        "{}",
+        report.render()
+    );
+}
+
+/// The CR's own state stays unreadable for a minute (every GET of its Secret fails): the
+/// guard reads it again a few times, then would orphan the in-use failure — but the ledger
+/// entry needs that same state, so nothing is released while it cannot be read. Once it can,
+/// the guard sees the attempt's evidence and retries; the destroy then passes.
+#[tokio::test(start_paused = true)]
+async fn nothing_is_released_while_the_crs_own_state_cannot_be_read() {
+    let rig = Rig::start().await;
+    let (guard, held, running) = guard_during_first_attempt(&rig, opts(300)).await;
+    let (fault, failed_reads) = fail_state_reads(&rig, "net", None);
+    let sim = rig.sim.as_ref().expect("simulated controller");
     sim.set_behavior(NS, "net", held);
-    let decided = || {
-        rig.guard_events("net")
-            .iter()
-            .any(|(r, _)| r == "TfopsGuardRetry" || r == "TfopsGuardOrphaned")
-    };
-    assert!(rig.wait(decided, 120).await);
-    let failed_reads = rig
-        .cluster
-        .requests()
-        .filter(|r| r.user == GUARD_USER && r.resource == "secrets" && r.status == 500);
-    assert_eq!(failed_reads.len(), 1, "the fault was not hit");
+    assert!(!rig.wait(|| guard_decided(&rig, "net"), 60).await);
+    assert!(failed_reads() > 4, "the state was not read again");
+    assert!(rig.ledger_entry(NS, "net").is_none());
+    assert!(rig.tf("net")["metadata"]["finalizers"]
+        .as_array()
+        .expect("finalizers")
+        .iter()
+        .any(|f| f == TF_FINALIZER));
+    rig.cluster.faults().remove(fault);
+    assert!(rig.wait(|| guard_decided(&rig, "net"), 60).await);
     let events = rig.guard_events("net");
     assert!(
         events.iter().any(|(r, _)| r == "TfopsGuardRetry")
@@ -1522,4 +1513,79 @@ async fn a_state_read_that_fails_is_read_again_before_the_cr_is_released() {
         "{}",
         report.render()
     );
+}
+
+/// The state of the sibling whose instance holds the subnet stays unreadable: the holder
+/// check cannot finish, and the guard reads it again only a few times (seconds apart) before
+/// it decides on what it has — the subnet's failure is orphaned while the sibling's destroy
+/// is still running, not held until that destroy or the budget ends.
+#[tokio::test(start_paused = true)]
+async fn a_siblings_state_that_stays_unreadable_is_read_a_few_times_then_the_cr_is_released() {
+    let rig = Rig::start().await;
+    let [network, mut app] = subnet_held_by_instance("subnet-0a1b2c3d4e5f60718", u32::MAX);
+    app.behavior.destroy_duration = Duration::from_secs(240);
+    let (_, failed_reads) = fail_state_reads(&rig, "app", None);
+    rig.release(&[network, app]).await;
+    let guard = tokio::spawn(tfops_guard::engine::run_guard(
+        rig.guard_client(),
+        opts(300),
+        tfops_guard::clock::Clock::start(),
+    ));
+    let orphaned = || {
+        rig.guard_events("network")
+            .iter()
+            .any(|(r, _)| r == "TfopsGuardOrphaned")
+    };
+    assert!(
+        rig.wait(orphaned, 120).await,
+        "{:?}",
+        rig.guard_events("network")
+    );
+    assert!(
+        failed_reads() >= 4,
+        "the sibling's state was not read again"
+    );
+    let app_destroying = rig.tf("app")["metadata"]["deletionTimestamp"].is_string();
+    assert!(app_destroying, "the sibling's destroy is over already");
+    let report = guard.await.expect("guard task").expect("guard run");
+    assert_eq!(
+        outcome(&report, "network"),
+        Some(Outcome::Orphaned),
+        "{}",
+        report.render()
+    );
+    assert!(rig.ledger_entry(NS, "network").is_some());
+}
+
+/// Make the guard's GETs of `name`'s tfstate Secret fail with a 500 (`times` of them, or
+/// all when `None`); returns the fault and a counter of the guard's failed Secret reads.
+fn fail_state_reads<'a>(
+    rig: &'a Rig,
+    name: &str,
+    times: Option<usize>,
+) -> (tfops_testcluster::FaultId, impl Fn() -> usize + 'a) {
+    use tfops_testcluster::{FaultRule, Verb};
+    let mut rule = FaultRule::status(500)
+        .user(GUARD_USER)
+        .verb(Verb::Get)
+        .resource("secrets")
+        .name(&format!("tfstate-default-{name}"));
+    if let Some(n) = times {
+        rule = rule.times(n);
+    }
+    let id = rig.cluster.faults().add(rule);
+    let failed = move || {
+        rig.cluster
+            .requests()
+            .filter(|r| r.user == GUARD_USER && r.resource == "secrets" && r.status == 500)
+            .len()
+    };
+    (id, failed)
+}
+
+/// Whether the guard has asked `name` for a retry or orphaned it.
+fn guard_decided(rig: &Rig, name: &str) -> bool {
+    rig.guard_events(name)
+        .iter()
+        .any(|(r, _)| r == "TfopsGuardRetry" || r == "TfopsGuardOrphaned")
 }

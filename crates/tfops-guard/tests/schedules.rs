@@ -134,35 +134,28 @@ fn make_schedule(index: usize, seed: u64, realistic: bool) -> Schedule {
         match r.below(10) {
             0..=4 => {}
             5 | 6 => {
-                behavior.destroy = vec![DestroyAttempt::Fail {
-                    stage: FailStage::Apply,
-                    message: r
-                        .pick(&[
-                            samples::AWS_THROTTLING,
-                            samples::GCP_RATE_LIMIT,
-                            samples::AZURE_THROTTLED,
-                        ])
-                        .to_string(),
-                    times: 1 + r.below(4) as u32,
-                    forever: false,
-                    destroyed: Vec::new(),
-                }];
+                behavior.destroy = vec![DestroyAttempt::fail(
+                    FailStage::Apply,
+                    r.pick(&[
+                        samples::AWS_THROTTLING,
+                        samples::GCP_RATE_LIMIT,
+                        samples::AZURE_THROTTLED,
+                    ])
+                    .to_string(),
+                    1 + r.below(4) as u32,
+                )];
                 healthy = false;
             }
             7 => {
-                behavior.destroy = vec![DestroyAttempt::Fail {
-                    stage: *r.pick(&[FailStage::Apply, FailStage::Plan]),
-                    message: r
-                        .pick(&[
-                            samples::AWS_ACCESS_DENIED,
-                            samples::AWS_DELETION_PROTECTION,
-                            samples::PLAN_INVALID_CONFIG,
-                        ])
-                        .to_string(),
-                    times: 1,
-                    forever: true,
-                    destroyed: Vec::new(),
-                }];
+                behavior.destroy = vec![DestroyAttempt::fail_forever(
+                    *r.pick(&[FailStage::Apply, FailStage::Plan]),
+                    r.pick(&[
+                        samples::AWS_ACCESS_DENIED,
+                        samples::AWS_DELETION_PROTECTION,
+                        samples::PLAN_INVALID_CONFIG,
+                    ])
+                    .to_string(),
+                )];
                 healthy = false;
             }
             8 => behavior.nothing_to_destroy = true,

@@ -362,13 +362,7 @@ async fn a_destroy_that_keeps_failing_is_recorded_and_releases_the_cr() {
     env.applied("shop-db").await;
     let item = env.orphan("shop-db").await;
     env.sim.set_behavior(NS, "shop-db", Behavior {
-        destroy: vec![DestroyAttempt::Fail {
-            stage: FailStage::Apply,
-            message: "deleting S3 Bucket (shop-db): operation error S3: DeleteBucket, https response error StatusCode: 403, api error AccessDenied: Access Denied".into(),
-            times: 1,
-            forever: true,
-            destroyed: Vec::new(),
-        }],
+        destroy: vec![DestroyAttempt::fail_forever(FailStage::Apply, "deleting S3 Bucket (shop-db): operation error S3: DeleteBucket, https response error StatusCode: 403, api error AccessDenied: Access Denied")],
         ..Behavior::default()
     });
     let out = orphans::destroy(&env.client, &item, &opts(None, 300), &mut |_: &str| {})

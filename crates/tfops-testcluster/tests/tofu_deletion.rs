@@ -352,13 +352,11 @@ async fn transient_failures_then_success() {
         NS,
         "vpc",
         Behavior {
-            destroy: vec![DestroyAttempt::Fail {
-                stage: FailStage::Apply,
-                message: samples::AWS_DEPENDENCY_VIOLATION.into(),
-                times: 2,
-                forever: false,
-                destroyed: Vec::new(),
-            }],
+            destroy: vec![DestroyAttempt::fail(
+                FailStage::Apply,
+                samples::AWS_DEPENDENCY_VIOLATION,
+                2,
+            )],
             destroy_duration: Duration::from_secs(20),
             ..Default::default()
         },
@@ -381,13 +379,10 @@ async fn permanent_failure_retries_forever_without_counting() {
         NS,
         "db",
         Behavior {
-            destroy: vec![DestroyAttempt::Fail {
-                stage: FailStage::Apply,
-                message: samples::AWS_ACCESS_DENIED.into(),
-                times: 1,
-                forever: true,
-                destroyed: Vec::new(),
-            }],
+            destroy: vec![DestroyAttempt::fail_forever(
+                FailStage::Apply,
+                samples::AWS_ACCESS_DENIED,
+            )],
             destroy_duration: Duration::from_secs(30),
             ..Default::default()
         },

@@ -58,17 +58,13 @@ fn behavior(rng: &mut Rng) -> Behavior {
     match rng.pick(4) {
         0 => {}
         1 => {
-            b.destroy = vec![DestroyAttempt::Fail {
-                stage: if rng.pick(2) == 0 {
-                    FailStage::Plan
-                } else {
-                    FailStage::Apply
-                },
-                message: messages[rng.pick(messages.len() as u64) as usize].to_string(),
-                times: 1 + rng.pick(3) as u32,
-                forever: false,
-                destroyed: Vec::new(),
-            }]
+            let stage = if rng.pick(2) == 0 {
+                FailStage::Plan
+            } else {
+                FailStage::Apply
+            };
+            let message = messages[rng.pick(messages.len() as u64) as usize];
+            b.destroy = vec![DestroyAttempt::fail(stage, message, 1 + rng.pick(3) as u32)]
         }
         2 => b.nothing_to_destroy = true,
         _ => {

@@ -86,13 +86,7 @@ impl Env {
 
 fn forever(message: &str) -> Behavior {
     Behavior {
-        destroy: vec![DestroyAttempt::Fail {
-            stage: FailStage::Apply,
-            message: message.to_string(),
-            times: 1,
-            forever: true,
-            destroyed: Vec::new(),
-        }],
+        destroy: vec![DestroyAttempt::fail_forever(FailStage::Apply, message)],
         destroy_duration: Duration::from_secs(60),
         ..Default::default()
     }
@@ -146,13 +140,11 @@ async fn requested_at_retries_at_once_during_a_long_backoff() {
         NS,
         "net",
         Behavior {
-            destroy: vec![DestroyAttempt::Fail {
-                stage: FailStage::Apply,
-                message: samples::GCP_RESOURCE_IN_USE.into(),
-                times: 20,
-                forever: false,
-                destroyed: Vec::new(),
-            }],
+            destroy: vec![DestroyAttempt::fail(
+                FailStage::Apply,
+                samples::GCP_RESOURCE_IN_USE,
+                20,
+            )],
             destroy_duration: Duration::from_secs(1),
             ..Default::default()
         },

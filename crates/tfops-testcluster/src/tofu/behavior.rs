@@ -46,6 +46,31 @@ fn one() -> u32 {
     1
 }
 
+impl DestroyAttempt {
+    /// An attempt that fails with `message` at `stage`, `times` times, destroying nothing
+    /// first.
+    pub fn fail(stage: FailStage, message: impl Into<String>, times: u32) -> Self {
+        DestroyAttempt::Fail {
+            stage,
+            message: message.into(),
+            times,
+            forever: false,
+            destroyed: Vec::new(),
+        }
+    }
+
+    /// An attempt that fails with `message` at `stage` every time, destroying nothing.
+    pub fn fail_forever(stage: FailStage, message: impl Into<String>) -> Self {
+        DestroyAttempt::Fail {
+            stage,
+            message: message.into(),
+            times: 1,
+            forever: true,
+            destroyed: Vec::new(),
+        }
+    }
+}
+
 /// A state lock held by someone else (a Lease `lock-tfstate-<ws>-<name>` the driver creates).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -306,13 +331,7 @@ mod tests {
     #[test]
     fn outcome_sequence_fail_twice_then_succeed() {
         let b = Behavior {
-            destroy: vec![DestroyAttempt::Fail {
-                stage: FailStage::Apply,
-                message: "throttled".into(),
-                times: 2,
-                forever: false,
-                destroyed: Vec::new(),
-            }],
+            destroy: vec![DestroyAttempt::fail(FailStage::Apply, "throttled", 2)],
             ..Default::default()
         };
         assert!(matches!(b.destroy_outcome(0), AttemptOutcome::Fail { .. }));
@@ -323,13 +342,7 @@ mod tests {
     #[test]
     fn forever_never_succeeds() {
         let b = Behavior {
-            destroy: vec![DestroyAttempt::Fail {
-                stage: FailStage::Plan,
-                message: "denied".into(),
-                times: 1,
-                forever: true,
-                destroyed: Vec::new(),
-            }],
+            destroy: vec![DestroyAttempt::fail_forever(FailStage::Plan, "denied")],
             ..Default::default()
         };
         for i in [0, 1, 50, 10_000] {
@@ -347,21 +360,9 @@ mod tests {
     fn mixed_sequence_walks_entries_in_order() {
         let b = Behavior {
             destroy: vec![
-                DestroyAttempt::Fail {
-                    stage: FailStage::Plan,
-                    message: "a".into(),
-                    times: 1,
-                    forever: false,
-                    destroyed: Vec::new(),
-                },
+                DestroyAttempt::fail(FailStage::Plan, "a", 1),
                 DestroyAttempt::Succeed,
-                DestroyAttempt::Fail {
-                    stage: FailStage::Apply,
-                    message: "b".into(),
-                    times: 1,
-                    forever: false,
-                    destroyed: Vec::new(),
-                },
+                DestroyAttempt::fail(FailStage::Apply, "b", 1),
             ],
             ..Default::default()
         };

@@ -83,13 +83,7 @@
 //! let sim = TofuSim::start(cluster.client(CONTROLLER_USER)?, SimConfig::default());
 //! // destroy of shop/db fails twice with an AWS throttling error, then succeeds; 40 s each
 //! sim.set_behavior("shop", "db", Behavior {
-//!     destroy: vec![DestroyAttempt::Fail {
-//!         stage: FailStage::Apply,
-//!         message: samples::AWS_THROTTLING.into(),
-//!         times: 2,
-//!         forever: false,
-//!         destroyed: Vec::new(), // inventory names the failed apply destroyed first
-//!     }],
+//!     destroy: vec![DestroyAttempt::fail(FailStage::Apply, samples::AWS_THROTTLING, 2)],
 //!     destroy_duration: Duration::from_secs(40),
 //!     ..Behavior::default()
 //! });

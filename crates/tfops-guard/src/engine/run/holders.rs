@@ -12,8 +12,10 @@
 //! destroy attempts (the DELETE, a retry, a force-unlock), never parsed unless a holder check
 //! needs it; and, only for a failure whose text-only class comes from a built-in in-use rule
 //! and that names a cloud identifier, one Secret GET per candidate `Terraform` at each probe of
-//! the failing CR and when its message changes. A state is parsed again only when its
-//! Secret's resourceVersion changed.
+//! the failing CR and when its message changes. A GET that fails makes the check incomplete:
+//! before it escalates on it, the guard probes again up to 3 times, 2 s apart, per failure
+//! message and attempt, and only while that fits before the force point. A state is parsed
+//! again only when its Secret's resourceVersion changed.
 
 use super::*;
 use crate::core::classify::holder;
@@ -68,8 +70,10 @@ impl Engine {
     ///
     /// A candidate [goes with this uninstall](Engine::goes_with_uninstall) and is not
     /// something `key` depends on (the guard deletes that only after `key` is gone). A state
-    /// that cannot be read counts as not managing the holder (the failure keeps its text-only
-    /// class, which leans permanent).
+    /// that cannot be read counts as not managing the holder, and is listed in
+    /// [`InDestroy::unread`]: before an escalation on such an incomplete check the guard reads
+    /// it again a few times, seconds apart, then decides on the text-only class, which leans
+    /// permanent.
     async fn in_destroy(
         &mut self,
         key: &Key,
@@ -159,7 +163,7 @@ impl Engine {
         let read = match ops::tfstate(&self.client, &k.0, &secret).await {
             Ok(read) => read,
             Err(e) => {
-                tracing::debug!(cr = %k.1, error = %e, "tfstate not read for the holder check");
+                tracing::debug!(cr = %k.1, error = %e, "tfstate Secret could not be read (holder check / attempt start)");
                 return StateRead::Failed;
             }
         };
@@ -182,6 +186,9 @@ impl Engine {
         if let Some(cr) = self.crs.get_mut(k) {
             cr.state.mark_attempt(read);
             cr.holders_for = None;
+            cr.holders_unread.clear();
+            cr.unread_deferrals = 0;
+            cr.unread_for = None;
         }
     }
 }

@@ -897,6 +897,35 @@ impl Engine {
         }
     }
 
+    /// Whether `step` escalates `key` on an in-use failure whose holder check could not read
+    /// a state it needed, and reading it again is still worth the wait: fewer than
+    /// [`MAX_UNREAD_DEFERRALS`] re-reads for this message, and another read fits before the
+    /// force point. An escalation for any other cause (a timeout, a failure that is not
+    /// in-use, the force point itself) never waits for it.
+    fn holder_check_incomplete(&self, key: &Key, step: &machine::Step) -> bool {
+        let Some(cr) = self.crs.get(key) else {
+            return false;
+        };
+        let in_use = step
+            .classification
+            .as_ref()
+            .is_some_and(Classification::is_in_use);
+        let on_failure = step
+            .decision
+            .requires_ledger()
+            .is_none_or(|l| matches!(l.reason.as_str(), "permanent-failure" | "retries-exhausted"));
+        let probe = chrono::TimeDelta::from_std(FRESH_PROBE).unwrap_or(chrono::TimeDelta::MAX);
+        let fits =
+            self.clock.now() + probe < machine::force_point(&self.timing(cr), &self.opts.tunables);
+        in_use
+            && on_failure
+            && fits
+            && !cr.holders_unread.is_empty()
+            && cr.unread_deferrals < MAX_UNREAD_DEFERRALS
+            && cr.holders_for.is_some()
+            && cr.holders_for == self.in_use_message(cr)
+    }
+
     /// Decide and execute for one CR until the machine waits or is done (bounded).
     async fn step(&mut self, key: &Key) {
         if !self.started {
@@ -946,25 +975,25 @@ impl Engine {
             });
             let escalating = step.decision.releases_without_destroy()
                 || matches!(step.decision, Decision::Block { .. });
-            let unread = self.crs.get(key).is_some_and(|c| {
-                !c.holders_unread.is_empty() && c.unread_deferrals < MAX_UNREAD_DEFERRALS
-            });
+            let unread = escalating && self.holder_check_incomplete(key, &step);
             if escalating && (stale_env || unread) {
                 if !self.probe(key).await {
                     // No fresh evidence (the probe failed): never release on an old view;
                     // look again shortly.
+                    let deadline = self.deadline;
                     if let Some(cr) = self.crs.get_mut(key) {
-                        cr.wake_at = Some(Instant::now() + FRESH_PROBE);
+                        cr.wake_at = Some((Instant::now() + FRESH_PROBE).min(deadline));
                         cr.why = "about to release it, but the environment could not be read just now: retrying before deciding".to_owned();
                     }
                     return;
                 }
                 // A state the holder check needs still could not be read: what the failure
                 // is may change with it, so look again shortly (a few times at most).
-                if let Some(cr) = self.crs.get_mut(key) {
-                    if !cr.holders_unread.is_empty() && cr.unread_deferrals < MAX_UNREAD_DEFERRALS {
+                if self.holder_check_incomplete(key, &step) {
+                    let deadline = self.deadline;
+                    if let Some(cr) = self.crs.get_mut(key) {
                         cr.unread_deferrals += 1;
-                        cr.wake_at = Some(Instant::now() + FRESH_PROBE);
+                        cr.wake_at = Some((Instant::now() + FRESH_PROBE).min(deadline));
                         cr.why = format!(
                             "about to release it, but the state of Terraform {} could not be read just now: reading it again before deciding",
                             cr.holders_unread.join(", ")

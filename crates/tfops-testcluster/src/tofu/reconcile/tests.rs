@@ -91,13 +91,7 @@ fn removes_finalizer(o: &Outcome) -> bool {
 
 fn fail(stage: FailStage, message: &str, times: u32) -> Behavior {
     Behavior {
-        destroy: vec![DestroyAttempt::Fail {
-            stage,
-            message: message.to_string(),
-            times,
-            forever: false,
-            destroyed: Vec::new(),
-        }],
+        destroy: vec![DestroyAttempt::fail(stage, message, times)],
         ..Default::default()
     }
 }
@@ -443,13 +437,7 @@ fn row16_apply_failure_is_retried_forever_without_counting() {
     t["spec"]["remediation"] = json!({"retries": 1});
     let msg = crate::tofu::messages::samples::AWS_THROTTLING;
     let b = Behavior {
-        destroy: vec![DestroyAttempt::Fail {
-            stage: FailStage::Apply,
-            message: msg.into(),
-            times: 1,
-            forever: true,
-            destroyed: Vec::new(),
-        }],
+        destroy: vec![DestroyAttempt::fail_forever(FailStage::Apply, msg)],
         destroy_duration: Duration::from_secs(40),
         ..Default::default()
     };
@@ -523,13 +511,11 @@ fn row16_a_failed_apply_writes_the_state_without_what_it_destroyed() {
     assert_eq!(written_state(&second), None);
     // A failure that destroyed nothing leaves the state as it was: no write.
     let untouched = Behavior {
-        destroy: vec![DestroyAttempt::Fail {
-            stage: FailStage::Apply,
-            message: "Throttling: Rate exceeded".into(),
-            times: 1,
-            forever: false,
-            destroyed: Vec::new(),
-        }],
+        destroy: vec![DestroyAttempt::fail(
+            FailStage::Apply,
+            "Throttling: Rate exceeded",
+            1,
+        )],
         ..Default::default()
     };
     assert_eq!(
@@ -858,20 +844,8 @@ fn deletion_path_properties_over_random_worlds() {
             nothing_to_destroy: nothing,
             destroy: match outcome_kind {
                 0 => vec![],
-                1 => vec![DestroyAttempt::Fail {
-                    stage: FailStage::Plan,
-                    message: "x".into(),
-                    times: 1,
-                    forever: true,
-                    destroyed: Vec::new(),
-                }],
-                _ => vec![DestroyAttempt::Fail {
-                    stage: FailStage::Apply,
-                    message: "y".into(),
-                    times: 1,
-                    forever: true,
-                    destroyed: Vec::new(),
-                }],
+                1 => vec![DestroyAttempt::fail_forever(FailStage::Plan, "x")],
+                _ => vec![DestroyAttempt::fail_forever(FailStage::Apply, "y")],
             },
             ..Default::default()
         };
