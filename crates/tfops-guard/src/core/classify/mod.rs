@@ -911,6 +911,9 @@ mod tests {
             "Get \"https://ABC.gr7.eu-west-1.eks.amazonaws.com/api/v1/namespaces/x\": context deadline exceeded",
             // an HCP Vault cluster is one deployment, HCP's API is not
             "Get \"https://vault-c1.vault.11eb.aws.hashicorp.cloud:8200/v1/sys/mounts\": context deadline exceeded",
+            // waiting for a connection until the client's timeout, on one line or wrapped
+            "Get \"https://grafana.example.org/api\": net/http: request canceled while waiting for connection (Client.Timeout exceeded while awaiting headers)",
+            "Get \"https://grafana.example.org/api\": net/http: request canceled while waiting for connection\n│ (Client.Timeout exceeded while awaiting headers)",
         ] {
             assert_eq!(got(m), one, "{m}");
         }
@@ -939,6 +942,9 @@ mod tests {
         // a request canceled for another reason than the client's timeout
         assert!(!rules::endpoint_of_one_deployment(
             "Get \"https://grafana.example.org/api\": net/http: request canceled"
+        ));
+        assert!(!rules::endpoint_of_one_deployment(
+            "Get \"https://grafana.example.org/api\": net/http: request canceled while waiting for connection"
         ));
         assert!(!rules::endpoint_of_one_deployment(
             "Get \"https://grafana.example.org/api\": 502 Bad Gateway"

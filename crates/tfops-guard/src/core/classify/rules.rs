@@ -401,13 +401,26 @@ const ONE_DEPLOYMENT_SUFFIXES: [&str; 7] = [
 ];
 
 /// Go `net/http` request timeouts, as printed right after the URL (`Get "https://…": …`); a
-/// `request canceled` counts only with the client timeout's own words.
-const REQUEST_TIMEOUTS: [&str; 4] = [
+/// `request canceled` counts only with the client timeout's own words ([`request_timed_out`]).
+const REQUEST_TIMEOUTS: [&str; 3] = [
     ": context deadline exceeded",
     ": net/http: request canceled (client.timeout",
-    ": net/http: request canceled while waiting for connection",
     ": net/http: tls handshake timeout",
 ];
+
+/// Whether `after` (the lowercased text right after a URL) is a Go `net/http` request timeout.
+/// `request canceled while waiting for connection` is one only when the client's timeout
+/// follows, maybe on the next line of a boxed diagnostic: without it, the request was
+/// canceled (an interrupted run), not timed out.
+fn request_timed_out(after: &str) -> bool {
+    const WAITING: &str = ": net/http: request canceled while waiting for connection";
+    if let Some(rest) = after.strip_prefix(WAITING) {
+        return rest
+            .trim_start_matches(|c: char| c.is_whitespace() || c == '│')
+            .starts_with("(client.timeout");
+    }
+    REQUEST_TIMEOUTS.iter().any(|t| after.starts_with(t))
+}
 
 /// A request the text shows timing out went to an endpoint of one deployment — an IP
 /// address, `localhost`, an in-cluster service, a cluster's API server, a self-hosted
@@ -427,7 +440,7 @@ pub fn endpoint_of_one_deployment(message: &str) -> bool {
             Some(u) if after.starts_with(' ') => (u, format!(":{after}")),
             _ => (url, after.to_owned()),
         };
-        if !REQUEST_TIMEOUTS.iter().any(|t| after.starts_with(t)) {
+        if !request_timed_out(&after) {
             return false;
         }
         let host = url
