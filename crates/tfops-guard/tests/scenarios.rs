@@ -1288,6 +1288,11 @@ fn lambda_in_its_group(repeats: u32) -> Module {
     })
 }
 
+/// A guard run in the background.
+type GuardTask = tokio::task::JoinHandle<
+    Result<tfops_guard::engine::GuardReport, tfops_guard::engine::EngineError>,
+>;
+
 /// A guard run in the background over one `lambda_in_its_group(1)`, started and waited on
 /// until its first destroy attempt runs (`Apply=Unknown`). Returns the guard task and the
 /// module's behaviour held still (`paused`: the controller starts no attempt by itself) and
@@ -1295,13 +1300,7 @@ fn lambda_in_its_group(repeats: u32) -> Module {
 async fn guard_during_first_attempt(
     rig: &Rig,
     opts: tfops_guard::engine::GuardOptions,
-) -> (
-    tokio::task::JoinHandle<
-        Result<tfops_guard::engine::GuardReport, tfops_guard::engine::EngineError>,
-    >,
-    Behavior,
-    Behavior,
-) {
+) -> (GuardTask, Behavior, Behavior) {
     let module = lambda_in_its_group(1);
     let mut held = module.behavior.clone();
     held.paused = true;
@@ -1426,22 +1425,8 @@ async fn a_retry_request_that_fails_keeps_the_evidence_of_the_failed_attempt() {
             .any(|(r, _)| r == "TfopsGuardRetry" || r == "TfopsGuardOrphaned")
     };
     assert!(rig.wait(decided, 120).await);
-    let events = rig.guard_events("net");
-    assert!(
-        events.iter().any(|(r, _)| r == "TfopsGuardRetry")
-            && !events.iter().any(|(r, _)| r == "TfopsGuardOrphaned"),
-        "{events:?}"
-    );
     // Let the controller run the requested attempt: it passes.
-    sim.set_behavior(NS, "net", running);
-    let report = guard.await.expect("guard task").expect("guard run");
-    assert_eq!(
-        outcome(&report, "net"),
-        Some(Outcome::Destroyed),
-        "{}",
-        report.render()
-    );
-    assert!(rig.ledger_entry(NS, "net").is_none());
+    retried_then_destroyed(&rig, guard, running).await;
 }
 
 /// The state read right after the failure gets an API error, and so do the next two reads:
@@ -1459,23 +1444,7 @@ async fn a_state_read_that_fails_is_read_again_before_the_cr_is_released() {
         .set_behavior(NS, "net", held);
     assert!(rig.wait(|| guard_decided(&rig, "net"), 120).await);
     assert_eq!(failed_reads(), 3, "the fault was not hit as planned");
-    let events = rig.guard_events("net");
-    assert!(
-        events.iter().any(|(r, _)| r == "TfopsGuardRetry")
-            && !events.iter().any(|(r, _)| r == "TfopsGuardOrphaned"),
-        "{events:?}"
-    );
-    rig.sim
-        .as_ref()
-        .expect("simulated controller")
-        .set_behavior(NS, "net", running);
-    let report = guard.await.expect("guard task").expect("guard run");
-    assert_eq!(
-        outcome(&report, "net"),
-        Some(Outcome::Destroyed),
-        "{}",
-        report.render()
-    );
+    retried_then_destroyed(&rig, guard, running).await;
 }
 
 /// The CR's own state stays unreadable for a minute (every GET of its Secret fails): the
@@ -1499,20 +1468,7 @@ async fn nothing_is_released_while_the_crs_own_state_cannot_be_read() {
         .any(|f| f == TF_FINALIZER));
     rig.cluster.faults().remove(fault);
     assert!(rig.wait(|| guard_decided(&rig, "net"), 60).await);
-    let events = rig.guard_events("net");
-    assert!(
-        events.iter().any(|(r, _)| r == "TfopsGuardRetry")
-            && !events.iter().any(|(r, _)| r == "TfopsGuardOrphaned"),
-        "{events:?}"
-    );
-    sim.set_behavior(NS, "net", running);
-    let report = guard.await.expect("guard task").expect("guard run");
-    assert_eq!(
-        outcome(&report, "net"),
-        Some(Outcome::Destroyed),
-        "{}",
-        report.render()
-    );
+    retried_then_destroyed(&rig, guard, running).await;
 }
 
 /// The state of the sibling whose instance holds the subnet stays unreadable: the holder
@@ -1555,6 +1511,29 @@ async fn a_siblings_state_that_stays_unreadable_is_read_a_few_times_then_the_cr_
         report.render()
     );
     assert!(rig.ledger_entry(NS, "network").is_some());
+}
+
+/// The guard asked `net` for a retry and has not orphaned it; the controller then runs as
+/// `running`, and the guard ends with `net` destroyed and no ledger entry.
+async fn retried_then_destroyed(rig: &Rig, guard: GuardTask, running: Behavior) {
+    let events = rig.guard_events("net");
+    assert!(
+        events.iter().any(|(r, _)| r == "TfopsGuardRetry")
+            && !events.iter().any(|(r, _)| r == "TfopsGuardOrphaned"),
+        "{events:?}"
+    );
+    rig.sim
+        .as_ref()
+        .expect("simulated controller")
+        .set_behavior(NS, "net", running);
+    let report = guard.await.expect("guard task").expect("guard run");
+    assert_eq!(
+        outcome(&report, "net"),
+        Some(Outcome::Destroyed),
+        "{}",
+        report.render()
+    );
+    assert!(rig.ledger_entry(NS, "net").is_none());
 }
 
 /// Make the guard's GETs of `name`'s tfstate Secret fail with a 500 (`times` of them, or
