@@ -592,6 +592,20 @@ mod tests {
             rule("Apply error: rpc error: code = Unavailable desc = transport is closing").0,
             FailureClass::Transient
         );
+        // a long-running operation's gRPC code, bare or quoted (Eventarc), wins over the
+        // generic words of its message
+        assert_eq!(
+            rule("Error: Error deleting Trigger: operation received error: error code \"7\", message: An internal error occurred."),
+            (FailureClass::Permanent, "google-operation-permanent-code".to_string())
+        );
+        assert_eq!(
+            rule("Error: Error waiting for Deleting Instance: Error code 13, message: an internal error has occurred").0,
+            FailureClass::Transient
+        );
+        assert_eq!(
+            rule("Error: waiting for Deleting Thing: error code \"14\", message: The service is currently unavailable."),
+            (FailureClass::Transient, "google-operation-transient-code".to_string())
+        );
         // "unavailable provider" is not a 503
         assert_eq!(
             rule("Failed to instantiate provider \"registry.terraform.io/hashicorp/azurerm\" to obtain schema: unavailable provider \"registry.terraform.io/hashicorp/azurerm\""),
@@ -949,6 +963,35 @@ mod tests {
         assert!(!rules::endpoint_of_one_deployment(
             "Get \"https://grafana.example.org/api\": 502 Bad Gateway"
         ));
+    }
+
+    #[test]
+    fn a_state_refusal_that_names_a_dependant_is_in_use() {
+        let c = Classifier::builtin();
+        let app_runner = "Error: deleting App Runner Service (arn:aws:apprunner:eu-west-1:123456789012:service/s/1): operation error AppRunner: DeleteService, https response error StatusCode: 400, RequestID: 1, InvalidStateException: You cannot delete a Service while it has VpcIngressConnections with a status of AVAILABLE.";
+        let r = c.classify("TFExecApplyFailed", app_runner);
+        assert_eq!(
+            (r.class, r.rule_name()),
+            (FailureClass::Permanent, "still-in-use")
+        );
+        assert!(r.is_in_use());
+        // a state refusal without a dependant stays mid-transition
+        let r = c.classify(
+            "TFExecApplyFailed",
+            "InvalidStateException: The service is in OPERATION_IN_PROGRESS state; cannot delete it now",
+        );
+        assert_eq!(r.class, FailureClass::Transient);
+        assert!(rules::no_dependant_named(
+            "InvalidStateException: while it has been updated recently, retry the request"
+        ));
+        assert!(!rules::no_dependant_named(
+            "cannot delete the domain while it still has records"
+        ));
+        // a multi-byte character right where the look-back starts
+        assert!(rules::no_dependant_named(&format!(
+            "{}é while it has x",
+            "a".repeat(79)
+        )));
     }
 
     #[test]
