@@ -975,6 +975,15 @@ mod tests {
             (FailureClass::Permanent, "still-in-use")
         );
         assert!(r.is_in_use());
+        // IBM Cloud names what still exists in the container
+        let r = c.classify(
+            "TFExecApplyFailed",
+            "Error: Error Deleting VPC Address Prefix (r006-1): Cannot delete due to existing subnets\n{\n    \"StatusCode\": 409,",
+        );
+        assert_eq!(
+            (r.class, r.rule_name()),
+            (FailureClass::Permanent, "still-in-use")
+        );
         // a state refusal without a dependant stays mid-transition
         let r = c.classify(
             "TFExecApplyFailed",
@@ -992,6 +1001,22 @@ mod tests {
             "{}é while it has x",
             "a".repeat(79)
         )));
+    }
+
+    #[test]
+    fn an_elastic_cloud_shutdown_that_left_instances_running_is_retried() {
+        let c = Classifier::builtin();
+        let r = c.classify(
+            "TFExecApplyFailed",
+            "Error: deployment deletion error\n\nfound deployment plan errors: 1 error occurred:\n        * deployment [1a] -\n[elasticsearch][2b]: caught error: \"Plan change\nfailed: Some instances were not stopped\"",
+        );
+        assert_eq!(
+            (r.class, r.rule_name()),
+            (
+                FailureClass::Transient,
+                "elastic-cloud-instances-not-stopped"
+            )
+        );
     }
 
     #[test]
