@@ -599,8 +599,8 @@ mod tests {
             (FailureClass::Permanent, "google-operation-permanent-code".to_string())
         );
         assert_eq!(
-            rule("Error: Error waiting for Deleting Instance: Error code 13, message: an internal error has occurred").0,
-            FailureClass::Transient
+            rule("Error: Error waiting for Deleting Instance: Error code 13, message: an internal error has occurred"),
+            (FailureClass::Permanent, "google-operation-permanent-code".to_string())
         );
         assert_eq!(
             rule("Error: waiting for Deleting Thing: error code \"14\", message: The service is currently unavailable."),

@@ -1266,20 +1266,20 @@ rule(
     rule(
         "google-operation-permanent-code",
         "google",
-        "operation Error code 3/5/7/9",
-        r#"\bError code "?(3|5|7|9)"?, message"#,
+        "operation Error code 3/5/7/9/13",
+        r#"\bError code "?(3|5|7|9|13)"?, message"#,
         Permanent,
-        "a long-running operation ended INVALID_ARGUMENT / NOT_FOUND / PERMISSION_DENIED / FAILED_PRECONDITION: not retryable",
+        "a long-running operation ended INVALID_ARGUMENT / NOT_FOUND / PERMISSION_DENIED / FAILED_PRECONDITION / INTERNAL: not retryable (Google's AIP-194 retries UNAVAILABLE only; gRPC reserves INTERNAL for broken invariants — the operation failed server-side after the provider's own wait, and the resource is often left stuck)",
         GRPC_CODES,
     ),
     // ===== 3. specific transient ============================================================
     rule(
         "google-operation-transient-code",
         "google",
-        "operation Error code 4/8/10/13/14",
-        r#"\bError code "?(4|8|10|13|14)"?, message|rpc error: code = (4|8|10|13|14) desc"#,
+        "operation Error code 4/8/10/14",
+        r#"\bError code "?(4|8|10|14)"?, message|rpc error: code = (4|8|10|14) desc"#,
         Transient,
-        "a long-running operation ended DEADLINE_EXCEEDED / RESOURCE_EXHAUSTED / ABORTED / INTERNAL / UNAVAILABLE: retryable",
+        "a long-running operation ended DEADLINE_EXCEEDED / RESOURCE_EXHAUSTED / ABORTED / UNAVAILABLE: retryable",
         GRPC_CODES,
     ),
     rule(
