@@ -975,6 +975,15 @@ mod tests {
             (FailureClass::Permanent, "still-in-use")
         );
         assert!(r.is_in_use());
+        // without an article too
+        let r = c.classify(
+            "TFExecApplyFailed",
+            "InvalidStateException: Cannot delete VPC while it has subnets",
+        );
+        assert_eq!(
+            (r.class, r.rule_name()),
+            (FailureClass::Permanent, "still-in-use")
+        );
         // IBM Cloud names what still exists in the container
         let r = c.classify(
             "TFExecApplyFailed",

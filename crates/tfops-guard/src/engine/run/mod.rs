@@ -899,8 +899,9 @@ impl Engine {
 
     /// Whether `step` escalates `key` on an in-use failure whose holder check could not read
     /// a state it needed, and reading it again is still worth the wait: fewer than
-    /// [`MAX_UNREAD_DEFERRALS`] re-reads for this message, and another read fits before the
-    /// force point. An escalation for any other cause (a timeout, a failure that is not
+    /// [`MAX_UNREAD_DEFERRALS`] re-reads for this message (the count restarts with each
+    /// attempt the guard requests, and with a new message text), and another read fits before
+    /// the force point. An escalation for any other cause (a timeout, a failure that is not
     /// in-use, the force point itself) never waits for it.
     fn holder_check_incomplete(&self, key: &Key, step: &machine::Step) -> bool {
         let Some(cr) = self.crs.get(key) else {
@@ -910,10 +911,9 @@ impl Engine {
             .classification
             .as_ref()
             .is_some_and(Classification::is_in_use);
-        let on_failure = step
-            .decision
-            .requires_ledger()
-            .is_none_or(|l| matches!(l.reason.as_str(), "permanent-failure" | "retries-exhausted"));
+        // Orphan, force-removal and block all record why they escalate: only an escalation
+        // on the failure's class waits for it (not a timeout, a stalled orphan, the budget).
+        let on_failure = step.progress.escalation_reason.as_deref() == Some("permanent-failure");
         let probe = chrono::TimeDelta::from_std(FRESH_PROBE).unwrap_or(chrono::TimeDelta::MAX);
         let fits =
             self.clock.now() + probe < machine::force_point(&self.timing(cr), &self.opts.tunables);
