@@ -968,31 +968,21 @@ mod tests {
     #[test]
     fn a_state_refusal_that_names_a_dependant_is_in_use() {
         let c = Classifier::builtin();
-        let app_runner = "Error: deleting App Runner Service (arn:aws:apprunner:eu-west-1:123456789012:service/s/1): operation error AppRunner: DeleteService, https response error StatusCode: 400, RequestID: 1, InvalidStateException: You cannot delete a Service while it has VpcIngressConnections with a status of AVAILABLE.";
-        let r = c.classify("TFExecApplyFailed", app_runner);
-        assert_eq!(
-            (r.class, r.rule_name()),
-            (FailureClass::Permanent, "still-in-use")
-        );
-        assert!(r.is_in_use());
-        // without an article too
-        let r = c.classify(
-            "TFExecApplyFailed",
+        for m in [
+            "Error: deleting App Runner Service (arn:aws:apprunner:eu-west-1:123456789012:service/s/1): operation error AppRunner: DeleteService, https response error StatusCode: 400, RequestID: 1, InvalidStateException: You cannot delete a Service while it has VpcIngressConnections with a status of AVAILABLE.",
+            // without an article too
             "InvalidStateException: Cannot delete VPC while it has subnets",
-        );
-        assert_eq!(
-            (r.class, r.rule_name()),
-            (FailureClass::Permanent, "still-in-use")
-        );
-        // IBM Cloud names what still exists in the container
-        let r = c.classify(
-            "TFExecApplyFailed",
+            // IBM Cloud names what still exists in the container
             "Error: Error Deleting VPC Address Prefix (r006-1): Cannot delete due to existing subnets\n{\n    \"StatusCode\": 409,",
-        );
-        assert_eq!(
-            (r.class, r.rule_name()),
-            (FailureClass::Permanent, "still-in-use")
-        );
+        ] {
+            let r = c.classify("TFExecApplyFailed", m);
+            assert_eq!(
+                (r.class, r.rule_name()),
+                (FailureClass::Permanent, "still-in-use"),
+                "{m}"
+            );
+            assert!(r.is_in_use(), "{m}");
+        }
         // a state refusal without a dependant stays mid-transition
         let r = c.classify(
             "TFExecApplyFailed",
