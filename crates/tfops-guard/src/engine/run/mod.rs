@@ -917,13 +917,20 @@ impl Engine {
         let probe = chrono::TimeDelta::from_std(FRESH_PROBE).unwrap_or(chrono::TimeDelta::MAX);
         let fits =
             self.clock.now() + probe < machine::force_point(&self.timing(cr), &self.opts.tunables);
+        // The unread states belong to the failure now on the CR (the check ran on its text;
+        // `step` already says it is in use, so it is not classified again here).
+        let current = cr
+            .obj
+            .as_ref()
+            .and_then(|o| tfobj::view(o).ready_condition())
+            .map(|(_, _, message)| message);
         in_use
             && on_failure
             && fits
             && !cr.holders_unread.is_empty()
             && cr.unread_deferrals < MAX_UNREAD_DEFERRALS
             && cr.holders_for.is_some()
-            && cr.holders_for == self.in_use_message(cr)
+            && cr.holders_for.as_deref() == current
     }
 
     /// Decide and execute for one CR until the machine waits or is done (bounded).
