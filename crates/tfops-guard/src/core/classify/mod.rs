@@ -989,17 +989,32 @@ mod tests {
             "InvalidStateException: The service is in OPERATION_IN_PROGRESS state; cannot delete it now",
         );
         assert_eq!(r.class, FailureClass::Transient);
-        assert!(rules::no_dependant_named(
-            "InvalidStateException: while it has been updated recently, retry the request"
-        ));
-        assert!(!rules::no_dependant_named(
-            "cannot delete the domain while it still has records"
-        ));
-        // a multi-byte character right where the look-back starts
-        assert!(rules::no_dependant_named(&format!(
-            "{}é while it has x",
-            "a".repeat(79)
-        )));
+        // "while it has" without a deletion before it is no dependant
+        let r = c.classify(
+            "TFExecApplyFailed",
+            "InvalidStateException: while it has been updated recently, retry the request",
+        );
+        assert_eq!(r.rule_name(), "incorrect-state");
+        // a deletion refused, however worded, because of what it still has is in use — up to 80
+        // bytes between the two (ids, quotes, a multi-byte character)
+        for m in [
+            "Unable to delete workspace 'ws-1' (arn:x): not allowed while it has attached members",
+            "InvalidStateException: deletion of the service is refused while it still has active routes",
+            &format!("InvalidStateException: delete {}é while it has x", "a".repeat(70)),
+        ] {
+            let r = c.classify("TFExecApplyFailed", m);
+            assert_eq!(r.rule_name(), "still-in-use", "{m}");
+            assert!(r.is_in_use(), "{m}");
+        }
+        // too far apart to be one refusal
+        let r = c.classify(
+            "TFExecApplyFailed",
+            &format!(
+                "InvalidStateException: delete {} while it has x",
+                "b".repeat(90)
+            ),
+        );
+        assert_eq!(r.rule_name(), "incorrect-state");
     }
 
     #[test]

@@ -466,23 +466,6 @@ pub fn endpoint_of_one_deployment(message: &str) -> bool {
     })
 }
 
-/// An AWS state refusal that names a dependant the resource still has ("You cannot delete a
-/// Service while it has VpcIngressConnections with a status of AVAILABLE"): the resource is
-/// not mid-transition, something holds it — an in-use failure, not an incorrect state.
-pub fn no_dependant_named(message: &str) -> bool {
-    let lower = message.to_ascii_lowercase();
-    !["while it has ", "while it still has "].iter().any(|w| {
-        lower.match_indices(w).any(|(at, _)| {
-            let before = &lower[..at];
-            let mut from = before.len().saturating_sub(80);
-            while !before.is_char_boundary(from) {
-                from += 1;
-            }
-            before[from..].contains("delete")
-        })
-    })
-}
-
 /// A failed provisioning whose last error is not a refusal of the request itself (a 400, a
 /// policy that does not exist, a permission denied).
 pub fn provisioning_not_refused(message: &str) -> bool {
@@ -1416,7 +1399,7 @@ rule(
         "still-in-use",
         "any",
         "DependencyViolation/ResourceInUse/InUse",
-        r"DependencyViolation|has (a )?dependen(t|cies|cy)|still in use|resource ?is ?in ?use|ResourceInUse|\bin use by\b|is in use|being used by|currently in use|InvalidGroup\.InUse|\w+InUse\w*|InUse\w*CannotBeDeleted|\w+CannotBeDeleted\b|resourceInUseByAnotherResource|has (node ?groups|nodegroups) attached|still members? of|FileSystemInUse|has mount targets|nested resources exist|still (has|contains) (active|attached|associated)|is still attached|\b(are|is) (still )?attached to (it|this)\b|has some active \S+|that's attached to|cannot be deleted while|(can ?not|can't) delete (an? |the )?[\w ]{1,40} while it (still )?has\b|(can ?not|can't) delete due to existing \w+|still has dependent",
+        r"DependencyViolation|has (a )?dependen(t|cies|cy)|still in use|resource ?is ?in ?use|ResourceInUse|\bin use by\b|is in use|being used by|currently in use|InvalidGroup\.InUse|\w+InUse\w*|InUse\w*CannotBeDeleted|\w+CannotBeDeleted\b|resourceInUseByAnotherResource|has (node ?groups|nodegroups) attached|still members? of|FileSystemInUse|has mount targets|nested resources exist|still (has|contains) (active|attached|associated)|is still attached|\b(are|is) (still )?attached to (it|this)\b|has some active \S+|that's attached to|cannot be deleted while|delete[^\n]{0,80}while it (still )?has\b|(can ?not|can't) delete due to existing \w+|still has dependent",
         Permanent,
         "something still uses it and the text does not show the holder going away (holders being deleted or detached are matched above as transient): by the time such an error surfaces the provider has usually retried it already (AWS retries DependencyViolation for the whole delete timeout, 5–20 minutes, so a guard retry re-runs those minutes past the budget) and the guard has removed the release's dependants first, so the holder is outside this destroy (a Kubernetes load balancer's ENIs, a snapshot, another module) — in the reader-labelled slices 14 of 20 such errors needed a human; it leans permanent",
         EC2_ERRORS,
@@ -1460,17 +1443,14 @@ rule(
         ),
         no_terminal_status,
     ),
-    guarded(
-        rule(
-            "incorrect-state",
-            "aws",
-            "Incorrect*State/Invalid*State",
-            r"\b(Invalid|Incorrect)\w*State(Fault|Exception)?\b|transitional state|\b(provisioning|is|still) in transition\b|not in (an? )?(appropriate|valid|available|correct|ready) state|in the current (status|state)|is not ready|resourceNotReady|already being deleted|is being deleted|deletion is in progress|deletion (isn't|is not) (yet )?(completed?|finished)|being (created|updated|modified|deleted|provisioned)|current status is:? '?(deleting|creating|attaching|detaching|extending|migrating|resizing|uploading|downloading|backing-up|restoring-backup|retyping)\b|(?-i:\b(status|state) (is|=) '?(CREATING|PROVISIONING|DEPLOYING|UPDATING|UPGRADING|UPSCALING|DOWNSCALING|SCALING|RESIZING|MODIFYING|REBOOTING|STARTING|STOPPING|DELETING|DEPROVISIONING|MIGRATING|RESTORING|REPAIRING|RECONCILING)\b)|cannot be executed until [\w ]{1,40} (state|status) is '?(ACTIVE|AVAILABLE|READY|RUNNING)\b|\bInvalidStateTransition|(?-i:\bin (the )?'?(ASSOCIATING|DISASSOCIATING|ATTACHING|DETACHING|HEALING|CREATING|DELETING|UPDATING|MODIFYING|PROVISIONING|DEPROVISIONING|REBOOTING|STARTING|STOPPING|RESTORING|MIGRATING|SCALING|UPGRADING|REPAIRING|RECONCILING|MAINTENANCE)'? (state|status)\b)",
-            Transient,
-            "the resource is mid-transition (an AWS API names the transitional state it is in — ASSOCIATING, HEALING, MAINTENANCE — or says InvalidStateTransition); the transition finishes by itself",
-            EC2_ERRORS,
-        ),
-        no_dependant_named,
+    rule(
+        "incorrect-state",
+        "aws",
+        "Incorrect*State/Invalid*State",
+        r"\b(Invalid|Incorrect)\w*State(Fault|Exception)?\b|transitional state|\b(provisioning|is|still) in transition\b|not in (an? )?(appropriate|valid|available|correct|ready) state|in the current (status|state)|is not ready|resourceNotReady|already being deleted|is being deleted|deletion is in progress|deletion (isn't|is not) (yet )?(completed?|finished)|being (created|updated|modified|deleted|provisioned)|current status is:? '?(deleting|creating|attaching|detaching|extending|migrating|resizing|uploading|downloading|backing-up|restoring-backup|retyping)\b|(?-i:\b(status|state) (is|=) '?(CREATING|PROVISIONING|DEPLOYING|UPDATING|UPGRADING|UPSCALING|DOWNSCALING|SCALING|RESIZING|MODIFYING|REBOOTING|STARTING|STOPPING|DELETING|DEPROVISIONING|MIGRATING|RESTORING|REPAIRING|RECONCILING)\b)|cannot be executed until [\w ]{1,40} (state|status) is '?(ACTIVE|AVAILABLE|READY|RUNNING)\b|\bInvalidStateTransition|(?-i:\bin (the )?'?(ASSOCIATING|DISASSOCIATING|ATTACHING|DETACHING|HEALING|CREATING|DELETING|UPDATING|MODIFYING|PROVISIONING|DEPROVISIONING|REBOOTING|STARTING|STOPPING|RESTORING|MIGRATING|SCALING|UPGRADING|REPAIRING|RECONCILING|MAINTENANCE)'? (state|status)\b)",
+        Transient,
+        "the resource is mid-transition (an AWS API names the transitional state it is in — ASSOCIATING, HEALING, MAINTENANCE — or says InvalidStateTransition); the transition finishes by itself",
+        EC2_ERRORS,
     ),
     rule(
         "elastic-cloud-instances-not-stopped",
