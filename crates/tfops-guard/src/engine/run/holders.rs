@@ -48,15 +48,9 @@ impl Engine {
             None => InDestroy::default(),
         };
         if let Some(cr) = self.crs.get_mut(key) {
-            // The bound on re-reads is per failure message (the message is gone while the
-            // controller runs the next attempt, and comes back the same).
-            if message.is_some() && cr.unread_for != message {
-                cr.unread_deferrals = 0;
-                cr.unread_for.clone_from(&message);
-            }
+            cr.unread.checked(message.as_deref(), found.unread);
             cr.holders_in_destroy = found.holders;
             cr.referrers_in_destroy = found.referrers;
-            cr.holders_unread = found.unread;
             cr.holders_for = message;
         }
     }
@@ -186,10 +180,85 @@ impl Engine {
         if let Some(cr) = self.crs.get_mut(k) {
             cr.state.mark_attempt(read);
             cr.holders_for = None;
-            cr.holders_unread.clear();
-            cr.unread_deferrals = 0;
-            cr.unread_for = None;
+            cr.unread.attempt_began();
         }
+    }
+}
+
+/// How often the guard reads again a state its holder check could not read before it
+/// releases a CR on the failure anyway (an API error that persists is not waited out).
+const MAX_UNREAD_REREADS: u8 = 3;
+
+/// The states one CR's last holder check could not read, and how often releasing the CR was
+/// put off to read them again — per failure message and attempt (pure bookkeeping).
+#[derive(Debug, Default)]
+pub(super) struct UnreadStates {
+    /// `Terraform`s (`namespace/name`) whose state could not be read.
+    names: Vec<String>,
+    /// Re-reads put off for `message` in this attempt.
+    rereads: u8,
+    /// The failure message the re-reads count for.
+    message: Option<String>,
+}
+
+/// An escalation the guard is about to execute, as far as [`UnreadStates::waits`] cares.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Escalation<'a> {
+    /// The step's classification is in use.
+    pub in_use: bool,
+    /// Why it escalates (`Progress::escalation_reason`).
+    pub reason: Option<&'a str>,
+    /// When another read would be taken.
+    pub next_read_at: DateTime<Utc>,
+    /// When the machine force-removes anyway.
+    pub force_point: DateTime<Utc>,
+    /// The failure message the last holder check ran on.
+    pub checked_for: Option<&'a str>,
+    /// The failure message on the CR now.
+    pub failure: Option<&'a str>,
+}
+
+impl UnreadStates {
+    /// After a holder check of `message`: the states it could not read. The bound on re-reads
+    /// is per failure message (the message is gone while the controller runs the next attempt
+    /// and comes back the same, so only a new text restarts it).
+    pub(super) fn checked(&mut self, message: Option<&str>, unread: Vec<String>) {
+        if message.is_some() && self.message.as_deref() != message {
+            self.rereads = 0;
+            self.message = message.map(str::to_owned);
+        }
+        self.names = unread;
+    }
+
+    /// A destroy attempt began: what the last check could not read no longer speaks for the
+    /// next failure, and that failure gets its own re-reads.
+    pub(super) fn attempt_began(&mut self) {
+        *self = Self::default();
+    }
+
+    /// Releasing the CR was put off for one more read.
+    pub(super) fn deferred(&mut self) {
+        self.rereads = self.rereads.saturating_add(1);
+    }
+
+    /// The states the last check could not read.
+    pub(super) fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Whether `e` waits for another read: it escalates on the failure's class
+    /// (`permanent-failure` — orphan, force-removal and block all record their reason; a
+    /// timeout, a stalled orphan or the budget never waits) of an in-use failure, the check
+    /// of that very failure left states unread, fewer than [`MAX_UNREAD_REREADS`] re-reads
+    /// were put off for it, and another read fits before the force point.
+    pub(super) fn waits(&self, e: &Escalation<'_>) -> bool {
+        e.in_use
+            && e.reason == Some("permanent-failure")
+            && e.next_read_at < e.force_point
+            && !self.names.is_empty()
+            && self.rereads < MAX_UNREAD_REREADS
+            && e.checked_for.is_some()
+            && e.checked_for == e.failure
     }
 }
 
@@ -490,6 +559,138 @@ pub(super) fn inventory_ids(obj: &DynamicObject) -> BTreeSet<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn escalation(at: i64) -> Escalation<'static> {
+        let t0 = DateTime::<Utc>::UNIX_EPOCH;
+        Escalation {
+            in_use: true,
+            reason: Some("permanent-failure"),
+            next_read_at: t0 + chrono::TimeDelta::seconds(at),
+            force_point: t0 + chrono::TimeDelta::seconds(100),
+            checked_for: Some("DependencyViolation: subnet-1"),
+            failure: Some("DependencyViolation: subnet-1"),
+        }
+    }
+
+    fn one_unread() -> UnreadStates {
+        let mut u = UnreadStates::default();
+        u.checked(
+            Some("DependencyViolation: subnet-1"),
+            vec!["apps/vpc".to_owned()],
+        );
+        u
+    }
+
+    #[test]
+    fn only_an_in_use_escalation_on_the_checked_failure_waits_while_a_read_fits() {
+        let u = one_unread();
+        assert!(u.waits(&escalation(10)));
+        let off: [(&str, Escalation<'static>); 9] = [
+            (
+                "not in use",
+                Escalation {
+                    in_use: false,
+                    ..escalation(10)
+                },
+            ),
+            (
+                "a timeout",
+                Escalation {
+                    reason: Some("timeout"),
+                    ..escalation(10)
+                },
+            ),
+            (
+                "a block with no failure reason",
+                Escalation {
+                    reason: None,
+                    ..escalation(10)
+                },
+            ),
+            ("the read would land on the force point", escalation(100)),
+            ("the read would land past it", escalation(101)),
+            (
+                "no check ran",
+                Escalation {
+                    checked_for: None,
+                    ..escalation(10)
+                },
+            ),
+            (
+                "the check ran on another failure",
+                Escalation {
+                    failure: Some("DependencyViolation: subnet-2"),
+                    ..escalation(10)
+                },
+            ),
+            (
+                "no failure on the CR now",
+                Escalation {
+                    failure: None,
+                    ..escalation(10)
+                },
+            ),
+            ("nothing unread", escalation(10)),
+        ];
+        for (why, e) in off {
+            let u = if why == "nothing unread" {
+                UnreadStates::default()
+            } else {
+                one_unread()
+            };
+            assert!(!u.waits(&e), "{why}");
+        }
+        // just before the force point still fits
+        assert!(u.waits(&escalation(99)));
+    }
+
+    #[test]
+    fn rereads_are_bounded_per_message_and_restart_with_an_attempt_or_a_new_text() {
+        let mut u = one_unread();
+        for _ in 0..MAX_UNREAD_REREADS {
+            assert!(u.waits(&escalation(10)));
+            u.deferred();
+        }
+        assert!(!u.waits(&escalation(10)), "bounded");
+        // the same text checked again (the controller's next attempt failed the same way)
+        // keeps the count
+        u.checked(
+            Some("DependencyViolation: subnet-1"),
+            vec!["apps/vpc".to_owned()],
+        );
+        assert!(!u.waits(&escalation(10)), "same text: still bounded");
+        // a message gone while the controller runs does not restart it either
+        u.checked(None, vec!["apps/vpc".to_owned()]);
+        u.checked(
+            Some("DependencyViolation: subnet-1"),
+            vec!["apps/vpc".to_owned()],
+        );
+        assert!(!u.waits(&escalation(10)), "gone and back: still bounded");
+        // a new text restarts it
+        let other = Escalation {
+            checked_for: Some("DependencyViolation: subnet-2"),
+            failure: Some("DependencyViolation: subnet-2"),
+            ..escalation(10)
+        };
+        u.checked(
+            Some("DependencyViolation: subnet-2"),
+            vec!["apps/vpc".to_owned()],
+        );
+        assert!(u.waits(&other), "new text");
+        // a destroy attempt the guard requested clears what was unread and the count
+        for _ in 0..MAX_UNREAD_REREADS {
+            u.deferred();
+        }
+        assert!(!u.waits(&other));
+        u.attempt_began();
+        assert!(u.names().is_empty());
+        assert!(!u.waits(&other), "nothing unread after the attempt began");
+        u.checked(
+            Some("DependencyViolation: subnet-2"),
+            vec!["apps/vpc".to_owned()],
+        );
+        assert!(u.waits(&other), "the next failure gets its own re-reads");
+    }
 
     fn state(instances: &[&str]) -> Vec<u8> {
         let instances: Vec<String> = instances

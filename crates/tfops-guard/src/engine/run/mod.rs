@@ -81,9 +81,6 @@ pub use report::{CrReport, GuardReport, RunStatus};
 /// A probe older than this is taken again before a decision that lets a CR go without a
 /// destroy.
 const FRESH_PROBE: Duration = Duration::from_secs(2);
-/// How often the guard reads again a state its holder check could not read before it
-/// releases a CR on the failure anyway (an API error that persists is not waited out).
-const MAX_UNREAD_DEFERRALS: u8 = 3;
 /// Longest single sleep of the event loop.
 const TICK: Duration = Duration::from_secs(1);
 /// Longest REAL time the loop waits (without letting a timer fire) for the watch to echo the
@@ -181,13 +178,9 @@ struct Cr {
     /// What a resource in another `Terraform`'s state references of the current in-use
     /// failure's subjects (read with `holders_in_destroy`).
     referrers_in_destroy: BTreeMap<String, crate::machine::Referrer>,
-    /// `Terraform`s whose state the last holder check could not read (an API error): what it
-    /// found may be incomplete, so the guard reads again before releasing the CR.
-    holders_unread: Vec<String>,
-    /// How many times the guard put off releasing this CR for an unread state, for the
-    /// failure message `unread_for` (at most [`MAX_UNREAD_DEFERRALS`]).
-    unread_deferrals: u8,
-    unread_for: Option<String>,
+    /// `Terraform`s whose state the last holder check could not read (an API error), and how
+    /// often releasing this CR was put off to read them again.
+    unread: holders::UnreadStates,
     /// What this run has seen in this CR's state (every read merged: read before the guard
     /// deletes the CR and by holder checks) — so that a holder whose Terraform finished its
     /// destroy before the check still counts. Reads are parsed only when a holder check needs
@@ -586,9 +579,7 @@ impl Engine {
             holders_for: None,
             state: holders::SeenState::default(),
             referrers_in_destroy: BTreeMap::new(),
-            holders_unread: Vec::new(),
-            unread_deferrals: 0,
-            unread_for: None,
+            unread: holders::UnreadStates::default(),
             inventory_ids: BTreeSet::new(),
             runner_pending_since: None,
             tfstate_secret: v
@@ -898,39 +889,31 @@ impl Engine {
     }
 
     /// Whether `step` escalates `key` on an in-use failure whose holder check could not read
-    /// a state it needed, and reading it again is still worth the wait: fewer than
-    /// [`MAX_UNREAD_DEFERRALS`] re-reads for this message (the count restarts with each
-    /// attempt the guard requests, and with a new message text), and another read fits before
-    /// the force point. An escalation for any other cause (a timeout, a failure that is not
-    /// in-use, the force point itself) never waits for it.
+    /// a state it needed, and reading it again is still worth the wait
+    /// ([`holders::UnreadStates::waits`]).
     fn holder_check_incomplete(&self, key: &Key, step: &machine::Step) -> bool {
         let Some(cr) = self.crs.get(key) else {
             return false;
         };
-        let in_use = step
-            .classification
-            .as_ref()
-            .is_some_and(Classification::is_in_use);
-        // Orphan, force-removal and block all record why they escalate: only an escalation
-        // on the failure's class waits for it (not a timeout, a stalled orphan, the budget).
-        let on_failure = step.progress.escalation_reason.as_deref() == Some("permanent-failure");
         let probe = chrono::TimeDelta::from_std(FRESH_PROBE).unwrap_or(chrono::TimeDelta::MAX);
-        let fits =
-            self.clock.now() + probe < machine::force_point(&self.timing(cr), &self.opts.tunables);
         // The unread states belong to the failure now on the CR (the check ran on its text;
-        // `step` already says it is in use, so it is not classified again here).
-        let current = cr
+        // `step` already says whether it is in use, so it is not classified again here).
+        let failure = cr
             .obj
             .as_ref()
             .and_then(|o| tfobj::view(o).ready_condition())
             .map(|(_, _, message)| message);
-        in_use
-            && on_failure
-            && fits
-            && !cr.holders_unread.is_empty()
-            && cr.unread_deferrals < MAX_UNREAD_DEFERRALS
-            && cr.holders_for.is_some()
-            && cr.holders_for.as_deref() == current
+        cr.unread.waits(&holders::Escalation {
+            in_use: step
+                .classification
+                .as_ref()
+                .is_some_and(Classification::is_in_use),
+            reason: step.progress.escalation_reason.as_deref(),
+            next_read_at: self.clock.now() + probe,
+            force_point: machine::force_point(&self.timing(cr), &self.opts.tunables),
+            checked_for: cr.holders_for.as_deref(),
+            failure,
+        })
     }
 
     /// Decide and execute for one CR until the machine waits or is done (bounded).
@@ -999,11 +982,11 @@ impl Engine {
                 if self.holder_check_incomplete(key, &step) {
                     let deadline = self.deadline;
                     if let Some(cr) = self.crs.get_mut(key) {
-                        cr.unread_deferrals += 1;
+                        cr.unread.deferred();
                         cr.wake_at = Some((Instant::now() + FRESH_PROBE).min(deadline));
                         cr.why = format!(
                             "about to release it, but the state of Terraform {} could not be read just now: reading it again before deciding",
-                            cr.holders_unread.join(", ")
+                            cr.unread.names().join(", ")
                         );
                         return;
                     }
