@@ -309,7 +309,11 @@ fn figures_meet_the_targets() {
     // holds the 36 rows collected as heldout-20, measured after: 91.7 %, none, and the 28
     // collected as heldout-21 at stop 19: 3 in its first part, before the rules they led to)
     // keeps that one: an ECS capacity provider wait that ran out of time while a config still
-    // referenced it. `builtin_classifier_matches_the_table` checks each
+    // referenced it. heldout-22 (55 rows collected at stop 20, measured at 6287d71 before
+    // anyone read them: 74.5 %, 2 permanent classed transient) keeps 1: an OpenStack security
+    // group wait that ran out of time while ports outside the config held it (its other one,
+    // an AWS delete waiter that loses its resource, is `delete-waiter-lost-resource` now, which
+    // also took heldout-11's Azure container group). `builtin_classifier_matches_the_table` checks each
     // is documented and that its rule's own rows are mostly transient.
     // Each slice's count is a ceiling: a change that adds one fails here.
     let ceiling = |slice: &str| match slice {
@@ -320,6 +324,7 @@ fn figures_meet_the_targets() {
         "heldout-17" => 2,
         "heldout-18" => 3,
         "heldout-19" => 1,
+        "heldout-22" => 1,
         "all" => 16,
         _ => 0,
     };
@@ -359,92 +364,107 @@ struct ReaderLabel {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TextOnlyRow {
+    /// Which reading: `random-120` (drawn from all held-out slices) or a fresh slice.
+    set: String,
     source: String,
     message: String,
     reader_a: ReaderLabel,
     reader_b: ReaderLabel,
 }
 
-/// How much of a thread-derived label the message text decides: two readers labelled 120
-/// held-out rows from the text alone. Their agreement with the thread is what a careful human
-/// gets without the thread (the bar for any text classifier), their agreement with each other
-/// says the text reads one way. Prints the figures; asserts the data joins the table, and
-/// that the classifier sends no more permanent errors to the transient path than either
-/// reader does (it leans permanent where the text cannot tell).
+/// How much of a thread-derived label the message text decides: two readers labelled held-out
+/// rows from the text alone (`text-only-readers.yaml`, per set). Their agreement with the
+/// thread is what a careful human gets without the thread (the bar for any text classifier),
+/// their agreement with each other says the text reads one way. Prints the figures per set;
+/// asserts the data joins the table, and that the classifier sends no more permanent errors
+/// to the transient path than either reader does (it leans permanent where the text cannot
+/// tell).
 #[test]
 fn text_only_readers_show_what_the_text_decides() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/text-only-readers.yaml");
     let text = std::fs::read_to_string(&path).expect("read text-only-readers.yaml");
     let readers: Vec<TextOnlyRow> = serde_saphyr::from_str(&text).expect("parse");
-    assert!(readers.len() >= 100, "only {} rows", readers.len());
     let table = rows();
     let c = Classifier::builtin();
-    let (mut a_ok, mut b_ok, mut ab, mut c_ok) = (0usize, 0usize, 0usize, 0usize);
-    let (mut a_pt, mut b_pt, mut c_pt) = (0usize, 0usize, 0usize);
-    let (mut both_sure, mut both_sure_ok) = (0usize, 0usize);
+    let mut sets: Vec<&str> = Vec::new();
     for r in &readers {
-        let joined: Vec<&Row> = table
-            .iter()
-            .filter(|t| t.source == r.source && t.message == r.message)
-            .collect();
-        assert_eq!(joined.len(), 1, "{}: joins no one table row", r.source);
-        let row = joined[0];
-        assert!(
-            slice_of(row).starts_with("heldout"),
-            "{}: not a held-out row",
-            r.source
-        );
-        for l in [&r.reader_a, &r.reader_b] {
-            assert!(
-                matches!(l.class, FailureClass::Transient | FailureClass::Permanent),
-                "{}: {:?}",
-                r.source,
-                l.class
-            );
-            assert!(
-                ["sure", "lean"].contains(&l.confidence.as_str()),
-                "{}: confidence {}",
-                r.source,
-                l.confidence
-            );
-        }
-        let got = c.classify(&row.reason, &row.message).class;
-        let p_as_t = |class: FailureClass| {
-            usize::from(row.class == FailureClass::Permanent && class == FailureClass::Transient)
-        };
-        a_ok += usize::from(r.reader_a.class == row.class);
-        b_ok += usize::from(r.reader_b.class == row.class);
-        ab += usize::from(r.reader_a.class == r.reader_b.class);
-        c_ok += usize::from(got == row.class);
-        a_pt += p_as_t(r.reader_a.class);
-        b_pt += p_as_t(r.reader_b.class);
-        c_pt += p_as_t(got);
-        if r.reader_a.confidence == "sure"
-            && r.reader_b.confidence == "sure"
-            && r.reader_a.class == r.reader_b.class
-        {
-            both_sure += 1;
-            both_sure_ok += usize::from(r.reader_a.class == row.class);
+        if !sets.contains(&r.set.as_str()) {
+            sets.push(&r.set);
         }
     }
-    let n = readers.len();
-    let pct = |k: usize, of: usize| 100.0 * k as f64 / of.max(1) as f64;
-    println!(
-        "text only, {n} held-out rows: reader A agrees with the thread {:.1} % ({a_ok}), reader B {:.1} % ({b_ok}), A and B with each other {:.1} % ({ab}); permanent classed transient A {a_pt}, B {b_pt}; both sure and agreeing: {both_sure} rows, thread agrees {:.1} % ({both_sure_ok})",
-        pct(a_ok, n),
-        pct(b_ok, n),
-        pct(ab, n),
-        pct(both_sure_ok, both_sure)
-    );
-    println!(
-        "classifier on the same rows (tuned on them, so not held out): {:.1} % ({c_ok}), permanent classed transient {c_pt}",
-        pct(c_ok, n)
-    );
-    assert!(
-        c_pt <= a_pt.min(b_pt),
-        "the classifier sends {c_pt} permanent errors to the transient path, a text-only reader {}",
-        a_pt.min(b_pt)
-    );
+    assert!(!sets.is_empty(), "no rows");
+    for set in sets {
+        let rows: Vec<&TextOnlyRow> = readers.iter().filter(|r| r.set == set).collect();
+        assert!(rows.len() >= 40, "{set}: only {} rows", rows.len());
+        let (mut a_ok, mut b_ok, mut ab, mut c_ok) = (0usize, 0usize, 0usize, 0usize);
+        let (mut a_pt, mut b_pt, mut c_pt) = (0usize, 0usize, 0usize);
+        let (mut both_sure, mut both_sure_ok) = (0usize, 0usize);
+        for r in &rows {
+            let joined: Vec<&Row> = table
+                .iter()
+                .filter(|t| t.source == r.source && t.message == r.message)
+                .collect();
+            assert_eq!(joined.len(), 1, "{}: joins no one table row", r.source);
+            let row = joined[0];
+            assert!(
+                slice_of(row).starts_with("heldout"),
+                "{}: not a held-out row",
+                r.source
+            );
+            for l in [&r.reader_a, &r.reader_b] {
+                assert!(
+                    matches!(l.class, FailureClass::Transient | FailureClass::Permanent),
+                    "{}: {:?}",
+                    r.source,
+                    l.class
+                );
+                assert!(
+                    ["sure", "lean"].contains(&l.confidence.as_str()),
+                    "{}: confidence {}",
+                    r.source,
+                    l.confidence
+                );
+            }
+            let got = c.classify(&row.reason, &row.message).class;
+            let p_as_t = |class: FailureClass| {
+                usize::from(
+                    row.class == FailureClass::Permanent && class == FailureClass::Transient,
+                )
+            };
+            a_ok += usize::from(r.reader_a.class == row.class);
+            b_ok += usize::from(r.reader_b.class == row.class);
+            ab += usize::from(r.reader_a.class == r.reader_b.class);
+            c_ok += usize::from(got == row.class);
+            a_pt += p_as_t(r.reader_a.class);
+            b_pt += p_as_t(r.reader_b.class);
+            c_pt += p_as_t(got);
+            if r.reader_a.confidence == "sure"
+                && r.reader_b.confidence == "sure"
+                && r.reader_a.class == r.reader_b.class
+            {
+                both_sure += 1;
+                both_sure_ok += usize::from(r.reader_a.class == row.class);
+            }
+        }
+        let n = rows.len();
+        let pct = |k: usize, of: usize| 100.0 * k as f64 / of.max(1) as f64;
+        println!(
+            "text only, {set} ({n} held-out rows): reader A agrees with the thread {:.1} % ({a_ok}), reader B {:.1} % ({b_ok}), A and B with each other {:.1} % ({ab}); permanent classed transient A {a_pt}, B {b_pt}; both sure and agreeing: {both_sure} rows, thread agrees {:.1} % ({both_sure_ok})",
+            pct(a_ok, n),
+            pct(b_ok, n),
+            pct(ab, n),
+            pct(both_sure_ok, both_sure)
+        );
+        println!(
+            "classifier now on {set} (tuned on these rows, so not held out): {:.1} % ({c_ok}), permanent classed transient {c_pt}",
+            pct(c_ok, n)
+        );
+        assert!(
+            c_pt <= a_pt.min(b_pt),
+            "{set}: the classifier sends {c_pt} permanent errors to the transient path, a text-only reader {}",
+            a_pt.min(b_pt)
+        );
+    }
 }
 
 /// Reports (does not assert) every row the classifier disagrees with, per slice, with the rule

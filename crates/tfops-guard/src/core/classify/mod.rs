@@ -1018,6 +1018,62 @@ mod tests {
     }
 
     #[test]
+    fn a_resource_waiter_that_loses_what_it_deletes_leans_permanent_an_operation_waiter_does_not() {
+        let c = Classifier::builtin();
+        for m in [
+            "Error: error waiting for API Gateway VPC Link (a1b2c3) deletion: couldn't find resource (21 retries)",
+            "Error: Error waiting for Container Group \"cg\" (Resource Group \"rg\") to finish deleting: couldn't find resource (21 retries)",
+        ] {
+            let r = c.classify("TFExecApplyFailed", m);
+            assert_eq!(
+                (r.class, r.rule_name()),
+                (FailureClass::Permanent, "delete-waiter-lost-resource"),
+                "{m}"
+            );
+        }
+        for m in [
+            // Google's operation waiter: the operation, not the resource, went missing
+            "Error: Error waiting for Deleting Index: couldn't find resource (21 retries)",
+            // a detach waiter whose object vanished while watched
+            "Error waiting for internet gateway (igw-0a1b2c3d) to detach: couldn't find resource (31 retries)",
+        ] {
+            let r = c.classify("TFExecApplyFailed", m);
+            assert_eq!(
+                (r.class, r.rule_name()),
+                (FailureClass::Transient, "eventual-consistency"),
+                "{m}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_queue_refusal_and_a_server_in_maintenance_are_retried() {
+        let c = Classifier::builtin();
+        let r = c.classify(
+            "TFExecApplyFailed",
+            "Error: Error deleting FeatureMembership: googleapi: Error 409: unable to queue the operation",
+        );
+        assert_eq!(
+            (r.class, r.rule_name()),
+            (FailureClass::Transient, "operation-in-progress")
+        );
+        let r = c.classify(
+            "TFExecApplyFailed",
+            "* upcloud_server.web: The operation is not allowed while the server 00ee80de-d95d-4ed5-89e7-875d7a317c7d is in state 'maintenance'. (SERVER_STATE_ILLEGAL)",
+        );
+        assert_eq!(
+            (r.class, r.rule_name()),
+            (FailureClass::Transient, "incorrect-state")
+        );
+        // a steady state is not a transition
+        let r = c.classify(
+            "TFExecApplyFailed",
+            "The operation is not allowed while the server s-1 is in state 'stopped'.",
+        );
+        assert_ne!(r.rule_name(), "incorrect-state");
+    }
+
+    #[test]
     fn an_elastic_cloud_shutdown_that_left_instances_running_is_retried() {
         let c = Classifier::builtin();
         let r = c.classify(

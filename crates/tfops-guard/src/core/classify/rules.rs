@@ -1447,7 +1447,7 @@ rule(
         "incorrect-state",
         "aws",
         "Incorrect*State/Invalid*State",
-        r"\b(Invalid|Incorrect)\w*State(Fault|Exception)?\b|transitional state|\b(provisioning|is|still) in transition\b|not in (an? )?(appropriate|valid|available|correct|ready) state|in the current (status|state)|is not ready|resourceNotReady|already being deleted|is being deleted|deletion is in progress|deletion (isn't|is not) (yet )?(completed?|finished)|being (created|updated|modified|deleted|provisioned)|current status is:? '?(deleting|creating|attaching|detaching|extending|migrating|resizing|uploading|downloading|backing-up|restoring-backup|retyping)\b|(?-i:\b(status|state) (is|=) '?(CREATING|PROVISIONING|DEPLOYING|UPDATING|UPGRADING|UPSCALING|DOWNSCALING|SCALING|RESIZING|MODIFYING|REBOOTING|STARTING|STOPPING|DELETING|DEPROVISIONING|MIGRATING|RESTORING|REPAIRING|RECONCILING)\b)|cannot be executed until [\w ]{1,40} (state|status) is '?(ACTIVE|AVAILABLE|READY|RUNNING)\b|\bInvalidStateTransition|(?-i:\bin (the )?'?(ASSOCIATING|DISASSOCIATING|ATTACHING|DETACHING|HEALING|CREATING|DELETING|UPDATING|MODIFYING|PROVISIONING|DEPROVISIONING|REBOOTING|STARTING|STOPPING|RESTORING|MIGRATING|SCALING|UPGRADING|REPAIRING|RECONCILING|MAINTENANCE)'? (state|status)\b)",
+        r"\b(Invalid|Incorrect)\w*State(Fault|Exception)?\b|transitional state|\b(provisioning|is|still) in transition\b|not in (an? )?(appropriate|valid|available|correct|ready) state|in the current (status|state)|is not ready|resourceNotReady|already being deleted|is being deleted|deletion is in progress|deletion (isn't|is not) (yet )?(completed?|finished)|being (created|updated|modified|deleted|provisioned)|current status is:? '?(deleting|creating|attaching|detaching|extending|migrating|resizing|uploading|downloading|backing-up|restoring-backup|retyping)\b|(?-i:\b(status|state) (is|=) '?(CREATING|PROVISIONING|DEPLOYING|UPDATING|UPGRADING|UPSCALING|DOWNSCALING|SCALING|RESIZING|MODIFYING|REBOOTING|STARTING|STOPPING|DELETING|DEPROVISIONING|MIGRATING|RESTORING|REPAIRING|RECONCILING)\b)|cannot be executed until [\w ]{1,40} (state|status) is '?(ACTIVE|AVAILABLE|READY|RUNNING)\b|\bInvalidStateTransition|\bin state '(maintenance|starting|stopping|rebooting|creating|deleting|updating|migrating|resizing|restoring|provisioning|pending)'|(?-i:\bin (the )?'?(ASSOCIATING|DISASSOCIATING|ATTACHING|DETACHING|HEALING|CREATING|DELETING|UPDATING|MODIFYING|PROVISIONING|DEPROVISIONING|REBOOTING|STARTING|STOPPING|RESTORING|MIGRATING|SCALING|UPGRADING|REPAIRING|RECONCILING|MAINTENANCE)'? (state|status)\b)",
         Transient,
         "the resource is mid-transition (an AWS API names the transitional state it is in — ASSOCIATING, HEALING, MAINTENANCE — or says InvalidStateTransition); the transition finishes by itself",
         EC2_ERRORS,
@@ -1501,7 +1501,7 @@ rule(
         "operation-in-progress",
         "any",
         "ConcurrentModification/AnotherOperationInProgress/OperationInProgress",
-        r"ConcurrentModification|concurrent (policy )?changes|conflict with (a|another) concurrent (request|operation|update)|conflictingoperationinprogress|AnotherOperationInProgress|OperationInProgress|operation (is )?(already )?in progress|an? in[ -]progress \w+ operation|(delete|deletion|update|create|creation) (is )?(already |still )?in progress|another operation|incompatible operation|is currently being modified|another \w+ operation|wait for it to finish|(overrid(d)?en|superseded) (and canceled )?by (a|another) (later )?operation|CanceledAndSupersededDueToAnotherOperation|currently has (an? )?(update|operation)\b.*\bin progress|OperationAborted|ScalingActivityInProgress|(scaling )?activit(y|ies) (is |are )?in progress|conflicting conditional operation|(already has a pending|is currently on an) event\b|ResourceGroupBeingDeleted|RetryableError|\bretryable\b|conditionNotMet|please retry|try again later|try again in (a few|\d+) (minutes?|seconds?)|not finished configuring yet|mutate calls cannot be queued",
+        r"ConcurrentModification|concurrent (policy )?changes|conflict with (a|another) concurrent (request|operation|update)|conflictingoperationinprogress|AnotherOperationInProgress|OperationInProgress|operation (is )?(already )?in progress|an? in[ -]progress \w+ operation|(delete|deletion|update|create|creation) (is )?(already |still )?in progress|another operation|incompatible operation|is currently being modified|another \w+ operation|wait for it to finish|(overrid(d)?en|superseded) (and canceled )?by (a|another) (later )?operation|CanceledAndSupersededDueToAnotherOperation|currently has (an? )?(update|operation)\b.*\bin progress|OperationAborted|ScalingActivityInProgress|(scaling )?activit(y|ies) (is |are )?in progress|conflicting conditional operation|(already has a pending|is currently on an) event\b|ResourceGroupBeingDeleted|RetryableError|\bretryable\b|conditionNotMet|please retry|try again later|try again in (a few|\d+) (minutes?|seconds?)|not finished configuring yet|mutate calls cannot be queued|unable to queue the operation",
         Transient,
         "another operation on the same resource is running; it ends by itself",
         ARM_ERRORS,
@@ -1523,6 +1523,15 @@ rule(
         Transient,
         "two reconciles raced to create the runner's TLS Secret; the next reconcile finds it and goes on",
         "https://github.com/flux-iac/tofu-controller/pull/1682",
+    ),
+    rule(
+        "delete-waiter-lost-resource",
+        "any",
+        "couldn't find resource (delete waiter)",
+        r"waiting for [^\n:]{1,120}\b(deletion|to (finish |be )?(deleting|deleted|destroyed))\b[^\n:]{0,40}: couldn't find resource",
+        Permanent,
+        "a provider's resource waiter that gives up on a deletion because the resource it waits on can no longer be found (AWS \"waiting for X deletion\", Azure \"to finish deleting\"): it wants a deletion state and reads \"gone\" as an error, and both such reports in the table failed every destroy until the provider was pinned or upgraded; it leans permanent. A Google operation waiter (\"waiting for Deleting X\") that loses its operation is polling noise that passed on a rerun both times, and a detach waiter that loses its object is eventual consistency (below)",
+        "https://github.com/hashicorp/terraform-provider-aws/issues/20316",
     ),
     guarded(
         rule(
