@@ -996,25 +996,56 @@ mod tests {
         );
         assert_eq!(r.rule_name(), "incorrect-state");
         // a deletion refused, however worded, because of what it still has is in use — up to 80
-        // bytes between the two (ids, quotes, a multi-byte character)
-        for m in [
-            "Unable to delete workspace 'ws-1' (arn:x): not allowed while it has attached members",
-            "InvalidStateException: deletion of the service is refused while it still has active routes",
-            &format!("InvalidStateException: delete {}é while it has x", "a".repeat(70)),
+        // bytes between the two (ids, quotes, a multi-byte character); the words matched are
+        // the deletion and what it still has
+        for (m, matched) in [
+            (
+                "Unable to delete workspace 'ws-1' (arn:x): not allowed while it has attached members",
+                "delete workspace 'ws-1' (arn:x): not allowed while it has a",
+            ),
+            (
+                "InvalidStateException: deletion of the service is refused while it still has routes",
+                "deletion of the service is refused while it still has r",
+            ),
+            (
+                &format!("InvalidStateException: delete {}é while it has x", "a".repeat(70)),
+                &format!("delete {}é while it has x", "a".repeat(70)),
+            ),
         ] {
             let r = c.classify("TFExecApplyFailed", m);
             assert_eq!(r.rule_name(), "still-in-use", "{m}");
             assert!(r.is_in_use(), "{m}");
+            assert_eq!(c.matched_text(m, &r).as_deref(), Some(matched), "{m}");
         }
-        // too far apart to be one refusal
+        // not one refusal: too far apart, "has been", another diagnostic, a word that only
+        // starts with "delete"
+        for m in [
+            format!("InvalidStateException: delete {} while it has x", "b".repeat(90)),
+            "InvalidStateException: cannot delete it while it has been updated recently".to_owned(),
+            "* aws_route.r: Error: failed to delete route\n* aws_x.y: InvalidStateException: while it has subnets".to_owned(),
+            "InvalidStateException: deleted 3 of 4; cannot update it while it has subnets".to_owned(),
+        ] {
+            let r = c.classify("TFExecApplyFailed", &m);
+            assert_ne!(r.rule_name(), "still-in-use", "{m}");
+        }
+        // an update or pending change in progress is an operation that ends by itself
+        for m in [
+            "Error: failed to delete cluster c-1: the cluster cannot be modified while it has an update in progress, try again later",
+            "unable to delete the workspace: operation not permitted while it has pending changes",
+            "Error: deleted 3 of 4 targets; ConflictException: cannot update the resource while it has an operation in progress",
+        ] {
+            let r = c.classify("TFExecApplyFailed", m);
+            assert_eq!(r.class, FailureClass::Transient, "{m}: {}", r.rule_name());
+        }
+        // and a holder named as going away still is
         let r = c.classify(
             "TFExecApplyFailed",
-            &format!(
-                "InvalidStateException: delete {} while it has x",
-                "b".repeat(90)
-            ),
+            "Unable to delete network n-1: not allowed while it has subnets that are being deleted",
         );
-        assert_eq!(r.rule_name(), "incorrect-state");
+        assert_eq!(
+            (r.class, r.rule_name()),
+            (FailureClass::Transient, "holder-going-away")
+        );
     }
 
     #[test]
@@ -1023,6 +1054,9 @@ mod tests {
         for m in [
             "Error: error waiting for API Gateway VPC Link (a1b2c3) deletion: couldn't find resource (21 retries)",
             "Error: Error waiting for Container Group \"cg\" (Resource Group \"rg\") to finish deleting: couldn't find resource (21 retries)",
+            // an identifier with colons (an ARN, cluster:nodegroup)
+            "Error: waiting for EKS Node Group (c:ng) to be deleted: couldn't find resource (21 retries)",
+            "Error: waiting for Listener (arn:aws:elasticloadbalancing:us-east-1:1:listener/app/a/b/c) deletion: couldn't find resource (21 retries)",
         ] {
             let r = c.classify("TFExecApplyFailed", m);
             assert_eq!(
@@ -1065,12 +1099,14 @@ mod tests {
             (r.class, r.rule_name()),
             (FailureClass::Transient, "incorrect-state")
         );
-        // a steady state is not a transition
-        let r = c.classify(
-            "TFExecApplyFailed",
+        // a steady state is not a transition, nor is a pod that cannot be scheduled
+        for m in [
             "The operation is not allowed while the server s-1 is in state 'stopped'.",
-        );
-        assert_ne!(r.rule_name(), "incorrect-state");
+            "Error: Pod is in state 'Pending': 0/3 nodes are available: insufficient cpu",
+        ] {
+            let r = c.classify("TFExecApplyFailed", m);
+            assert_ne!(r.class, FailureClass::Transient, "{m}: {}", r.rule_name());
+        }
     }
 
     #[test]
