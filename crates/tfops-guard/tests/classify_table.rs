@@ -313,7 +313,13 @@ fn figures_meet_the_targets() {
     // anyone read them: 74.5 %, 2 permanent classed transient) keeps 1: an OpenStack security
     // group wait that ran out of time while ports outside the config held it (its other one,
     // an AWS delete waiter that loses its resource, is `delete-waiter-lost-resource` now, which
-    // also took heldout-11's Azure container group). `builtin_classifier_matches_the_table` checks each
+    // also took heldout-11's Azure container group). heldout-23 (48 rows, measured at fd2c789:
+    // 83.3 %, 6) keeps 4: a Transit Gateway state refusal whose attachment sat outside the test
+    // (two table rows with the same words were attachments the same destroy was deleting), two
+    // 5xx bodies that name a precondition or nothing (a Proxmox container not running, a
+    // CloudStack code 530), and an IONOS wait that ran out of time (its Plugin Framework
+    // "please retry … or report" template is no longer read as a retry hint, and a FortiOS CLI
+    // refusal inside a 500 is `fortios-cli-command-failed`). `builtin_classifier_matches_the_table` checks each
     // is documented and that its rule's own rows are mostly transient.
     // Each slice's count is a ceiling: a change that adds one fails here.
     let ceiling = |slice: &str| match slice {
@@ -325,7 +331,8 @@ fn figures_meet_the_targets() {
         "heldout-18" => 3,
         "heldout-19" => 1,
         "heldout-22" => 1,
-        "all" => 16,
+        "heldout-23" => 4,
+        "all" => 20,
         _ => 0,
     };
     for (slice, f) in &report {

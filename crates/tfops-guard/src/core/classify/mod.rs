@@ -1110,6 +1110,62 @@ mod tests {
     }
 
     #[test]
+    fn the_plugin_frameworks_retry_sentence_is_not_a_retry_hint() {
+        let c = Classifier::builtin();
+        let framework = "Error: Unable to Delete Resource\n\nAn unexpected error occurred while attempting to delete the resource. Please\nretry the operation or report this issue to the provider developers.\n\nError: ";
+        // a provider's null pointer is not retried because of the template around it
+        let r = c.classify(
+            "TFExecApplyFailed",
+            &format!("{framework}Cannot invoke \"org.example.Repo.getType()\" because the return value of \"org.example.Repos.byKey(String)\" is null"),
+        );
+        assert_eq!(r.class, FailureClass::Permanent, "{}", r.rule_name());
+        // what the provider says after it still decides
+        let r = c.classify(
+            "TFExecApplyFailed",
+            &format!("{framework}Could not merge and save new descriptor\n[org.jfrog.common.ExecutionFailed: Last retry failed: Should update revision\n206. Not trying again]"),
+        );
+        assert_eq!(
+            (r.class, r.rule_name()),
+            (
+                FailureClass::Transient,
+                "artifactory-descriptor-revision-conflict"
+            )
+        );
+        let r = c.classify(
+            "TFExecApplyFailed",
+            &format!("{framework}ThrottlingException: Rate exceeded"),
+        );
+        assert_eq!(r.class, FailureClass::Transient, "{}", r.rule_name());
+    }
+
+    #[test]
+    fn a_state_named_in_progress_and_a_fortios_cli_refusal() {
+        let c = Classifier::builtin();
+        let r = c.classify(
+            "TFExecApplyFailed",
+            "BadRequestException: Broker [b-1] can't be deleted while in state [REBOOT_IN_PROGRESS]",
+        );
+        assert_eq!(
+            (r.class, r.rule_name()),
+            (FailureClass::Transient, "incorrect-state")
+        );
+        let r = c.classify(
+            "TFExecApplyFailed",
+            "Error: Error clearing SystemReplacemsgNacQuar resource: Internal Server Error - Internal error when processing the request (500)\nCli response:\nempty table name\nvalue parse error before ''\nCommand fail. Return code 1",
+        );
+        assert_eq!(
+            (r.class, r.rule_name()),
+            (FailureClass::Permanent, "fortios-cli-command-failed")
+        );
+        // a bare FortiOS 500 stays a server error
+        let r = c.classify(
+            "TFExecApplyFailed",
+            "Error: Internal Server Error - Internal error when processing the request (500)",
+        );
+        assert_eq!(r.rule_name(), "server-error");
+    }
+
+    #[test]
     fn an_elastic_cloud_shutdown_that_left_instances_running_is_retried() {
         let c = Classifier::builtin();
         let r = c.classify(

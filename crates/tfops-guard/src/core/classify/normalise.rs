@@ -282,7 +282,38 @@ pub fn normalise(message: &str) -> String {
     let kept = MASKS
         .iter()
         .fold(flatten(message), |kept, m| replace(m, kept));
-    collapse(&kept)
+    drop_boilerplate(&collapse(&kept))
+}
+
+/// What the Terraform Plugin Framework appends to every unexpected error a provider returns
+/// ("Unable to Delete Resource: An unexpected error occurred … Please retry the operation or
+/// report this issue to the provider developers."): template text, not the service saying a
+/// retry helps, so no rule may read it as "please retry".
+const FRAMEWORK_BOILERPLATE: &str =
+    "please retry the operation or report this issue to the provider developers";
+
+/// `text` without [`FRAMEWORK_BOILERPLATE`] (ASCII case ignored) and the full stop after it.
+fn drop_boilerplate(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut from = 0;
+    for (at, _) in lower.match_indices(FRAMEWORK_BOILERPLATE) {
+        out.push_str(text[from..at].trim_end());
+        let mut end = at + FRAMEWORK_BOILERPLATE.len();
+        if text[end..].starts_with('.') {
+            end += 1;
+        }
+        from = end;
+    }
+    if from == 0 {
+        return text.to_owned();
+    }
+    let rest = text[from..].trim_start();
+    if !out.is_empty() && !rest.is_empty() {
+        out.push(' ');
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Escapes, gutters and diagnostic context removed; lines joined.
@@ -331,6 +362,25 @@ fn collapse(kept: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_plugin_frameworks_retry_or_report_sentence_is_dropped() {
+        assert_eq!(
+            normalise(
+                "Error: Unable to Delete Resource\n\nAn unexpected error occurred while attempting to delete the resource. Please\nretry the operation or report this issue to the provider developers.\n\nError: Cannot invoke \"x.getType()\" because the return value is null"
+            ),
+            "Error: Unable to Delete Resource An unexpected error occurred while attempting to delete the resource. Error: Cannot invoke \"x.getType()\" because the return value is null"
+        );
+        // twice, at the end, and nothing else touched
+        assert_eq!(
+            normalise("a. Please retry the operation or report this issue to the provider developers. b. PLEASE RETRY THE OPERATION OR REPORT THIS ISSUE TO THE PROVIDER DEVELOPERS"),
+            "a. b."
+        );
+        assert_eq!(
+            normalise("please retry in a minute"),
+            "please retry in a minute"
+        );
+    }
 
     #[test]
     fn every_normalising_regex_compiles() {
