@@ -435,7 +435,7 @@ mod tests {
                 .expect("compiles");
             kept = re.replace_all(&kept, mask.with).into_owned();
         }
-        collapse(&kept)
+        drop_boilerplate(&collapse(&kept))
     }
 
     fn masks_agree(message: &str) -> Result<(), proptest::test_runner::TestCaseError> {
