@@ -1131,6 +1131,12 @@ mod tests {
                 "artifactory-descriptor-revision-conflict"
             )
         );
+        // any other failure to save the configuration is not that race
+        let r = c.classify(
+            "TFExecApplyFailed",
+            &format!("{framework}Could not merge and save new descriptor [java.lang.IllegalStateException: Repository 'x' is referenced by virtual repository 'y']"),
+        );
+        assert_ne!(r.rule_name(), "artifactory-descriptor-revision-conflict");
         let r = c.classify(
             "TFExecApplyFailed",
             &format!("{framework}ThrottlingException: Rate exceeded"),
@@ -1157,6 +1163,29 @@ mod tests {
             (r.class, r.rule_name()),
             (FailureClass::Permanent, "fortios-cli-command-failed")
         );
+        // a CLI that timed out or found the configuration locked is a wait, not a refusal
+        for m in [
+            "Error: Internal Server Error (500)\nCli response:\nrequest timed out\nCommand fail. Return code -1",
+            "Error: Internal Server Error (500)\nCli response:\nConfiguration is locked by another administrator\nCommand fail. Return code -1",
+        ] {
+            let r = c.classify("TFExecApplyFailed", m);
+            assert_ne!(r.rule_name(), "fortios-cli-command-failed", "{m}");
+            assert_eq!(r.class, FailureClass::Transient, "{m}: {}", r.rule_name());
+        }
+        // a state named *_IN_PROGRESS counts only as the state the resource is in, not as a
+        // token elsewhere (an event log, a list of allowed states, a waiter's last state)
+        for m in [
+            "Stack events: DELETE_IN_PROGRESS | DELETE_FAILED | User is not authorized to perform: lambda:DeleteFunction (Status Code: 403)",
+            "ValidationError: Stack app is in UPDATE_ROLLBACK_FAILED state and can not be updated (after UPDATE_ROLLBACK_IN_PROGRESS)",
+        ] {
+            let r = c.classify("TFExecApplyFailed", m);
+            assert_eq!(r.class, FailureClass::Permanent, "{m}: {}", r.rule_name());
+        }
+        let r = c.classify(
+            "TFExecApplyFailed",
+            "Error: timeout while waiting for state to become 'DELETE_COMPLETE' (last state: 'DELETE_IN_PROGRESS', timeout: 30m0s)",
+        );
+        assert_ne!(r.rule_name(), "incorrect-state");
         // a bare FortiOS 500 stays a server error
         let r = c.classify(
             "TFExecApplyFailed",

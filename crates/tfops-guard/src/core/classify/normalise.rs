@@ -3,7 +3,9 @@
 //! (`with aws_x.y,`, `on main.tf line N, in resource …:`, source excerpts) dropped, request ids
 //! and UUIDs masked, gRPC `code = Unknown` / `code = Internal` wrappers unwrapped, JSON error
 //! bodies (`{"error":{"code":"X","message":"Y"}}`, also when escaped inside another string)
-//! written the way ARM's autorest prints them (`Code="X" Message="Y"`), whitespace collapsed.
+//! written the way ARM's autorest prints them (`Code="X" Message="Y"`), whitespace collapsed,
+//! and the "please retry … or report this issue" template providers copy from the Plugin
+//! Framework's docs dropped.
 //!
 //! Pure and linear in the input: hand-written scanners plus five masking regexes, each
 //! compiled once per process, lean, and only when a cheap test says the text could match it
@@ -285,35 +287,36 @@ pub fn normalise(message: &str) -> String {
     drop_boilerplate(&collapse(&kept))
 }
 
-/// What the Terraform Plugin Framework appends to every unexpected error a provider returns
-/// ("Unable to Delete Resource: An unexpected error occurred … Please retry the operation or
-/// report this issue to the provider developers."): template text, not the service saying a
-/// retry helps, so no rule may read it as "please retry".
+/// The example error text of the Terraform Plugin Framework's documentation, which providers
+/// copy into their resources ("Unable to Delete Resource: An unexpected error occurred …
+/// Please retry the operation or report this issue to the provider developers."): template
+/// text, not the service saying a retry helps, so no built-in rule may read it as "please
+/// retry" (catalog rules also see the raw message).
 const FRAMEWORK_BOILERPLATE: &str =
     "please retry the operation or report this issue to the provider developers";
 
-/// `text` without [`FRAMEWORK_BOILERPLATE`] (ASCII case ignored) and the full stop after it.
+/// `text` without [`FRAMEWORK_BOILERPLATE`] (ASCII case ignored) and the full stop after it,
+/// the pieces around it joined by one space.
 fn drop_boilerplate(text: &str) -> String {
     let lower = text.to_ascii_lowercase();
-    let mut out = String::with_capacity(text.len());
+    let mut parts: Vec<&str> = Vec::new();
     let mut from = 0;
+    // ASCII lowercasing keeps every byte offset, so `at` is a boundary in `text` too.
     for (at, _) in lower.match_indices(FRAMEWORK_BOILERPLATE) {
-        out.push_str(text[from..at].trim_end());
-        let mut end = at + FRAMEWORK_BOILERPLATE.len();
-        if text[end..].starts_with('.') {
-            end += 1;
-        }
-        from = end;
+        parts.push(text[from..at].trim());
+        let end = at + FRAMEWORK_BOILERPLATE.len();
+        from = if text[end..].starts_with('.') {
+            end + 1
+        } else {
+            end
+        };
     }
-    if from == 0 {
+    if parts.is_empty() {
         return text.to_owned();
     }
-    let rest = text[from..].trim_start();
-    if !out.is_empty() && !rest.is_empty() {
-        out.push(' ');
-    }
-    out.push_str(rest);
-    out
+    parts.push(text[from..].trim());
+    parts.retain(|p| !p.is_empty());
+    parts.join(" ")
 }
 
 /// Escapes, gutters and diagnostic context removed; lines joined.
@@ -379,6 +382,17 @@ mod tests {
         assert_eq!(
             normalise("please retry in a minute"),
             "please retry in a minute"
+        );
+        // first, again later, and nothing left at either end
+        assert_eq!(
+            normalise("Please retry the operation or report this issue to the provider developers. b. Please retry the operation or report this issue to the provider developers"),
+            "b."
+        );
+        assert_eq!(
+            normalise(
+                "Please retry the operation or report this issue to the provider developers."
+            ),
+            ""
         );
     }
 

@@ -466,6 +466,15 @@ pub fn endpoint_of_one_deployment(message: &str) -> bool {
     })
 }
 
+/// A FortiOS CLI output that does not say the device was busy: timed out, busy, or the
+/// configuration locked by another administrator's session are waits, not refusals.
+pub fn cli_refusal_not_busy(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    !["timed out", "timeout", "busy", "locked by", "is locked"]
+        .iter()
+        .any(|w| lower.contains(w))
+}
+
 /// A failed provisioning whose last error is not a refusal of the request itself (a 400, a
 /// policy that does not exist, a permission denied).
 pub fn provisioning_not_refused(message: &str) -> bool {
@@ -1447,9 +1456,9 @@ rule(
     ),
     rule(
         "incorrect-state",
-        "aws",
-        "Incorrect*State/Invalid*State",
-        r"\b(Invalid|Incorrect)\w*State(Fault|Exception)?\b|transitional state|\b(provisioning|is|still) in transition\b|not in (an? )?(appropriate|valid|available|correct|ready) state|in the current (status|state)|is not ready|resourceNotReady|already being deleted|is being deleted|deletion is in progress|deletion (isn't|is not) (yet )?(completed?|finished)|being (created|updated|modified|deleted|provisioned)|current status is:? '?(deleting|creating|attaching|detaching|extending|migrating|resizing|uploading|downloading|backing-up|restoring-backup|retyping)\b|(?-i:\b(status|state) (is|=) '?(CREATING|PROVISIONING|DEPLOYING|UPDATING|UPGRADING|UPSCALING|DOWNSCALING|SCALING|RESIZING|MODIFYING|REBOOTING|STARTING|STOPPING|DELETING|DEPROVISIONING|MIGRATING|RESTORING|REPAIRING|RECONCILING)\b)|cannot be executed until [\w ]{1,40} (state|status) is '?(ACTIVE|AVAILABLE|READY|RUNNING)\b|\bInvalidStateTransition|(?-i:\b[A-Z]+(_[A-Z]+)*_IN_PROGRESS\b)|\bin state '(maintenance|starting|stopping|rebooting|creating|deleting|updating|migrating|resizing|restoring|provisioning)'|(?-i:\bin (the )?'?(ASSOCIATING|DISASSOCIATING|ATTACHING|DETACHING|HEALING|CREATING|DELETING|UPDATING|MODIFYING|PROVISIONING|DEPROVISIONING|REBOOTING|STARTING|STOPPING|RESTORING|MIGRATING|SCALING|UPGRADING|REPAIRING|RECONCILING|MAINTENANCE)'? (state|status)\b)",
+        "any",
+        "Incorrect*State/Invalid*State/a transitional state named",
+        r"\b(Invalid|Incorrect)\w*State(Fault|Exception)?\b|transitional state|\b(provisioning|is|still) in transition\b|not in (an? )?(appropriate|valid|available|correct|ready) state|in the current (status|state)|is not ready|resourceNotReady|already being deleted|is being deleted|deletion is in progress|deletion (isn't|is not) (yet )?(completed?|finished)|being (created|updated|modified|deleted|provisioned)|current status is:? '?(deleting|creating|attaching|detaching|extending|migrating|resizing|uploading|downloading|backing-up|restoring-backup|retyping)\b|(?-i:\b(status|state) (is|=) '?(CREATING|PROVISIONING|DEPLOYING|UPDATING|UPGRADING|UPSCALING|DOWNSCALING|SCALING|RESIZING|MODIFYING|REBOOTING|STARTING|STOPPING|DELETING|DEPROVISIONING|MIGRATING|RESTORING|REPAIRING|RECONCILING)\b)|cannot be executed until [\w ]{1,40} (state|status) is '?(ACTIVE|AVAILABLE|READY|RUNNING)\b|\bInvalidStateTransition|(?-i:\bin (the )?state \[?'?[A-Z]+(_[A-Z]+)*_IN_PROGRESS\b|\b[A-Z]+(_[A-Z]+)*_IN_PROGRESS'?\]? (state|status)\b)|\bin state '(maintenance|starting|stopping|rebooting|creating|deleting|updating|migrating|resizing|restoring|provisioning)'|(?-i:\bin (the )?'?(ASSOCIATING|DISASSOCIATING|ATTACHING|DETACHING|HEALING|CREATING|DELETING|UPDATING|MODIFYING|PROVISIONING|DEPROVISIONING|REBOOTING|STARTING|STOPPING|RESTORING|MIGRATING|SCALING|UPGRADING|REPAIRING|RECONCILING|MAINTENANCE)'? (state|status)\b)",
         Transient,
         "the resource is mid-transition (an API names the transitional state it is in — ASSOCIATING, HEALING, MAINTENANCE, REBOOT_IN_PROGRESS, a server in state 'maintenance' — or says InvalidStateTransition); the transition finishes by itself",
         EC2_ERRORS,
@@ -1502,8 +1511,8 @@ rule(
     rule(
         "artifactory-descriptor-revision-conflict",
         "jfrog",
-        "Could not merge and save new descriptor (revision conflict)",
-        r"Could not merge and save new descriptor|Should update revision \d+",
+        "Should update revision N (descriptor revision conflict)",
+        r"Should update revision \d+",
         Transient,
         "Artifactory keeps its whole configuration in one descriptor with a revision; deletes that run in parallel (many repositories in one destroy) race on it and the loser gives up after its own retries (\"Should update revision N. Not trying again\"): the next attempt reads the new revision and goes through",
         "https://github.com/jfrog/terraform-provider-artifactory/issues/1194",
@@ -1730,14 +1739,17 @@ rule(
         "the API server timed out (StatusReasonTimeout) and may still finish the request: a reachable, busy server",
         "https://github.com/kubernetes/apimachinery/blob/master/pkg/api/errors/errors.go",
     ),
-    rule(
-        "fortios-cli-command-failed",
-        "fortinet",
-        "Cli response: Command fail",
-        r"Cli response:.{0,400}\bCommand fail\b",
-        Permanent,
-        "a FortiOS / FortiManager API answers a configuration command the device's CLI refused with HTTP 500 and the CLI's own output (\"Cli response: … Command fail. Return code -1\"): the device rejects that change (an object that can only be updated, a value it does not accept), so it fails the same way every time until the config changes or the object leaves the state",
-        "https://github.com/fortinetdev/terraform-provider-fortios/issues/377",
+    guarded(
+        rule(
+            "fortios-cli-command-failed",
+            "fortinet",
+            "Cli response: Command fail",
+            r"Cli response:.{0,400}\bCommand fail\b",
+            Permanent,
+            "a FortiOS / FortiManager API answers a configuration command the device's CLI refused with HTTP 500 and the CLI's own output (\"Cli response: … Command fail. Return code -1\"): the device rejects that change (an object that can only be updated, a value it does not accept), so it fails the same way every time until the config changes or the object leaves the state (a CLI output that says it timed out, is busy or is locked by another administrator is left to the rules after it)",
+            "https://github.com/fortinetdev/terraform-provider-fortios/issues/377",
+        ),
+        cli_refusal_not_busy,
     ),
     rule(
         "server-error",
