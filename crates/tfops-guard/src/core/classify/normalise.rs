@@ -284,7 +284,7 @@ pub fn normalise(message: &str) -> String {
     let kept = MASKS
         .iter()
         .fold(flatten(message), |kept, m| replace(m, kept));
-    drop_boilerplate(&collapse(&kept))
+    drop_boilerplate(collapse(&kept))
 }
 
 /// The example error text of the Terraform Plugin Framework's documentation, which providers
@@ -296,8 +296,8 @@ const FRAMEWORK_BOILERPLATE: &str =
     "please retry the operation or report this issue to the provider developers";
 
 /// `text` without [`FRAMEWORK_BOILERPLATE`] (ASCII case ignored) and the full stop after it,
-/// the pieces around it joined by one space.
-fn drop_boilerplate(text: &str) -> String {
+/// the pieces around it joined by one space; `text` itself when it holds none.
+fn drop_boilerplate(text: String) -> String {
     let lower = text.to_ascii_lowercase();
     let mut parts: Vec<&str> = Vec::new();
     let mut from = 0;
@@ -312,7 +312,7 @@ fn drop_boilerplate(text: &str) -> String {
         };
     }
     if parts.is_empty() {
-        return text.to_owned();
+        return text;
     }
     parts.push(text[from..].trim());
     parts.retain(|p| !p.is_empty());
@@ -449,7 +449,7 @@ mod tests {
                 .expect("compiles");
             kept = re.replace_all(&kept, mask.with).into_owned();
         }
-        drop_boilerplate(&collapse(&kept))
+        drop_boilerplate(collapse(&kept))
     }
 
     fn masks_agree(message: &str) -> Result<(), proptest::test_runner::TestCaseError> {
